@@ -1,0 +1,120 @@
+/**
+ * The gateway: Apollo Gateway on Apollo Server, the single public endpoint. It composes the
+ * subgraphs of the service list (introspection with polling and health checks in development,
+ * the checked-in supergraph.graphql in production), verifies the caller's token, serves /health,
+ * /ready, /metrics and the GraphQL IDE.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import { repositoryRoot, type PlatformConfig } from '@paygraph/config';
+import type { TokenVerifier } from '@paygraph/identity';
+import { withHttpStatus } from '@paygraph/errors';
+import { REQUEST_ID_HEADER, requestIdFrom, type Logger } from '@paygraph/logging';
+import { baseApolloOptions, JSON_BODY_LIMIT } from '@paygraph/server';
+import type { GatewayContext } from './context';
+import { SubgraphDataSource } from './data-source';
+import { ensureIdeBundle, mountIde } from './ide';
+import { createGatewayMetrics, type GatewayMetrics } from './metrics';
+import { checkReadiness } from './readiness';
+
+export type { GatewayContext } from './context';
+
+export const STATIC_SUPERGRAPH_FILE = path.join(repositoryRoot, 'schema/supergraph.graphql');
+
+export interface GatewayOptions {
+  config: Pick<PlatformConfig, 'NODE_ENV' | 'SUPERGRAPH_SOURCE' | 'SUPERGRAPH_POLL_INTERVAL_MS' | 'SUBGRAPH_TIMEOUT_MS'>;
+  /** Where each subgraph is reached (the service list after overrides), looked up per request. */
+  subgraphs: () => ReadonlyArray<{ name: string; url: string }>;
+  /** Verifies bearer tokens; the public endpoint accepts access tokens only. */
+  verifyToken: TokenVerifier;
+  logger: Logger;
+}
+
+export interface Gateway {
+  app: express.Express;
+  apollo: ApolloServer<GatewayContext>;
+  metrics: GatewayMetrics;
+  stop(): Promise<void>;
+}
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config, logger } = options;
+  const metrics = createGatewayMetrics();
+  const source = config.SUPERGRAPH_SOURCE ?? (config.NODE_ENV === 'production' ? 'static' : 'introspect');
+  const urlOf = (name: string, fallback: string) => options.subgraphs().find((subgraph) => subgraph.name === name)?.url ?? fallback;
+
+  const gateway = new ApolloGateway({
+    ...(source === 'static'
+      ? { supergraphSdl: readFileSync(STATIC_SUPERGRAPH_FILE, 'utf8') }
+      : {
+          supergraphSdl: new IntrospectAndCompose({
+            subgraphs: options.subgraphs().map(({ name, url }) => ({ name, url })),
+            pollIntervalInMs: config.SUPERGRAPH_POLL_INTERVAL_MS,
+            subgraphHealthCheck: true,
+          }),
+        }),
+    buildService: ({ name, url }) =>
+      new SubgraphDataSource({ name, url: urlOf(name, url ?? ''), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics }),
+    logger: {
+      debug: (message) => logger.debug(message),
+      info: (message) => logger.info(message),
+      warn: (message) => logger.warn(message),
+      error: (message) => logger.error(message),
+    },
+  });
+
+  const base = baseApolloOptions<GatewayContext>(logger);
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    ...base,
+    plugins: [...(base.plugins ?? []), metrics.plugin],
+  });
+
+  const [ideDist] = await Promise.all([ensureIdeBundle(), apollo.start()]);
+  logger.info({ source }, 'supergraph loaded');
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/health', (_request, response) => {
+    response.json({ status: 'ok' });
+  });
+  app.get('/ready', async (_request, response) => {
+    const readiness = await checkReadiness(options.subgraphs());
+    response.status(readiness.ready ? 200 : 503).json({
+      status: readiness.ready ? 'ready' : 'unavailable',
+      subgraphs: readiness.subgraphs,
+      ...(readiness.ready ? {} : { missing: readiness.missing }),
+    });
+  });
+  app.get('/metrics', async (_request, response) => {
+    response.setHeader('content-type', metrics.registry.contentType);
+    response.send(await metrics.registry.metrics());
+  });
+  mountIde(app, ideDist);
+  app.use(
+    '/graphql',
+    express.json({ limit: JSON_BODY_LIMIT }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+        const authorization = req.headers.authorization;
+        const viewer = await options.verifyToken(authorization).catch((error: unknown) => {
+          throw withHttpStatus(error);
+        });
+        return { requestId, viewer, authorization: authorization || undefined, logger: logger.child({ requestId }) };
+      },
+    }),
+  );
+  app.use(((error, _request, response, _next) => {
+    const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 500;
+    if (status >= 500) logger.error({ err: error }, 'unhandled HTTP error');
+    const message = status === 413 ? 'Request body too large' : status === 404 ? 'Not found' : status >= 500 ? 'Internal server error' : 'Bad request';
+    response.status(status).json({ errors: [{ message, extensions: { code: status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }] });
+  }) as express.ErrorRequestHandler);
+
+  return { app, apollo, metrics, stop: () => apollo.stop() };
+}

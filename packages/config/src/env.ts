@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses `env` against a zod object schema whose keys are variable names. The first problem is
+ * reported as `Invalid configuration: NAME <what is wrong> (got "<value>")`, one line.
+ */
+export function parseEnv<Shape extends z.ZodRawShape>(shape: Shape, env: NodeJS.ProcessEnv): z.infer<z.ZodObject<Shape>> {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') cleaned[key] = value;
+  }
+  const result = z.object(shape).safeParse(cleaned);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const name = String(issue.path[0] ?? 'environment');
+  const got = cleaned[name];
+  const shown = got === undefined ? 'nothing' : JSON.stringify(isSecretName(name) ? '***' : got.slice(0, 80));
+  throw new ConfigError(`Invalid configuration: ${name} ${issue.message} (got ${shown})`);
+}
+
+function isSecretName(name: string): boolean {
+  return /SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL/.test(name);
+}
+
+const port = z.coerce
+  .number({ message: 'must be a port number' })
+  .int('must be a whole port number')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+const positiveInt = (max: number) =>
+  z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`);
+
+const postgresUrl = z
+  .string()
+  .refine((value) => /^postgres(ql)?:\/\/.+/.test(value), { message: 'must be a postgres:// or postgresql:// URL' });
+
+const httpUrl = z.string().refine((value) => /^https?:\/\/[^\s]+$/.test(value), { message: 'must be an http:// or https:// URL' });
+
+/** The variables shared by every process of the platform. */
+export const envSchemas = {
+  common: {
+    NODE_ENV: z.enum(['development', 'production', 'test'], { message: 'must be development, production or test' }).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { message: 'must be one of fatal, error, warn, info, debug, trace, silent' }).default('info'),
+    HOST: z.string().default('127.0.0.1'),
+    DATA_DIR: z.string().default('./.data'),
+    DATABASE_URL: postgresUrl.optional(),
+    DATABASE_POOL_MAX: positiveInt(100).default(10),
+    SERVICE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    JWT_ISSUER: z.string().min(1).default('paygraph-auth'),
+    JWT_AUDIENCE: z.string().min(1).default('paygraph'),
+    AUTH_JWKS_URL: httpUrl.optional(),
+  },
+  gateway: {
+    PORT: port.default(4000),
+    SUPERGRAPH_SOURCE: z.enum(['introspect', 'static'], { message: 'must be introspect or static' }).optional(),
+    SUPERGRAPH_POLL_INTERVAL_MS: positiveInt(3_600_000).default(10_000),
+    SUBGRAPH_TIMEOUT_MS: positiveInt(120_000).default(10_000),
+  },
+  auth: {
+    ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
+    REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),
+  },
+  users: {
+    ADMIN_EMAIL: z.string().optional(),
+    ADMIN_PASSWORD: z.string().optional(),
+  },
+} as const;
+
+const platformShape = { ...envSchemas.common, ...envSchemas.gateway, ...envSchemas.auth, ...envSchemas.users };
+export type PlatformConfig = z.infer<z.ZodObject<typeof platformShape>> & { dataDir: string };
+
+/** Every variable the platform reads, validated at once, with DATA_DIR made absolute. */
+export function loadPlatformConfig(env: NodeJS.ProcessEnv = process.env): PlatformConfig {
+  const parsed = parseEnv(platformShape, env);
+  if ((parsed.ADMIN_EMAIL === undefined) !== (parsed.ADMIN_PASSWORD === undefined)) {
+    throw new ConfigError('Invalid configuration: ADMIN_EMAIL and ADMIN_PASSWORD must be set together (or neither)');
+  }
+  return { ...parsed, dataDir: path.resolve(parsed.DATA_DIR) };
+}

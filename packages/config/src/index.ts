@@ -1,0 +1,6 @@
+/**
+ * Configuration: the environment parsed and validated once at start-up, with a one-line message
+ * naming the variable for every bad value, and the service list read from schema/supergraph.yaml.
+ */
+export { ConfigError, parseEnv, envSchemas, type PlatformConfig, loadPlatformConfig } from './env';
+export { loadServiceList, type ServiceEntry, type ServiceList, repositoryRoot } from './service-list';

@@ -1,0 +1,57 @@
+// Proves configuration fails fast with one clear line naming the variable, applies defaults, and
+// resolves the service list with its environment overrides.
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadPlatformConfig, loadServiceList } from '../src';
+
+describe('loadPlatformConfig', () => {
+  it('applies defaults', () => {
+    const config = loadPlatformConfig({});
+    expect(config.PORT).toBe(4000);
+    expect(config.DATA_DIR).toBe('./.data');
+    expect(config.dataDir).toMatch(/\.data$/);
+    expect(config.ACCESS_TOKEN_TTL_SECONDS).toBe(900);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^Invalid configuration: PORT must be a port number \(got "abc"\)$/],
+    [{ PORT: '70000' }, /PORT must be between 0 and 65535/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of/],
+    [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must be a postgres:\/\/ .*\(got "\*\*\*"\)/],
+    [{ SERVICE_SECRET: 'short' }, /SERVICE_SECRET must be at least 32 characters \(got "\*\*\*"\)/],
+    [{ ADMIN_EMAIL: 'a@b.co' }, /ADMIN_EMAIL and ADMIN_PASSWORD must be set together/],
+  ])('rejects %j with one line', (env, message) => {
+    let error: unknown;
+    try {
+      loadPlatformConfig(env);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('never echoes a secret value', () => {
+    expect(() => loadPlatformConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).toThrow(/^(?!.*hunter2)/);
+  });
+});
+
+describe('loadServiceList', () => {
+  it('reads every subgraph with its routing URL, port and schema file', () => {
+    const services = loadServiceList({});
+    const users = services.find((service) => service.name === 'users');
+    expect(users).toMatchObject({ url: 'http://127.0.0.1:4001/graphql', port: 4001 });
+    expect(users?.schemaFile).toMatch(/subgraphs\/users\/src\/schema\.graphql$/);
+  });
+
+  it('lets <NAME>_PORT move the port and <NAME>_URL the routing URL', () => {
+    const services = loadServiceList({ USERS_PORT: '5001', AUTH_URL: 'http://auth.internal:8080/graphql' });
+    expect(services.find((service) => service.name === 'users')).toMatchObject({ url: 'http://127.0.0.1:5001/graphql', port: 5001 });
+    expect(services.find((service) => service.name === 'auth')).toMatchObject({ url: 'http://auth.internal:8080/graphql', port: 8080 });
+  });
+
+  it('rejects a bad override clearly', () => {
+    expect(() => loadServiceList({ USERS_PORT: 'x' })).toThrow(/^Invalid configuration: USERS_PORT must be a port number/);
+    expect(() => loadServiceList({ AUTH_URL: 'not a url' })).toThrow(/AUTH_URL must be a URL/);
+  });
+});

@@ -1,0 +1,134 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import postgres from 'postgres';
+import { applyMigrations } from './migrate';
+
+/** The drizzle database type every store is written against; both drivers satisfy it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Database<TSchema extends Record<string, unknown> = Record<string, any>> = PgDatabase<PgQueryResultHKT, TSchema>;
+
+export type DatabaseTarget =
+  | { kind: 'pglite'; dataDir: string }
+  | { kind: 'postgres'; url: string; poolMax: number };
+
+export interface ServiceDatabase<TSchema extends Record<string, unknown>> {
+  db: Database<TSchema>;
+  target: DatabaseTarget;
+  /** Releases this service's hold on the shared client; the last one closes it. */
+  close(): Promise<void>;
+}
+
+const envName = (service: string) => service.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+
+/**
+ * `<SERVICE>_DATABASE_URL`, else `DATABASE_URL`, else the embedded PGlite under `dataDir`
+ * (`memory://` keeps it in memory, for tests).
+ */
+export function resolveDatabaseTarget(service: string, env: NodeJS.ProcessEnv, dataDir: string, poolMax = 10): DatabaseTarget {
+  const url = env[`${envName(service)}_DATABASE_URL`] || env.DATABASE_URL;
+  if (url) return { kind: 'postgres', url, poolMax };
+  return { kind: 'pglite', dataDir };
+}
+
+interface Shared<T> {
+  client: T;
+  holders: number;
+  close(): Promise<void>;
+}
+
+/** One PGlite per data folder and one pool per URL, per process, shared by the services in it. */
+const pgliteClients = new Map<string, Promise<Shared<PGlite>>>();
+const postgresClients = new Map<string, Shared<postgres.Sql>>();
+
+async function acquirePglite(dataDir: string): Promise<Shared<PGlite>> {
+  let shared = pgliteClients.get(dataDir);
+  if (!shared) {
+    shared = (async () => {
+      let location = dataDir;
+      if (!dataDir.startsWith('memory://')) {
+        location = path.join(dataDir, 'pglite');
+        mkdirSync(location, { recursive: true });
+      }
+      const client = await PGlite.create(location);
+      return { client, holders: 0, close: () => client.close() };
+    })();
+    pgliteClients.set(dataDir, shared);
+  }
+  const resolved = await shared;
+  resolved.holders += 1;
+  return resolved;
+}
+
+function acquirePostgres(url: string, poolMax: number): Shared<postgres.Sql> {
+  let shared = postgresClients.get(url);
+  if (!shared) {
+    const client = postgres(url, {
+      max: poolMax,
+      onnotice: () => {},
+      connect_timeout: 10,
+      idle_timeout: 30,
+      connection: { application_name: 'paygraph' },
+    });
+    shared = { client, holders: 0, close: () => client.end({ timeout: 5 }) };
+    postgresClients.set(url, shared);
+  }
+  shared.holders += 1;
+  return shared;
+}
+
+async function release<T>(map: Map<string, T>, key: string, shared: Shared<unknown>): Promise<void> {
+  shared.holders -= 1;
+  if (shared.holders > 0) return;
+  map.delete(key);
+  await shared.close();
+}
+
+/** Opens a service's database and brings its schema up to date before returning. */
+export async function openServiceDatabase<TSchema extends Record<string, unknown>>(options: {
+  service: string;
+  target: DatabaseTarget;
+  schema: TSchema;
+  migrationsFolder: string;
+}): Promise<ServiceDatabase<TSchema>> {
+  const { target } = options;
+  let db: Database<TSchema>;
+  let close: () => Promise<void>;
+  if (target.kind === 'pglite') {
+    const shared = await acquirePglite(target.dataDir);
+    db = drizzlePglite(shared.client, { schema: options.schema }) as unknown as Database<TSchema>;
+    close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
+  } else {
+    const shared = acquirePostgres(target.url, target.poolMax);
+    db = drizzlePostgres(shared.client, { schema: options.schema }) as unknown as Database<TSchema>;
+    close = () => release(postgresClients, target.url, shared);
+  }
+  try {
+    await applyMigrations(db, options.service, options.migrationsFolder);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  let closed = false;
+  return {
+    db,
+    target,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await close();
+    },
+  };
+}
+
+/** Closes every shared client regardless of holders (process shutdown). */
+export async function closeSharedDatabases(): Promise<void> {
+  const pglites = [...pgliteClients.values()];
+  pgliteClients.clear();
+  const pools = [...postgresClients.values()];
+  postgresClients.clear();
+  await Promise.all([...pglites.map(async (shared) => (await shared).close()), ...pools.map((shared) => shared.close())]);
+}

@@ -1,0 +1,142 @@
+/**
+ * The closed set of error codes of the public API (see shared/API.md) and the masking that keeps
+ * stack traces, SQL and secrets out of every response.
+ */
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+
+export const ErrorCode = {
+  /** No valid credentials: missing, malformed, expired or forged token. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** Authenticated, but the viewer may not do this. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** The input is malformed or breaks a documented limit; `extensions.field` names it. */
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  /** The referenced object does not exist (or the viewer may not know it exists). */
+  NOT_FOUND: 'NOT_FOUND',
+  /** The source account's available balance is below the amount. */
+  INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
+  /** The idempotency key was used before with different parameters. */
+  IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
+  /** The object is not in a state that allows the operation. */
+  INVALID_STATE: 'INVALID_STATE',
+  /** Too many attempts; `extensions.retryAfterSeconds` says when to try again. */
+  RATE_LIMITED: 'RATE_LIMITED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const httpStatusByCode: Record<ErrorCode, number> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  BAD_USER_INPUT: 400,
+  NOT_FOUND: 404,
+  INSUFFICIENT_FUNDS: 402,
+  IDEMPOTENCY_KEY_REUSED: 409,
+  INVALID_STATE: 409,
+  RATE_LIMITED: 429,
+};
+
+const publicCodes = new Set<string>(Object.values(ErrorCode));
+
+/**
+ * Codes produced by graphql-js and Apollo Server for malformed requests. Their messages describe
+ * the request, never server internals, so they are passed through as they are.
+ */
+const requestErrorCodes = new Set<string>([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
+
+export interface ErrorOptions {
+  /** The input field at fault, as a dotted path (`input.email`). */
+  field?: string;
+  /** Extra machine-readable details; never secrets. */
+  details?: Record<string, unknown>;
+}
+
+/** Builds a client-facing error. Resolver errors keep HTTP 200, as GraphQL over HTTP expects. */
+export function apiError(code: ErrorCode, message: string, options: ErrorOptions = {}): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: {
+      code,
+      ...(options.field === undefined ? {} : { field: options.field }),
+      ...options.details,
+    },
+  });
+}
+
+/**
+ * For an error that ends the whole request before execution (the context function): the same
+ * error with the HTTP status of its code (401 for a bad token). Other errors are returned as given.
+ */
+export function withHttpStatus(error: unknown): unknown {
+  if (!(error instanceof GraphQLError) || !isPublicCode(error.extensions.code)) return error;
+  return new GraphQLError(error.message, {
+    extensions: { ...error.extensions, http: { status: httpStatusByCode[error.extensions.code] } },
+  });
+}
+
+export const unauthenticated = (message = 'Authentication required: send a valid access token.') =>
+  apiError(ErrorCode.UNAUTHENTICATED, message);
+export const forbidden = (message = 'You are not allowed to do this.') => apiError(ErrorCode.FORBIDDEN, message);
+export const badUserInput = (message: string, field?: string) =>
+  apiError(ErrorCode.BAD_USER_INPUT, message, field === undefined ? {} : { field });
+export const notFound = (message: string) => apiError(ErrorCode.NOT_FOUND, message);
+export const invalidState = (message: string) => apiError(ErrorCode.INVALID_STATE, message);
+export const rateLimited = (message: string, retryAfterSeconds: number) =>
+  apiError(ErrorCode.RATE_LIMITED, message, { details: { retryAfterSeconds } });
+
+export function isPublicCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && publicCodes.has(code);
+}
+
+export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+
+/**
+ * The `extensions` keys a client may see. Everything else (stack traces, a downstream response
+ * with a subgraph's URL, service names) is dropped.
+ */
+export const PUBLIC_EXTENSION_KEYS: ReadonlySet<string> = new Set(['code', 'field', 'retryAfterSeconds', 'requestId']);
+
+function safeExtensions(extensions: Record<string, unknown> | undefined): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  if (!extensions) return result;
+  for (const [key, value] of Object.entries(extensions)) {
+    if (PUBLIC_EXTENSION_KEYS.has(key)) result[key] = value;
+  }
+  return result;
+}
+
+export interface MaskOptions {
+  /** Called with every error that is masked, so the original can be logged server side. */
+  onInternalError?: (error: unknown, formatted: GraphQLFormattedError) => void;
+  requestId?: string;
+}
+
+/**
+ * The `formatError` of every server (gateway and subgraphs): public codes and request errors keep
+ * their message; anything else becomes a generic internal error carrying only a request id.
+ */
+export function maskError(formatted: GraphQLFormattedError, error: unknown, options: MaskOptions = {}): GraphQLFormattedError {
+  const code = formatted.extensions?.code;
+  if (isPublicCode(code) || (typeof code === 'string' && requestErrorCodes.has(code))) {
+    return {
+      message: formatted.message,
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: safeExtensions(formatted.extensions),
+    };
+  }
+  options.onInternalError?.(error, formatted);
+  return {
+    message: INTERNAL_ERROR_MESSAGE,
+    ...(formatted.path ? { path: formatted.path } : {}),
+    extensions: {
+      code: 'INTERNAL_SERVER_ERROR',
+      ...(options.requestId ? { requestId: options.requestId } : {}),
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { unauthenticated } from '@paygraph/errors';
+import { USER_ROLES, type UserRole, type Viewer } from './viewer';
+
+/** The only signature algorithm accepted: pinned so `alg: none` or HMAC confusion cannot pass. */
+export const TOKEN_ALGORITHM = 'EdDSA';
+/** The `token_use` claim: which kind of token this is. */
+export const ACCESS_TOKEN_TYPE = 'access';
+export const SERVICE_TOKEN_TYPE = 'service';
+
+export interface TokenVerifierOptions {
+  /** Where the public keys come from: a JWKS URL, or a key resolver (auth uses its own keys). */
+  keys: string | JWTVerifyGetKey;
+  issuer: string;
+  audience: string;
+  /** Which token types this endpoint accepts; the public gateway takes access tokens only. */
+  accept?: ReadonlyArray<typeof ACCESS_TOKEN_TYPE | typeof SERVICE_TOKEN_TYPE>;
+}
+
+export type TokenVerifier = (authorizationHeader: string | undefined | null) => Promise<Viewer>;
+
+const bearer = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/;
+
+function viewerFromClaims(payload: JWTPayload, accept: ReadonlyArray<string>): Viewer {
+  const type = payload.token_use;
+  if (typeof type !== 'string' || !accept.includes(type)) throw unauthenticated('This kind of token is not accepted here.');
+  if (type === ACCESS_TOKEN_TYPE) {
+    const role = payload.role;
+    if (typeof payload.sub !== 'string' || !USER_ROLES.includes(role as UserRole)) throw unauthenticated('Invalid access token.');
+    return { kind: 'user', userId: payload.sub, role: role as UserRole };
+  }
+  const service = typeof payload.sub === 'string' && payload.sub.startsWith('service:') ? payload.sub.slice('service:'.length) : null;
+  const scope = typeof payload.scope === 'string' ? payload.scope : '';
+  if (!service) throw unauthenticated('Invalid service token.');
+  return { kind: 'service', service, scopes: new Set(scope.split(' ').filter(Boolean)) };
+}
+
+/**
+ * Turns an `Authorization` header into a viewer. No header is anonymous; a header that is present
+ * but not a valid token (malformed, forged, expired, wrong issuer or audience) is UNAUTHENTICATED.
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const keys = typeof options.keys === 'string' ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 5_000, timeoutDuration: 5_000 }) : options.keys;
+  const accept = options.accept ?? [ACCESS_TOKEN_TYPE, SERVICE_TOKEN_TYPE];
+  return async (header) => {
+    if (header === undefined || header === null || header === '') return { kind: 'anonymous' };
+    const match = bearer.exec(header);
+    if (!match) throw unauthenticated('The Authorization header must be "Bearer <accessToken>".');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(match[1]!, keys, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms: [TOKEN_ALGORITHM],
+        requiredClaims: ['exp', 'iat', 'sub'],
+      }));
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === 'ERR_JWT_EXPIRED') throw unauthenticated('The access token has expired: refresh it.');
+      if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') throw error; // key service unreachable: an internal error
+      throw unauthenticated('Invalid access token.');
+    }
+    return viewerFromClaims(payload, accept);
+  };
+}

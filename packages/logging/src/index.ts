@@ -1,0 +1,44 @@
+/**
+ * Structured logging with pino. One root logger per process; each service and request gets a
+ * child carrying `service` and `requestId`. Credentials are redacted wherever they appear.
+ */
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+const redactPaths = [
+  'password',
+  '*.password',
+  'input.password',
+  'variables.input.password',
+  'variables.password',
+  'refreshToken',
+  '*.refreshToken',
+  'accessToken',
+  '*.accessToken',
+  'authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'secret',
+  '*.secret',
+];
+
+export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+  return pino({
+    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
+    ...(options.name ? { name: options.name } : {}),
+    redact: { paths: redactPaths, censor: '[redacted]' },
+    base: { pid: process.pid },
+  });
+}
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Keeps a caller's request id when it is well-formed (so traces join up), else makes one. */
+export function requestIdFrom(header: string | string[] | undefined | null): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && requestIdPattern.test(value) ? value : randomUUID();
+}

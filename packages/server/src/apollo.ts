@@ -1,0 +1,64 @@
+import type { ApolloServerOptions, ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { isPublicCode, maskError } from '@paygraph/errors';
+import type { Logger } from '@paygraph/logging';
+
+/** Largest JSON request body accepted; anything larger is refused before parsing. */
+export const JSON_BODY_LIMIT = '1mb';
+
+interface SafetyContext extends BaseContext {
+  requestId?: string;
+  logger?: Logger;
+}
+
+/**
+ * Logs every error that will be masked (with the request id, so the log explains the generic
+ * message), stamps masked errors and the response with the request id.
+ */
+export function apolloSafetyPlugin<TContext extends SafetyContext>(fallbackLogger: Logger): ApolloServerPlugin<TContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, contextValue }) {
+          const logger = contextValue.logger ?? fallbackLogger;
+          for (const error of errors) {
+            const code = error.extensions?.code;
+            if (isPublicCode(code)) continue;
+            if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') continue;
+            logger.error({ err: error.originalError ?? error, path: error.path, requestId: contextValue.requestId }, 'request failed');
+          }
+        },
+        async willSendResponse({ response, contextValue }) {
+          const requestId = contextValue.requestId;
+          if (!requestId) return;
+          response.http.headers.set('x-request-id', requestId);
+          if (response.body.kind !== 'single') return;
+          for (const error of response.body.singleResult.errors ?? []) {
+            if (error.extensions?.code === 'INTERNAL_SERVER_ERROR') {
+              (error as { extensions: Record<string, unknown> }).extensions = { ...error.extensions, requestId };
+            }
+          }
+        },
+      };
+    },
+  };
+}
+
+/** Options every Apollo Server of the platform starts from, in every mode. */
+export function baseApolloOptions<TContext extends SafetyContext>(logger: Logger): Pick<
+  ApolloServerOptions<TContext>,
+  'includeStacktraceInErrorResponses' | 'formatError' | 'plugins' | 'logger' | 'stringifyResult'
+> {
+  return {
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted, error) => maskError(formatted, error),
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), apolloSafetyPlugin<TContext>(logger)],
+    logger: {
+      debug: (message) => logger.debug(message),
+      info: (message) => logger.info(message),
+      warn: (message) => logger.warn(message),
+      error: (message) => logger.error(message),
+    },
+    stringifyResult: (value) => JSON.stringify(value),
+  };
+}

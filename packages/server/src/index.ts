@@ -1,0 +1,11 @@
+/**
+ * What every subgraph shares: the HTTP server (Apollo Server on express, health, masking, the
+ * viewer from the bearer token), the service lifecycle used by `npm start` and by a service
+ * started alone, and the Apollo options that keep responses free of stack traces.
+ */
+export { createSubgraphServer, type SubgraphServer, type SubgraphContext, type SubgraphServerOptions } from './subgraph-server';
+export { apolloSafetyPlugin, baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
+export { listen, type Listening } from './listen';
+export { createRuntime, createDirectory, type ServiceDefinition, type ServiceRuntime, type ServiceInstance, type MutableServiceDirectory } from './service';
+export { resolveServiceSecret } from './service-secret';
+export { runStandalone } from './standalone';

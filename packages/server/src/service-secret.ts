@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The platform secret from which service credentials derive: SERVICE_SECRET when set (required
+ * when services run on several machines), else one generated once and kept in DATA_DIR with
+ * owner-only permissions, so every process sharing the data folder agrees on it.
+ */
+export function resolveServiceSecret(configured: string | undefined, dataDir: string): string {
+  if (configured) return configured;
+  if (dataDir.startsWith('memory://')) return (globalThis.__paygraphMemorySecret ??= randomBytes(32).toString('base64url'));
+  const file = path.join(dataDir, 'service-secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(dataDir, { recursive: true });
+    const secret = randomBytes(32).toString('base64url');
+    try {
+      writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+      return secret;
+    } catch {
+      return readFileSync(file, 'utf8').trim(); // another process wrote it first
+    }
+  }
+}
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __paygraphMemorySecret: string | undefined;
+}

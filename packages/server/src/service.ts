@@ -1,0 +1,84 @@
+import { loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
+import { resolveDatabaseTarget, type DatabaseTarget } from '@paygraph/db';
+import { createTokenVerifier, type TokenVerifier } from '@paygraph/identity';
+import type { Logger } from '@paygraph/logging';
+import { authEndpoints, type ServiceDirectory } from '@paygraph/service-client';
+import type { SubgraphServer } from './subgraph-server';
+import { resolveServiceSecret } from './service-secret';
+
+/** Everything a service needs from the process that runs it. */
+export interface ServiceRuntime {
+  config: PlatformConfig;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  directory: MutableServiceDirectory;
+  serviceSecret: string;
+  /** Verifies bearer tokens against auth's published keys (JWKS). */
+  verifyToken: TokenVerifier;
+  databaseTarget(service: string): DatabaseTarget;
+}
+
+export interface ServiceInstance {
+  server: SubgraphServer;
+  /** Runs once every service of the process is listening (e.g. seeding the first admin). */
+  afterListen?(): Promise<void>;
+  /** Releases what the service holds (database, timers) after its HTTP server stopped. */
+  close(): Promise<void>;
+}
+
+export interface ServiceDefinition {
+  name: string;
+  create(runtime: ServiceRuntime): Promise<ServiceInstance>;
+}
+
+export interface MutableServiceDirectory extends ServiceDirectory {
+  set(service: string, url: string): void;
+  entries(): [string, string][];
+}
+
+export function createDirectory(services: ServiceList): MutableServiceDirectory {
+  const urls = new Map(services.map((entry) => [entry.name, entry.url]));
+  return {
+    url(service) {
+      const url = urls.get(service);
+      if (!url) throw new Error(`Service ${service} is not in the service list`);
+      return url;
+    },
+    set(service, url) {
+      urls.set(service, url);
+    },
+    entries: () => [...urls.entries()],
+  };
+}
+
+export function createRuntime(options: {
+  env: NodeJS.ProcessEnv;
+  services: ServiceList;
+  logger: Logger;
+  config?: PlatformConfig;
+  /** Where a service's embedded database lives; by default all share DATA_DIR. */
+  embeddedDataDir?: (service: string, dataDir: string) => string;
+}): ServiceRuntime {
+  const config = options.config ?? loadPlatformConfig(options.env);
+  const directory = createDirectory(options.services);
+  const jwksUrl = config.AUTH_JWKS_URL;
+  let verifier: TokenVerifier | undefined;
+  return {
+    config,
+    env: options.env,
+    logger: options.logger,
+    directory,
+    serviceSecret: resolveServiceSecret(config.SERVICE_SECRET, config.dataDir),
+    // Created on first use: with port 0 the auth URL is known only once auth listens.
+    verifyToken: (header) => {
+      verifier ??= createTokenVerifier({
+        keys: jwksUrl ?? authEndpoints(directory).jwks(),
+        issuer: config.JWT_ISSUER,
+        audience: config.JWT_AUDIENCE,
+      });
+      return verifier(header);
+    },
+    databaseTarget: (service) =>
+      resolveDatabaseTarget(service, options.env, options.embeddedDataDir?.(service, config.dataDir) ?? config.dataDir, config.DATABASE_POOL_MAX),
+  };
+}

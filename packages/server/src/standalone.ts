@@ -1,0 +1,47 @@
+import path from 'node:path';
+import { ConfigError, loadServiceList } from '@paygraph/config';
+import { closeSharedDatabases } from '@paygraph/db';
+import { createLogger } from '@paygraph/logging';
+import { listen } from './listen';
+import { createRuntime, type ServiceDefinition } from './service';
+
+/**
+ * Runs one service as its own process (`npm start -w subgraphs/<name>`): its port and the other
+ * services' URLs come from the service list and the environment; the embedded database of a
+ * service started alone lives in DATA_DIR/<name> so it never collides with `npm start`'s.
+ */
+export async function runStandalone(definition: ServiceDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const logger = createLogger({ name: definition.name });
+  try {
+    const services = loadServiceList(env);
+    const entry = services.find((service) => service.name === definition.name);
+    if (!entry) throw new ConfigError(`Invalid configuration: ${definition.name} is not in schema/supergraph.yaml`);
+    const runtime = createRuntime({
+      env,
+      services,
+      logger,
+      embeddedDataDir: (service, dataDir) => (dataDir.startsWith('memory://') ? dataDir : path.join(dataDir, service)),
+    });
+    const instance = await definition.create(runtime);
+    const listening = await listen(instance.server.app, entry.port, runtime.config.HOST);
+    logger.info(`${definition.name} subgraph ready at http://${runtime.config.HOST}:${listening.port}/graphql`);
+    await instance.afterListen?.();
+    const stop = async () => {
+      logger.info('stopping');
+      await listening.close();
+      await instance.server.stop();
+      await instance.close();
+      await closeSharedDatabases();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    logger.fatal({ err: error }, 'failed to start');
+    process.exit(1);
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The internal client for service-to-service GraphQL calls: the target is looked up in the
+ * service list, a service token (scoped, short-lived, from auth) is attached, the request id is
+ * propagated and every call has a timeout. Errors with a public code keep it (so a validation
+ * error raised by auth reaches the user as it is); anything else becomes an internal error.
+ */
+import { apiError, isPublicCode } from '@paygraph/errors';
+import { serviceCredential } from '@paygraph/identity';
+import { REQUEST_ID_HEADER } from '@paygraph/logging';
+
+/** Resolves a service name to its GraphQL URL at call time (ports may be known only after listen). */
+export interface ServiceDirectory {
+  url(service: string): string;
+}
+
+export const SERVICE_CALL_TIMEOUT_MS = 5_000;
+/** Renew a service token this long before it expires. */
+const TOKEN_RENEW_MARGIN_MS = 60_000;
+
+export class ServiceCallError extends Error {
+  override name = 'ServiceCallError';
+}
+
+export interface ServiceClientOptions {
+  /** The calling service's own name (its credential and scopes follow from it). */
+  service: string;
+  serviceSecret: string;
+  directory: ServiceDirectory;
+  timeoutMs?: number;
+  /** Supplies the service token directly (auth signs its own instead of asking itself over HTTP). */
+  tokenProvider?: () => Promise<string>;
+}
+
+export interface CallOptions {
+  requestId?: string;
+  timeoutMs?: number;
+}
+
+export interface ServiceClient {
+  request<TData>(target: string, query: string, variables?: Record<string, unknown>, options?: CallOptions): Promise<TData>;
+}
+
+function originOf(graphqlUrl: string): string {
+  return new URL(graphqlUrl).origin;
+}
+
+export function authEndpoints(directory: ServiceDirectory) {
+  const origin = () => originOf(directory.url('auth'));
+  return {
+    jwks: () => `${origin()}/.well-known/jwks.json`,
+    serviceToken: () => `${origin()}/internal/service-token`,
+  };
+}
+
+export function createServiceClient(options: ServiceClientOptions): ServiceClient {
+  const timeoutMs = options.timeoutMs ?? SERVICE_CALL_TIMEOUT_MS;
+  const endpoints = authEndpoints(options.directory);
+  let cached: { token: string; renewAt: number } | null = null;
+  let pending: Promise<string> | null = null;
+
+  async function fetchServiceToken(): Promise<string> {
+    const response = await fetch(endpoints.serviceToken(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ service: options.service, credential: serviceCredential(options.serviceSecret, options.service) }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!response.ok) throw new ServiceCallError(`auth refused a service token for ${options.service}: HTTP ${response.status}`);
+    const body = (await response.json()) as { token: string; expiresAt: string };
+    cached = { token: body.token, renewAt: new Date(body.expiresAt).getTime() - TOKEN_RENEW_MARGIN_MS };
+    return body.token;
+  }
+
+  async function serviceToken(): Promise<string> {
+    if (options.tokenProvider) return options.tokenProvider();
+    if (cached && Date.now() < cached.renewAt) return cached.token;
+    pending ??= fetchServiceToken().finally(() => {
+      pending = null;
+    });
+    return pending;
+  }
+
+  return {
+    async request<TData>(target: string, query: string, variables: Record<string, unknown> = {}, callOptions: CallOptions = {}) {
+      const token = await serviceToken();
+      const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+      if (callOptions.requestId) headers[REQUEST_ID_HEADER] = callOptions.requestId;
+      let response: Response;
+      try {
+        response = await fetch(options.directory.url(target), {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ query, variables }),
+          signal: AbortSignal.timeout(callOptions.timeoutMs ?? timeoutMs),
+        });
+      } catch (error) {
+        throw new ServiceCallError(`${target} did not answer: ${(error as Error).message}`);
+      }
+      const body = (await response.json().catch(() => null)) as { data?: TData; errors?: { message: string; extensions?: Record<string, unknown> }[] } | null;
+      if (!body) throw new ServiceCallError(`${target} answered HTTP ${response.status} without a GraphQL body`);
+      const first = body.errors?.[0];
+      if (first) {
+        const code = first.extensions?.code;
+        if (isPublicCode(code)) {
+          const { code: _code, http: _http, ...details } = first.extensions ?? {};
+          throw apiError(code, first.message, { details });
+        }
+        throw new ServiceCallError(`${target} failed: ${first.message}`);
+      }
+      if (body.data === undefined || body.data === null) throw new ServiceCallError(`${target} returned no data`);
+      return body.data;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/**
+ * Test helpers: a GraphQL client over real HTTP, unique test identities, and the platform started
+ * in-process on free ports (embedded PGlite in memory, or the server named by DATABASE_URL).
+ */
+import { randomBytes } from 'node:crypto';
+import { loadServiceList } from '@paygraph/config';
+import { createLogger } from '@paygraph/logging';
+import { startPlatform, type Platform } from '../../../scripts/platform';
+
+export interface GraphQLResponse<TData = Record<string, any>> {
+  status: number;
+  headers: Headers;
+  data?: TData | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+}
+
+export async function gql<TData = Record<string, any>>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  token?: string,
+  extraHeaders: Record<string, string> = {},
+): Promise<GraphQLResponse<TData>> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...extraHeaders };
+  if (token) headers.authorization = token.startsWith('Bearer ') ? token : `Bearer ${token}`;
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  const text = await response.text();
+  let body: { data?: TData | null; errors?: GraphQLResponse['errors'] };
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`HTTP ${response.status} with a non-JSON body: ${text.slice(0, 200)}`);
+  }
+  return { status: response.status, headers: response.headers, ...body };
+}
+
+/** The first error's code, for assertions. */
+export const errorCode = (response: GraphQLResponse) => response.errors?.[0]?.extensions?.code;
+
+export function uniqueEmail(label = 'user'): string {
+  return `${label}-${randomBytes(6).toString('hex')}@example.test`;
+}
+
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+export interface TestUser {
+  id: string;
+  email: string;
+  password: string;
+  accessToken: string;
+  refreshToken: string;
+}
+
+const REGISTER = `mutation Register($input: RegisterUserInput!) { registerUser(input: $input) { id } }`;
+const LOGIN = `mutation Login($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id } } }`;
+
+/**
+ * Registers a user and logs in. `urls.register` is where registerUser is served (gateway or users
+ * subgraph) and `urls.login` where login is (gateway or auth subgraph).
+ */
+export async function registerAndLogin(
+  urls: { register: string; login: string },
+  role: 'BUYER' | 'MERCHANT' | 'ADMIN' = 'BUYER',
+  options: { adminToken?: string; name?: string } = {},
+): Promise<TestUser> {
+  const email = uniqueEmail(role.toLowerCase());
+  const registered = await gql(urls.register, REGISTER, { input: { email, password: TEST_PASSWORD, name: options.name ?? `Test ${role}`, role } }, options.adminToken);
+  if (registered.errors) throw new Error(`registerUser failed: ${JSON.stringify(registered.errors)}`);
+  const loggedIn = await gql(urls.login, LOGIN, { input: { email, password: TEST_PASSWORD } });
+  if (loggedIn.errors) throw new Error(`login failed: ${JSON.stringify(loggedIn.errors)}`);
+  const session = loggedIn.data!.login;
+  return { id: session.user.id, email, password: TEST_PASSWORD, accessToken: session.accessToken, refreshToken: session.refreshToken };
+}
+
+/**
+ * Starts the platform in this process on free ports. Embedded PGlite in memory unless
+ * DATABASE_URL is set (then the real server, shared by every test; tests never truncate).
+ */
+export async function startTestPlatform(options: { env?: Record<string, string>; gateway?: boolean } = {}): Promise<Platform> {
+  const ports = Object.fromEntries(loadServiceList({}).map((service) => [`${service.name.toUpperCase()}_PORT`, '0']));
+  const env = {
+    ...process.env,
+    DATA_DIR: 'memory://',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...ports,
+    ...options.env,
+  };
+  const logger = createLogger({ level: env.LOG_LEVEL, name: 'test' });
+  return startPlatform({ env, logger, ...(options.gateway === undefined ? {} : { gateway: options.gateway }) });
+}
+
+export type { Platform };

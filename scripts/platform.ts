@@ -1,0 +1,123 @@
+/**
+ * The whole platform in one process, as `npm start` runs it: every subgraph of the service list on
+ * its own port, then the gateway. The end-to-end tests start it the same way.
+ */
+import { ConfigError, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
+import { closeSharedDatabases } from '@paygraph/db';
+import { createGateway } from '@paygraph/gateway';
+import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
+import type { Logger } from '@paygraph/logging';
+import { createRuntime, listen, type Listening, type ServiceDefinition, type ServiceInstance } from '@paygraph/server';
+import { authEndpoints } from '@paygraph/service-client';
+import { authService } from '@paygraph/auth';
+import { usersService } from '@paygraph/users';
+
+/** Every subgraph implemented in this repository, by its name in schema/supergraph.yaml. */
+export const serviceDefinitions: Readonly<Record<string, ServiceDefinition>> = {
+  users: usersService,
+  auth: authService,
+};
+
+export interface RunningSubgraph {
+  name: string;
+  url: string;
+  port: number;
+  /** Stops this subgraph's HTTP server (its database stays open until the platform stops). */
+  stop(): Promise<void>;
+  /** Listens again on the same port after stop(). */
+  restart(): Promise<void>;
+}
+
+export interface Platform {
+  config: PlatformConfig;
+  /** Null when started with `gateway: false` (subgraph integration tests). */
+  gatewayUrl: string | null;
+  subgraphs: Map<string, RunningSubgraph>;
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: Logger; gateway?: boolean }): Promise<Platform> {
+  const { env, logger } = options;
+  const config = loadPlatformConfig(env);
+  const services = loadServiceList(env);
+  const runtime = createRuntime({ env, services, logger, config });
+
+  const instances: { name: string; instance: ServiceInstance; port: number }[] = [];
+  const subgraphs = new Map<string, RunningSubgraph>();
+  const listeners = new Map<string, Listening | null>();
+  const stopAll = async () => {
+    for (const [, listening] of listeners) await listening?.close().catch(() => {});
+    for (const { instance } of instances) {
+      await instance.server.stop().catch(() => {});
+      await instance.close().catch(() => {});
+    }
+    await closeSharedDatabases();
+  };
+
+  try {
+    for (const entry of services) {
+      const definition = serviceDefinitions[entry.name];
+      if (!definition) throw new ConfigError(`Invalid configuration: schema/supergraph.yaml lists ${entry.name}, which this repository does not implement`);
+      instances.push({ name: entry.name, instance: await definition.create(runtime), port: entry.port });
+    }
+    for (const { name, instance, port } of instances) {
+      const listening = await listen(instance.server.app, port, config.HOST);
+      listeners.set(name, listening);
+      // A port of 0 means "any free port": the real one is known only now.
+      const url = port === 0 ? `http://127.0.0.1:${listening.port}/graphql` : runtime.directory.url(name);
+      runtime.directory.set(name, url);
+      subgraphs.set(name, {
+        name,
+        url,
+        port: listening.port,
+        stop: async () => {
+          await listeners.get(name)?.close();
+          listeners.set(name, null);
+        },
+        restart: async () => {
+          if (listeners.get(name)) return;
+          listeners.set(name, await listen(instance.server.app, listening.port, config.HOST));
+        },
+      });
+    }
+    for (const { instance } of instances) await instance.afterListen?.();
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+
+  if (options.gateway === false) return { config, gatewayUrl: null, subgraphs, stop: stopAll };
+
+  const subgraphList = () => runtime.directory.entries().map(([name, url]) => ({ name, url }));
+  let gateway;
+  let gatewayListening: Listening;
+  try {
+    gateway = await createGateway({
+      config,
+      subgraphs: subgraphList,
+      verifyToken: createTokenVerifier({
+        keys: config.AUTH_JWKS_URL ?? authEndpoints(runtime.directory).jwks(),
+        issuer: config.JWT_ISSUER,
+        audience: config.JWT_AUDIENCE,
+        accept: [ACCESS_TOKEN_TYPE],
+      }),
+      logger: logger.child({ service: 'gateway' }),
+    });
+    gatewayListening = await listen(gateway.app, config.PORT, config.HOST);
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  const gatewayHost = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
+  const started = gateway;
+  return {
+    config,
+    gatewayUrl: `http://${gatewayHost}:${gatewayListening.port}/graphql`,
+    subgraphs,
+    stop: async () => {
+      await gatewayListening.close();
+      await started.stop();
+      await stopAll();
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import { runStandalone } from '@paygraph/server';
+import { authService } from './server';
+
+await runStandalone(authService);

@@ -1,0 +1,83 @@
+/**
+ * The auth subgraph as a value: sessions over GraphQL, plus two HTTP routes: the public keys
+ * (JWKS) every verifier reads, and the service-token exchange for service credentials.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { parse } from 'graphql';
+import { openServiceDatabase } from '@paygraph/db';
+import { ACCESS_TOKEN_TYPE, SERVICE_SCOPES, SERVICE_TOKEN_TYPE, createTokenVerifier, verifyServiceCredential } from '@paygraph/identity';
+import { createServiceClient } from '@paygraph/service-client';
+import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { schema } from './db/schema';
+import { loadSigningKey, localKeySet } from './keys';
+import { resolvers } from './resolvers';
+import type { SessionDeps } from './sessions';
+import { createAuthStore } from './store/auth-store';
+import { signServiceToken } from './tokens';
+
+const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
+const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+export const authService: ServiceDefinition = {
+  name: 'auth',
+  async create(runtime) {
+    const logger = runtime.logger.child({ service: 'auth' });
+    const { config } = runtime;
+    const database = await openServiceDatabase({ service: 'auth', target: runtime.databaseTarget('auth'), schema, migrationsFolder });
+    const signingKey = await loadSigningKey(database.db, runtime.serviceSecret);
+    const settings = {
+      issuer: config.JWT_ISSUER,
+      audience: config.JWT_AUDIENCE,
+      accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL_SECONDS,
+    };
+    let ownToken: { token: string; renewAt: number } | null = null;
+    const users = createServiceClient({
+      service: 'auth',
+      serviceSecret: runtime.serviceSecret,
+      directory: runtime.directory,
+      // auth signs its own service token rather than asking itself over HTTP.
+      tokenProvider: async () => {
+        if (ownToken && Date.now() < ownToken.renewAt) return ownToken.token;
+        const signed = await signServiceToken(signingKey, settings, 'auth', SERVICE_SCOPES.auth ?? []);
+        ownToken = { token: signed.token, renewAt: signed.expiresAt.getTime() - 60_000 };
+        return signed.token;
+      },
+    });
+    const sessions: SessionDeps = { store: createAuthStore(database.db), users, signingKey, settings, logger };
+    const verifyToken = createTokenVerifier({
+      keys: localKeySet(signingKey),
+      issuer: settings.issuer,
+      audience: settings.audience,
+      accept: [ACCESS_TOKEN_TYPE, SERVICE_TOKEN_TYPE],
+    });
+
+    const server = await createSubgraphServer({
+      name: 'auth',
+      typeDefs,
+      resolvers,
+      verifyToken,
+      logger,
+      extendContext: (base) => ({ ...base, sessions: { ...sessions, logger: base.logger } }),
+      routes: (app) => {
+        app.get('/.well-known/jwks.json', (_request, response) => {
+          response.set('cache-control', 'public, max-age=300').json(signingKey.jwks);
+        });
+        app.post('/internal/service-token', express.json({ limit: '4kb' }), async (request, response) => {
+          const { service, credential } = (request.body ?? {}) as { service?: unknown; credential?: unknown };
+          const scopes = typeof service === 'string' ? SERVICE_SCOPES[service] : undefined;
+          if (typeof service !== 'string' || typeof credential !== 'string' || !scopes || !verifyServiceCredential(runtime.serviceSecret, service, credential)) {
+            logger.warn({ service: typeof service === 'string' ? service.slice(0, 40) : null }, 'service token refused');
+            response.status(401).json({ error: 'invalid service credential' });
+            return;
+          }
+          const signed = await signServiceToken(signingKey, settings, service, scopes);
+          response.json({ token: signed.token, expiresAt: signed.expiresAt.toISOString() });
+        });
+      },
+    });
+    return { server, close: () => database.close() };
+  },
+};

@@ -1,0 +1,96 @@
+/**
+ * Login, refresh and logout: the session rules of auth, over the store, the signing key and the
+ * users service (which owns emails and roles).
+ */
+import { rateLimited, unauthenticated } from '@paygraph/errors';
+import { newId } from '@paygraph/db';
+import type { Logger } from '@paygraph/logging';
+import type { ServiceClient } from '@paygraph/service-client';
+import type { IssuedSession, UserReference } from './domain/session';
+import type { SigningKey } from './keys';
+import { verifyPassword } from './passwords';
+import type { AuthStore } from './store/auth-store';
+import { newRefreshToken, signAccessToken, type TokenSettings } from './tokens';
+
+const USER_FIELDS = 'id email name role createdAt';
+const USER_BY_EMAIL = `query UserByEmail($email: String!) { userByEmail(email: $email) { ${USER_FIELDS} } }`;
+const USER_BY_ID = `query UserById($id: ID!) { user(id: $id) { ${USER_FIELDS} } }`;
+
+type UserData = Omit<UserReference, 'createdAt'> & { createdAt: string };
+const toReference = (user: UserData): UserReference => ({ ...user, createdAt: new Date(user.createdAt) });
+
+export interface SessionDeps {
+  store: AuthStore;
+  users: ServiceClient;
+  signingKey: SigningKey;
+  settings: TokenSettings & { refreshTokenTtlSeconds: number };
+  logger: Logger;
+  requestId?: string;
+}
+
+const invalidCredentials = () => unauthenticated('Invalid email or password.');
+const invalidRefreshToken = () => unauthenticated('The refresh token is not valid: log in again.');
+
+/** Emails longer than any valid address are rejected without a lookup (and without a lock row). */
+const LOGIN_EMAIL_LENGTH_MAX = 254;
+
+async function issue(deps: SessionDeps, user: UserReference, familyId: string, refreshToken?: string): Promise<IssuedSession> {
+  const access = await signAccessToken(deps.signingKey, deps.settings, user);
+  const token = refreshToken ?? newRefreshToken();
+  if (!refreshToken) {
+    await deps.store.insertRefreshToken(token, user.id, familyId, new Date(Date.now() + deps.settings.refreshTokenTtlSeconds * 1000));
+  }
+  return { accessToken: access.token, refreshToken: token, expiresAt: access.expiresAt, user };
+}
+
+export async function login(deps: SessionDeps, email: string, password: string): Promise<IssuedSession> {
+  const key = email.trim().toLowerCase();
+  if (key.length === 0 || key.length > LOGIN_EMAIL_LENGTH_MAX) throw invalidCredentials();
+  const lockedUntil = await deps.store.lockedUntil(key);
+  if (lockedUntil) {
+    const retryAfterSeconds = Math.max(1, Math.ceil((lockedUntil.getTime() - Date.now()) / 1000));
+    throw rateLimited(`Too many failed logins: try again in ${retryAfterSeconds} s.`, retryAfterSeconds);
+  }
+  const callOptions = deps.requestId ? { requestId: deps.requestId } : {};
+  const { userByEmail } = await deps.users.request<{ userByEmail: UserData | null }>('users', USER_BY_EMAIL, { email: key }, callOptions).catch((error: unknown) => {
+    // A malformed email is not a registered one: same answer as a wrong password.
+    if ((error as { extensions?: { code?: string } }).extensions?.code === 'BAD_USER_INPUT') return { userByEmail: null };
+    throw error;
+  });
+  const hash = userByEmail ? await deps.store.passwordHash(userByEmail.id) : undefined;
+  if (!(await verifyPassword(hash, password)) || !userByEmail) {
+    await deps.store.recordFailure(key);
+    throw invalidCredentials();
+  }
+  await deps.store.clearFailures(key);
+  return issue(deps, toReference(userByEmail), newId('fam'));
+}
+
+/** Longer inputs cannot be refresh tokens (real ones are 46 characters); refused without a lookup. */
+const REFRESH_TOKEN_LENGTH_MAX = 200;
+
+export async function refresh(deps: SessionDeps, refreshToken: string): Promise<IssuedSession> {
+  if (refreshToken.length > REFRESH_TOKEN_LENGTH_MAX) throw invalidRefreshToken();
+  const next = { token: newRefreshToken(), expiresAt: new Date(Date.now() + deps.settings.refreshTokenTtlSeconds * 1000) };
+  const outcome = await deps.store.rotate(refreshToken, next);
+  if (outcome.kind === 'invalid') throw invalidRefreshToken();
+  if (outcome.kind === 'reused') {
+    const revoked = await deps.store.revokeFamily(outcome.familyId);
+    deps.logger.warn({ userId: outcome.userId, familyId: outcome.familyId, revoked }, 'refresh token reused: session revoked');
+    throw invalidRefreshToken();
+  }
+  const callOptions = deps.requestId ? { requestId: deps.requestId } : {};
+  const { user } = await deps.users.request<{ user: UserData | null }>('users', USER_BY_ID, { id: outcome.userId }, callOptions);
+  if (!user) {
+    await deps.store.revokeFamily(outcome.familyId);
+    throw invalidRefreshToken();
+  }
+  return issue(deps, toReference(user), outcome.familyId, next.token);
+}
+
+export async function logout(deps: SessionDeps, refreshToken: string): Promise<boolean> {
+  if (refreshToken.length > REFRESH_TOKEN_LENGTH_MAX) return false;
+  const familyId = await deps.store.familyOf(refreshToken);
+  if (!familyId) return false;
+  return (await deps.store.revokeFamily(familyId)) > 0;
+}

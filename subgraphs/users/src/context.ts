@@ -1,0 +1,27 @@
+import DataLoader from 'dataloader';
+import type { SubgraphContext } from '@paygraph/server';
+import type { ServiceClient } from '@paygraph/service-client';
+import type { UserRow } from './db/schema';
+import type { UsersStore } from './store/users-store';
+
+/** Per-request context of the users subgraph. */
+export interface Context extends SubgraphContext {
+  store: UsersStore;
+  auth: ServiceClient;
+  loaders: { userById: DataLoader<string, UserRow | null> };
+}
+
+export function createContext(base: SubgraphContext, store: UsersStore, auth: ServiceClient): Context {
+  return {
+    ...base,
+    store,
+    auth,
+    loaders: {
+      userById: new DataLoader(async (ids) => {
+        const rows = await store.findByIds(ids);
+        const byId = new Map(rows.map((row) => [row.id, row]));
+        return ids.map((id) => byId.get(id) ?? null);
+      }),
+    },
+  };
+}

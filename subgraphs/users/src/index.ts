@@ -1,0 +1,4 @@
+import { runStandalone } from '@paygraph/server';
+import { usersService } from './server';
+
+await runStandalone(usersService);

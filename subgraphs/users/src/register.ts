@@ -1,0 +1,57 @@
+/**
+ * Registration: the user row lives here, the password only in auth. The password goes straight to
+ * auth (hashed there) before the user row is written; if the row cannot be written the credential
+ * is removed again, so no login exists without a user.
+ */
+import { badUserInput } from '@paygraph/errors';
+import { newId } from '@paygraph/db';
+import type { UserRole } from '@paygraph/identity';
+import type { Logger } from '@paygraph/logging';
+import type { ServiceClient } from '@paygraph/service-client';
+import type { UserRow } from './db/schema';
+import { normalizeEmail, normalizeName } from './domain/validation';
+import { EmailTakenError, type UsersStore } from './store/users-store';
+
+const SET_PASSWORD = /* GraphQL */ `
+  mutation SetPassword($userId: ID!, $password: String!) { setPassword(userId: $userId, password: $password) }
+`;
+const DELETE_CREDENTIAL = /* GraphQL */ `
+  mutation DeleteCredential($userId: ID!) { deleteCredential(userId: $userId) }
+`;
+
+export interface Registration {
+  email: string;
+  password: string;
+  name: string;
+  role: UserRole;
+}
+
+const emailTaken = () => badUserInput('A user with this email already exists', 'input.email');
+
+export async function registerUser(
+  deps: { store: UsersStore; auth: ServiceClient; logger: Logger; requestId?: string },
+  input: Registration,
+): Promise<UserRow> {
+  const email = normalizeEmail(input.email, 'input.email');
+  const name = normalizeName(input.name, 'input.name');
+  if (await deps.store.findByEmail(email)) throw emailTaken();
+
+  const id = newId('usr');
+  const callOptions = deps.requestId ? { requestId: deps.requestId } : {};
+  try {
+    await deps.auth.request('auth', SET_PASSWORD, { userId: id, password: input.password }, callOptions);
+  } catch (error) {
+    const field = (error as { extensions?: { field?: unknown } }).extensions?.field;
+    if (field === 'password') throw badUserInput((error as Error).message, 'input.password');
+    throw error;
+  }
+  try {
+    return await deps.store.insert({ id, email, name, role: input.role });
+  } catch (error) {
+    await deps.auth.request('auth', DELETE_CREDENTIAL, { userId: id }, callOptions).catch((cleanupError: unknown) => {
+      deps.logger.error({ err: cleanupError, userId: id }, 'could not remove the credential of a user that was not created');
+    });
+    if (error instanceof EmailTakenError) throw emailTaken();
+    throw error;
+  }
+}

@@ -1,0 +1,32 @@
+import { badUserInput, forbidden, notFound } from '@paygraph/errors';
+import { isAdmin, requireUser } from '@paygraph/identity';
+import type { MutationResolvers } from '../generated/resolvers-types';
+import { normalizeEmail, normalizeName } from '../domain/validation';
+import { registerUser } from '../register';
+import { EmailTakenError } from '../store/users-store';
+
+export const Mutation: MutationResolvers = {
+  registerUser: async (_parent, { input }, context) => {
+    if (input.role === 'ADMIN' && !isAdmin(context.viewer)) {
+      throw forbidden('Only an admin may create an ADMIN user.');
+    }
+    return registerUser(context, input);
+  },
+
+  updateUser: async (_parent, { input }, context) => {
+    const viewer = requireUser(context.viewer);
+    const id = input.id ?? viewer.userId;
+    if (id !== viewer.userId && viewer.role !== 'ADMIN') throw forbidden('You may only update your own user.');
+    const changes: { name?: string; email?: string } = {};
+    if (input.name !== undefined && input.name !== null) changes.name = normalizeName(input.name, 'input.name');
+    if (input.email !== undefined && input.email !== null) changes.email = normalizeEmail(input.email, 'input.email');
+    try {
+      const updated = Object.keys(changes).length === 0 ? await context.loaders.userById.load(id) : await context.store.update(id, changes);
+      if (!updated) throw notFound(`No user ${id}`);
+      return updated;
+    } catch (error) {
+      if (error instanceof EmailTakenError) throw badUserInput('A user with this email already exists', 'input.email');
+      throw error;
+    }
+  },
+};

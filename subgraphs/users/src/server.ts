@@ -1,0 +1,59 @@
+/**
+ * The users subgraph as a value: `npm start` and the tests create it the same way.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'graphql';
+import { openServiceDatabase } from '@paygraph/db';
+import { createServiceClient } from '@paygraph/service-client';
+import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createContext } from './context';
+import { schema } from './db/schema';
+import { normalizeEmail } from './domain/validation';
+import { registerUser } from './register';
+import { resolvers } from './resolvers';
+import { createUsersStore } from './store/users-store';
+
+const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
+const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+export const usersService: ServiceDefinition = {
+  name: 'users',
+  async create(runtime) {
+    const logger = runtime.logger.child({ service: 'users' });
+    const database = await openServiceDatabase({ service: 'users', target: runtime.databaseTarget('users'), schema, migrationsFolder });
+    const store = createUsersStore(database.db);
+    const auth = createServiceClient({ service: 'users', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const server = await createSubgraphServer({
+      name: 'users',
+      typeDefs,
+      resolvers,
+      verifyToken: runtime.verifyToken,
+      logger,
+      extendContext: (base) => createContext(base, store, auth),
+    });
+    return {
+      server,
+      async afterListen() {
+        const { ADMIN_EMAIL: email, ADMIN_PASSWORD: password } = runtime.config;
+        if (!email || !password) return;
+        await seedFirstAdmin({ store, auth, logger }, email, password);
+      },
+      close: () => database.close(),
+    };
+  },
+};
+
+/** Creates the first admin from ADMIN_EMAIL / ADMIN_PASSWORD once; later starts leave it alone. */
+async function seedFirstAdmin(deps: Parameters<typeof registerUser>[0], email: string, password: string): Promise<void> {
+  const normalized = normalizeEmail(email, 'ADMIN_EMAIL');
+  if (await deps.store.findByEmail(normalized)) return;
+  try {
+    await registerUser(deps, { email: normalized, password, name: 'Administrator', role: 'ADMIN' });
+    deps.logger.info({ email: normalized }, 'first admin created');
+  } catch (error) {
+    // Another instance starting at the same moment may have created it first.
+    if (await deps.store.findByEmail(normalized)) return;
+    throw error;
+  }
+}

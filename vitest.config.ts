@@ -1,0 +1,46 @@
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Three projects, split by file suffix: unit (*.test.ts, no I/O), integration (*.int.test.ts,
+ * real database, subgraphs over HTTP) and e2e (*.e2e.test.ts, the platform as `npm start` runs it).
+ * DATABASE_URL switches every database test from embedded PGlite to the PostgreSQL server.
+ */
+const shared = {
+  // Every process of a test run must agree on it (service credentials, signing-key encryption).
+  env: { SERVICE_SECRET: 'test-service-secret-0123456789abcdef-0123456789' },
+  exclude: [...configDefaults.exclude, '**/ide-dist/**'],
+};
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'unit',
+          include: ['{packages,subgraphs,gateway}/**/test/**/*.test.ts'],
+          exclude: [...shared.exclude, '**/*.int.test.ts', '**/*.e2e.test.ts'],
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'integration',
+          include: ['{packages,subgraphs,gateway}/**/test/**/*.int.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'e2e',
+          include: ['tests/**/*.e2e.test.ts'],
+          globalSetup: ['tests/support/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
