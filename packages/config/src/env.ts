@@ -82,5 +82,7 @@ export function loadPlatformConfig(env: NodeJS.ProcessEnv = process.env): Platfo
   if ((parsed.ADMIN_EMAIL === undefined) !== (parsed.ADMIN_PASSWORD === undefined)) {
     throw new ConfigError('Invalid configuration: ADMIN_EMAIL and ADMIN_PASSWORD must be set together (or neither)');
   }
-  return { ...parsed, dataDir: path.resolve(parsed.DATA_DIR) };
+  // `memory://` keeps the embedded database in memory (tests); anything else is a folder.
+  const dataDir = parsed.DATA_DIR.startsWith('memory://') ? parsed.DATA_DIR : path.resolve(parsed.DATA_DIR);
+  return { ...parsed, dataDir };
 }
