@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { TEST_SERVICE_SECRET } from './tests/support/constants';
 
 /**
  * Three projects, split by file suffix: unit (*.test.ts, no I/O), integration (*.int.test.ts,
@@ -6,8 +7,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * DATABASE_URL switches every database test from embedded PGlite to the PostgreSQL server.
  */
 const shared = {
-  // Every process of a test run must agree on it (service credentials, signing-key encryption).
-  env: { SERVICE_SECRET: 'test-service-secret-0123456789abcdef-0123456789' },
+  env: { SERVICE_SECRET: TEST_SERVICE_SECRET },
   exclude: [...configDefaults.exclude, '**/ide-dist/**'],
 };
 

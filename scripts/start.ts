@@ -19,8 +19,14 @@ try {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: stopping`);
-    await platform.stop();
-    process.exit(0);
+    try {
+      await platform.stop();
+      console.log('stopped cleanly');
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, 'stopping failed');
+      process.exit(1);
+    }
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -94,6 +94,8 @@ export function isPublicCode(code: unknown): code is ErrorCode {
 }
 
 export const INTERNAL_ERROR_MESSAGE = 'Internal server error';
+/** Apollo Server's prefix for errors thrown while building the context; not meant for people. */
+const CONTEXT_FAILURE_PREFIX = /^Context creation failed: /;
 
 /**
  * The `extensions` keys a client may see. Everything else (stack traces, a downstream response
@@ -124,7 +126,7 @@ export function maskError(formatted: GraphQLFormattedError, error: unknown, opti
   const code = formatted.extensions?.code;
   if (isPublicCode(code) || (typeof code === 'string' && requestErrorCodes.has(code))) {
     return {
-      message: formatted.message,
+      message: formatted.message.replace(CONTEXT_FAILURE_PREFIX, ''),
       ...(formatted.locations ? { locations: formatted.locations } : {}),
       ...(formatted.path ? { path: formatted.path } : {}),
       extensions: safeExtensions(formatted.extensions),

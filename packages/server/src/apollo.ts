@@ -47,10 +47,13 @@ export function apolloSafetyPlugin<TContext extends SafetyContext>(fallbackLogge
 /** Options every Apollo Server of the platform starts from, in every mode. */
 export function baseApolloOptions<TContext extends SafetyContext>(logger: Logger): Pick<
   ApolloServerOptions<TContext>,
-  'includeStacktraceInErrorResponses' | 'formatError' | 'plugins' | 'logger' | 'stringifyResult'
+  'includeStacktraceInErrorResponses' | 'formatError' | 'plugins' | 'logger' | 'stringifyResult' | 'stopOnTerminationSignals'
 > {
   return {
     includeStacktraceInErrorResponses: false,
+    // The process owns shutdown (stop HTTP, then Apollo, then databases); Apollo's own signal
+    // handler would race it and leave the process hanging.
+    stopOnTerminationSignals: false,
     formatError: (formatted, error) => maskError(formatted, error),
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), apolloSafetyPlugin<TContext>(logger)],
     logger: {

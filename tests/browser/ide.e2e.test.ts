@@ -1,0 +1,58 @@
+// Proves the GraphQL IDE works offline in a real browser: headless Chromium opens /graphql on the
+// gateway started by `npm start`, runs an authenticated query and sees its result, and every
+// request the page makes (scripts, styles, workers, the query) goes to 127.0.0.1.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { registerAndLogin, type TestUser } from '@paygraph/testing';
+
+const gatewayUrl = inject('gatewayUrl');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const profileDir = mkdtempSync(path.join(tmpdir(), 'paygraph-chromium-'));
+let context: BrowserContext;
+let user: TestUser;
+
+beforeAll(async () => {
+  user = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl });
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: CHROMIUM_ARGS,
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  rmSync(profileDir, { recursive: true, force: true });
+});
+
+it('runs a query in the IDE and shows the result, with no request leaving 127.0.0.1', async () => {
+  const requested: string[] = [];
+  const pageErrors: string[] = [];
+  context.on('request', (request) => requested.push(request.url()));
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+
+  const query = '{ me { email role } }';
+  await page.goto(`${gatewayUrl}?query=${encodeURIComponent(query)}`);
+  await page.waitForFunction(
+    (expected) => document.querySelector('.graphiql-query-editor .view-lines')?.textContent?.replace(/\s+/g, '') === expected,
+    query.replace(/\s+/g, ''),
+  );
+  // The headers editor is open by default; insertText avoids Monaco's bracket auto-closing.
+  await page.locator('.monaco-editor[data-uri$="request-headers.json"]').click();
+  await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${user.accessToken}` }));
+  await page.locator('.graphiql-execute-button').click();
+  await page.waitForFunction((email) => document.querySelector('.graphiql-response .view-lines')?.textContent?.includes(email), user.email);
+  const shown = await page.evaluate(() => document.querySelector('.graphiql-response .view-lines')?.textContent?.replace(/\s+/g, ''));
+  expect(shown).toBe(`{"data":{"me":{"email":"${user.email}","role":"BUYER"}}}`);
+
+  const offsite = requested.filter((url) => !/^(data|blob):/.test(url) && new URL(url).hostname !== '127.0.0.1');
+  expect(offsite).toEqual([]);
+  expect(requested.some((url) => url.endsWith('/graphql/ide/app.js'))).toBe(true);
+  expect(pageErrors).toEqual([]);
+});
