@@ -18,7 +18,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'unit',
-          include: ['{packages,subgraphs,gateway}/**/test/**/*.test.ts'],
+          include: ['{packages,subgraphs,gateway}/**/test/**/*.test.ts', 'tests/repo/**/*.test.ts'],
           exclude: [...shared.exclude, '**/*.int.test.ts', '**/*.e2e.test.ts'],
         },
       },

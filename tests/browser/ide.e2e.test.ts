@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // Proves the GraphQL IDE works offline in a real browser: headless Chromium opens /graphql on the
 // gateway started by `npm start`, runs an authenticated query and sees its result, and every
 // request the page makes (scripts, styles, workers, the query) goes to 127.0.0.1.
