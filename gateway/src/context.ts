@@ -1,11 +1,4 @@
-import type { Viewer } from '@paygraph/identity';
-import type { Logger } from '@paygraph/logging';
+import type { RequestIdentity } from '@paygraph/server';
 
-/** Per-request context at the gateway. */
-export interface GatewayContext {
-  requestId: string;
-  viewer: Viewer;
-  /** The caller's Authorization header, forwarded to subgraphs as it came (already verified). */
-  authorization: string | undefined;
-  logger: Logger;
-}
+/** Per-request context at the gateway: the caller's identity, its raw token (forwarded) and request id. */
+export type GatewayContext = RequestIdentity;

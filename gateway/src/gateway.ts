@@ -12,9 +12,8 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { repositoryRoot, type PlatformConfig } from '@paygraph/config';
 import type { TokenVerifier } from '@paygraph/identity';
-import { withHttpStatus } from '@paygraph/errors';
-import { REQUEST_ID_HEADER, requestIdFrom, type Logger } from '@paygraph/logging';
-import { baseApolloOptions, JSON_BODY_LIMIT } from '@paygraph/server';
+import type { Logger } from '@paygraph/logging';
+import { baseApolloOptions, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
 import type { GatewayContext } from './context';
 import { SubgraphDataSource } from './data-source';
 import { ensureIdeBundle, mountIde } from './ide';
@@ -99,22 +98,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     '/graphql',
     express.json({ limit: JSON_BODY_LIMIT }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
-        const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
-        const authorization = req.headers.authorization;
-        const viewer = await options.verifyToken(authorization).catch((error: unknown) => {
-          throw withHttpStatus(error);
-        });
-        return { requestId, viewer, authorization: authorization || undefined, logger: logger.child({ requestId }) };
-      },
+      context: ({ req }) => identifyRequest(req, options.verifyToken, logger),
     }),
   );
-  app.use(((error, _request, response, _next) => {
-    const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 500;
-    if (status >= 500) logger.error({ err: error }, 'unhandled HTTP error');
-    const message = status === 413 ? 'Request body too large' : status === 404 ? 'Not found' : status >= 500 ? 'Internal server error' : 'Bad request';
-    response.status(status).json({ errors: [{ message, extensions: { code: status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }] });
-  }) as express.ErrorRequestHandler);
+  app.use(httpErrorHandler(logger));
 
   return { app, apollo, metrics, stop: () => apollo.stop() };
 }

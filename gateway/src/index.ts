@@ -2,15 +2,15 @@
  * The gateway as its own process (`npm start -w gateway`): subgraphs are reached at the URLs of
  * the service list (with <NAME>_URL overrides), tokens are checked against auth's JWKS.
  */
-import { ConfigError, loadPlatformConfig, loadServiceList } from '@paygraph/config';
+import { loadPlatformConfig, loadServiceList } from '@paygraph/config';
 import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import { createLogger } from '@paygraph/logging';
-import { listen } from '@paygraph/server';
+import { listen, runProcess } from '@paygraph/server';
 import { authEndpoints } from '@paygraph/service-client';
 import { createGateway } from './gateway';
 
 const logger = createLogger({ name: 'gateway' });
-try {
+await runProcess(logger, async () => {
   const config = loadPlatformConfig(process.env);
   const services = loadServiceList(process.env);
   const directory = { url: (name: string) => services.find((service) => service.name === name)!.url };
@@ -26,19 +26,9 @@ try {
     logger,
   });
   const listening = await listen(gateway.app, config.PORT, config.HOST);
-  logger.info(`gateway ready at http://${config.HOST}:${listening.port}/graphql`);
-  const stop = async () => {
+  console.log(`Gateway ready at http://${config.HOST}:${listening.port}/graphql`);
+  return async () => {
     await listening.close();
     await gateway.stop();
-    process.exit(0);
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    console.error(error.message);
-    process.exit(2);
-  }
-  logger.fatal({ err: error }, 'gateway failed to start');
-  process.exit(1);
-}
+});

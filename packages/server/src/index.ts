@@ -9,3 +9,5 @@ export { listen, type Listening } from './listen';
 export { createRuntime, createDirectory, type ServiceDefinition, type ServiceRuntime, type ServiceInstance, type MutableServiceDirectory } from './service';
 export { resolveServiceSecret } from './service-secret';
 export { runStandalone } from './standalone';
+export { identifyRequest, httpErrorHandler, type RequestIdentity } from './http';
+export { runProcess } from './process';

@@ -3,6 +3,7 @@ import { ConfigError, loadServiceList } from '@paygraph/config';
 import { closeSharedDatabases } from '@paygraph/db';
 import { createLogger } from '@paygraph/logging';
 import { listen } from './listen';
+import { runProcess } from './process';
 import { createRuntime, type ServiceDefinition } from './service';
 
 /**
@@ -12,7 +13,7 @@ import { createRuntime, type ServiceDefinition } from './service';
  */
 export async function runStandalone(definition: ServiceDefinition, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const logger = createLogger({ name: definition.name });
-  try {
+  await runProcess(logger, async () => {
     const services = loadServiceList(env);
     const entry = services.find((service) => service.name === definition.name);
     if (!entry) throw new ConfigError(`Invalid configuration: ${definition.name} is not in schema/supergraph.yaml`);
@@ -24,24 +25,13 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
     });
     const instance = await definition.create(runtime);
     const listening = await listen(instance.server.app, entry.port, runtime.config.HOST);
-    logger.info(`${definition.name} subgraph ready at http://${runtime.config.HOST}:${listening.port}/graphql`);
+    console.log(`${definition.name} subgraph ready at http://${runtime.config.HOST}:${listening.port}/graphql`);
     await instance.afterListen?.();
-    const stop = async () => {
-      logger.info('stopping');
+    return async () => {
       await listening.close();
       await instance.server.stop();
       await instance.close();
       await closeSharedDatabases();
-      process.exit(0);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    logger.fatal({ err: error }, 'failed to start');
-    process.exit(1);
-  }
+  });
 }

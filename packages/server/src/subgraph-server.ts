@@ -5,9 +5,9 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import express from 'express';
 import type { DocumentNode } from 'graphql';
 import type { TokenVerifier, Viewer } from '@paygraph/identity';
-import { withHttpStatus } from '@paygraph/errors';
-import { REQUEST_ID_HEADER, requestIdFrom, type Logger } from '@paygraph/logging';
+import type { Logger } from '@paygraph/logging';
 import { baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
+import { httpErrorHandler, identifyRequest } from './http';
 
 /** What every resolver of every subgraph receives. */
 export interface SubgraphContext {
@@ -55,20 +55,12 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
     express.json({ limit: JSON_BODY_LIMIT }),
     expressMiddleware(apollo, {
       context: async ({ req }) => {
-        const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
-        const requestLogger = logger.child({ requestId });
-        const viewer = await options.verifyToken(req.headers.authorization).catch((error: unknown) => {
-          throw withHttpStatus(error);
-        });
+        const { viewer, requestId, logger: requestLogger } = await identifyRequest(req, options.verifyToken, logger);
         return options.extendContext({ viewer, requestId, logger: requestLogger });
       },
     }),
   );
-  app.use(((error, _request, response, _next) => {
-    const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 500;
-    if (status >= 500) logger.error({ err: error }, 'unhandled HTTP error');
-    response.status(status).json({ errors: [{ message: status === 413 ? 'Request body too large' : 'Bad request', extensions: { code: status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }] });
-  }) as express.ErrorRequestHandler);
+  app.use(httpErrorHandler(logger));
 
   return {
     name: options.name,

@@ -1,0 +1,35 @@
+import express from 'express';
+import { withHttpStatus } from '@paygraph/errors';
+import type { TokenVerifier, Viewer } from '@paygraph/identity';
+import { REQUEST_ID_HEADER, requestIdFrom, type Logger } from '@paygraph/logging';
+
+/** What every GraphQL request starts with, at the gateway and in every subgraph. */
+export interface RequestIdentity {
+  requestId: string;
+  viewer: Viewer;
+  authorization: string | undefined;
+  logger: Logger;
+}
+
+/**
+ * Reads the request id and the bearer token of a request. A token that is present but invalid ends
+ * the request with HTTP 401 and UNAUTHENTICATED.
+ */
+export async function identifyRequest(request: express.Request, verifyToken: TokenVerifier, logger: Logger): Promise<RequestIdentity> {
+  const requestId = requestIdFrom(request.headers[REQUEST_ID_HEADER]);
+  const authorization = request.headers.authorization || undefined;
+  const viewer = await verifyToken(authorization).catch((error: unknown) => {
+    throw withHttpStatus(error);
+  });
+  return { requestId, viewer, authorization, logger: logger.child({ requestId }) };
+}
+
+/** Last express handler: HTTP-level failures (bad JSON, body too large) as a GraphQL-shaped error. */
+export function httpErrorHandler(logger: Logger): express.ErrorRequestHandler {
+  return (error, _request, response, _next) => {
+    const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 500;
+    if (status >= 500) logger.error({ err: error }, 'unhandled HTTP error');
+    const message = status === 413 ? 'Request body too large' : status === 404 ? 'Not found' : status >= 500 ? 'Internal server error' : 'Bad request';
+    response.status(status).json({ errors: [{ message, extensions: { code: status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST' } }] });
+  };
+}
