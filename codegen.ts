@@ -33,6 +33,14 @@ const config: CodegenConfig = {
   generates: {
     ...subgraph('users', { User: '../db/schema#UserRow' }),
     ...subgraph('auth', { AuthPayload: '../domain/session#IssuedSession', User: '../domain/session#UserReference' }),
+    ...subgraph('ledger', {
+      Wallet: '../db/schema#AccountRow',
+      LedgerAccount: '../db/schema#AccountRow',
+      LedgerEntry: '../db/schema#EntryRow',
+      LedgerTransaction: '../store/ledger-store#PostedTransaction',
+      Hold: '../db/schema#HoldRow',
+    }),
+    ...subgraph('wallet', { Wallet: '../db/schema#WalletRow', User: '../resolvers/mappers#UserReference' }),
   },
 };
 

@@ -10,12 +10,16 @@ import type { Logger } from '@paygraph/logging';
 import { createRuntime, listen, type Listening, type ServiceDefinition, type ServiceInstance } from '@paygraph/server';
 import { authEndpoints } from '@paygraph/service-client';
 import { authService } from '@paygraph/auth';
+import { ledgerService } from '@paygraph/ledger';
 import { usersService } from '@paygraph/users';
+import { walletService } from '@paygraph/wallet';
 
 /** Every subgraph implemented in this repository, by its name in schema/supergraph.yaml. */
 export const serviceDefinitions: Readonly<Record<string, ServiceDefinition>> = {
   users: usersService,
   auth: authService,
+  ledger: ledgerService,
+  wallet: walletService,
 };
 
 export interface RunningSubgraph {

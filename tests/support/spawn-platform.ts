@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { loadServiceList } from '@paygraph/config';
 import { TEST_SERVICE_SECRET } from './constants';
 
 const STARTUP_TIMEOUT_MS = 90_000;

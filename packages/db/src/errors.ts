@@ -9,3 +9,13 @@ export function isUniqueViolation(error: unknown, constraint?: string): boolean 
     return record.constraint === constraint || record.constraint_name === constraint;
   });
 }
+
+/** True for a CHECK constraint violation (SQLSTATE 23514), optionally on a named constraint. */
+export function isCheckViolation(error: unknown, constraint?: string): boolean {
+  const candidates = [error, (error as { cause?: unknown } | null)?.cause];
+  return candidates.some((candidate) => {
+    const record = candidate as { code?: unknown; constraint?: unknown; constraint_name?: unknown } | null;
+    if (!record || record.code !== '23514') return false;
+    return constraint === undefined || record.constraint === constraint || record.constraint_name === constraint;
+  });
+}

@@ -6,4 +6,5 @@
 export { openServiceDatabase, closeSharedDatabases, type ServiceDatabase, type Database, type DatabaseTarget, resolveDatabaseTarget } from './open';
 export { applyMigrations } from './migrate';
 export { newId } from './ids';
-export { isUniqueViolation } from './errors';
+export { isUniqueViolation, isCheckViolation } from './errors';
+export { rowsOf, retryOnConflict, isTransientConflict } from './rows';

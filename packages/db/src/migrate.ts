@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { Database } from './open';
+import { rowsOf } from './rows';
 
 /** One lock for all migrations of the platform: a start-up race between instances waits here. */
 const MIGRATION_LOCK_KEY = 727_172_001;
@@ -17,8 +18,7 @@ export async function applyMigrations(db: Database, service: string, migrationsF
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
     await tx.execute(sql`create schema if not exists "drizzle"`);
     await tx.execute(sql`create table if not exists ${table} (id serial primary key, hash text not null, created_at bigint not null)`);
-    const result = await tx.execute<{ created_at: string | number | null }>(sql`select max(created_at) as created_at from ${table}`);
-    const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { created_at: string | number | null }[];
+    const rows = rowsOf<{ created_at: string | number | null }>(await tx.execute(sql`select max(created_at) as created_at from ${table}`));
     const lastApplied = Number(rows[0]?.created_at ?? 0);
     let applied = 0;
     for (const migration of migrations) {

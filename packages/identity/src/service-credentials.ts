@@ -8,6 +8,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const SERVICE_SCOPES: Readonly<Record<string, readonly string[]>> = {
   users: ['auth:credentials:write'],
   auth: ['users:read'],
+  wallet: ['ledger:write'],
+  ledger: [],
   gateway: [],
 };
 

@@ -11,3 +11,4 @@ export { resolveServiceSecret } from './service-secret';
 export { runStandalone } from './standalone';
 export { identifyRequest, httpErrorHandler, type RequestIdentity } from './http';
 export { runProcess } from './process';
+export { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, pageSize, encodeCursor, decodeCursor, connection } from './pagination';

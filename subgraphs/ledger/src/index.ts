@@ -1,0 +1,4 @@
+import { runStandalone } from '@paygraph/server';
+import { ledgerService } from './server';
+
+await runStandalone(ledgerService);

@@ -1,0 +1,75 @@
+/**
+ * Top-up and withdrawal: the wallet asks the ledger to move money between the user's account and
+ * the system bank account. The ledger enforces balance and idempotency; the wallet namespaces the
+ * client's key per user so two users' keys never collide.
+ */
+import { badUserInput } from '@paygraph/errors';
+import { assertMovableAmount, type Money } from '@paygraph/money';
+import type { ServiceClient } from '@paygraph/service-client';
+import type { WalletRow } from './db/schema';
+import type { WalletStore } from './store/wallet-store';
+
+export const CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX = 150;
+
+const OPEN_ACCOUNT = `mutation OpenAccount($ownerId: ID!, $currency: Currency!) { openAccount(ownerId: $ownerId, currency: $currency) { id } }`;
+const SYSTEM_ACCOUNT = `mutation SystemAccount($currency: Currency!) { systemAccount(currency: $currency) { id } }`;
+const TRANSFER = `mutation Transfer($input: TransferFundsInput!) { transferFunds(input: $input) { id } }`;
+
+export interface FundsDeps {
+  store: WalletStore;
+  ledger: ServiceClient;
+  requestId: string;
+  /** System bank account id per currency, looked up once per service instance. */
+  systemAccounts: Map<string, Promise<string>>;
+}
+
+export async function ensureWallet(deps: FundsDeps, userId: string, currency: string): Promise<WalletRow> {
+  const existing = await deps.store.find(userId, currency);
+  if (existing) return existing;
+  const { openAccount } = await deps.ledger.request<{ openAccount: { id: string } }>('ledger', OPEN_ACCOUNT, { ownerId: userId, currency }, { requestId: deps.requestId });
+  return deps.store.insert({ id: openAccount.id, userId, currency });
+}
+
+function systemAccountId(deps: FundsDeps, currency: string): Promise<string> {
+  const systemAccounts = deps.systemAccounts;
+  let id = systemAccounts.get(currency);
+  if (!id) {
+    id = deps.ledger
+      .request<{ systemAccount: { id: string } }>('ledger', SYSTEM_ACCOUNT, { currency }, { requestId: deps.requestId })
+      .then((result) => result.systemAccount.id);
+    id.catch(() => systemAccounts.delete(currency));
+    systemAccounts.set(currency, id);
+  }
+  return id;
+}
+
+export async function moveFunds(
+  deps: FundsDeps,
+  userId: string,
+  direction: 'credit' | 'debit',
+  input: { amount: Money; idempotencyKey: string },
+): Promise<WalletRow> {
+  const amount = assertMovableAmount(input.amount, 'input.amount');
+  const key = input.idempotencyKey;
+  if (key.length === 0 || key.length > CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX || key.trim() !== key) {
+    throw badUserInput(`Idempotency key must be 1 to ${CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX} characters without surrounding spaces`, 'input.idempotencyKey');
+  }
+  const wallet = await ensureWallet(deps, userId, amount.currency);
+  const bank = await systemAccountId(deps, amount.currency);
+  const [debitAccountId, creditAccountId] = direction === 'credit' ? [bank, wallet.id] : [wallet.id, bank];
+  await deps.ledger.request(
+    'ledger',
+    TRANSFER,
+    {
+      input: {
+        idempotencyKey: `wallet:${userId}:${key}`,
+        debitAccountId,
+        creditAccountId,
+        amount: { amount: amount.amount.toString(), currency: amount.currency },
+        description: direction === 'credit' ? 'Wallet top-up' : 'Wallet withdrawal',
+      },
+    },
+    { requestId: deps.requestId },
+  );
+  return wallet;
+}

@@ -1,0 +1,4 @@
+import { runStandalone } from '@paygraph/server';
+import { walletService } from './server';
+
+await runStandalone(walletService);

@@ -1,0 +1,4 @@
+/** A User as the wallet subgraph knows it: only its key. */
+export interface UserReference {
+  id: string;
+}

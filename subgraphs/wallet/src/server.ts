@@ -1,0 +1,34 @@
+/** The wallet subgraph as a value: users' wallets on top of ledger accounts. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'graphql';
+import { openServiceDatabase } from '@paygraph/db';
+import { createServiceClient } from '@paygraph/service-client';
+import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createContext } from './context';
+import { schema } from './db/schema';
+import { resolvers } from './resolvers';
+import { createWalletStore } from './store/wallet-store';
+
+const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
+const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+export const walletService: ServiceDefinition = {
+  name: 'wallet',
+  async create(runtime) {
+    const logger = runtime.logger.child({ service: 'wallet' });
+    const database = await openServiceDatabase({ service: 'wallet', target: runtime.databaseTarget('wallet'), schema, migrationsFolder });
+    const store = createWalletStore(database.db);
+    const ledger = createServiceClient({ service: 'wallet', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const systemAccounts = new Map<string, Promise<string>>();
+    const server = await createSubgraphServer({
+      name: 'wallet',
+      typeDefs,
+      resolvers,
+      verifyToken: runtime.verifyToken,
+      logger,
+      extendContext: (base) => createContext(base, store, ledger, systemAccounts),
+    });
+    return { server, close: () => database.close() };
+  },
+};
