@@ -1,5 +1,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher } from '@apollo/utils.fetcher';
+import { GraphQLError } from 'graphql';
+import { isPublicCode } from '@paygraph/errors';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
 import type { GatewayContext } from './context';
 import type { GatewayMetrics } from './metrics';
@@ -23,6 +25,21 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       }
     };
     super({ url: options.url, fetcher });
+  }
+
+  /**
+   * A subgraph refuses a request before executing it (HTTP 4xx: a variable its scalars reject, a
+   * token it no longer accepts) with GraphQL errors in the body. Their public code and message are
+   * what the client needs; the default error would carry only "400: Bad Request" and the
+   * subgraph's URL, and be masked as an internal error.
+   */
+  override async errorFromResponse(response: Parameters<RemoteGraphQLDataSource['errorFromResponse']>[0]): Promise<GraphQLError> {
+    const fallback = await super.errorFromResponse(response);
+    const body = (fallback.extensions.response as { body?: { errors?: { message?: unknown; extensions?: Record<string, unknown> }[] } } | undefined)?.body;
+    const first = body?.errors?.find((error) => isPublicCode(error.extensions?.code));
+    if (!first || typeof first.message !== 'string') return fallback;
+    const { code, field } = first.extensions ?? {};
+    return new GraphQLError(first.message, { extensions: { code, ...(typeof field === 'string' ? { field } : {}) } });
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
