@@ -24,8 +24,7 @@ export async function spawnPlatform(env: Record<string, string>): Promise<Spawne
     env: {
       ...process.env,
       PORT: '0',
-      USERS_PORT: '0',
-      AUTH_PORT: '0',
+      ...Object.fromEntries(loadServiceList({}).map((service) => [`${service.name.toUpperCase()}_PORT`, '0'])),
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       SERVICE_SECRET: TEST_SERVICE_SECRET,
       ...env,
