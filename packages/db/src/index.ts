@@ -8,3 +8,4 @@ export { applyMigrations } from './migrate';
 export { newId } from './ids';
 export { isUniqueViolation, isCheckViolation } from './errors';
 export { rowsOf, retryOnConflict, isTransientConflict } from './rows';
+export type { SqlRunner, RawTransaction } from './raw';

@@ -6,6 +6,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
 import { applyMigrations } from './migrate';
+import type { RawTransaction, SqlRunner } from './raw';
 
 /** The drizzle database type every store is written against; both drivers satisfy it. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -17,6 +18,8 @@ export type DatabaseTarget =
 
 export interface ServiceDatabase<TSchema extends Record<string, unknown>> {
   db: Database<TSchema>;
+  /** One database transaction of hand-written SQL (hot paths); drizzle's `db` for the rest. */
+  transaction: RawTransaction;
   target: DatabaseTarget;
   /** Releases this service's hold on the shared client; the last one closes it. */
   close(): Promise<void>;
@@ -96,14 +99,24 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
 }): Promise<ServiceDatabase<TSchema>> {
   const { target } = options;
   let db: Database<TSchema>;
+  let transaction: RawTransaction;
   let close: () => Promise<void>;
   if (target.kind === 'pglite') {
     const shared = await acquirePglite(target.dataDir);
     db = drizzlePglite(shared.client, { schema: options.schema }) as unknown as Database<TSchema>;
+    transaction = (work) =>
+      shared.client.transaction((tx) => work({ query: async <T>(text: string, params: readonly unknown[] = []) => (await tx.query<T>(text, [...params])).rows }));
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
   } else {
     const shared = acquirePostgres(target.url, target.poolMax);
     db = drizzlePostgres(shared.client, { schema: options.schema }) as unknown as Database<TSchema>;
+    transaction = <T>(work: (sql: SqlRunner) => Promise<T>) =>
+      shared.client.begin((tx) =>
+        work({
+          query: async <R>(text: string, params: readonly unknown[] = []) =>
+            (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as R[],
+        }),
+      ) as Promise<T>;
     close = () => release(postgresClients, target.url, shared);
   }
   try {
@@ -115,6 +128,7 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   let closed = false;
   return {
     db,
+    transaction,
     target,
     close: async () => {
       if (closed) return;

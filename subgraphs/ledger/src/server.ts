@@ -22,7 +22,7 @@ export const ledgerService: ServiceDefinition = {
   async create(runtime) {
     const logger = runtime.logger.child({ service: 'ledger' });
     const database = await openServiceDatabase({ service: 'ledger', target: runtime.databaseTarget('ledger'), schema, migrationsFolder });
-    const store = createLedgerStore(database.db);
+    const store = createLedgerStore(database);
     const server = await createSubgraphServer({
       name: 'ledger',
       typeDefs,

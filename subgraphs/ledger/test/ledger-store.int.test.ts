@@ -18,7 +18,7 @@ let store: LedgerStore;
 
 beforeAll(async () => {
   database = await openServiceDatabase({ service: 'ledger', target: resolveDatabaseTarget('ledger', process.env, 'memory://'), schema, migrationsFolder });
-  store = createLedgerStore(database.db);
+  store = createLedgerStore(database);
 });
 
 afterAll(async () => {
@@ -367,7 +367,7 @@ describe('verifyLedger', () => {
   it('finds a deliberately corrupted entry (in a ledger of its own, so no other test sees it)', async () => {
     const own = await openServiceDatabase({ service: 'ledger', target: { kind: 'pglite', dataDir: 'memory://corruption' }, schema, migrationsFolder });
     try {
-      const ownStore = createLedgerStore(own.db);
+      const ownStore = createLedgerStore(own);
       const source = await ownStore.ensureAccount('corruption-source', 'SYSTEM_BANK', 'USD');
       const wallet = await ownStore.ensureAccount('corruption-wallet', 'USER_WALLET', 'USD');
       for (const amount of [100n, 250n]) {

@@ -6,8 +6,10 @@
  */
 import { and, asc, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm';
 import { ErrorCode, apiError, badUserInput, invalidState, notFound } from '@paygraph/errors';
-import { isCheckViolation, newId, retryOnConflict, rowsOf, type Database } from '@paygraph/db';
+import { isCheckViolation, newId, retryOnConflict, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { accounts, entries, holds, transactions, type AccountRow, type EntryRow, type HoldRow, type TransactionRow, type schema } from '../db/schema';
+import { toEntry, toHold, toTransaction } from './rows';
+import { LEDGER_SQL } from './statements';
 import { chainPayload, requestHash, type PostingLine } from '../domain/postings';
 
 type Db = Database<typeof schema>;
@@ -44,7 +46,8 @@ interface AccountFacts {
   guarded: boolean;
 }
 
-export function createLedgerStore(db: Db) {
+export function createLedgerStore(database: { db: Db; transaction: RawTransaction }) {
+  const db = database.db;
   const facts = new Map<string, AccountFacts>();
   const FACTS_CACHED_MAX = 100_000;
 
@@ -84,25 +87,17 @@ export function createLedgerStore(db: Db) {
    * whose credits would fall below its debits (posted and pending) is not updated: the whole
    * transaction fails with INSUFFICIENT_FUNDS.
    */
-  async function applyDeltas(tx: Tx, deltas: Map<string, AccountDelta>): Promise<void> {
+  async function applyDeltas(sql: SqlRunner, deltas: Map<string, AccountDelta>): Promise<void> {
     for (const accountId of [...deltas.keys()].sort()) {
       const delta = deltas.get(accountId)!;
       try {
-        const updated = await tx
-          .update(accounts)
-          .set({
-            postedDebits: sql`${accounts.postedDebits} + ${delta.postedDebits}`,
-            postedCredits: sql`${accounts.postedCredits} + ${delta.postedCredits}`,
-            pendingDebits: sql`${accounts.pendingDebits} + ${delta.pendingDebits}`,
-            pendingCredits: sql`${accounts.pendingCredits} + ${delta.pendingCredits}`,
-          })
-          .where(
-            and(
-              eq(accounts.id, accountId),
-              sql`(not ${accounts.guarded} or ${accounts.postedCredits} + ${delta.postedCredits} - ${accounts.postedDebits} - ${delta.postedDebits} - ${accounts.pendingDebits} - ${delta.pendingDebits} >= 0)`,
-            ),
-          )
-          .returning({ id: accounts.id });
+        const updated = await sql.query(LEDGER_SQL.applyDelta, [
+          accountId,
+          delta.postedDebits.toString(),
+          delta.postedCredits.toString(),
+          delta.pendingDebits.toString(),
+          delta.pendingCredits.toString(),
+        ]);
         if (updated.length === 0) throw insufficientFunds();
       } catch (error) {
         if (isCheckViolation(error)) throw insufficientFunds();
@@ -121,43 +116,41 @@ export function createLedgerStore(db: Db) {
     return deltas;
   }
 
-  /** Advances the chain head (locking it until commit) and stamps the transaction with it. */
-  async function chain(tx: Tx, transaction: TransactionRow, lines: ReadonlyArray<PostingLine & { id: string }>): Promise<TransactionRow> {
-    const payload = chainPayload(transaction, lines);
-    const [stamped] = rowsOf<{ sequence: string; hash: string }>(
-      await tx.execute(sql`
-        with head as (
-          update ledger.chain_head
-             set sequence = sequence + 1,
-                 hash = encode(sha256(decode(hash, 'hex') || convert_to(${payload}, 'UTF8')), 'hex')
-           where id = 1
-       returning sequence, hash)
-        update ledger.transactions t set sequence = head.sequence, hash = head.hash
-          from head where t.id = ${transaction.id}
-        returning t.sequence::text as sequence, t.hash`),
-    );
-    return { ...transaction, sequence: BigInt(stamped!.sequence), hash: stamped!.hash };
+  async function insertEntries(sql: SqlRunner, transactionId: string, lines: ReadonlyArray<PostingLine & { id: string }>): Promise<EntryRow[]> {
+    if (lines.length === 2) {
+      const [a, b] = lines as [PostingLine & { id: string }, PostingLine & { id: string }];
+      const rows = await sql.query(LEDGER_SQL.insertTwoEntries, [a.id, transactionId, a.accountId, a.direction, a.amount.toString(), a.currency, b.id, b.accountId, b.direction, b.amount.toString(), b.currency]);
+      return rows.map(toEntry);
+    }
+    const inserted: EntryRow[] = [];
+    for (const line of lines) {
+      const [row] = await sql.query(LEDGER_SQL.insertEntry, [line.id, transactionId, line.accountId, line.direction, line.amount.toString(), line.currency]);
+      inserted.push(toEntry(row!));
+    }
+    return inserted;
   }
 
-  async function insertPosting(
-    tx: Tx,
-    transaction: TransactionRow,
-    lines: readonly PostingLine[],
-    deltas: Map<string, AccountDelta>,
-  ): Promise<{ transaction: TransactionRow; entries: EntryRow[] }> {
-    const entryRows = lines.map((line) => ({ id: newId('len'), transactionId: transaction.id, ...line }));
-    const inserted = await tx.insert(entries).values(entryRows).returning();
-    await applyDeltas(tx, deltas);
-    return { transaction: await chain(tx, transaction, entryRows), entries: inserted };
+  /**
+   * Entries, account totals, then the hash chain head (held only until commit) for a transaction
+   * whose idempotency key was just claimed.
+   */
+  async function post(sql: SqlRunner, transaction: { id: string; idempotencyKey: string; description: string | null }, lines: readonly PostingLine[], deltas: Map<string, AccountDelta>) {
+    const withIds = lines.map((line) => ({ ...line, id: newId('len') }));
+    const inserted = await insertEntries(sql, transaction.id, withIds);
+    await applyDeltas(sql, deltas);
+    const [stamped] = await sql.query(LEDGER_SQL.chain, [transaction.id, chainPayload(transaction, withIds)]);
+    return { transaction: toTransaction(stamped!), entries: inserted };
   }
 
   /** The earlier result of an idempotency key, or IDEMPOTENCY_KEY_REUSED when its request differs. */
-  async function replayTransaction(executor: Db | Tx, idempotencyKey: string, hash: string): Promise<PostedTransaction> {
-    const [existing] = await executor.select().from(transactions).where(eq(transactions.idempotencyKey, idempotencyKey));
-    if (!existing || existing.requestHash !== hash) throw keyReused();
-    const rows = await executor.select().from(entries).where(eq(entries.transactionId, existing.id)).orderBy(asc(entries.position));
-    return { transaction: existing, entries: rows, replayed: true };
+  async function replayTransaction(sql: SqlRunner, idempotencyKey: string, hash: string): Promise<PostedTransaction> {
+    const [existing] = await sql.query(LEDGER_SQL.transactionByKey, [idempotencyKey]);
+    if (!existing || existing.request_hash !== hash) throw keyReused();
+    const rows = await sql.query(LEDGER_SQL.entriesOfTransaction, [existing.id]);
+    return { transaction: toTransaction(existing), entries: rows.map(toEntry), replayed: true };
   }
+
+  const inTransaction = <T>(work: (sql: SqlRunner) => Promise<T>) => retryOnConflict(() => database.transaction(work));
 
   return {
     /** The account of an owner in a currency, created on first use (safe under concurrency). */
@@ -189,17 +182,13 @@ export function createLedgerStore(db: Db) {
     async postTransaction(input: { idempotencyKey: string; description: string | null; lines: readonly PostingLine[] }): Promise<PostedTransaction> {
       const hash = requestHash('post', { description: input.description, lines: input.lines });
       await assertAccounts(db, input.lines, 'input.entries');
-      return retryOnConflict(() =>
-        db.transaction(async (tx) => {
-          const [created] = await tx
-            .insert(transactions)
-            .values({ id: newId('ltx'), idempotencyKey: input.idempotencyKey, requestHash: hash, kind: 'TRANSFER', description: input.description })
-            .onConflictDoNothing({ target: transactions.idempotencyKey })
-            .returning();
-          if (!created) return replayTransaction(tx, input.idempotencyKey, hash);
-          return { ...(await insertPosting(tx, created, input.lines, linesToDeltas(input.lines))), replayed: false };
-        }),
-      );
+      return inTransaction(async (sql) => {
+        const id = newId('ltx');
+        const claimed = await sql.query(LEDGER_SQL.insertTransaction, [id, input.idempotencyKey, hash, 'TRANSFER', null, input.description]);
+        if (claimed.length === 0) return replayTransaction(sql, input.idempotencyKey, hash);
+        const transaction = { id, idempotencyKey: input.idempotencyKey, description: input.description };
+        return { ...(await post(sql, transaction, input.lines, linesToDeltas(input.lines))), replayed: false };
+      });
     },
 
     /** Reserves funds: raises the debit account's pending debits (guarded) and the credit account's pending credits. */
@@ -223,87 +212,82 @@ export function createLedgerStore(db: Db) {
         'input.accounts',
       );
       if (input.debitAccountId === input.creditAccountId) throw badUserInput('A hold needs two different accounts', 'input.creditAccountId');
-      return retryOnConflict(() =>
-        db.transaction(async (tx) => {
-          const [hold] = await tx
-            .insert(holds)
-            .values({ id: newId('hld'), idempotencyKey, requestHash: hash, ...parameters, status: 'PENDING' })
-            .onConflictDoNothing({ target: holds.idempotencyKey })
-            .returning();
-          if (!hold) {
-            const [existing] = await tx.select().from(holds).where(eq(holds.idempotencyKey, idempotencyKey));
-            if (!existing || existing.requestHash !== hash) throw keyReused();
-            return { hold: existing, replayed: true };
-          }
-          const deltas = new Map<string, AccountDelta>([
-            [input.debitAccountId, { ...zeroDelta(), pendingDebits: input.amount }],
-            [input.creditAccountId, { ...zeroDelta(), pendingCredits: input.amount }],
-          ]);
-          await applyDeltas(tx, deltas);
-          return { hold, replayed: false };
-        }),
-      );
+      return inTransaction(async (sql) => {
+        const [inserted] = await sql.query(LEDGER_SQL.insertHold, [
+          newId('hld'),
+          idempotencyKey,
+          hash,
+          input.debitAccountId,
+          input.creditAccountId,
+          input.amount.toString(),
+          input.currency,
+          input.description,
+          input.expiresAt.toISOString(),
+        ]);
+        if (!inserted) {
+          const [existing] = await sql.query(LEDGER_SQL.holdByKey, [idempotencyKey]);
+          if (!existing || existing.request_hash !== hash) throw keyReused();
+          return { hold: toHold(existing), replayed: true };
+        }
+        const deltas = new Map<string, AccountDelta>([
+          [input.debitAccountId, { ...zeroDelta(), pendingDebits: input.amount }],
+          [input.creditAccountId, { ...zeroDelta(), pendingCredits: input.amount }],
+        ]);
+        await applyDeltas(sql, deltas);
+        return { hold: toHold(inserted), replayed: false };
+      });
     },
 
     /** Posts all or part of a pending hold; the rest is released. */
     async capture(input: { holdId: string; amount: bigint | null; idempotencyKey: string }): Promise<{ hold: HoldRow; posted: PostedTransaction }> {
-      return retryOnConflict(() =>
-        db.transaction(async (tx) => {
-          const [hold] = await tx.select().from(holds).where(eq(holds.id, input.holdId)).for('update');
-          if (!hold) throw notFound(`No hold ${input.holdId}`);
-          const amount = input.amount ?? hold.amount;
-          const hash = requestHash('capture', { holdId: hold.id, amount });
-          if (hold.status === 'CAPTURED') {
-            if (hold.captureIdempotencyKey !== input.idempotencyKey) throw invalidState(`Hold ${hold.id} is already captured.`);
-            return { hold, posted: await replayTransaction(tx, input.idempotencyKey, hash) };
-          }
-          if (hold.status !== 'PENDING') throw invalidState(`Hold ${hold.id} is ${hold.status.toLowerCase()}; only a pending hold can be captured.`);
-          if (hold.expiresAt.getTime() <= Date.now()) throw invalidState(`Hold ${hold.id} has expired.`);
-          if (amount <= 0n || amount > hold.amount) throw badUserInput(`The captured amount must be between 1 and the held ${hold.amount}`, 'input.amount');
+      return inTransaction(async (sql) => {
+        const [locked] = await sql.query(LEDGER_SQL.holdForUpdate, [input.holdId]);
+        if (!locked) throw notFound(`No hold ${input.holdId}`);
+        const hold = toHold(locked);
+        const amount = input.amount ?? hold.amount;
+        const hash = requestHash('capture', { holdId: hold.id, amount });
+        if (hold.status === 'CAPTURED') {
+          if (hold.captureIdempotencyKey !== input.idempotencyKey) throw invalidState(`Hold ${hold.id} is already captured.`);
+          return { hold, posted: await replayTransaction(sql, input.idempotencyKey, hash) };
+        }
+        if (hold.status !== 'PENDING') throw invalidState(`Hold ${hold.id} is ${hold.status.toLowerCase()}; only a pending hold can be captured.`);
+        if (hold.expiresAt.getTime() <= Date.now()) throw invalidState(`Hold ${hold.id} has expired.`);
+        if (amount <= 0n || amount > hold.amount) throw badUserInput(`The captured amount must be between 1 and the held ${hold.amount}`, 'input.amount');
 
-          const [created] = await tx
-            .insert(transactions)
-            .values({ id: newId('ltx'), idempotencyKey: input.idempotencyKey, requestHash: hash, kind: 'CAPTURE', holdId: hold.id, description: hold.description })
-            .onConflictDoNothing({ target: transactions.idempotencyKey })
-            .returning();
-          if (!created) throw keyReused();
-          const lines: PostingLine[] = [
-            { accountId: hold.debitAccountId, direction: 'DEBIT', amount, currency: hold.currency },
-            { accountId: hold.creditAccountId, direction: 'CREDIT', amount, currency: hold.currency },
-          ];
-          const deltas = linesToDeltas(lines);
-          deltas.get(hold.debitAccountId)!.pendingDebits -= hold.amount;
-          deltas.get(hold.creditAccountId)!.pendingCredits -= hold.amount;
-          const posted = await insertPosting(tx, created, lines, deltas);
-          const [updated] = await tx
-            .update(holds)
-            .set({ status: 'CAPTURED', capturedAmount: amount, captureTransactionId: created.id, captureIdempotencyKey: input.idempotencyKey, updatedAt: new Date() })
-            .where(eq(holds.id, hold.id))
-            .returning();
-          return { hold: updated!, posted: { ...posted, replayed: false } };
-        }),
-      );
+        const id = newId('ltx');
+        const claimed = await sql.query(LEDGER_SQL.insertTransaction, [id, input.idempotencyKey, hash, 'CAPTURE', hold.id, hold.description]);
+        if (claimed.length === 0) throw keyReused();
+        const lines: PostingLine[] = [
+          { accountId: hold.debitAccountId, direction: 'DEBIT', amount, currency: hold.currency },
+          { accountId: hold.creditAccountId, direction: 'CREDIT', amount, currency: hold.currency },
+        ];
+        const deltas = linesToDeltas(lines);
+        deltas.get(hold.debitAccountId)!.pendingDebits -= hold.amount;
+        deltas.get(hold.creditAccountId)!.pendingCredits -= hold.amount;
+        const posted = await post(sql, { id, idempotencyKey: input.idempotencyKey, description: hold.description }, lines, deltas);
+        const [captured] = await sql.query(LEDGER_SQL.markHoldCaptured, [hold.id, amount.toString(), id, input.idempotencyKey]);
+        return { hold: toHold(captured!), posted: { ...posted, replayed: false } };
+      });
     },
 
     /** Releases a pending hold. Voiding a voided (or expired) hold returns it unchanged. */
     async voidHold(holdId: string, status: 'VOIDED' | 'EXPIRED' = 'VOIDED'): Promise<HoldRow> {
-      return retryOnConflict(() =>
-        db.transaction(async (tx) => {
-          const [hold] = await tx.select().from(holds).where(eq(holds.id, holdId)).for('update');
-          if (!hold) throw notFound(`No hold ${holdId}`);
-          if (hold.status === 'VOIDED' || hold.status === 'EXPIRED') return hold;
-          if (hold.status === 'CAPTURED') throw invalidState(`Hold ${hold.id} is already captured.`);
-          await applyDeltas(
-            tx,
-            new Map([
-              [hold.debitAccountId, { ...zeroDelta(), pendingDebits: -hold.amount }],
-              [hold.creditAccountId, { ...zeroDelta(), pendingCredits: -hold.amount }],
-            ]),
-          );
-          const [updated] = await tx.update(holds).set({ status, updatedAt: new Date() }).where(eq(holds.id, hold.id)).returning();
-          return updated!;
-        }),
-      );
+      return inTransaction(async (sql) => {
+        const [locked] = await sql.query(LEDGER_SQL.holdForUpdate, [holdId]);
+        if (!locked) throw notFound(`No hold ${holdId}`);
+        const hold = toHold(locked);
+        if (hold.status === 'VOIDED' || hold.status === 'EXPIRED') return hold;
+        if (hold.status === 'CAPTURED') throw invalidState(`Hold ${hold.id} is already captured.`);
+        await applyDeltas(
+          sql,
+          new Map([
+            [hold.debitAccountId, { ...zeroDelta(), pendingDebits: -hold.amount }],
+            [hold.creditAccountId, { ...zeroDelta(), pendingCredits: -hold.amount }],
+          ]),
+        );
+        const [released] = await sql.query(LEDGER_SQL.markHoldReleased, [hold.id, status]);
+        return toHold(released!);
+      });
     },
 
     /** Releases up to `limit` pending holds whose expiry has passed; returns how many. */
