@@ -40,6 +40,12 @@ const config: CodegenConfig = {
       LedgerTransaction: '../store/ledger-store#PostedTransaction',
       Hold: '../db/schema#HoldRow',
     }),
+    ...subgraph('risk', {
+      RiskAssessment: '../db/schema#AssessmentRow',
+      Payment: '../resolvers/mappers#PaymentReference',
+      RiskRuleSet: '../db/schema#RuleSetRow',
+      BlocklistEntry: '../db/schema#BlocklistRow',
+    }),
     ...subgraph('wallet', { Wallet: '../db/schema#WalletRow', User: '../resolvers/mappers#UserReference' }),
   },
 };

@@ -1,5 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
-import { TEST_SERVICE_SECRET } from './tests/support/constants';
+import { TEST_SERVICE_SECRET } from './tests/support/constants.ts';
 
 /**
  * Three projects, split by file suffix: unit (*.test.ts, no I/O), integration (*.int.test.ts,

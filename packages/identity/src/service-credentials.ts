@@ -10,6 +10,7 @@ export const SERVICE_SCOPES: Readonly<Record<string, readonly string[]>> = {
   auth: ['users:read'],
   wallet: ['ledger:write'],
   ledger: [],
+  risk: ['users:read'],
   gateway: [],
 };
 

@@ -1,0 +1,50 @@
+/**
+ * One assessment: what risk learns about the buyer comes from the users service (account age,
+ * email domain), never from its tables. Any failure (users unreachable, risk's database down)
+ * is an error for the caller to turn into a declined payment: risk never approves by default.
+ */
+import { apiError, ErrorCode } from '@paygraph/errors';
+import { assertMovableAmount, type Money } from '@paygraph/money';
+import type { ServiceClient } from '@paygraph/service-client';
+import type { AssessmentRow } from './db/schema';
+import { evaluate, type RiskFeatures } from './domain/rules';
+import type { RiskStore } from './store/risk-store';
+
+const BUYER = `query Buyer($id: ID!) { user(id: $id) { id email createdAt } }`;
+
+export interface AssessDeps {
+  store: RiskStore;
+  users: ServiceClient;
+  requestId: string;
+}
+
+export async function assess(
+  deps: AssessDeps,
+  input: { userId: string; amount: Money; merchantId: string | null; paymentId: string | null },
+): Promise<AssessmentRow> {
+  const amount = assertMovableAmount(input.amount, 'input.amount');
+  const { user } = await deps.users.request<{ user: { id: string; email: string | null; createdAt: string } | null }>('users', BUYER, { id: input.userId }, { requestId: deps.requestId });
+  if (!user) throw apiError(ErrorCode.NOT_FOUND, `No user ${input.userId}`, { field: 'input.userId' });
+  const emailDomain = user.email?.split('@')[1]?.toLowerCase() ?? null;
+  const [ruleSet, blocklisted] = await Promise.all([deps.store.currentRuleSet(), deps.store.isBlocklisted(user.id, emailDomain)]);
+  const accountAgeMinutes = Math.max(0, Math.floor((Date.now() - new Date(user.createdAt).getTime()) / 60_000));
+  return deps.store.recordAssessment({
+    userId: user.id,
+    merchantId: input.merchantId,
+    paymentId: input.paymentId,
+    amount: amount.amount,
+    currency: amount.currency,
+    ruleSet,
+    decide: (attemptsInWindow) => {
+      const features: RiskFeatures = {
+        amount: amount.amount.toString(),
+        currency: amount.currency,
+        attemptsInWindow,
+        accountAgeMinutes,
+        selfPayment: input.merchantId !== null && input.merchantId === user.id,
+        blocklisted,
+      };
+      return { features, outcome: evaluate(features, ruleSet.rules) };
+    },
+  });
+}

@@ -1,0 +1,4 @@
+import { runStandalone } from '@paygraph/server';
+import { riskService } from './server';
+
+await runStandalone(riskService);

@@ -1,0 +1,33 @@
+/** The risk subgraph as a value: a check on every payment attempt, versioned and replayable. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'graphql';
+import { openServiceDatabase } from '@paygraph/db';
+import { createServiceClient } from '@paygraph/service-client';
+import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createContext } from './context';
+import { schema } from './db/schema';
+import { resolvers } from './resolvers';
+import { createRiskStore } from './store/risk-store';
+
+const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
+export const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+export const riskService: ServiceDefinition = {
+  name: 'risk',
+  async create(runtime) {
+    const logger = runtime.logger.child({ service: 'risk' });
+    const database = await openServiceDatabase({ service: 'risk', target: runtime.databaseTarget('risk'), schema, migrationsFolder });
+    const store = createRiskStore(database.db);
+    const users = createServiceClient({ service: 'risk', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const server = await createSubgraphServer({
+      name: 'risk',
+      typeDefs,
+      resolvers,
+      verifyToken: runtime.verifyToken,
+      logger,
+      extendContext: (base) => createContext(base, store, users),
+    });
+    return { server, close: () => database.close() };
+  },
+};
