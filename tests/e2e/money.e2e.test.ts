@@ -3,7 +3,7 @@
 // read or post what, cursor pagination, verification, and 100 concurrent withdrawals.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { errorCode, gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
 
 const gatewayUrl = inject('gatewayUrl');
 const subgraphUrls = inject('subgraphUrls');
@@ -32,11 +32,7 @@ const debit = (user: TestUser, amount: string, idempotencyKey = key(), currency 
 let admin: TestUser;
 
 beforeAll(async () => {
-  const login = await gql(gatewayUrl, `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id } } }`, {
-    input: { email: inject('adminEmail'), password: inject('adminPassword') },
-  });
-  const session = login.data!.login;
-  admin = { id: session.user.id, email: inject('adminEmail'), password: inject('adminPassword'), accessToken: session.accessToken, refreshToken: session.refreshToken };
+  admin = await loginAs(gatewayUrl, inject('adminEmail'), inject('adminPassword'));
 });
 
 describe('creditWallet and debitWallet', () => {

@@ -4,7 +4,7 @@
 // a rule change showing both outcomes. Rule changes touch only CHF, which no other test uses.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { TEST_PASSWORD, errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
 
 const gatewayUrl = inject('gatewayUrl');
 const urls = { register: gatewayUrl, login: gatewayUrl };
@@ -18,11 +18,7 @@ const UNBLOCK = `mutation Unblock($input: BlocklistEntryInput!) { removeFromBloc
 let admin: TestUser;
 
 beforeAll(async () => {
-  const login = await gql(gatewayUrl, `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id } } }`, {
-    input: { email: inject('adminEmail'), password: inject('adminPassword') },
-  });
-  const session = login.data!.login;
-  admin = { id: session.user.id, email: inject('adminEmail'), password: inject('adminPassword'), accessToken: session.accessToken, refreshToken: session.refreshToken };
+  admin = await loginAs(gatewayUrl, inject('adminEmail'), inject('adminPassword'));
 });
 
 const assess = (input: Record<string, unknown>, token = admin.accessToken) => gql(gatewayUrl, ASSESS, { input }, token);

@@ -12,3 +12,5 @@ export { runStandalone } from './standalone';
 export { identifyRequest, httpErrorHandler, type RequestIdentity } from './http';
 export { runProcess } from './process';
 export { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, pageSize, encodeCursor, decodeCursor, connection } from './pagination';
+export { rowLoader, groupLoader } from './loaders';
+export { subgraphFiles } from './files';

@@ -54,6 +54,14 @@ export interface TestUser {
 const REGISTER = `mutation Register($input: RegisterUserInput!) { registerUser(input: $input) { id } }`;
 const LOGIN = `mutation Login($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id } } }`;
 
+/** Logs an existing user in (e.g. the first admin). */
+export async function loginAs(url: string, email: string, password: string): Promise<TestUser> {
+  const loggedIn = await gql(url, LOGIN, { input: { email, password } });
+  if (loggedIn.errors) throw new Error(`login failed: ${JSON.stringify(loggedIn.errors)}`);
+  const session = loggedIn.data!.login;
+  return { id: session.user.id, email, password, accessToken: session.accessToken, refreshToken: session.refreshToken };
+}
+
 /**
  * Registers a user and logs in. `urls.register` is where registerUser is served (gateway or users
  * subgraph) and `urls.login` where login is (gateway or auth subgraph).
@@ -66,10 +74,7 @@ export async function registerAndLogin(
   const email = uniqueEmail(role.toLowerCase());
   const registered = await gql(urls.register, REGISTER, { input: { email, password: TEST_PASSWORD, name: options.name ?? `Test ${role}`, role } }, options.adminToken);
   if (registered.errors) throw new Error(`registerUser failed: ${JSON.stringify(registered.errors)}`);
-  const loggedIn = await gql(urls.login, LOGIN, { input: { email, password: TEST_PASSWORD } });
-  if (loggedIn.errors) throw new Error(`login failed: ${JSON.stringify(loggedIn.errors)}`);
-  const session = loggedIn.data!.login;
-  return { id: session.user.id, email, password: TEST_PASSWORD, accessToken: session.accessToken, refreshToken: session.refreshToken };
+  return loginAs(urls.login, email, TEST_PASSWORD);
 }
 
 /**

@@ -2,14 +2,11 @@
  * The auth subgraph as a value: sessions over GraphQL, plus two HTTP routes: the public keys
  * (JWKS) every verifier reads, and the service-token exchange for service credentials.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import express from 'express';
-import { parse } from 'graphql';
 import { openServiceDatabase } from '@paygraph/db';
 import { ACCESS_TOKEN_TYPE, SERVICE_SCOPES, SERVICE_TOKEN_TYPE, createTokenVerifier, verifyServiceCredential } from '@paygraph/identity';
 import { createServiceClient } from '@paygraph/service-client';
-import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { schema } from './db/schema';
 import { loadSigningKey, localKeySet } from './keys';
 import { resolvers } from './resolvers';
@@ -17,8 +14,7 @@ import type { SessionDeps } from './sessions';
 import { createAuthStore } from './store/auth-store';
 import { signServiceToken } from './tokens';
 
-const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
-const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
 export const authService: ServiceDefinition = {
   name: 'auth',

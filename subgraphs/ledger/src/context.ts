@@ -1,5 +1,5 @@
-import DataLoader from 'dataloader';
-import type { SubgraphContext } from '@paygraph/server';
+import type DataLoader from 'dataloader';
+import { rowLoader, type SubgraphContext } from '@paygraph/server';
 import type { AccountRow } from './db/schema';
 import type { LedgerStore } from './store/ledger-store';
 import type { Database } from '@paygraph/db';
@@ -18,11 +18,7 @@ export function createContext(base: SubgraphContext, store: LedgerStore, db: Dat
     store,
     db,
     loaders: {
-      accountById: new DataLoader(async (ids) => {
-        const rows = await store.accountsByIds(ids);
-        const byId = new Map(rows.map((row) => [row.id, row]));
-        return ids.map((id) => byId.get(id) ?? null);
-      }),
+      accountById: rowLoader(store.accountsByIds, (row) => row.id),
     },
   };
 }

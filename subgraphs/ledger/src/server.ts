@@ -2,18 +2,14 @@
  * The ledger subgraph as a value: the money truth (double-entry, holds, hash chain), and a sweep
  * that releases expired holds.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'graphql';
 import { openServiceDatabase } from '@paygraph/db';
-import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { resolvers } from './resolvers';
 import { createLedgerStore } from './store/ledger-store';
 
-const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
-export const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 /** How often expired holds are released. */
 export const HOLD_SWEEP_INTERVAL_MS = 60_000;
 

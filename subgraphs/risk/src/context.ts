@@ -1,5 +1,5 @@
-import DataLoader from 'dataloader';
-import type { SubgraphContext } from '@paygraph/server';
+import type DataLoader from 'dataloader';
+import { rowLoader, type SubgraphContext } from '@paygraph/server';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { AssessmentRow } from './db/schema';
 import type { RiskStore } from './store/risk-store';
@@ -20,14 +20,8 @@ export function createContext(base: SubgraphContext, store: RiskStore, users: Se
     store,
     users,
     loaders: {
-      assessmentById: new DataLoader(async (ids) => {
-        const rows = await store.assessmentsByIds(ids);
-        return ids.map((id) => rows.find((row) => row.id === id) ?? null);
-      }),
-      assessmentByPaymentId: new DataLoader(async (paymentIds) => {
-        const rows = await store.assessmentsByPaymentIds(paymentIds);
-        return paymentIds.map((id) => rows.find((row) => row.paymentId === id) ?? null);
-      }),
+      assessmentById: rowLoader(store.assessmentsByIds, (row) => row.id),
+      assessmentByPaymentId: rowLoader(store.assessmentsByPaymentIds, (row) => row.paymentId),
     },
   };
 }

@@ -1,17 +1,13 @@
 /** The risk subgraph as a value: a check on every payment attempt, versioned and replayable. */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'graphql';
 import { openServiceDatabase } from '@paygraph/db';
 import { createServiceClient } from '@paygraph/service-client';
-import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { resolvers } from './resolvers';
 import { createRiskStore } from './store/risk-store';
 
-const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
-export const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+export const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
 export const riskService: ServiceDefinition = {
   name: 'risk',

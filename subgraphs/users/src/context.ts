@@ -1,5 +1,5 @@
-import DataLoader from 'dataloader';
-import type { SubgraphContext } from '@paygraph/server';
+import type DataLoader from 'dataloader';
+import { rowLoader, type SubgraphContext } from '@paygraph/server';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { UserRow } from './db/schema';
 import type { UsersStore } from './store/users-store';
@@ -17,11 +17,7 @@ export function createContext(base: SubgraphContext, store: UsersStore, auth: Se
     store,
     auth,
     loaders: {
-      userById: new DataLoader(async (ids) => {
-        const rows = await store.findByIds(ids);
-        const byId = new Map(rows.map((row) => [row.id, row]));
-        return ids.map((id) => byId.get(id) ?? null);
-      }),
+      userById: rowLoader(store.findByIds, (row) => row.id),
     },
   };
 }

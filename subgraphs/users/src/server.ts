@@ -1,12 +1,9 @@
 /**
  * The users subgraph as a value: `npm start` and the tests create it the same way.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'graphql';
 import { openServiceDatabase } from '@paygraph/db';
 import { createServiceClient } from '@paygraph/service-client';
-import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { normalizeEmail } from './domain/validation';
@@ -14,8 +11,7 @@ import { registerUser } from './register';
 import { resolvers } from './resolvers';
 import { createUsersStore } from './store/users-store';
 
-const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
-const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
 export const usersService: ServiceDefinition = {
   name: 'users',

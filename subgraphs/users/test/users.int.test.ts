@@ -3,7 +3,7 @@
 // token nothing that needs a login is given.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, generateKeyPair } from 'jose';
-import { TEST_PASSWORD, errorCode, gql, registerAndLogin, startTestPlatform, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, startTestPlatform, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
 
 const REGISTER = `mutation($input: RegisterUserInput!) { registerUser(input: $input) { id name role createdAt } }`;
 const UPDATE = `mutation($input: UpdateUserInput!) { updateUser(input: $input) { id name email } }`;
@@ -22,8 +22,7 @@ beforeAll(async () => {
   platform = await startTestPlatform({ gateway: false, env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD } });
   usersUrl = platform.subgraphs.get('users')!.url;
   urls = { register: usersUrl, login: platform.subgraphs.get('auth')!.url };
-  const login = await gql(urls.login, `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken user { id } } }`, { input: { email: adminEmail, password: TEST_PASSWORD } });
-  admin = { id: login.data!.login.user.id, email: adminEmail, password: TEST_PASSWORD, accessToken: login.data!.login.accessToken, refreshToken: login.data!.login.refreshToken };
+  admin = await loginAs(urls.login, adminEmail, TEST_PASSWORD);
   [buyer, otherBuyer] = await Promise.all([registerAndLogin(urls), registerAndLogin(urls)]);
 });
 

@@ -1,5 +1,5 @@
-import DataLoader from 'dataloader';
-import type { SubgraphContext } from '@paygraph/server';
+import type DataLoader from 'dataloader';
+import { groupLoader, rowLoader, type SubgraphContext } from '@paygraph/server';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { WalletRow } from './db/schema';
 import type { WalletStore } from './store/wallet-store';
@@ -22,15 +22,8 @@ export function createContext(base: SubgraphContext, store: WalletStore, ledger:
     ledger,
     systemAccounts,
     loaders: {
-      walletById: new DataLoader(async (ids) => {
-        const rows = await store.byIds(ids);
-        const byId = new Map(rows.map((row) => [row.id, row]));
-        return ids.map((id) => byId.get(id) ?? null);
-      }),
-      walletsByUserId: new DataLoader(async (userIds) => {
-        const rows = await store.byUserIds(userIds);
-        return userIds.map((userId) => rows.filter((row) => row.userId === userId));
-      }),
+      walletById: rowLoader(store.byIds, (row) => row.id),
+      walletsByUserId: groupLoader(store.byUserIds, (row) => row.userId),
     },
   };
 }

@@ -1,17 +1,13 @@
 /** The wallet subgraph as a value: users' wallets on top of ledger accounts. */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'graphql';
 import { openServiceDatabase } from '@paygraph/db';
 import { createServiceClient } from '@paygraph/service-client';
-import { createSubgraphServer, type ServiceDefinition } from '@paygraph/server';
+import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { resolvers } from './resolvers';
 import { createWalletStore } from './store/wallet-store';
 
-const typeDefs = parse(readFileSync(new URL('./schema.graphql', import.meta.url), 'utf8'));
-const migrationsFolder = fileURLToPath(new URL('../drizzle', import.meta.url));
+const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
 export const walletService: ServiceDefinition = {
   name: 'wallet',
