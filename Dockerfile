@@ -9,5 +9,5 @@ COPY gateway gateway
 COPY tests/package.json tests/package.json
 RUN npm ci --include=dev
 COPY . .
-EXPOSE 4000 4001 4002 4003 4004 4005
+EXPOSE 4000 4001 4002 4003 4004 4005 4006
 CMD ["npm", "start"]

@@ -46,6 +46,12 @@ const config: CodegenConfig = {
       RiskRuleSet: '../db/schema#RuleSetRow',
       BlocklistEntry: '../db/schema#BlocklistRow',
     }),
+    ...subgraph('payments', {
+      Order: '../db/schema#OrderRow',
+      Payment: '../db/schema#PaymentRow',
+      Refund: '../db/schema#RefundRow',
+      User: '../resolvers/mappers#UserReference',
+    }),
     ...subgraph('wallet', { Wallet: '../db/schema#WalletRow', User: '../resolvers/mappers#UserReference' }),
   },
 };

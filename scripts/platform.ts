@@ -11,6 +11,7 @@ import { createRuntime, listen, type Listening, type ServiceDefinition, type Ser
 import { authEndpoints } from '@paygraph/service-client';
 import { authService } from '@paygraph/auth';
 import { ledgerService } from '@paygraph/ledger';
+import { paymentsService } from '@paygraph/payments';
 import { riskService } from '@paygraph/risk';
 import { usersService } from '@paygraph/users';
 import { walletService } from '@paygraph/wallet';
@@ -22,6 +23,7 @@ export const serviceDefinitions: Readonly<Record<string, ServiceDefinition>> = {
   ledger: ledgerService,
   wallet: walletService,
   risk: riskService,
+  payments: paymentsService,
 };
 
 export interface RunningSubgraph {

@@ -67,13 +67,17 @@ export const envSchemas = {
     ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),
   },
+  payments: {
+    PAYMENT_HOLD_EXPIRY_SECONDS: positiveInt(31_536_000).default(604_800),
+    PAYMENT_RECOVERY_INTERVAL_MS: positiveInt(3_600_000).default(30_000),
+  },
   users: {
     ADMIN_EMAIL: z.string().optional(),
     ADMIN_PASSWORD: z.string().optional(),
   },
 } as const;
 
-const platformShape = { ...envSchemas.common, ...envSchemas.gateway, ...envSchemas.auth, ...envSchemas.users };
+const platformShape = { ...envSchemas.common, ...envSchemas.gateway, ...envSchemas.auth, ...envSchemas.payments, ...envSchemas.users };
 export type PlatformConfig = z.infer<z.ZodObject<typeof platformShape>> & { dataDir: string };
 
 /** Every variable the platform reads, validated at once, with DATA_DIR made absolute. */

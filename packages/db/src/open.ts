@@ -43,6 +43,12 @@ interface Shared<T> {
   close(): Promise<void>;
 }
 
+/**
+ * Statements sent per service since the process started (tests assert that fan-out is batched;
+ * a counter costs nothing next to a round trip).
+ */
+export const queryCounts = new Map<string, number>();
+
 /** One PGlite per data folder and one pool per URL, per process, shared by the services in it. */
 const pgliteClients = new Map<string, Promise<Shared<PGlite>>>();
 const postgresClients = new Map<string, Shared<postgres.Sql>>();
@@ -98,23 +104,33 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   migrationsFolder: string;
 }): Promise<ServiceDatabase<TSchema>> {
   const { target } = options;
+  const counter = { logQuery: () => queryCounts.set(options.service, (queryCounts.get(options.service) ?? 0) + 1) };
   let db: Database<TSchema>;
   let transaction: RawTransaction;
   let close: () => Promise<void>;
   if (target.kind === 'pglite') {
     const shared = await acquirePglite(target.dataDir);
-    db = drizzlePglite(shared.client, { schema: options.schema }) as unknown as Database<TSchema>;
+    db = drizzlePglite(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
     transaction = (work) =>
-      shared.client.transaction((tx) => work({ query: async <T>(text: string, params: readonly unknown[] = []) => (await tx.query<T>(text, [...params])).rows }));
+      shared.client.transaction((tx) =>
+        work({
+          query: async <T>(text: string, params: readonly unknown[] = []) => {
+            counter.logQuery();
+            return (await tx.query<T>(text, [...params])).rows;
+          },
+        }),
+      );
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
   } else {
     const shared = acquirePostgres(target.url, target.poolMax);
-    db = drizzlePostgres(shared.client, { schema: options.schema }) as unknown as Database<TSchema>;
+    db = drizzlePostgres(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
     transaction = <T>(work: (sql: SqlRunner) => Promise<T>) =>
       shared.client.begin((tx) =>
         work({
-          query: async <R>(text: string, params: readonly unknown[] = []) =>
-            (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as R[],
+          query: async <R>(text: string, params: readonly unknown[] = []) => {
+            counter.logQuery();
+            return (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as R[];
+          },
         }),
       ) as Promise<T>;
     close = () => release(postgresClients, target.url, shared);

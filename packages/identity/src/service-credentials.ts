@@ -11,6 +11,7 @@ export const SERVICE_SCOPES: Readonly<Record<string, readonly string[]>> = {
   wallet: ['ledger:write'],
   ledger: [],
   risk: ['users:read'],
+  payments: ['users:read', 'risk:assess', 'wallet:open', 'ledger:write'],
   gateway: [],
 };
 

@@ -1,4 +1,4 @@
-import { forbidden } from '@paygraph/errors';
+import { badUserInput, forbidden } from '@paygraph/errors';
 import { isAdmin, requireAdminOrScope, requireAuthenticated, requireRole, requireScope, requireUser, type Viewer } from '@paygraph/identity';
 import { assertMovableAmount } from '@paygraph/money';
 import { scalarResolvers } from '@paygraph/scalars';
@@ -10,6 +10,8 @@ import { verifyLedger } from '../store/verify';
 
 /** Scope of the services that move money through the ledger. */
 export const LEDGER_WRITE_SCOPE = 'ledger:write';
+/** Idempotency keys looked up at once (reconciliation pages through more). */
+export const KEYS_PER_LOOKUP_MAX = 500;
 /** How long a hold reserves funds unless told otherwise (like a card authorization). */
 export const HOLD_EXPIRY_DEFAULT_MS = 7 * 24 * 60 * 60 * 1000;
 
@@ -40,6 +42,11 @@ export const resolvers: Resolvers = {
     verifyLedger: async (_parent, _args, context) => {
       requireRole(context.viewer, 'ADMIN');
       return verifyLedger(context.db);
+    },
+    ledgerTransactionsByKeys: async (_parent, { keys }, context) => {
+      requireScope(context.viewer, LEDGER_WRITE_SCOPE);
+      if (keys.length > KEYS_PER_LOOKUP_MAX) throw badUserInput(`At most ${KEYS_PER_LOOKUP_MAX} keys per lookup`, 'keys');
+      return context.store.transactionsByKeys(keys);
     },
     ledgerAccount: async (_parent, { id }, context) => {
       requireScope(context.viewer, LEDGER_WRITE_SCOPE);

@@ -302,6 +302,15 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       return due.length;
     },
 
+    /** Transactions posted under these idempotency keys, with their entries. */
+    async transactionsByKeys(keys: readonly string[]): Promise<PostedTransaction[]> {
+      if (keys.length === 0) return [];
+      const found = await db.select().from(transactions).where(inArray(transactions.idempotencyKey, [...keys]));
+      if (found.length === 0) return [];
+      const lines = await db.select().from(entries).where(inArray(entries.transactionId, found.map((row) => row.id))).orderBy(asc(entries.position));
+      return found.map((transaction) => ({ transaction, entries: lines.filter((line) => line.transactionId === transaction.id), replayed: false }));
+    },
+
     async holdById(holdId: string): Promise<HoldRow | undefined> {
       const [hold] = await db.select().from(holds).where(eq(holds.id, holdId));
       return hold;

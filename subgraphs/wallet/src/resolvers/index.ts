@@ -1,8 +1,8 @@
 import { forbidden } from '@paygraph/errors';
-import { isAdmin, requireAuthenticated, requireUser, type Viewer } from '@paygraph/identity';
+import { isAdmin, requireAuthenticated, requireScope, requireUser, type Viewer } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
 import type { Resolvers } from '../generated/resolvers-types';
-import { moveFunds } from '../funds';
+import { ensureWallet, moveFunds } from '../funds';
 
 function canSeeWalletsOf(viewer: Viewer, userId: string): boolean {
   return viewer.kind === 'service' || isAdmin(viewer) || (viewer.kind === 'user' && viewer.userId === userId);
@@ -17,6 +17,10 @@ export const resolvers: Resolvers = {
     },
   },
   Mutation: {
+    openWallet: async (_parent, { userId, currency }, context) => {
+      requireScope(context.viewer, 'wallet:open');
+      return ensureWallet(context, userId, currency);
+    },
     creditWallet: async (_parent, { input }, context) => moveFunds(context, requireUser(context.viewer).userId, 'credit', input),
     debitWallet: async (_parent, { input }, context) => moveFunds(context, requireUser(context.viewer).userId, 'debit', input),
   },

@@ -1,0 +1,4 @@
+import { runStandalone } from '@paygraph/server';
+import { paymentsService } from './server';
+
+await runStandalone(paymentsService);

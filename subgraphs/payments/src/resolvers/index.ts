@@ -1,0 +1,70 @@
+import { isAdmin, requireRole, requireUser, type Viewer } from '@paygraph/identity';
+import { scalarResolvers } from '@paygraph/scalars';
+import { connection, decodeCursor, pageSize } from '@paygraph/server';
+import { canSee, cancelOrder, capturePayment, createOrder, payOrder, refundPayment } from '../flow';
+import type { Resolvers } from '../generated/resolvers-types';
+import { reconcilePayments } from '../reconcile';
+
+/** Rows the viewer may not see resolve to null: another buyer's payment leaks nothing, not even that it exists. */
+const visibleTo = <T extends { buyerId: string; merchantId: string }>(viewer: Viewer, row: T | null | undefined): T | null => (row && canSee(viewer, row) ? row : null);
+
+const money = (amount: bigint, currency: string) => ({ amount, currency });
+const user = (id: string) => ({ __typename: 'User' as const, id });
+
+export const resolvers: Resolvers = {
+  ...scalarResolvers,
+  Query: {
+    order: async (_parent, { id }, context) => {
+      requireUser(context.viewer);
+      return visibleTo(context.viewer, await context.loaders.orderById.load(id));
+    },
+    payment: async (_parent, { id }, context) => {
+      requireUser(context.viewer);
+      return visibleTo(context.viewer, await context.loaders.paymentById.load(id));
+    },
+    payments: async (_parent, args, context) => {
+      const viewer = requireUser(context.viewer);
+      const limit = pageSize(args.first);
+      const before = decodeCursor(args.after);
+      const scope = isAdmin(viewer) ? {} : viewer.role === 'MERCHANT' ? { merchantId: viewer.userId } : { buyerId: viewer.userId };
+      const rows = await context.flow.store.listPayments({ ...scope, status: args.status ?? null, beforePosition: before === null ? null : BigInt(before), limit: limit + 1 });
+      for (const row of rows) context.loaders.paymentById.prime(row.id, row);
+      return connection(rows, limit, (row) => row.position.toString());
+    },
+    reconcilePayments: async (_parent, _args, context) => {
+      requireRole(context.viewer, 'ADMIN');
+      return reconcilePayments(context.flow);
+    },
+  },
+  Mutation: {
+    createOrder: (_parent, { input }, context) => createOrder(context.flow, context.viewer, input),
+    cancelOrder: (_parent, { id }, context) => cancelOrder(context.flow, context.viewer, id),
+    payOrder: (_parent, { input }, context) => payOrder(context.flow, context.viewer, input),
+    capturePayment: (_parent, { id, amount }, context) => capturePayment(context.flow, context.viewer, id, amount ?? null),
+    refundPayment: (_parent, { input }, context) => refundPayment(context.flow, context.viewer, input),
+  },
+  Order: {
+    __resolveReference: async (reference, context) => visibleTo(context.viewer, await context.loaders.orderById.load(reference.id)),
+    buyer: (order) => user(order.buyerId),
+    merchant: (order) => user(order.merchantId),
+    amount: (order) => money(order.amount, order.currency),
+    payments: (order, _args, context) => context.loaders.paymentsByOrderId.load(order.id),
+  },
+  Payment: {
+    __resolveReference: async (reference, context) => visibleTo(context.viewer, await context.loaders.paymentById.load(reference.id)),
+    order: async (payment, _args, context) => (await context.loaders.orderById.load(payment.orderId))!,
+    amount: (payment) => money(payment.amount, payment.currency),
+    amountCaptured: (payment) => money(payment.amountCaptured, payment.currency),
+    amountRefunded: (payment) => money(payment.amountRefunded, payment.currency),
+    refunds: (payment, _args, context) => context.loaders.refundsByPaymentId.load(payment.id),
+  },
+  Refund: {
+    __resolveReference: async (reference, context) => {
+      const refund = await context.loaders.refundById.load(reference.id);
+      if (!refund) return null;
+      return visibleTo(context.viewer, await context.loaders.paymentById.load(refund.paymentId)) ? refund : null;
+    },
+    payment: async (refund, _args, context) => (await context.loaders.paymentById.load(refund.paymentId))!,
+    amount: (refund) => money(refund.amount, refund.currency),
+  },
+};

@@ -1,0 +1,65 @@
+/**
+ * The payments subgraph as a value: orders, payments and refunds over risk and the ledger, with a
+ * recovery pass at start-up and on a timer.
+ */
+import { openServiceDatabase } from '@paygraph/db';
+import { createServiceClient } from '@paygraph/service-client';
+import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
+import { createContext } from './context';
+import { schema } from './db/schema';
+import { recover, type FlowDeps } from './flow';
+import { resolvers } from './resolvers';
+import { createPaymentsStore } from './store/payments-store';
+
+export const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
+
+/** A payment untouched this long while unfinished is taken over by the recovery pass. */
+export const RECOVERY_GRACE_MS = 30_000;
+
+/** Test-only: runs a recovery pass of the running payments service. */
+export const recoveryHandle: { run: ((untouchedSince?: Date) => ReturnType<typeof recover>) | null } = { run: null };
+
+export const paymentsService: ServiceDefinition = {
+  name: 'payments',
+  async create(runtime) {
+    const logger = runtime.logger.child({ service: 'payments' });
+    const database = await openServiceDatabase({ service: 'payments', target: runtime.databaseTarget('payments'), schema, migrationsFolder });
+    const store = createPaymentsStore(database.db);
+    const client = createServiceClient({ service: 'payments', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const flow: FlowDeps = {
+      store,
+      services: { client },
+      settings: { holdExpiryMs: runtime.config.PAYMENT_HOLD_EXPIRY_SECONDS * 1000 },
+      logger,
+    };
+    const server = await createSubgraphServer({
+      name: 'payments',
+      typeDefs,
+      resolvers,
+      verifyToken: runtime.verifyToken,
+      logger,
+      extendContext: (base) => createContext(base, flow),
+    });
+    let timer: NodeJS.Timeout | undefined;
+    let running: Promise<unknown> = Promise.resolve();
+    const pass = (untouchedSince: Date) => {
+      running = running.then(() => recover(flow, untouchedSince)).catch((error: unknown) => logger.error({ err: error }, 'recovery pass failed'));
+      return running as ReturnType<typeof recover>;
+    };
+    recoveryHandle.run = (untouchedSince = new Date()) => pass(untouchedSince);
+    return {
+      server,
+      async afterListen() {
+        // Start-up: everything unfinished, whatever its age (this instance was down).
+        void pass(new Date());
+        timer = setInterval(() => void pass(new Date(Date.now() - RECOVERY_GRACE_MS)), runtime.config.PAYMENT_RECOVERY_INTERVAL_MS);
+        timer.unref();
+      },
+      async close() {
+        clearInterval(timer);
+        await running;
+        await database.close();
+      },
+    };
+  },
+};
