@@ -1,41 +1,66 @@
 /**
- * Reconciliation: for every payment, what payments recorded (captured minus refunded) against the
- * ledger's net movement for it (its capture transaction minus its refund transactions).
+ * Reconciliation: for every settled payment, what payments recorded (captured minus refunded)
+ * against the ledger's net movement for it (its capture transaction minus its refund transactions).
+ * Payments still in flight (PENDING, or being canceled) are counted, not judged; a difference seen
+ * once is checked again after a moment, so a step between the ledger and its recording is not
+ * reported as a mismatch.
  */
+import type { PaymentRow } from './db/schema';
 import type { FlowDeps } from './flow';
 import * as services from './services';
 
 /** Payments checked per page; their ledger transactions are looked up in one call per page. */
 const RECONCILE_PAGE_SIZE = 200;
 const MISMATCHES_REPORTED_MAX = 100;
+/** How long a suspect payment is given to finish a step before it is checked again. */
+const RECHECK_DELAY_MS = 250;
 
-export async function reconcilePayments(deps: FlowDeps): Promise<{ ok: boolean; checkedPayments: number; mismatches: string[] }> {
-  const mismatches: string[] = [];
+const inFlight = (payment: PaymentRow) => payment.status === 'PENDING' || payment.step === 'CANCEL_REQUESTED';
+
+/** The problems of each payment of the page, by payment id (none: settled and in agreement). */
+async function judge(deps: FlowDeps, page: PaymentRow[]): Promise<Map<string, string[]>> {
+  const refunds = (await deps.store.refundsByPaymentIds(page.map((payment) => payment.id))).filter((refund) => refund.status === 'SUCCEEDED');
+  const keys = [...page.map((payment) => `payment:${payment.id}:capture`), ...refunds.map((refund) => `refund:${refund.id}`)];
+  const movements = new Map((await services.ledgerMovements(deps.services, keys)).map((movement) => [movement.idempotencyKey, movement]));
+  const amountTo = (key: string, accountId: string | null, direction: 'DEBIT' | 'CREDIT') =>
+    (movements.get(key)?.entries ?? []).filter((entry) => entry.accountId === accountId && entry.direction === direction).reduce((sum, entry) => sum + BigInt(entry.amount.amount), 0n);
+  const problems = new Map<string, string[]>();
+  for (const payment of page) {
+    const ledgerCaptured = amountTo(`payment:${payment.id}:capture`, payment.merchantAccountId, 'CREDIT');
+    const ledgerRefunded = refunds.filter((refund) => refund.paymentId === payment.id).reduce((sum, refund) => sum + amountTo(`refund:${refund.id}`, payment.merchantAccountId, 'DEBIT'), 0n);
+    const recorded = payment.amountCaptured - payment.amountRefunded;
+    const found: string[] = [];
+    if (recorded !== ledgerCaptured - ledgerRefunded) found.push(`captured minus refunded is ${recorded}, the ledger moved ${ledgerCaptured - ledgerRefunded}`);
+    if (payment.status === 'SUCCEEDED' && ledgerCaptured === 0n) found.push('succeeded without a capture in the ledger');
+    if (payment.status !== 'SUCCEEDED' && ledgerCaptured !== 0n) found.push(`${payment.status.toLowerCase()} but captured in the ledger`);
+    if (found.length > 0) problems.set(payment.id, found);
+  }
+  return problems;
+}
+
+export async function reconcilePayments(deps: FlowDeps): Promise<{ ok: boolean; checkedPayments: number; inFlightPayments: number; mismatches: string[] }> {
+  const suspects: string[] = [];
   let checked = 0;
+  let pending = 0;
   let after = 0n;
   for (;;) {
     const page = await deps.store.paymentsAfter(after, RECONCILE_PAGE_SIZE);
     if (page.length === 0) break;
     after = page.at(-1)!.position;
-    const refunds = (await deps.store.refundsByPaymentIds(page.map((payment) => payment.id))).filter((refund) => refund.status === 'SUCCEEDED');
-    const keys = [...page.map((payment) => `payment:${payment.id}:capture`), ...refunds.map((refund) => `refund:${refund.id}`)];
-    const movements = new Map((await services.ledgerMovements(deps.services, keys)).map((movement) => [movement.idempotencyKey, movement]));
-    const amountTo = (key: string, accountId: string | null, direction: 'DEBIT' | 'CREDIT') =>
-      (movements.get(key)?.entries ?? []).filter((entry) => entry.accountId === accountId && entry.direction === direction).reduce((sum, entry) => sum + BigInt(entry.amount.amount), 0n);
-
-    for (const payment of page) {
-      checked += 1;
-      const ledgerCaptured = amountTo(`payment:${payment.id}:capture`, payment.merchantAccountId, 'CREDIT');
-      const ledgerRefunded = refunds.filter((refund) => refund.paymentId === payment.id).reduce((sum, refund) => sum + amountTo(`refund:${refund.id}`, payment.merchantAccountId, 'DEBIT'), 0n);
-      const recorded = payment.amountCaptured - payment.amountRefunded;
-      const moved = ledgerCaptured - ledgerRefunded;
-      const report = (message: string) => {
-        if (mismatches.length < MISMATCHES_REPORTED_MAX) mismatches.push(`payment ${payment.id}: ${message}`);
-      };
-      if (recorded !== moved) report(`captured minus refunded is ${recorded}, the ledger moved ${moved}`);
-      if (payment.status === 'SUCCEEDED' && ledgerCaptured === 0n) report('succeeded without a capture in the ledger');
-      if (payment.status !== 'SUCCEEDED' && ledgerCaptured !== 0n) report(`${payment.status.toLowerCase()} but captured in the ledger`);
+    const settled = page.filter((payment) => !inFlight(payment));
+    pending += page.length - settled.length;
+    checked += settled.length;
+    suspects.push(...(await judge(deps, settled)).keys());
+  }
+  const mismatches: string[] = [];
+  if (suspects.length > 0) {
+    await new Promise((resolve) => setTimeout(resolve, RECHECK_DELAY_MS));
+    for (let start = 0; start < suspects.length; start += RECONCILE_PAGE_SIZE) {
+      const page = (await deps.store.paymentsByIds(suspects.slice(start, start + RECONCILE_PAGE_SIZE))).filter((payment) => !inFlight(payment));
+      for (const [paymentId, found] of await judge(deps, page)) {
+        for (const problem of found) if (mismatches.length < MISMATCHES_REPORTED_MAX) mismatches.push(`payment ${paymentId}: ${problem}`);
+      }
     }
   }
-  return { ok: mismatches.length === 0, checkedPayments: checked, mismatches };
+  return { ok: mismatches.length === 0, checkedPayments: checked, inFlightPayments: pending, mismatches };
 }
