@@ -3,6 +3,7 @@ import type { Fetcher } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
 import { isPublicCode } from '@paygraph/errors';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
+import { keepAliveFetcher } from '@paygraph/service-client';
 import type { GatewayContext } from './context';
 import type { GatewayMetrics } from './metrics';
 
@@ -12,11 +13,12 @@ import type { GatewayMetrics } from './metrics';
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   constructor(options: { name: string; url: string; timeoutMs: number; metrics: GatewayMetrics }) {
+    const send = keepAliveFetcher(options.timeoutMs);
     const fetcher: Fetcher = async (url, init) => {
       const started = process.hrtime.bigint();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        const response = await fetch(url, { ...(init as RequestInit), signal: AbortSignal.timeout(options.timeoutMs) });
+        const response = await send(url, init as Parameters<typeof send>[1]);
         options.metrics.observeSubgraphFetch(options.name, response.ok ? 'ok' : 'error', seconds());
         return response as unknown as Awaited<ReturnType<Fetcher>>;
       } catch (error) {

@@ -1,5 +1,9 @@
 import type { ApolloServerOptions, ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { ApolloServerPluginInlineTraceDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { isPublicCode, maskError } from '@paygraph/errors';
 import type { Logger } from '@paygraph/logging';
 
@@ -55,7 +59,8 @@ export function baseApolloOptions<TContext extends SafetyContext>(logger: Logger
     // handler would race it and leave the process hanging.
     stopOnTerminationSignals: false,
     formatError: (formatted, error) => maskError(formatted, error),
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), apolloSafetyPlugin<TContext>(logger)],
+    // No HTTP caching of GraphQL responses here, no traces: both cost CPU on every request.
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled(), apolloSafetyPlugin<TContext>(logger)],
     logger: {
       debug: (message) => logger.debug(message),
       info: (message) => logger.info(message),

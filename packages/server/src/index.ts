@@ -14,3 +14,4 @@ export { runProcess } from './process';
 export { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, pageSize, encodeCursor, decodeCursor, connection } from './pagination';
 export { rowLoader, groupLoader } from './loaders';
 export { subgraphFiles } from './files';
+export { lookupCache, type LookupCache } from './cache';

@@ -7,6 +7,9 @@
 import { apiError, isPublicCode } from '@paygraph/errors';
 import { serviceCredential } from '@paygraph/identity';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
+import { postText, type HttpResponse } from './http';
+
+export { keepAliveFetcher, postText, type HttpResponse } from './http';
 
 /** Resolves a service name to its GraphQL URL at call time (ports may be known only after listen). */
 export interface ServiceDirectory {
@@ -52,6 +55,16 @@ export function authEndpoints(directory: ServiceDirectory) {
   };
 }
 
+type GraphQLBody<TData> = { data?: TData | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+
+function parseBody<TData>(text: string): GraphQLBody<TData> | null {
+  try {
+    return JSON.parse(text) as GraphQLBody<TData>;
+  } catch {
+    return null;
+  }
+}
+
 export function createServiceClient(options: ServiceClientOptions): ServiceClient {
   const timeoutMs = options.timeoutMs ?? SERVICE_CALL_TIMEOUT_MS;
   const endpoints = authEndpoints(options.directory);
@@ -59,14 +72,14 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
   let pending: Promise<string> | null = null;
 
   async function fetchServiceToken(): Promise<string> {
-    const response = await fetch(endpoints.serviceToken(), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ service: options.service, credential: serviceCredential(options.serviceSecret, options.service) }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    if (!response.ok) throw new ServiceCallError(`auth refused a service token for ${options.service}: HTTP ${response.status}`);
-    const body = (await response.json()) as { token: string; expiresAt: string };
+    const response = await postText(
+      endpoints.serviceToken(),
+      { 'content-type': 'application/json' },
+      JSON.stringify({ service: options.service, credential: serviceCredential(options.serviceSecret, options.service) }),
+      timeoutMs,
+    );
+    if (response.status !== 200) throw new ServiceCallError(`auth refused a service token for ${options.service}: HTTP ${response.status}`);
+    const body = JSON.parse(response.text) as { token: string; expiresAt: string };
     cached = { token: body.token, renewAt: new Date(body.expiresAt).getTime() - TOKEN_RENEW_MARGIN_MS };
     return body.token;
   }
@@ -85,18 +98,13 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const token = await serviceToken();
       const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
       if (callOptions.requestId) headers[REQUEST_ID_HEADER] = callOptions.requestId;
-      let response: Response;
+      let response: HttpResponse;
       try {
-        response = await fetch(options.directory.url(target), {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({ query, variables }),
-          signal: AbortSignal.timeout(callOptions.timeoutMs ?? timeoutMs),
-        });
+        response = await postText(options.directory.url(target), headers, JSON.stringify({ query, variables }), callOptions.timeoutMs ?? timeoutMs);
       } catch (error) {
         throw new ServiceCallError(`${target} did not answer: ${(error as Error).message}`);
       }
-      const body = (await response.json().catch(() => null)) as { data?: TData; errors?: { message: string; extensions?: Record<string, unknown> }[] } | null;
+      const body = parseBody<TData>(response.text);
       if (!body) throw new ServiceCallError(`${target} answered HTTP ${response.status} without a GraphQL body`);
       const first = body.errors?.[0];
       if (first) {

@@ -8,6 +8,7 @@ import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@pa
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { recover, type FlowDeps } from './flow';
+import { createServiceCaches } from './services';
 import { resolvers } from './resolvers';
 import { createPaymentsStore } from './store/payments-store';
 
@@ -28,7 +29,7 @@ export const paymentsService: ServiceDefinition = {
     const client = createServiceClient({ service: 'payments', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
     const flow: FlowDeps = {
       store,
-      services: { client },
+      services: { client, caches: createServiceCaches() },
       settings: { holdExpiryMs: runtime.config.PAYMENT_HOLD_EXPIRY_SECONDS * 1000 },
       logger,
     };

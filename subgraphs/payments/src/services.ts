@@ -3,19 +3,33 @@
  * Every money-moving call carries an idempotency key derived from the payment or refund id, so a
  * step repeated by recovery is applied once.
  */
+import { lookupCache, type LookupCache } from '@paygraph/server';
 import type { ServiceClient } from '@paygraph/service-client';
 
 export interface Services {
   client: ServiceClient;
   requestId?: string;
+  /** Facts owned elsewhere that never (account ids) or rarely (roles) change, per service instance. */
+  caches: { walletAccounts: LookupCache<string>; roles: LookupCache<string | null> };
+}
+
+export function createServiceCaches(): Services['caches'] {
+  return {
+    // A user's wallet account in a currency never changes once opened.
+    walletAccounts: lookupCache<string>({ ttlMs: Number.POSITIVE_INFINITY, entriesMax: 100_000 }),
+    // Roles are set at registration; a minute of staleness is harmless for "is a merchant".
+    roles: lookupCache<string | null>({ ttlMs: 60_000, entriesMax: 10_000 }),
+  };
 }
 
 const call = <T>(services: Services, target: string, query: string, variables: Record<string, unknown>) =>
   services.client.request<T>(target, query, variables, services.requestId ? { requestId: services.requestId } : {});
 
-export async function userRole(services: Services, userId: string): Promise<string | null> {
-  const { user } = await call<{ user: { role: string } | null }>(services, 'users', `query User($id: ID!) { user(id: $id) { role } }`, { id: userId });
-  return user?.role ?? null;
+export function userRole(services: Services, userId: string): Promise<string | null> {
+  return services.caches.roles.get(userId, async () => {
+    const { user } = await call<{ user: { role: string } | null }>(services, 'users', `query User($id: ID!) { user(id: $id) { role } }`, { id: userId });
+    return user?.role ?? null;
+  });
 }
 
 export async function assessRisk(services: Services, input: { userId: string; merchantId: string; amount: bigint; currency: string; paymentId: string }) {
@@ -29,9 +43,11 @@ export async function assessRisk(services: Services, input: { userId: string; me
 }
 
 /** The ledger account of a user's wallet in a currency, opened through the wallet service. */
-export async function walletAccount(services: Services, userId: string, currency: string): Promise<string> {
-  const { openWallet } = await call<{ openWallet: { id: string } }>(services, 'wallet', `mutation Open($userId: ID!, $currency: Currency!) { openWallet(userId: $userId, currency: $currency) { id } }`, { userId, currency });
-  return openWallet.id;
+export function walletAccount(services: Services, userId: string, currency: string): Promise<string> {
+  return services.caches.walletAccounts.get(`${userId}:${currency}`, async () => {
+    const { openWallet } = await call<{ openWallet: { id: string } }>(services, 'wallet', `mutation Open($userId: ID!, $currency: Currency!) { openWallet(userId: $userId, currency: $currency) { id } }`, { userId, currency });
+    return openWallet.id;
+  });
 }
 
 export async function authorizeHold(services: Services, input: { paymentId: string; debitAccountId: string; creditAccountId: string; amount: bigint; currency: string; expiresAt: Date }) {

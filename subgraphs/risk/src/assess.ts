@@ -5,6 +5,7 @@
  */
 import { apiError, ErrorCode } from '@paygraph/errors';
 import { assertMovableAmount, type Money } from '@paygraph/money';
+import type { LookupCache } from '@paygraph/server';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { AssessmentRow } from './db/schema';
 import { evaluate, type RiskFeatures } from './domain/rules';
@@ -16,14 +17,24 @@ export interface AssessDeps {
   store: RiskStore;
   users: ServiceClient;
   requestId: string;
+  /** Buyers' sign-up date and email, kept a minute: the sign-up date never changes. */
+  buyers: LookupCache<Buyer | null>;
 }
+
+export interface Buyer {
+  id: string;
+  email: string | null;
+  createdAt: string;
+}
+
+export const BUYER_CACHE_TTL_MS = 60_000;
 
 export async function assess(
   deps: AssessDeps,
   input: { userId: string; amount: Money; merchantId: string | null; paymentId: string | null },
 ): Promise<AssessmentRow> {
   const amount = assertMovableAmount(input.amount, 'input.amount');
-  const { user } = await deps.users.request<{ user: { id: string; email: string | null; createdAt: string } | null }>('users', BUYER, { id: input.userId }, { requestId: deps.requestId });
+  const user = await deps.buyers.get(input.userId, async () => (await deps.users.request<{ user: Buyer | null }>('users', BUYER, { id: input.userId }, { requestId: deps.requestId })).user);
   if (!user) throw apiError(ErrorCode.NOT_FOUND, `No user ${input.userId}`, { field: 'input.userId' });
   const emailDomain = user.email?.split('@')[1]?.toLowerCase() ?? null;
   const [ruleSet, blocklisted] = await Promise.all([deps.store.currentRuleSet(), deps.store.isBlocklisted(user.id, emailDomain)]);

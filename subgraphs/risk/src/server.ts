@@ -1,7 +1,8 @@
 /** The risk subgraph as a value: a check on every payment attempt, versioned and replayable. */
 import { openServiceDatabase } from '@paygraph/db';
 import { createServiceClient } from '@paygraph/service-client';
-import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
+import { createSubgraphServer, lookupCache, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
+import { BUYER_CACHE_TTL_MS, type Buyer } from './assess';
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { resolvers } from './resolvers';
@@ -16,13 +17,14 @@ export const riskService: ServiceDefinition = {
     const database = await openServiceDatabase({ service: 'risk', target: runtime.databaseTarget('risk'), schema, migrationsFolder });
     const store = createRiskStore(database.db);
     const users = createServiceClient({ service: 'risk', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const buyers = lookupCache<Buyer | null>({ ttlMs: BUYER_CACHE_TTL_MS, entriesMax: 10_000 });
     const server = await createSubgraphServer({
       name: 'risk',
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
       logger,
-      extendContext: (base) => createContext(base, store, users),
+      extendContext: (base) => createContext(base, store, users, buyers),
     });
     return { server, close: () => database.close() };
   },
