@@ -11,6 +11,8 @@
  * time; creates and drops its own database.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -45,37 +47,74 @@ async function timed(clients: number, durationMs: number, work: (client: number)
   return { perSecond: completed / (durationMs / 1000), p50: quantile(0.5), p99: quantile(0.99) };
 }
 
-async function startPlatform(databaseUrl: string, adminEmail: string) {
-  const ports = Object.fromEntries(loadServiceList({}).map((service) => [`${service.name.toUpperCase()}_PORT`, '0']));
-  const child = spawn('npm', ['start'], {
-    cwd: path.resolve(import.meta.dirname, '..'),
-    env: { ...process.env, ...ports, PORT: '0', DATABASE_URL: databaseUrl, LOG_LEVEL: 'error', ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD, DATABASE_POOL_MAX: '20' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
+  const child = spawn('npm', args, { cwd: path.resolve(import.meta.dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
-  const gatewayUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`platform did not start:\n${output}`)), 60_000);
+  const url = new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`npm ${args.join(' ')} did not start:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const ready = /^Gateway ready at (\S+)/m.exec(output);
-      if (ready) {
+      const match = ready.exec(output);
+      if (match) {
         clearTimeout(timer);
-        resolve(ready[1]!);
+        resolve(match[1]!);
       }
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`platform exited with ${code}:\n${output}`)));
+    child.once('exit', (code) => reject(new Error(`npm ${args.join(' ')} exited with ${code}:\n${output}`)));
   });
-  return {
-    gatewayUrl,
-    stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
       process.kill(-child.pid!, 'SIGINT');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-    },
+    } catch {
+      return;
+    }
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   };
+  return { url, stop };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * `single`: `npm start`, everything in one process. `processes`: one process per service and one
+ * for the gateway, as docker-compose.yml deploys them (the OS spreads them over the cores).
+ */
+async function startPlatform(topology: 'single' | 'processes', databaseUrl: string, adminEmail: string) {
+  const services = loadServiceList({});
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'error',
+    ADMIN_EMAIL: adminEmail,
+    ADMIN_PASSWORD,
+    DATABASE_POOL_MAX: topology === 'single' ? '20' : '8',
+    SERVICE_SECRET: randomBytes(32).toString('hex'),
+    PORT: String(await freePort()),
+  };
+  for (const service of services) env[`${service.name.toUpperCase()}_PORT`] = String(await freePort());
+  if (topology === 'single') {
+    const platform = spawnReady(['start'], env, /^Gateway ready at (\S+)/m);
+    return { gatewayUrl: await platform.url, stop: platform.stop };
+  }
+  const started: { stop: () => Promise<void> }[] = [];
+  const auth = spawnReady(['start', '-w', 'subgraphs/auth'], env, /auth subgraph ready at (\S+)/);
+  started.push(auth);
+  await auth.url;
+  const others = services.filter((service) => service.name !== 'auth').map((service) => spawnReady(['start', '-w', `subgraphs/${service.name}`], env, new RegExp(`${service.name} subgraph ready at (\\S+)`)));
+  started.push(...others);
+  await Promise.all(others.map((other) => other.url));
+  const gateway = spawnReady(['start', '-w', 'gateway'], env, /Gateway ready at (\S+)/);
+  started.push(gateway);
+  return { gatewayUrl: await gateway.url, stop: async () => void (await Promise.all(started.map((process) => process.stop()))) };
 }
 
 /**
@@ -133,7 +172,7 @@ function rawPayment(sql: postgres.Sql, fixture: { buyerId: string; merchantId: s
       ];
       for (const [account, delta] of updates.sort((a, b) => (a[0] < b[0] ? -1 : 1))) await run(LEDGER_SQL.applyDelta, [account, ...delta]);
     });
-    await step({ step: 'HOLD_PLACED', hold_id: holdId });
+    await step({ step: 'HOLD_PLACED', hold_id: holdId, buyer_account_id: fixture.buyerAccount, merchant_account_id: fixture.merchantAccount });
     // capture (ledger)
     const transactionId = newId('ltx');
     const lines = [
@@ -165,15 +204,16 @@ function rawPayment(sql: postgres.Sql, fixture: { buyerId: string; merchantId: s
   };
 }
 
-async function main() {
+async function measure(topology: 'single' | 'processes') {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   const database = `paygraph_bench_${randomBytes(4).toString('hex')}`;
   await admin.unsafe(`create database ${database}`);
   const url = new URL(serverUrl);
   url.pathname = `/${database}`;
   const adminEmail = `admin-${randomBytes(3).toString('hex')}@example.test`;
-  const platform = await startPlatform(url.toString(), adminEmail);
+  const platform = await startPlatform(topology, url.toString(), adminEmail);
   const raw = postgres(url.toString(), { max: 20, onnotice: () => {} });
+  const rows: string[] = [];
   try {
     const gatewayUrl = platform.gatewayUrl;
     const urls = { register: gatewayUrl, login: gatewayUrl };
@@ -203,28 +243,30 @@ async function main() {
     const rawPayments = fixtures.map((fixture) => rawPayment(raw, fixture));
     const viaRawSql = (client: number) => rawPayments[client]!();
 
-    const rows: string[] = [];
-    console.log(`payments (createOrder + payOrder, automatic capture) on PostgreSQL, ${seconds} s per point`);
     for (const clients of clientCounts) {
       await timed(clients, WARMUP_MS, viaRawSql);
       const rawResult = await timed(clients, seconds * 1000, viaRawSql);
       await timed(clients, WARMUP_MS, viaGateway);
       const gatewayResult = await timed(clients, seconds * 1000, viaGateway);
       const ratio = gatewayResult.perSecond / rawResult.perSecond;
-      rows.push(`| ${clients} | ${rawResult.perSecond.toFixed(0)} | ${rawResult.p50.toFixed(1)} / ${rawResult.p99.toFixed(1)} | ${gatewayResult.perSecond.toFixed(0)} | ${gatewayResult.p50.toFixed(1)} / ${gatewayResult.p99.toFixed(1)} | ${(ratio * 100).toFixed(0)}% |`);
-      console.log(`clients ${clients}: raw SQL ${rawResult.perSecond.toFixed(0)}/s, gateway ${gatewayResult.perSecond.toFixed(0)}/s, gateway/raw ${(ratio * 100).toFixed(0)}%`);
+      rows.push(`| ${topology} | ${clients} | ${rawResult.perSecond.toFixed(0)} | ${rawResult.p50.toFixed(1)} / ${rawResult.p99.toFixed(1)} | ${gatewayResult.perSecond.toFixed(0)} | ${gatewayResult.p50.toFixed(1)} / ${gatewayResult.p99.toFixed(1)} | ${(ratio * 100).toFixed(0)}% |`);
+      console.log(`${topology}, clients ${clients}: raw SQL ${rawResult.perSecond.toFixed(0)}/s, gateway ${gatewayResult.perSecond.toFixed(0)}/s, gateway/raw ${(ratio * 100).toFixed(0)}%`);
     }
-    console.log('\n| clients | raw SQL payments/s | raw p50 / p99 ms | gateway payments/s | gateway p50 / p99 ms | gateway / raw |');
-    console.log('|---|---|---|---|---|---|');
-    for (const row of rows) console.log(row);
-    const checks = await gql(gatewayUrl, `{ verifyLedger { ok } }`, {}, adminUser.accessToken);
-    console.log(`ledger verified after the run: ${checks.data?.verifyLedger?.ok}`);
+    const checks = await gql(gatewayUrl, `{ verifyLedger { ok } reconcilePayments { ok } }`, {}, adminUser.accessToken);
+    console.log(`${topology}: ledger verified ${checks.data?.verifyLedger?.ok}, payments reconciled ${checks.data?.reconcilePayments?.ok}`);
   } finally {
     await raw.end();
     await platform.stop();
     await admin.unsafe(`drop database if exists ${database} with (force)`);
     await admin.end();
   }
+  return rows;
 }
 
-await main();
+const topologies = (process.env.BENCH_TOPOLOGY ?? 'single,processes').split(',') as ('single' | 'processes')[];
+console.log(`payments (createOrder + payOrder, automatic capture) on PostgreSQL, ${seconds} s per point`);
+const rows: string[] = [];
+for (const topology of topologies) rows.push(...(await measure(topology)));
+console.log('\n| topology | clients | raw SQL payments/s | raw p50 / p99 ms | gateway payments/s | gateway p50 / p99 ms | gateway / raw |');
+console.log('|---|---|---|---|---|---|---|');
+for (const row of rows) console.log(row);

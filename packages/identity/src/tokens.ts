@@ -19,6 +19,9 @@ export interface TokenVerifierOptions {
 
 export type TokenVerifier = (authorizationHeader: string | undefined | null) => Promise<Viewer>;
 
+/** Verified tokens remembered per verifier (bounded; the oldest is forgotten first). */
+const VERIFIED_TOKENS_CACHED_MAX = 10_000;
+
 const bearer = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/;
 
 function viewerFromClaims(payload: JWTPayload, accept: ReadonlyArray<string>): Viewer {
@@ -42,10 +45,18 @@ function viewerFromClaims(payload: JWTPayload, accept: ReadonlyArray<string>): V
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const keys = typeof options.keys === 'string' ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 5_000, timeoutDuration: 5_000 }) : options.keys;
   const accept = options.accept ?? [ACCESS_TOKEN_TYPE, SERVICE_TOKEN_TYPE];
+  // A token's signature and claims never change: once verified, only its expiry is checked again.
+  const verified = new Map<string, { viewer: Viewer; expiresAtMs: number }>();
   return async (header) => {
     if (header === undefined || header === null || header === '') return { kind: 'anonymous' };
     const match = bearer.exec(header);
     if (!match) throw unauthenticated('The Authorization header must be "Bearer <accessToken>".');
+    const hit = verified.get(match[1]!);
+    if (hit) {
+      if (Date.now() < hit.expiresAtMs) return hit.viewer;
+      verified.delete(match[1]!);
+      throw unauthenticated('The access token has expired: refresh it.');
+    }
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(match[1]!, keys, {
@@ -60,6 +71,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') throw error; // key service unreachable: an internal error
       throw unauthenticated('Invalid access token.');
     }
-    return viewerFromClaims(payload, accept);
+    const viewer = viewerFromClaims(payload, accept);
+    if (verified.size >= VERIFIED_TOKENS_CACHED_MAX) verified.delete(verified.keys().next().value!);
+    verified.set(match[1]!, { viewer, expiresAtMs: payload.exp! * 1000 });
+    return viewer;
   };
 }
