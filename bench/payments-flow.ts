@@ -49,6 +49,16 @@ async function timed(clients: number, durationMs: number, work: (client: number)
 
 function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
   const child = spawn('npm', args, { cwd: path.resolve(import.meta.dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Never leave a platform behind, even when the benchmark itself is interrupted.
+  const killGroup = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killGroup);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   let output = '';
   const url = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`npm ${args.join(' ')} did not start:\n${output}`)), 60_000);
@@ -126,13 +136,13 @@ function rawPayment(sql: postgres.Sql, fixture: { buyerId: string; merchantId: s
     const orderId = newId('ord');
     const paymentId = newId('pay');
     const amount = '100';
-    const event = (aggregateType: string, aggregateId: string, version: number, type: string) =>
-      sql`insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values (${newId('evt')}, ${aggregateType}, ${aggregateId}, ${version}, ${type}, ${sql.json({ id: aggregateId })})`;
+    const event = (tx: postgres.TransactionSql, aggregateType: string, aggregateId: string, version: number, type: string) =>
+      tx`insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values (${newId('evt')}, ${aggregateType}, ${aggregateId}, ${version}, ${type}, ${tx.json({ id: aggregateId })})`;
     // createOrder: merchant role (users), order + event (payments)
     await sql`select id, role from users.users where id in (${fixture.merchantId})`;
     await sql.begin(async (tx) => {
       await tx`insert into payments.orders (id, buyer_id, merchant_id, amount, currency, status) values (${orderId}, ${fixture.buyerId}, ${fixture.merchantId}, ${amount}, 'USD', 'PENDING')`;
-      await event('Order', orderId, 1, 'order.created').execute();
+      await event(tx, 'Order', orderId, 1, 'order.created');
     });
     // payOrder: replay lookup, order, payment + event
     await sql`select * from payments.payments where buyer_id = ${fixture.buyerId} and idempotency_key = ${paymentId}`;
@@ -140,7 +150,7 @@ function rawPayment(sql: postgres.Sql, fixture: { buyerId: string; merchantId: s
     await sql.begin(async (tx) => {
       await tx`insert into payments.payments (id, order_id, buyer_id, merchant_id, amount, currency, status, step, capture_method, idempotency_key, request_hash)
         values (${paymentId}, ${orderId}, ${fixture.buyerId}, ${fixture.merchantId}, ${amount}, 'USD', 'PENDING', 'CREATED', 'AUTOMATIC', ${paymentId}, 'h')`;
-      await event('Payment', paymentId, 1, 'payment.created').execute();
+      await event(tx, 'Payment', paymentId, 1, 'payment.created');
     });
     // risk: buyer (users), rules, blocklist, assessment under the per-buyer lock
     await sql`select id, email, created_at from users.users where id in (${fixture.buyerId})`;
