@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { timed } from './timed';
 import { closeSharedDatabases, newId, openServiceDatabase } from '@paygraph/db';
 import { schema } from '../subgraphs/ledger/src/db/schema';
 import { chainPayload, requestHash } from '../subgraphs/ledger/src/domain/postings';
@@ -30,24 +31,6 @@ interface Pair {
   to: string;
 }
 
-async function timed(clients: number, durationMs: number, work: (client: number) => Promise<void>) {
-  const deadline = Date.now() + durationMs;
-  const latencies: number[] = [];
-  let completed = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async (_unused, client) => {
-      while (Date.now() < deadline) {
-        const started = performance.now();
-        await work(client);
-        latencies.push(performance.now() - started);
-        completed += 1;
-      }
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { perSecond: completed / (durationMs / 1000), p50: quantile(0.5), p99: quantile(0.99) };
-}
 
 async function main() {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });

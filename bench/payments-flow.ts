@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
+import { timed } from './timed';
 import { loadServiceList } from '@paygraph/config';
 import { newId } from '@paygraph/db';
 import { gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
@@ -28,24 +29,6 @@ const clientCounts = (process.env.BENCH_CLIENTS ?? '1,16,64').split(',').map(Num
 const WARMUP_MS = 2_000;
 const ADMIN_PASSWORD = 'bench admin password';
 
-async function timed(clients: number, durationMs: number, work: (client: number) => Promise<void>) {
-  const deadline = Date.now() + durationMs;
-  const latencies: number[] = [];
-  let completed = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async (_unused, client) => {
-      while (Date.now() < deadline) {
-        const started = performance.now();
-        await work(client);
-        latencies.push(performance.now() - started);
-        completed += 1;
-      }
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { perSecond: completed / (durationMs / 1000), p50: quantile(0.5), p99: quantile(0.99) };
-}
 
 function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
   const child = spawn('npm', args, { cwd: path.resolve(import.meta.dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
