@@ -85,7 +85,7 @@ describe('outbox', () => {
       migrationsFolder: new URL('../../subgraphs/payments/drizzle', import.meta.url).pathname,
     });
     try {
-      const store = createPaymentsStore(database.db);
+      const store = createPaymentsStore(database);
       const buyer = await buyerWith('10000');
       const orderId = await orderOf(buyer, '2000');
       const paid = await gql(gatewayUrl, PAY, { input: { orderId, idempotencyKey: key(), captureMethod: 'MANUAL' } }, buyer.accessToken);

@@ -105,12 +105,15 @@ describe('rule versions and replay', () => {
   it('creates a new version on change and replays an old assessment under it, showing both outcomes', async () => {
     const buyer = await registerAndLogin(urls);
     const rules = await gql(gatewayUrl, `{ riskRules { version thresholds { currency amountReviewAbove amountDeclineAbove newAccountAmountAbove } } }`, {}, admin.accessToken);
-    const before = rules.data!.riskRules;
+    const withoutChf = rules.data!.riskRules.thresholds.filter((row: { currency: string }) => row.currency !== 'CHF');
+    // Start from rules where CHF follows DEFAULT (a database reused across runs may hold an earlier change).
+    const reset = await gql(gatewayUrl, `mutation($input: UpdateRiskRulesInput!) { updateRiskRules(input: $input) { version thresholds { currency } } }`, { input: { thresholds: withoutChf } }, admin.accessToken);
+    const before = reset.data!.updateRiskRules;
     const original = (await assess({ userId: buyer.id, amount: { amount: '50000', currency: 'CHF' } })).data!.assessRisk;
     expect(original).toMatchObject({ decision: 'APPROVE', ruleSetVersion: before.version });
 
     const thresholds = [
-      ...before.thresholds.filter((row: { currency: string }) => row.currency !== 'CHF'),
+      ...withoutChf,
       { currency: 'CHF', amountReviewAbove: 100, amountDeclineAbove: 1_000, newAccountAmountAbove: 1_000_000 },
     ];
     const update = await gql(gatewayUrl, `mutation($input: UpdateRiskRulesInput!) { updateRiskRules(input: $input) { version } }`, { input: { thresholds } }, admin.accessToken);

@@ -20,6 +20,8 @@ export interface ServiceDatabase<TSchema extends Record<string, unknown>> {
   db: Database<TSchema>;
   /** One database transaction of hand-written SQL (hot paths); drizzle's `db` for the rest. */
   transaction: RawTransaction;
+  /** One hand-written statement outside a transaction (prepared on postgres.js). */
+  query: SqlRunner['query'];
   target: DatabaseTarget;
   /** Releases this service's hold on the shared client; the last one closes it. */
   close(): Promise<void>;
@@ -107,6 +109,7 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   const counter = { logQuery: () => queryCounts.set(options.service, (queryCounts.get(options.service) ?? 0) + 1) };
   let db: Database<TSchema>;
   let transaction: RawTransaction;
+  let query: SqlRunner['query'];
   let close: () => Promise<void>;
   if (target.kind === 'pglite') {
     const shared = await acquirePglite(target.dataDir);
@@ -120,6 +123,10 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
           },
         }),
       );
+    query = async <T>(text: string, params: readonly unknown[] = []) => {
+      counter.logQuery();
+      return (await shared.client.query<T>(text, [...params])).rows;
+    };
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
   } else {
     const shared = acquirePostgres(target.url, target.poolMax);
@@ -133,6 +140,10 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
           },
         }),
       ) as Promise<T>;
+    query = async <R>(text: string, params: readonly unknown[] = []) => {
+      counter.logQuery();
+      return (await shared.client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as R[];
+    };
     close = () => release(postgresClients, target.url, shared);
   }
   try {
@@ -145,6 +156,7 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   return {
     db,
     transaction,
+    query,
     target,
     close: async () => {
       if (closed) return;

@@ -150,7 +150,7 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
   const previous = await replay();
   if (previous) return previous;
 
-  const [order] = await deps.store.ordersByIds([input.orderId]);
+  const order = await deps.store.orderById(input.orderId);
   if (!order || order.buyerId !== buyer.userId) throw notFound('No such order.');
   if (order.status !== 'PENDING') throw invalidState(`The order is ${order.status.toLowerCase()}; only a pending order can be paid.`);
   let payment: PaymentRow;

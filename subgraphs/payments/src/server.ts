@@ -25,7 +25,7 @@ export const paymentsService: ServiceDefinition = {
   async create(runtime) {
     const logger = runtime.logger.child({ service: 'payments' });
     const database = await openServiceDatabase({ service: 'payments', target: runtime.databaseTarget('payments'), schema, migrationsFolder });
-    const store = createPaymentsStore(database.db);
+    const store = createPaymentsStore(database);
     const client = createServiceClient({ service: 'payments', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
     const flow: FlowDeps = {
       store,

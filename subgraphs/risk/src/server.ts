@@ -15,7 +15,7 @@ export const riskService: ServiceDefinition = {
   async create(runtime) {
     const logger = runtime.logger.child({ service: 'risk' });
     const database = await openServiceDatabase({ service: 'risk', target: runtime.databaseTarget('risk'), schema, migrationsFolder });
-    const store = createRiskStore(database.db);
+    const store = createRiskStore(database);
     const users = createServiceClient({ service: 'risk', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
     const buyers = lookupCache<Buyer | null>({ ttlMs: BUYER_CACHE_TTL_MS, entriesMax: 10_000 });
     const server = await createSubgraphServer({

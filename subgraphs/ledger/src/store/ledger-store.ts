@@ -4,7 +4,7 @@
  * then the touched accounts updated in ascending id order (one lock order: no deadlocks) with the
  * balance guard in the UPDATE itself, and last the hash chain head (held only until commit).
  */
-import { and, asc, desc, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lt, lte } from 'drizzle-orm';
 import { ErrorCode, apiError, badUserInput, invalidState, notFound } from '@paygraph/errors';
 import { isCheckViolation, newId, retryOnConflict, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { accounts, entries, holds, transactions, type AccountRow, type EntryRow, type HoldRow, type TransactionRow, type schema } from '../db/schema';

@@ -4,12 +4,12 @@
  * bumps the object's version and writes its outbox event in the same transaction.
  */
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { isUniqueViolation, newId, type Database } from '@paygraph/db';
+import { isUniqueViolation, newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { orderStatusAfterRefund } from '../domain/payment-state';
 import { orders, outboxEvents, payments, refunds, type OrderRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
+import { parameter, toOrder, toPayment, toRefund } from './rows';
 
 type Db = Database<typeof schema>;
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 export class PaymentConflict extends Error {
   constructor(readonly kind: 'idempotency-key' | 'order-has-live-payment') {
@@ -37,29 +37,55 @@ function orderEvent(order: OrderRow, previousStatus: OrderRow['status'] | null) 
   return { orderId: order.id, buyerId: order.buyerId, merchantId: order.merchantId, status: order.status, previousStatus, amount: order.amount.toString(), currency: order.currency };
 }
 
-async function emit(tx: Tx, aggregateType: 'Order' | 'Payment' | 'Refund', aggregateId: string, aggregateVersion: number, type: string, payload: unknown) {
-  await tx.insert(outboxEvents).values({ id: newId('evt'), aggregateType, aggregateId, aggregateVersion, type, payload });
+const EVENT_SQL = `insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values ($1, $2, $3, $4::integer, $5, $6::jsonb)`;
+
+async function emit(sql: SqlRunner, aggregateType: 'Order' | 'Payment' | 'Refund', aggregateId: string, aggregateVersion: number, type: string, payload: unknown) {
+  await sql.query(EVENT_SQL, [newId('evt'), aggregateType, aggregateId, String(aggregateVersion), type, JSON.stringify(payload)]);
 }
 
-export function createPaymentsStore(db: Db) {
-  async function updateOrderIn(tx: Tx, id: string, from: readonly OrderRow['status'][], status: OrderRow['status']): Promise<OrderRow | null> {
-    const [before] = await tx.select({ status: orders.status }).from(orders).where(eq(orders.id, id));
-    const [updated] = await tx
-      .update(orders)
-      .set({ status, version: sql`${orders.version} + 1`, updatedAt: new Date() })
-      .where(and(eq(orders.id, id), inArray(orders.status, [...from])))
-      .returning();
+/** Columns a payment update may set, with the cast each text parameter needs. */
+const PAYMENT_COLUMNS: Record<string, { column: string; cast: string }> = {
+  status: { column: 'status', cast: '' },
+  step: { column: 'step', cast: '' },
+  failureCode: { column: 'failure_code', cast: '' },
+  riskAssessmentId: { column: 'risk_assessment_id', cast: '' },
+  riskDecision: { column: 'risk_decision', cast: '' },
+  buyerAccountId: { column: 'buyer_account_id', cast: '' },
+  merchantAccountId: { column: 'merchant_account_id', cast: '' },
+  holdId: { column: 'hold_id', cast: '' },
+  holdExpiresAt: { column: 'hold_expires_at', cast: '::timestamptz' },
+  amountCaptured: { column: 'amount_captured', cast: '::bigint' },
+  amountRefunded: { column: 'amount_refunded', cast: '::bigint' },
+};
+
+/**
+ * The write path runs hand-written statements, prepared once per connection (drizzle's builder
+ * sends every statement unprepared: two round trips and a re-plan each); reads stay on drizzle.
+ */
+export function createPaymentsStore(database: { db: Db; transaction: RawTransaction; query: SqlRunner['query'] }) {
+  const db = database.db;
+  async function updateOrderIn(sql: SqlRunner, id: string, from: readonly OrderRow['status'][], status: OrderRow['status']): Promise<OrderRow | null> {
+    const [before] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1`, [id]);
+    const [updated] = await sql.query(
+      `update payments.orders set status = $2, version = version + 1, updated_at = now() where id = $1 and status = any(string_to_array($3, ',')) returning *`,
+      [id, status, from.join(',')],
+    );
     if (!updated) return null;
-    await emit(tx, 'Order', id, updated.version, `order.${status.toLowerCase()}`, orderEvent(updated, before?.status ?? null));
-    return updated;
+    const order = toOrder(updated);
+    await emit(sql, 'Order', id, order.version, `order.${status.toLowerCase()}`, orderEvent(order, before?.status ?? null));
+    return order;
   }
 
   return {
     async createOrder(order: Pick<OrderRow, 'buyerId' | 'merchantId' | 'amount' | 'currency' | 'description'>): Promise<OrderRow> {
-      return db.transaction(async (tx) => {
-        const [created] = await tx.insert(orders).values({ id: newId('ord'), ...order, status: 'PENDING' }).returning();
-        await emit(tx, 'Order', created!.id, created!.version, 'order.created', orderEvent(created!, null));
-        return created!;
+      return database.transaction(async (sql) => {
+        const [created] = await sql.query(
+          `insert into payments.orders (id, buyer_id, merchant_id, amount, currency, description, status) values ($1, $2, $3, $4::bigint, $5, $6, 'PENDING') returning *`,
+          [newId('ord'), order.buyerId, order.merchantId, order.amount.toString(), order.currency, order.description],
+        );
+        const row = toOrder(created!);
+        await emit(sql, 'Order', row.id, row.version, 'order.created', orderEvent(row, null));
+        return row;
       });
     },
 
@@ -89,8 +115,13 @@ export function createPaymentsStore(db: Db) {
     },
 
     async paymentByKey(buyerId: string, idempotencyKey: string): Promise<PaymentRow | undefined> {
-      const [row] = await db.select().from(payments).where(and(eq(payments.buyerId, buyerId), eq(payments.idempotencyKey, idempotencyKey)));
-      return row;
+      const [row] = await database.query(`select * from payments.payments where buyer_id = $1 and idempotency_key = $2`, [buyerId, idempotencyKey]);
+      return row ? toPayment(row) : undefined;
+    },
+
+    async orderById(id: string): Promise<OrderRow | undefined> {
+      const [row] = await database.query(`select * from payments.orders where id = $1`, [id]);
+      return row ? toOrder(row) : undefined;
     },
 
     /** Newest first, for a buyer, a merchant or everyone (admin). */
@@ -114,10 +145,15 @@ export function createPaymentsStore(db: Db) {
      */
     async insertPayment(payment: Omit<PaymentRow, 'position' | 'version' | 'createdAt' | 'updatedAt' | 'amountCaptured' | 'amountRefunded' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'failureCode'>): Promise<PaymentRow> {
       try {
-        return await db.transaction(async (tx) => {
-          const [created] = await tx.insert(payments).values(payment).returning();
-          await emit(tx, 'Payment', created!.id, created!.version, 'payment.created', paymentEvent(created!, null));
-          return created!;
+        return await database.transaction(async (sql) => {
+          const [created] = await sql.query(
+            `insert into payments.payments (id, order_id, buyer_id, merchant_id, amount, currency, status, step, capture_method, idempotency_key, request_hash)
+             values ($1, $2, $3, $4, $5::bigint, $6, $7, $8, $9, $10, $11) returning *`,
+            [payment.id, payment.orderId, payment.buyerId, payment.merchantId, payment.amount.toString(), payment.currency, payment.status, payment.step, payment.captureMethod, payment.idempotencyKey, payment.requestHash],
+          );
+          const row = toPayment(created!);
+          await emit(sql, 'Payment', row.id, row.version, 'payment.created', paymentEvent(row, null));
+          return row;
         });
       } catch (error) {
         if (isUniqueViolation(error, 'payments_buyer_key_unique')) throw new PaymentConflict('idempotency-key');
@@ -137,25 +173,33 @@ export function createPaymentsStore(db: Db) {
       changes: Partial<Pick<PaymentRow, 'status' | 'step' | 'failureCode' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'amountCaptured' | 'amountRefunded'>>,
       order?: { from: readonly OrderRow['status'][]; to: OrderRow['status'] },
     ): Promise<PaymentRow | null> {
-      return db.transaction(async (tx) => {
-        const conditions = [eq(payments.id, id), inArray(payments.status, [...guard.statuses])];
-        if (guard.step) conditions.push(eq(payments.step, guard.step));
-        const [before] = await tx.select().from(payments).where(and(...conditions)).for('update');
-        if (!before) return null;
+      return database.transaction(async (sql) => {
+        const [locked] = await sql.query(
+          guard.step
+            ? `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) and step = $3 for update`
+            : `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) for update`,
+          guard.step ? [id, guard.statuses.join(','), guard.step] : [id, guard.statuses.join(',')],
+        );
+        if (!locked) return null;
+        const before = toPayment(locked);
         const statusChanges = changes.status !== undefined && changes.status !== before.status;
-        const [updated] = await tx
-          .update(payments)
-          .set({ ...changes, updatedAt: new Date(), ...(statusChanges ? { version: sql`${payments.version} + 1` } : {}) })
-          .where(eq(payments.id, id))
-          .returning();
-        if (statusChanges) await emit(tx, 'Payment', id, updated!.version, `payment.${updated!.status.toLowerCase()}`, paymentEvent(updated!, before.status));
-        if (order) await updateOrderIn(tx, updated!.orderId, order.from, order.to);
-        return updated!;
+        const keys = Object.keys(changes).filter((name) => (changes as Record<string, unknown>)[name] !== undefined).sort();
+        const assignments = keys.map((name, index) => `${PAYMENT_COLUMNS[name]!.column} = $${index + 2}${PAYMENT_COLUMNS[name]!.cast}`);
+        if (statusChanges) assignments.push('version = version + 1');
+        assignments.push('updated_at = now()');
+        const [row] = await sql.query(`update payments.payments set ${assignments.join(', ')} where id = $1 returning *`, [
+          id,
+          ...keys.map((name) => parameter((changes as Record<string, unknown>)[name])),
+        ]);
+        const updated = toPayment(row!);
+        if (statusChanges) await emit(sql, 'Payment', id, updated.version, `payment.${updated.status.toLowerCase()}`, paymentEvent(updated, before.status));
+        if (order) await updateOrderIn(sql, updated.orderId, order.from, order.to);
+        return updated;
       });
     },
 
     async updateOrder(id: string, from: readonly OrderRow['status'][], to: OrderRow['status']): Promise<OrderRow | null> {
-      return db.transaction((tx) => updateOrderIn(tx, id, from, to));
+      return database.transaction((sql) => updateOrderIn(sql, id, from, to));
     },
 
     /** Payments interrupted mid-flow (or asked to cancel) that no request touched for a while. */
@@ -184,51 +228,53 @@ export function createPaymentsStore(db: Db) {
     async openRefund(input: { paymentId: string; amount: bigint | null; reason: string | null; idempotencyKey: string; requestHash: string }): Promise<
       { kind: 'opened'; refund: RefundRow; payment: PaymentRow } | { kind: 'replay'; refund: RefundRow } | { kind: 'key-reused' } | { kind: 'not-refundable'; payment: PaymentRow | undefined } | { kind: 'too-much'; left: bigint }
     > {
-      return db.transaction(async (tx) => {
-        const [existing] = await tx.select().from(refunds).where(and(eq(refunds.paymentId, input.paymentId), eq(refunds.idempotencyKey, input.idempotencyKey)));
-        if (existing) return existing.requestHash === input.requestHash ? { kind: 'replay', refund: existing } : { kind: 'key-reused' };
-        const [payment] = await tx.select().from(payments).where(eq(payments.id, input.paymentId)).for('update');
+      return database.transaction(async (sql) => {
+        const [existing] = await sql.query(`select * from payments.refunds where payment_id = $1 and idempotency_key = $2`, [input.paymentId, input.idempotencyKey]);
+        if (existing) {
+          const refund = toRefund(existing);
+          return refund.requestHash === input.requestHash ? { kind: 'replay', refund } : { kind: 'key-reused' };
+        }
+        const [locked] = await sql.query(`select * from payments.payments where id = $1 for update`, [input.paymentId]);
+        const payment = locked ? toPayment(locked) : undefined;
         if (!payment || payment.status !== 'SUCCEEDED') return { kind: 'not-refundable', payment };
-        const [pending] = await tx
-          .select({ total: sql<string>`coalesce(sum(${refunds.amount}), 0)::text` })
-          .from(refunds)
-          .where(and(eq(refunds.paymentId, payment.id), eq(refunds.status, 'PENDING')));
+        const [pending] = await sql.query<{ total: string }>(`select coalesce(sum(amount), 0)::text as total from payments.refunds where payment_id = $1 and status = 'PENDING'`, [payment.id]);
         const left = payment.amountCaptured - payment.amountRefunded - BigInt(pending!.total);
         const amount = input.amount ?? left;
         if (amount <= 0n || amount > left) return { kind: 'too-much', left };
-        const [refund] = await tx
-          .insert(refunds)
-          .values({ id: newId('ref'), paymentId: payment.id, amount, currency: payment.currency, reason: input.reason, status: 'PENDING', idempotencyKey: input.idempotencyKey, requestHash: input.requestHash })
-          .returning();
-        return { kind: 'opened', refund: refund!, payment };
+        const [created] = await sql.query(
+          `insert into payments.refunds (id, payment_id, amount, currency, reason, status, idempotency_key, request_hash) values ($1, $2, $3::bigint, $4, $5, 'PENDING', $6, $7) returning *`,
+          [newId('ref'), payment.id, amount.toString(), payment.currency, input.reason, input.idempotencyKey, input.requestHash],
+        );
+        return { kind: 'opened', refund: toRefund(created!), payment };
       });
     },
 
     /** Completes a refund after the ledger moved the money: refund, payment totals, order, events. */
     async completeRefund(refundId: string): Promise<RefundRow | null> {
-      return db.transaction(async (tx) => {
-        const [refund] = await tx
-          .update(refunds)
-          .set({ status: 'SUCCEEDED', version: sql`${refunds.version} + 1`, updatedAt: new Date() })
-          .where(and(eq(refunds.id, refundId), eq(refunds.status, 'PENDING')))
-          .returning();
-        if (!refund) return null;
-        const [before] = await tx.select().from(payments).where(eq(payments.id, refund.paymentId)).for('update');
-        const [payment] = await tx
-          .update(payments)
-          .set({ amountRefunded: sql`${payments.amountRefunded} + ${refund.amount}`, version: sql`${payments.version} + 1`, updatedAt: new Date() })
-          .where(eq(payments.id, refund.paymentId))
-          .returning();
-        await emit(tx, 'Refund', refund.id, refund.version, 'refund.succeeded', { refundId: refund.id, paymentId: payment!.id, orderId: payment!.orderId, buyerId: payment!.buyerId, merchantId: payment!.merchantId, amount: refund.amount.toString(), currency: refund.currency });
-        await emit(tx, 'Payment', payment!.id, payment!.version, 'payment.refunded', paymentEvent(payment!, before!.status));
-        await updateOrderIn(tx, payment!.orderId, ['PAID', 'PARTIALLY_REFUNDED'], orderStatusAfterRefund(payment!.amountCaptured, payment!.amountRefunded));
+      return database.transaction(async (sql) => {
+        const [done] = await sql.query(
+          `update payments.refunds set status = 'SUCCEEDED', version = version + 1, updated_at = now() where id = $1 and status = 'PENDING' returning *`,
+          [refundId],
+        );
+        if (!done) return null;
+        const refund = toRefund(done);
+        const [locked] = await sql.query(`select * from payments.payments where id = $1 for update`, [refund.paymentId]);
+        const before = toPayment(locked!);
+        const [row] = await sql.query(
+          `update payments.payments set amount_refunded = amount_refunded + $2::bigint, version = version + 1, updated_at = now() where id = $1 returning *`,
+          [refund.paymentId, refund.amount.toString()],
+        );
+        const payment = toPayment(row!);
+        await emit(sql, 'Refund', refund.id, refund.version, 'refund.succeeded', { refundId: refund.id, paymentId: payment.id, orderId: payment.orderId, buyerId: payment.buyerId, merchantId: payment.merchantId, amount: refund.amount.toString(), currency: refund.currency });
+        await emit(sql, 'Payment', payment.id, payment.version, 'payment.refunded', paymentEvent(payment, before.status));
+        await updateOrderIn(sql, payment.orderId, ['PAID', 'PARTIALLY_REFUNDED'], orderStatusAfterRefund(payment.amountCaptured, payment.amountRefunded));
         return refund;
       });
     },
 
     /** Removes a refund the ledger refused (the merchant lacks the funds): nothing changed. */
     async dropRefund(refundId: string): Promise<void> {
-      await db.delete(refunds).where(and(eq(refunds.id, refundId), eq(refunds.status, 'PENDING')));
+      await database.query(`delete from payments.refunds where id = $1 and status = 'PENDING'`, [refundId]);
     },
 
     async pendingRefunds(untouchedSince: Date, limit: number): Promise<RefundRow[]> {

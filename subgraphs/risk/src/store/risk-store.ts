@@ -1,17 +1,46 @@
 /** The only place with SQL for risk. */
-import { and, desc, eq, gt, inArray, or, sql } from 'drizzle-orm';
-import { newId, type Database } from '@paygraph/db';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { DEFAULT_RULE_SET, type RiskFeatures, type RiskOutcome, type RuleSet } from '../domain/rules';
 import { assessments, blocklist, ruleSets, type AssessmentRow, type BlocklistRow, type RuleSetRow, type schema } from '../db/schema';
 
 const RULES_LOCK = 727_172_101;
 
-export function createRiskStore(db: Database<typeof schema>) {
+const toRuleSet = (row: Record<string, unknown>): RuleSetRow => ({
+  version: Number(row.version),
+  rules: parseJson<RuleSet>(row.rules),
+  createdBy: row.created_by as string,
+  createdAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
+});
+
+const parseJson = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
+
+const toAssessment = (row: Record<string, unknown>): AssessmentRow => ({
+  id: row.id as string,
+  userId: row.user_id as string,
+  merchantId: (row.merchant_id as string | null) ?? null,
+  paymentId: (row.payment_id as string | null) ?? null,
+  amount: BigInt(String(row.amount)),
+  currency: row.currency as string,
+  ruleSetVersion: Number(row.rule_set_version),
+  features: parseJson<RiskFeatures>(row.features),
+  decision: row.decision as AssessmentRow['decision'],
+  score: Number(row.score),
+  reasons: parseJson<AssessmentRow['reasons']>(row.reasons),
+  createdAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
+});
+
+/**
+ * The assessment path (rules, blocklist, the per-buyer count and insert) runs hand-written
+ * prepared statements: it is on every payment. The admin paths stay on drizzle.
+ */
+export function createRiskStore(database: { db: Database<typeof schema>; transaction: RawTransaction; query: SqlRunner['query'] }) {
+  const db = database.db;
   return {
     /** The rule set in force; version 1 (the defaults) is created on first use. */
     async currentRuleSet(): Promise<RuleSetRow> {
-      const [current] = await db.select().from(ruleSets).orderBy(desc(ruleSets.version)).limit(1);
-      if (current) return current;
+      const [current] = await database.query(`select * from risk.rule_sets order by version desc limit 1`);
+      if (current) return toRuleSet(current);
       await db.insert(ruleSets).values({ version: 1, rules: DEFAULT_RULE_SET, createdBy: 'system' }).onConflictDoNothing();
       return (await db.select().from(ruleSets).orderBy(desc(ruleSets.version)).limit(1))[0]!;
     },
@@ -27,10 +56,11 @@ export function createRiskStore(db: Database<typeof schema>) {
     },
 
     async isBlocklisted(userId: string, emailDomain: string | null): Promise<boolean> {
-      const conditions = [and(eq(blocklist.kind, 'USER'), eq(blocklist.value, userId))];
-      if (emailDomain) conditions.push(and(eq(blocklist.kind, 'EMAIL_DOMAIN'), eq(blocklist.value, emailDomain)));
-      const [hit] = await db.select({ kind: blocklist.kind }).from(blocklist).where(or(...conditions)).limit(1);
-      return hit !== undefined;
+      const hits = await database.query(
+        `select kind from risk.blocklist where (kind = 'USER' and value = $1) or (kind = 'EMAIL_DOMAIN' and value = $2) limit 1`,
+        [userId, emailDomain ?? ''],
+      );
+      return hits.length > 0;
     },
 
     async addToBlocklist(entry: Pick<BlocklistRow, 'kind' | 'value' | 'createdBy'>): Promise<BlocklistRow> {
@@ -62,35 +92,35 @@ export function createRiskStore(db: Database<typeof schema>) {
       ruleSet: RuleSetRow;
       decide: (attemptsInWindow: number) => { features: RiskFeatures; outcome: RiskOutcome };
     }): Promise<AssessmentRow> {
-      return db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`risk:attempts:${input.userId}`}))`);
+      return database.transaction(async (sql) => {
+        await sql.query(`select pg_advisory_xact_lock(hashtext($1))`, [`risk:attempts:${input.userId}`]);
         if (input.paymentId) {
-          const [existing] = await tx.select().from(assessments).where(eq(assessments.paymentId, input.paymentId));
-          if (existing) return existing;
+          const [existing] = await sql.query(`select *, amount::text as amount from risk.assessments where payment_id = $1`, [input.paymentId]);
+          if (existing) return toAssessment(existing);
         }
         const windowStart = new Date(Date.now() - input.ruleSet.rules.velocityWindowMinutes * 60_000);
-        const [counted] = await tx
-          .select({ count: sql<string>`count(*)::text` })
-          .from(assessments)
-          .where(and(eq(assessments.userId, input.userId), gt(assessments.createdAt, windowStart)));
+        const [counted] = await sql.query<{ count: string }>(`select count(*)::text as count from risk.assessments where user_id = $1 and created_at > $2::timestamptz`, [input.userId, windowStart.toISOString()]);
         const { features, outcome } = input.decide(Number(counted!.count) + 1);
-        const [row] = await tx
-          .insert(assessments)
-          .values({
-            id: newId('rsk'),
-            userId: input.userId,
-            merchantId: input.merchantId,
-            paymentId: input.paymentId,
-            amount: input.amount,
-            currency: input.currency,
-            ruleSetVersion: input.ruleSet.version,
-            features,
-            decision: outcome.decision,
-            score: outcome.score,
-            reasons: outcome.reasons,
-          })
-          .returning();
-        return row!;
+        const row: AssessmentRow = {
+          id: newId('rsk'),
+          userId: input.userId,
+          merchantId: input.merchantId,
+          paymentId: input.paymentId,
+          amount: input.amount,
+          currency: input.currency,
+          ruleSetVersion: input.ruleSet.version,
+          features,
+          decision: outcome.decision,
+          score: outcome.score,
+          reasons: outcome.reasons,
+          createdAt: new Date(),
+        };
+        await sql.query(
+          `insert into risk.assessments (id, user_id, merchant_id, payment_id, amount, currency, rule_set_version, features, decision, score, reasons, created_at)
+           values ($1, $2, $3, $4, $5::bigint, $6, $7::integer, $8::jsonb, $9, $10::integer, $11::jsonb, $12::timestamptz)`,
+          [row.id, row.userId, row.merchantId, row.paymentId, row.amount.toString(), row.currency, String(row.ruleSetVersion), JSON.stringify(features), row.decision, String(row.score), JSON.stringify(row.reasons), row.createdAt.toISOString()],
+        );
+        return row;
       });
     },
 
