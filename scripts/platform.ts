@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
 import { closeSharedDatabases } from '@paygraph/db';
+import { createInProcessTransport } from '@paygraph/events';
 import { createGateway } from '@paygraph/gateway';
 import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
@@ -49,6 +50,9 @@ export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: L
   const config = loadPlatformConfig(env);
   const services = loadServiceList(env);
   const runtime = createRuntime({ env, services, logger, config });
+  // One process: events travel in memory (PostgreSQL LISTEN/NOTIFY and NATS transports come with the events issue).
+  const events = createInProcessTransport((error, event) => logger.error({ err: error, eventId: event.id }, 'event handler failed'));
+  runtime.events = events;
 
   const instances: { name: string; instance: ServiceInstance; port: number }[] = [];
   const subgraphs = new Map<string, RunningSubgraph>();
@@ -59,6 +63,7 @@ export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: L
       await instance.server.stop().catch(() => {});
       await instance.close().catch(() => {});
     }
+    await events.close();
     await closeSharedDatabases();
   };
 

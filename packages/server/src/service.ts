@@ -1,6 +1,7 @@
 import { loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
 import { resolveDatabaseTarget, type DatabaseTarget } from '@paygraph/db';
 import { createTokenVerifier, type TokenVerifier } from '@paygraph/identity';
+import type { EventTransport } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
 import { authEndpoints, type ServiceDirectory } from '@paygraph/service-client';
 import type { SubgraphServer } from './subgraph-server';
@@ -16,6 +17,8 @@ export interface ServiceRuntime {
   /** Verifies bearer tokens against auth's published keys (JWKS). */
   verifyToken: TokenVerifier;
   databaseTarget(service: string): DatabaseTarget;
+  /** Where services publish domain events; absent when no transport is configured. */
+  events?: EventTransport;
 }
 
 export interface ServiceInstance {

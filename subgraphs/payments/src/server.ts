@@ -9,6 +9,7 @@ import { createContext } from './context';
 import { schema } from './db/schema';
 import { recover, type FlowDeps } from './flow';
 import { createServiceCaches } from './services';
+import { relayOutbox } from './relay';
 import { resolvers } from './resolvers';
 import { createPaymentsStore } from './store/payments-store';
 
@@ -42,6 +43,8 @@ export const paymentsService: ServiceDefinition = {
       extendContext: (base) => createContext(base, flow),
     });
     let timer: NodeJS.Timeout | undefined;
+    let relayTimer: NodeJS.Timeout | undefined;
+    let relaying: Promise<unknown> = Promise.resolve();
     let running: Promise<unknown> = Promise.resolve();
     const pass = (untouchedSince: Date) => {
       running = running.then(() => recover(flow, untouchedSince)).catch((error: unknown) => logger.error({ err: error }, 'recovery pass failed'));
@@ -55,9 +58,18 @@ export const paymentsService: ServiceDefinition = {
         void pass(new Date());
         timer = setInterval(() => void pass(new Date(Date.now() - RECOVERY_GRACE_MS)), runtime.config.PAYMENT_RECOVERY_INTERVAL_MS);
         timer.unref();
+        const transport = runtime.events;
+        if (transport) {
+          relayTimer = setInterval(() => {
+            relaying = relaying.then(() => relayOutbox(store, transport)).catch((error: unknown) => logger.error({ err: error }, 'outbox relay pass failed'));
+          }, runtime.config.EVENT_RELAY_INTERVAL_MS);
+          relayTimer.unref();
+        }
       },
       async close() {
         clearInterval(timer);
+        clearInterval(relayTimer);
+        await relaying;
         await running;
         await database.close();
       },

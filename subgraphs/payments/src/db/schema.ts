@@ -102,8 +102,14 @@ export const outboxEvents = paymentsSchema.table(
     type: text('type').notNull(),
     payload: jsonb('payload').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Set by the relay once the event was handed to the transport (at-least-once delivery). */
+    publishedAt: timestamp('published_at', { withTimezone: true }),
   },
-  (table) => [uniqueIndex('outbox_aggregate_version_unique').on(table.aggregateId, table.aggregateVersion), uniqueIndex('outbox_sequence_unique').on(table.sequence)],
+  (table) => [
+    uniqueIndex('outbox_aggregate_version_unique').on(table.aggregateId, table.aggregateVersion),
+    uniqueIndex('outbox_sequence_unique').on(table.sequence),
+    index('outbox_unpublished_idx').on(table.sequence).where(sql`${table.publishedAt} is null`),
+  ],
 );
 
 export type OrderRow = typeof orders.$inferSelect;

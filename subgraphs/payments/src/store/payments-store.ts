@@ -6,7 +6,7 @@
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { isUniqueViolation, newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { orderStatusAfterRefund } from '../domain/payment-state';
-import { orders, outboxEvents, payments, refunds, type OrderRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
+import { orders, outboxEvents, payments, refunds, type OrderRow, type OutboxEventRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
 import { parameter, toOrder, toPayment, toRefund } from './rows';
 
 type Db = Database<typeof schema>;
@@ -284,6 +284,31 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
     /** Every payment, in pages, for reconciliation. */
     async paymentsAfter(afterPosition: bigint, limit: number): Promise<PaymentRow[]> {
       return db.select().from(payments).where(sql`${payments.position} > ${afterPosition}`).orderBy(payments.position).limit(limit);
+    },
+
+    /** The oldest events not yet handed to the transport, in log order. */
+    async unpublishedEvents(limit: number): Promise<OutboxEventRow[]> {
+      const rows = await database.query(
+        `select id, sequence::text as sequence, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at
+           from payments.outbox_events where published_at is null order by sequence limit $1::integer`,
+        [String(limit)],
+      );
+      return rows.map((row) => ({
+        id: row.id as string,
+        sequence: BigInt(row.sequence as string),
+        aggregateType: row.aggregate_type as OutboxEventRow['aggregateType'],
+        aggregateId: row.aggregate_id as string,
+        aggregateVersion: Number(row.aggregate_version),
+        type: row.type as string,
+        payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
+        createdAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
+        publishedAt: null,
+      }));
+    },
+
+    async markPublished(ids: readonly string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await database.query(`update payments.outbox_events set published_at = now() where id = any(string_to_array($1, ',')) and published_at is null`, [ids.join(',')]);
     },
 
     async eventsOf(aggregateId: string) {

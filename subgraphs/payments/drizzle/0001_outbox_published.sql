@@ -1,0 +1,2 @@
+ALTER TABLE "payments"."outbox_events" ADD COLUMN "published_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "outbox_unpublished_idx" ON "payments"."outbox_events" USING btree ("sequence") WHERE "payments"."outbox_events"."published_at" is null;
