@@ -7,5 +7,5 @@ export { openServiceDatabase, closeSharedDatabases, queryCounts, type ServiceDat
 export { applyMigrations } from './migrate';
 export { newId } from './ids';
 export { isUniqueViolation, isCheckViolation } from './errors';
-export { rowsOf, retryOnConflict, isTransientConflict } from './rows';
+export { rowsOf, retryOnConflict } from './rows';
 export type { SqlRunner, RawTransaction } from './raw';

@@ -86,6 +86,8 @@ export const badUserInput = (message: string, field?: string) =>
   apiError(ErrorCode.BAD_USER_INPUT, message, field === undefined ? {} : { field });
 export const notFound = (message: string) => apiError(ErrorCode.NOT_FOUND, message);
 export const invalidState = (message: string) => apiError(ErrorCode.INVALID_STATE, message);
+export const idempotencyKeyReused = (field = 'input.idempotencyKey') =>
+  apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was already used with different parameters.', { field });
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   apiError(ErrorCode.RATE_LIMITED, message, { details: { retryAfterSeconds } });
 

@@ -23,6 +23,3 @@ export function currencyExponent(code: string): number {
   return exponent;
 }
 
-export function listCurrencies(): string[] {
-  return [...exponentByCurrency.keys()].sort();
-}

@@ -4,7 +4,7 @@
 import { badUserInput } from '@paygraph/errors';
 import { currencyExponent, isCurrency } from './currencies';
 
-export { currencyExponent, isCurrency, listCurrencies } from './currencies';
+export { currencyExponent, isCurrency } from './currencies';
 
 export interface Money {
   amount: bigint;

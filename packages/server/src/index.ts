@@ -15,3 +15,4 @@ export { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, pageSize, encodeCursor, decodeCursor,
 export { rowLoader, groupLoader } from './loaders';
 export { subgraphFiles } from './files';
 export { lookupCache, type LookupCache } from './cache';
+export { CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX, assertIdempotencyKey, requestHash } from './idempotency';

@@ -4,12 +4,12 @@
  * step's outcome is recorded before the next begins, so `advance` can resume a payment interrupted
  * anywhere: the request that started it, a replay, or the recovery pass.
  */
-import { createHash } from 'node:crypto';
 import { newId } from '@paygraph/db';
-import { ErrorCode, apiError, badUserInput, forbidden, invalidState, notFound } from '@paygraph/errors';
+import { ErrorCode, apiError, badUserInput, forbidden, idempotencyKeyReused, invalidState, notFound } from '@paygraph/errors';
 import { isAdmin, requireUser, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { assertMovableAmount, type Money } from '@paygraph/money';
+import { assertIdempotencyKey, requestHash } from '@paygraph/server';
 import type { OrderRow, PaymentRow, RefundRow } from './db/schema';
 import { CAPTURABLE, FAILURE_CODES, statusAfterHold } from './domain/payment-state';
 import { checkpoint } from './faults';
@@ -28,21 +28,9 @@ export interface FlowDeps {
   logger: Logger;
 }
 
-export const IDEMPOTENCY_KEY_LENGTH_MAX = 150;
 export const DESCRIPTION_LENGTH_MAX = 500;
 
 const codeOf = (error: unknown) => (error as { extensions?: { code?: unknown } }).extensions?.code;
-
-function assertKey(key: string, field = 'input.idempotencyKey'): string {
-  if (key.length === 0 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX || key.trim() !== key) {
-    throw badUserInput(`Idempotency key must be 1 to ${IDEMPOTENCY_KEY_LENGTH_MAX} characters without surrounding spaces`, field);
-  }
-  return key;
-}
-
-function hashOf(parameters: unknown): string {
-  return createHash('sha256').update(JSON.stringify(parameters, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))).digest('hex');
-}
 
 /** Who may see an order or payment: its buyer, its merchant, admins and services. */
 export function canSee(viewer: Viewer, row: { buyerId: string; merchantId: string }): boolean {
@@ -138,13 +126,13 @@ async function settleCapturedElsewhere(deps: FlowDeps, payment: PaymentRow): Pro
 
 export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId: string; idempotencyKey: string; captureMethod?: 'AUTOMATIC' | 'MANUAL' | null }): Promise<PaymentRow> {
   const buyer = requireUser(viewer);
-  const idempotencyKey = assertKey(input.idempotencyKey);
+  const idempotencyKey = assertIdempotencyKey(input.idempotencyKey);
   const captureMethod = input.captureMethod ?? 'AUTOMATIC';
-  const requestHash = hashOf({ orderId: input.orderId, captureMethod });
+  const hash = requestHash('payOrder', { orderId: input.orderId, captureMethod });
   const replay = async () => {
     const existing = await deps.store.paymentByKey(buyer.userId, idempotencyKey);
     if (!existing) return null;
-    if (existing.requestHash !== requestHash) throw apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was already used with different parameters.', { field: 'input.idempotencyKey' });
+    if (existing.requestHash !== hash) throw idempotencyKeyReused();
     return existing;
   };
   const previous = await replay();
@@ -166,7 +154,7 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
       step: 'CREATED',
       captureMethod,
       idempotencyKey,
-      requestHash,
+      requestHash: hash,
     });
   } catch (error) {
     if (error instanceof PaymentConflict && error.kind === 'idempotency-key') return (await replay())!;
@@ -282,7 +270,7 @@ export async function refundPayment(
   input: { paymentId: string; amount?: Money | null; reason?: string | null; idempotencyKey: string },
 ): Promise<RefundRow> {
   const payment = assertMerchantOrAdmin(viewer, (await deps.store.paymentsByIds([input.paymentId]))[0]);
-  const idempotencyKey = assertKey(input.idempotencyKey);
+  const idempotencyKey = assertIdempotencyKey(input.idempotencyKey);
   let amount: bigint | null = null;
   if (input.amount) {
     const money = assertMovableAmount(input.amount, 'input.amount');
@@ -291,10 +279,10 @@ export async function refundPayment(
   }
   const reason = input.reason ?? null;
   if (reason !== null && reason.length > DESCRIPTION_LENGTH_MAX) throw badUserInput(`Reason must be at most ${DESCRIPTION_LENGTH_MAX} characters`, 'input.reason');
-  const opened = await deps.store.openRefund({ paymentId: payment.id, amount, reason, idempotencyKey, requestHash: hashOf({ amount, reason }) });
+  const opened = await deps.store.openRefund({ paymentId: payment.id, amount, reason, idempotencyKey, requestHash: requestHash('refundPayment', { amount, reason }) });
   switch (opened.kind) {
     case 'key-reused':
-      throw apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was already used with different parameters.', { field: 'input.idempotencyKey' });
+      throw idempotencyKeyReused();
     case 'not-refundable':
       throw invalidState(`The payment is ${opened.payment?.status.toLowerCase() ?? 'gone'}; only a succeeded payment can be refunded.`);
     case 'too-much':

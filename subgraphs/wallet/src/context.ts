@@ -1,5 +1,5 @@
 import type DataLoader from 'dataloader';
-import { groupLoader, rowLoader, type SubgraphContext } from '@paygraph/server';
+import { groupLoader, rowLoader, type LookupCache, type SubgraphContext } from '@paygraph/server';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { WalletRow } from './db/schema';
 import type { WalletStore } from './store/wallet-store';
@@ -8,14 +8,14 @@ import type { WalletStore } from './store/wallet-store';
 export interface Context extends SubgraphContext {
   store: WalletStore;
   ledger: ServiceClient;
-  systemAccounts: Map<string, Promise<string>>;
+  systemAccounts: LookupCache<string>;
   loaders: {
     walletById: DataLoader<string, WalletRow | null>;
     walletsByUserId: DataLoader<string, WalletRow[]>;
   };
 }
 
-export function createContext(base: SubgraphContext, store: WalletStore, ledger: ServiceClient, systemAccounts: Map<string, Promise<string>>): Context {
+export function createContext(base: SubgraphContext, store: WalletStore, ledger: ServiceClient, systemAccounts: LookupCache<string>): Context {
   return {
     ...base,
     store,

@@ -3,13 +3,12 @@
  * the system bank account. The ledger enforces balance and idempotency; the wallet namespaces the
  * client's key per user so two users' keys never collide.
  */
-import { badUserInput } from '@paygraph/errors';
+import { assertIdempotencyKey, lookupCache, type LookupCache } from '@paygraph/server';
 import { assertMovableAmount, type Money } from '@paygraph/money';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { WalletRow } from './db/schema';
 import type { WalletStore } from './store/wallet-store';
 
-export const CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX = 150;
 
 const OPEN_ACCOUNT = `mutation OpenAccount($ownerId: ID!, $currency: Currency!) { openAccount(ownerId: $ownerId, currency: $currency) { id } }`;
 const SYSTEM_ACCOUNT = `mutation SystemAccount($currency: Currency!) { systemAccount(currency: $currency) { id } }`;
@@ -20,7 +19,7 @@ export interface FundsDeps {
   ledger: ServiceClient;
   requestId: string;
   /** System bank account id per currency, looked up once per service instance. */
-  systemAccounts: Map<string, Promise<string>>;
+  systemAccounts: LookupCache<string>;
 }
 
 export async function ensureWallet(deps: FundsDeps, userId: string, currency: string): Promise<WalletRow> {
@@ -30,17 +29,14 @@ export async function ensureWallet(deps: FundsDeps, userId: string, currency: st
   return deps.store.insert({ id: openAccount.id, userId, currency });
 }
 
+/** Account ids never change once created: kept for the life of the service instance. */
+export const systemAccountsCache = () => lookupCache<string>({ ttlMs: Number.POSITIVE_INFINITY, entriesMax: 1_000 });
+
 function systemAccountId(deps: FundsDeps, currency: string): Promise<string> {
-  const systemAccounts = deps.systemAccounts;
-  let id = systemAccounts.get(currency);
-  if (!id) {
-    id = deps.ledger
-      .request<{ systemAccount: { id: string } }>('ledger', SYSTEM_ACCOUNT, { currency }, { requestId: deps.requestId })
-      .then((result) => result.systemAccount.id);
-    id.catch(() => systemAccounts.delete(currency));
-    systemAccounts.set(currency, id);
-  }
-  return id;
+  return deps.systemAccounts.get(currency, async () => {
+    const { systemAccount } = await deps.ledger.request<{ systemAccount: { id: string } }>('ledger', SYSTEM_ACCOUNT, { currency }, { requestId: deps.requestId });
+    return systemAccount.id;
+  });
 }
 
 export async function moveFunds(
@@ -50,10 +46,7 @@ export async function moveFunds(
   input: { amount: Money; idempotencyKey: string },
 ): Promise<WalletRow> {
   const amount = assertMovableAmount(input.amount, 'input.amount');
-  const key = input.idempotencyKey;
-  if (key.length === 0 || key.length > CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX || key.trim() !== key) {
-    throw badUserInput(`Idempotency key must be 1 to ${CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX} characters without surrounding spaces`, 'input.idempotencyKey');
-  }
+  const key = assertIdempotencyKey(input.idempotencyKey);
   const wallet = await ensureWallet(deps, userId, amount.currency);
   const bank = await systemAccountId(deps, amount.currency);
   const [debitAccountId, creditAccountId] = direction === 'credit' ? [bank, wallet.id] : [wallet.id, bank];

@@ -5,6 +5,7 @@ import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@pa
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { resolvers } from './resolvers';
+import { systemAccountsCache } from './funds';
 import { createWalletStore } from './store/wallet-store';
 
 const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
@@ -16,7 +17,7 @@ export const walletService: ServiceDefinition = {
     const database = await openServiceDatabase({ service: 'wallet', target: runtime.databaseTarget('wallet'), schema, migrationsFolder });
     const store = createWalletStore(database.db);
     const ledger = createServiceClient({ service: 'wallet', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
-    const systemAccounts = new Map<string, Promise<string>>();
+    const systemAccounts = systemAccountsCache();
     const server = await createSubgraphServer({
       name: 'wallet',
       typeDefs,

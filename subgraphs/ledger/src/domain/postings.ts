@@ -5,6 +5,9 @@
 import { createHash } from 'node:crypto';
 import { badUserInput } from '@paygraph/errors';
 import { assertMovableAmount } from '@paygraph/money';
+import { assertIdempotencyKey } from '@paygraph/server';
+
+export { requestHash } from '@paygraph/server';
 
 export type Direction = 'DEBIT' | 'CREDIT';
 
@@ -22,12 +25,8 @@ export const DESCRIPTION_LENGTH_MAX = 500;
 /** The hash the chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-export function assertIdempotencyKey(key: string, field = 'input.idempotencyKey'): string {
-  if (key.length === 0 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX || key.trim() !== key) {
-    throw badUserInput(`Idempotency key must be 1 to ${IDEMPOTENCY_KEY_LENGTH_MAX} characters without surrounding spaces`, field);
-  }
-  return key;
-}
+/** Ledger keys are namespaced by the calling service (`wallet:<user>:<key>`), so longer than clients'. */
+export const assertLedgerKey = (key: string) => assertIdempotencyKey(key, { lengthMax: IDEMPOTENCY_KEY_LENGTH_MAX });
 
 export function assertDescription(description: string | null | undefined, field = 'input.description'): string | null {
   if (description === null || description === undefined) return null;
@@ -50,11 +49,6 @@ export function assertBalancedPosting(lines: readonly PostingLine[], field = 'in
   }
 }
 
-/** Stable hash of a command's parameters, stored with its idempotency key. */
-export function requestHash(command: string, parameters: unknown): string {
-  const canonical = JSON.stringify([command, parameters], (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
-  return createHash('sha256').update(canonical).digest('hex');
-}
 
 /** The text a transaction contributes to the hash chain: its identity and every entry. */
 export function chainPayload(transaction: { id: string; idempotencyKey: string; description: string | null }, lines: ReadonlyArray<PostingLine & { id: string }>): string {

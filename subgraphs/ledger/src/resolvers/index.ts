@@ -4,7 +4,7 @@ import { assertMovableAmount } from '@paygraph/money';
 import { scalarResolvers } from '@paygraph/scalars';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
 import type { AccountRow } from '../db/schema';
-import { assertBalancedPosting, assertDescription, assertIdempotencyKey, type PostingLine } from '../domain/postings';
+import { assertBalancedPosting, assertDescription, assertLedgerKey, type PostingLine } from '../domain/postings';
 import type { Resolvers } from '../generated/resolvers-types';
 import { verifyLedger } from '../store/verify';
 
@@ -64,7 +64,7 @@ export const resolvers: Resolvers = {
       }));
       assertBalancedPosting(lines);
       return context.store.postTransaction({
-        idempotencyKey: assertIdempotencyKey(input.idempotencyKey),
+        idempotencyKey: assertLedgerKey(input.idempotencyKey),
         description: assertDescription(input.description),
         lines,
       });
@@ -85,7 +85,7 @@ export const resolvers: Resolvers = {
         { accountId: input.creditAccountId, direction: 'CREDIT', ...money },
       ];
       return context.store.postTransaction({
-        idempotencyKey: assertIdempotencyKey(input.idempotencyKey),
+        idempotencyKey: assertLedgerKey(input.idempotencyKey),
         description: assertDescription(input.description),
         lines,
       });
@@ -94,7 +94,7 @@ export const resolvers: Resolvers = {
       requireScope(context.viewer, LEDGER_WRITE_SCOPE);
       const money = assertMovableAmount(input.amount, 'input.amount');
       const { hold } = await context.store.authorize({
-        idempotencyKey: assertIdempotencyKey(input.idempotencyKey),
+        idempotencyKey: assertLedgerKey(input.idempotencyKey),
         debitAccountId: input.debitAccountId,
         creditAccountId: input.creditAccountId,
         amount: money.amount,
@@ -106,7 +106,7 @@ export const resolvers: Resolvers = {
     },
     captureHold: async (_parent, { input }, context) => {
       requireScope(context.viewer, LEDGER_WRITE_SCOPE);
-      const { hold } = await context.store.capture({ holdId: input.holdId, amount: input.amount ?? null, idempotencyKey: assertIdempotencyKey(input.idempotencyKey) });
+      const { hold } = await context.store.capture({ holdId: input.holdId, amount: input.amount ?? null, idempotencyKey: assertLedgerKey(input.idempotencyKey) });
       return hold;
     },
     voidHold: async (_parent, { holdId }, context) => {

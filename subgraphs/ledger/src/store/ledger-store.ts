@@ -5,7 +5,7 @@
  * balance guard in the UPDATE itself, and last the hash chain head (held only until commit).
  */
 import { and, asc, desc, eq, gte, inArray, lt, lte } from 'drizzle-orm';
-import { ErrorCode, apiError, badUserInput, invalidState, notFound } from '@paygraph/errors';
+import { ErrorCode, apiError, badUserInput, idempotencyKeyReused, invalidState, notFound } from '@paygraph/errors';
 import { isCheckViolation, newId, retryOnConflict, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { accounts, entries, holds, transactions, type AccountRow, type EntryRow, type HoldRow, type TransactionRow, type schema } from '../db/schema';
 import { toEntry, toHold, toTransaction } from './rows';
@@ -34,8 +34,7 @@ interface AccountDelta {
 const zeroDelta = (): AccountDelta => ({ postedDebits: 0n, postedCredits: 0n, pendingDebits: 0n, pendingCredits: 0n });
 
 const insufficientFunds = () => apiError(ErrorCode.INSUFFICIENT_FUNDS, 'The account does not have enough available funds.');
-const keyReused = () =>
-  apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was already used with different parameters.', { field: 'input.idempotencyKey' });
+const keyReused = () => idempotencyKeyReused();
 
 /** What never changes about an account, cached so the hot path does not read it again. */
 interface AccountFacts {
@@ -174,9 +173,6 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       return db.select().from(accounts).where(inArray(accounts.id, [...ids]));
     },
 
-    async accountsOfOwner(ownerId: string): Promise<AccountRow[]> {
-      return db.select().from(accounts).where(eq(accounts.ownerId, ownerId));
-    },
 
     /** Posts a balanced journal transaction (validated by the caller) exactly once per key. */
     async postTransaction(input: { idempotencyKey: string; description: string | null; lines: readonly PostingLine[] }): Promise<PostedTransaction> {
@@ -316,12 +312,6 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       return hold;
     },
 
-    async transactionWithEntries(transactionId: string): Promise<{ transaction: TransactionRow; entries: EntryRow[] } | undefined> {
-      const [transaction] = await db.select().from(transactions).where(eq(transactions.id, transactionId));
-      if (!transaction) return undefined;
-      const rows = await db.select().from(entries).where(eq(entries.transactionId, transactionId)).orderBy(asc(entries.position));
-      return { transaction, entries: rows };
-    },
 
     /** Entries of an owner's accounts, newest first, after a position cursor, within a time range. */
     async entriesOfOwner(ownerId: string, options: { start?: Date | null; end?: Date | null; beforePosition?: bigint | null; limit: number }): Promise<EntryRow[]> {

@@ -18,11 +18,6 @@ export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly Paymen
   CANCELED: [],
 };
 
-/** Statuses from which a payment may still move to `to`. */
-export function sourcesOf(to: PaymentStatus): PaymentStatus[] {
-  return (Object.keys(PAYMENT_TRANSITIONS) as PaymentStatus[]).filter((from) => PAYMENT_TRANSITIONS[from].includes(to));
-}
-
 export function assertTransition(from: PaymentStatus, to: PaymentStatus): void {
   if (!PAYMENT_TRANSITIONS[from].includes(to)) throw new Error(`Impossible payment transition ${from} -> ${to}`);
 }

@@ -5,7 +5,7 @@
  */
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { isUniqueViolation, newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
-import { orderStatusAfterRefund } from '../domain/payment-state';
+import { assertTransition, orderStatusAfterRefund } from '../domain/payment-state';
 import { orders, outboxEvents, payments, refunds, type OrderRow, type OutboxEventRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
 import { parameter, toOrder, toPayment, toRefund } from './rows';
 
@@ -183,6 +183,8 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
         if (!locked) return null;
         const before = toPayment(locked);
         const statusChanges = changes.status !== undefined && changes.status !== before.status;
+        // The transition table is the one authority on status changes; a move it lacks is a bug.
+        if (statusChanges) assertTransition(before.status, changes.status!);
         const keys = Object.keys(changes).filter((name) => (changes as Record<string, unknown>)[name] !== undefined).sort();
         const assignments = keys.map((name, index) => `${PAYMENT_COLUMNS[name]!.column} = $${index + 2}${PAYMENT_COLUMNS[name]!.cast}`);
         if (statusChanges) assignments.push('version = version + 1');
