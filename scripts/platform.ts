@@ -4,7 +4,7 @@
  */
 import { ConfigError, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
 import { closeSharedDatabases } from '@paygraph/db';
-import { createInProcessTransport } from '@paygraph/events';
+import { createEventTransport } from '@paygraph/events';
 import { createGateway } from '@paygraph/gateway';
 import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
@@ -50,8 +50,8 @@ export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: L
   const config = loadPlatformConfig(env);
   const services = loadServiceList(env);
   const runtime = createRuntime({ env, services, logger, config });
-  // One process: events travel in memory (PostgreSQL LISTEN/NOTIFY and NATS transports come with the events issue).
-  const events = createInProcessTransport((error, event) => logger.error({ err: error, eventId: event.id }, 'event handler failed'));
+  // In memory on the embedded database; PostgreSQL LISTEN/NOTIFY with DATABASE_URL; NATS with NATS_URL.
+  const events = await createEventTransport({ env, logger: logger.child({ component: 'events' }) });
   runtime.events = events;
 
   const instances: { name: string; instance: ServiceInstance; port: number }[] = [];
@@ -115,8 +115,11 @@ export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: L
         accept: [ACCESS_TOKEN_TYPE],
       }),
       logger: logger.child({ service: 'gateway' }),
+      events,
+      serviceSecret: runtime.serviceSecret,
     });
     gatewayListening = await listen(gateway.app, config.PORT, config.HOST);
+    gateway.attachSubscriptions(gatewayListening.server);
   } catch (error) {
     await stopAll();
     throw error;
@@ -128,8 +131,8 @@ export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: L
     gatewayUrl: `http://${gatewayHost}:${gatewayListening.port}/graphql`,
     subgraphs,
     stop: async () => {
-      await gatewayListening.close();
       await started.stop();
+      await gatewayListening.close();
       await stopAll();
     },
   };

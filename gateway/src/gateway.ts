@@ -11,14 +11,20 @@ import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { repositoryRoot, type PlatformConfig } from '@paygraph/config';
+import type { EventTransport } from '@paygraph/events';
 import type { TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { baseApolloOptions, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
+import { createServiceClient } from '@paygraph/service-client';
+import type { Server } from 'node:http';
 import type { GatewayContext } from './context';
 import { SubgraphDataSource } from './data-source';
 import { ensureIdeBundle, mountIde } from './ide';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
 import { checkReadiness } from './readiness';
+import { startPaymentEventHub, type PaymentEventHub } from './subscriptions/hub';
+import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server';
+import { readPaymentStatusLog, rejectSubscriptionsOverHttp } from './subscriptions/http';
 
 export type { GatewayContext } from './context';
 
@@ -31,12 +37,23 @@ export interface GatewayOptions {
   /** Verifies bearer tokens; the public endpoint accepts access tokens only. */
   verifyToken: TokenVerifier;
   logger: Logger;
+  /**
+   * Where payment events arrive (subscriptions) and the platform secret for the gateway's service
+   * credential (it reads the payments log to replay what a resuming subscriber missed). Without
+   * them subscriptions are refused.
+   */
+  events?: EventTransport;
+  serviceSecret?: string;
 }
 
 export interface Gateway {
   app: express.Express;
   apollo: ApolloServer<GatewayContext>;
   metrics: GatewayMetrics;
+  /** Serves subscriptions (graphql-ws) on the HTTP server the app listens on. */
+  attachSubscriptions(server: Server): void;
+  /** Live subscriptions on this gateway. */
+  readonly subscriptions: number;
   stop(): Promise<void>;
 }
 
@@ -70,8 +87,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
     ...base,
-    plugins: [...(base.plugins ?? []), metrics.plugin],
+    plugins: [...(base.plugins ?? []), metrics.plugin, rejectSubscriptionsOverHttp],
   });
+
+  let hub: PaymentEventHub | null = null;
+  let subscriptions: SubscriptionServer | null = null;
+  if (options.events && options.serviceSecret) {
+    const directory = { url: (name: string) => urlOf(name, '') };
+    const client = createServiceClient({ service: 'gateway', serviceSecret: options.serviceSecret, directory });
+    hub = await startPaymentEventHub(options.events, logger);
+    subscriptions = createSubscriptionServer({ apollo, hub, verifyToken: options.verifyToken, readLog: readPaymentStatusLog(client), logger });
+    const server = subscriptions;
+    // Registered before start so the first composition reaches it too.
+    gateway.onSchemaLoadOrUpdate(({ apiSchema }) => server.schemaUpdated(apiSchema));
+  }
+  const detachers: (() => Promise<void>)[] = [];
 
   const [ideDist] = await Promise.all([ensureIdeBundle(), apollo.start()]);
   logger.info({ source }, 'supergraph loaded');
@@ -103,5 +133,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   app.use(httpErrorHandler(logger));
 
-  return { app, apollo, metrics, stop: () => apollo.stop() };
+  return {
+    app,
+    apollo,
+    metrics,
+    attachSubscriptions(server) {
+      if (subscriptions) detachers.push(subscriptions.attach(server));
+    },
+    get subscriptions() {
+      return hub?.listeners ?? 0;
+    },
+    async stop() {
+      for (const detach of detachers.splice(0)) await detach();
+      await hub?.stop();
+      await apollo.stop();
+    },
+  };
 }

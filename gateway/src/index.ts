@@ -5,7 +5,8 @@
 import { loadPlatformConfig, loadServiceList } from '@paygraph/config';
 import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import { createLogger } from '@paygraph/logging';
-import { listen, runProcess } from '@paygraph/server';
+import { createEventTransport } from '@paygraph/events';
+import { listen, resolveServiceSecret, runProcess } from '@paygraph/server';
 import { authEndpoints } from '@paygraph/service-client';
 import { createGateway } from './gateway';
 
@@ -14,6 +15,10 @@ await runProcess(logger, async () => {
   const config = loadPlatformConfig(process.env);
   const services = loadServiceList(process.env);
   const directory = { url: (name: string) => services.find((service) => service.name === name)!.url };
+  // Subscriptions need events from the payments service's process: a shared transport
+  // (DATABASE_URL for PostgreSQL LISTEN/NOTIFY, or NATS_URL); in-process sees none.
+  const events = await createEventTransport({ env: process.env, logger: logger.child({ component: 'events' }) });
+  if (events.kind === 'in-process') logger.warn('no shared event transport (set DATABASE_URL or NATS_URL): subscriptions receive no events');
   const gateway = await createGateway({
     config,
     subgraphs: () => services,
@@ -24,11 +29,15 @@ await runProcess(logger, async () => {
       accept: [ACCESS_TOKEN_TYPE],
     }),
     logger,
+    events,
+    serviceSecret: resolveServiceSecret(config.SERVICE_SECRET, config.dataDir),
   });
   const listening = await listen(gateway.app, config.PORT, config.HOST);
+  gateway.attachSubscriptions(listening.server);
   console.log(`Gateway ready at http://${config.HOST}:${listening.port}/graphql`);
   return async () => {
-    await listening.close();
     await gateway.stop();
+    await listening.close();
+    await events.close();
   };
 });

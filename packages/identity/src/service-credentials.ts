@@ -12,7 +12,7 @@ export const SERVICE_SCOPES: Readonly<Record<string, readonly string[]>> = {
   ledger: [],
   risk: ['users:read'],
   payments: ['users:read', 'risk:assess', 'wallet:open', 'ledger:write'],
-  gateway: [],
+  gateway: ['payments:events:read'],
 };
 
 export function serviceCredential(serviceSecret: string, service: string): string {

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { unauthenticated } from '@paygraph/errors';
 import { USER_ROLES, type UserRole, type Viewer } from './viewer';
 
@@ -76,4 +76,19 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     verified.set(match[1]!, { viewer, expiresAtMs: payload.exp! * 1000 });
     return viewer;
   };
+}
+
+/**
+ * When a bearer token expires (ms since the epoch), read from its claims without verifying them:
+ * only for a token the verifier already accepted (e.g. to end a WebSocket session on time).
+ */
+export function tokenExpiresAtMs(authorizationHeader: string): number | null {
+  const match = bearer.exec(authorizationHeader);
+  if (!match) return null;
+  try {
+    const { exp } = decodeJwt(match[1]!);
+    return typeof exp === 'number' ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ConfigError, loadServiceList } from '@paygraph/config';
 import { closeSharedDatabases } from '@paygraph/db';
+import { createEventTransport } from '@paygraph/events';
 import { createLogger } from '@paygraph/logging';
 import { listen } from './listen';
 import { runProcess } from './process';
@@ -23,6 +24,10 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
       logger,
       embeddedDataDir: (service, dataDir) => (dataDir.startsWith('memory://') ? dataDir : path.join(dataDir, service)),
     });
+    // A service alone shares events through PostgreSQL (DATABASE_URL) or NATS (NATS_URL); the
+    // in-process transport reaches only this process.
+    const events = await createEventTransport({ env, logger: logger.child({ component: 'events' }) });
+    runtime.events = events;
     const instance = await definition.create(runtime);
     const listening = await listen(instance.server.app, entry.port, runtime.config.HOST);
     console.log(`${definition.name} subgraph ready at http://${runtime.config.HOST}:${listening.port}/graphql`);
@@ -31,6 +36,7 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
       await listening.close();
       await instance.server.stop();
       await instance.close();
+      await events.close();
       await closeSharedDatabases();
     };
   });

@@ -3,13 +3,13 @@
  * recovery pass at start-up and on a timer.
  */
 import { openServiceDatabase } from '@paygraph/db';
+import { startOutboxRelay, type OutboxRelay } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
 import { schema } from './db/schema';
 import { recover, type FlowDeps } from './flow';
 import { createServiceCaches } from './services';
-import { relayOutbox } from './relay';
 import { resolvers } from './resolvers';
 import { createPaymentsStore } from './store/payments-store';
 
@@ -26,7 +26,17 @@ export const paymentsService: ServiceDefinition = {
   async create(runtime) {
     const logger = runtime.logger.child({ service: 'payments' });
     const database = await openServiceDatabase({ service: 'payments', target: runtime.databaseTarget('payments'), schema, migrationsFolder });
-    const store = createPaymentsStore(database);
+    let relay: OutboxRelay | undefined;
+    // Every committed transaction may have written events: the relay publishes them at once
+    // (a kick while a pass runs just asks for one more pass).
+    const store = createPaymentsStore({
+      ...database,
+      transaction: async (work) => {
+        const result = await database.transaction(work);
+        relay?.kick();
+        return result;
+      },
+    });
     const client = createServiceClient({ service: 'payments', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
     const flow: FlowDeps = {
       store,
@@ -43,8 +53,6 @@ export const paymentsService: ServiceDefinition = {
       extendContext: (base) => createContext(base, flow),
     });
     let timer: NodeJS.Timeout | undefined;
-    let relayTimer: NodeJS.Timeout | undefined;
-    let relaying: Promise<unknown> = Promise.resolve();
     let running: Promise<unknown> = Promise.resolve();
     const pass = (untouchedSince: Date) => {
       running = running.then(() => recover(flow, untouchedSince)).catch((error: unknown) => logger.error({ err: error }, 'recovery pass failed'));
@@ -58,18 +66,13 @@ export const paymentsService: ServiceDefinition = {
         void pass(new Date());
         timer = setInterval(() => void pass(new Date(Date.now() - RECOVERY_GRACE_MS)), runtime.config.PAYMENT_RECOVERY_INTERVAL_MS);
         timer.unref();
-        const transport = runtime.events;
-        if (transport) {
-          relayTimer = setInterval(() => {
-            relaying = relaying.then(() => relayOutbox(store, transport)).catch((error: unknown) => logger.error({ err: error }, 'outbox relay pass failed'));
-          }, runtime.config.EVENT_RELAY_INTERVAL_MS);
-          relayTimer.unref();
+        if (runtime.events) {
+          relay = startOutboxRelay({ source: 'payments', database, transport: runtime.events, logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
         }
       },
       async close() {
         clearInterval(timer);
-        clearInterval(relayTimer);
-        await relaying;
+        await relay?.stop();
         await running;
         await database.close();
       },

@@ -2,6 +2,7 @@
  * The users subgraph as a value: `npm start` and the tests create it the same way.
  */
 import { openServiceDatabase } from '@paygraph/db';
+import { startOutboxRelay, type OutboxRelay } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
@@ -18,7 +19,16 @@ export const usersService: ServiceDefinition = {
   async create(runtime) {
     const logger = runtime.logger.child({ service: 'users' });
     const database = await openServiceDatabase({ service: 'users', target: runtime.databaseTarget('users'), schema, migrationsFolder });
-    const store = createUsersStore(database.db);
+    let relay: OutboxRelay | undefined;
+    // A committed registration or change is relayed at once (see packages/events outbox.ts).
+    const store = createUsersStore({
+      db: database.db,
+      transaction: async (work) => {
+        const result = await database.transaction(work);
+        relay?.kick();
+        return result;
+      },
+    });
     const auth = createServiceClient({ service: 'users', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
     const server = await createSubgraphServer({
       name: 'users',
@@ -31,11 +41,15 @@ export const usersService: ServiceDefinition = {
     return {
       server,
       async afterListen() {
+        if (runtime.events) relay = startOutboxRelay({ source: 'users', database, transport: runtime.events, logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
         const { ADMIN_EMAIL: email, ADMIN_PASSWORD: password } = runtime.config;
         if (!email || !password) return;
         await seedFirstAdmin({ store, auth, logger }, email, password);
       },
-      close: () => database.close(),
+      async close() {
+        await relay?.stop();
+        await database.close();
+      },
     };
   },
 };

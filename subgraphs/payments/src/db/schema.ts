@@ -1,5 +1,6 @@
+import { outboxTable } from '@paygraph/events';
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, integer, jsonb, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, integer, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /** The payments service's own Postgres schema; no other service reads it. */
 export const paymentsSchema = pgSchema('payments');
@@ -88,29 +89,10 @@ export const refunds = paymentsSchema.table(
 );
 
 /**
- * The transactional outbox: every state change of an order, payment or refund writes its event
- * here in the same transaction. `sequence` orders all events; `aggregateVersion` those of one object.
+ * The transactional outbox (packages/events): every state change of an order, payment or refund
+ * writes its event here in the same transaction; the relay gives it its place in the log.
  */
-export const outboxEvents = paymentsSchema.table(
-  'outbox_events',
-  {
-    id: text('id').primaryKey(),
-    sequence: bigserial('sequence', { mode: 'bigint' }).notNull(),
-    aggregateType: text('aggregate_type', { enum: ['Order', 'Payment', 'Refund'] }).notNull(),
-    aggregateId: text('aggregate_id').notNull(),
-    aggregateVersion: integer('aggregate_version').notNull(),
-    type: text('type').notNull(),
-    payload: jsonb('payload').notNull(),
-    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-    /** Set by the relay once the event was handed to the transport (at-least-once delivery). */
-    publishedAt: timestamp('published_at', { withTimezone: true }),
-  },
-  (table) => [
-    uniqueIndex('outbox_aggregate_version_unique').on(table.aggregateId, table.aggregateVersion),
-    uniqueIndex('outbox_sequence_unique').on(table.sequence),
-    index('outbox_unpublished_idx').on(table.sequence).where(sql`${table.publishedAt} is null`),
-  ],
-);
+export const outboxEvents = outboxTable<'payments', 'Order' | 'Payment' | 'Refund'>(paymentsSchema);
 
 export type OrderRow = typeof orders.$inferSelect;
 export type PaymentRow = typeof payments.$inferSelect;

@@ -1,5 +1,6 @@
-import { isAdmin, requireRole, requireUser, type Viewer } from '@paygraph/identity';
+import { isAdmin, requireRole, requireScope, requireUser, type Viewer } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
+import { badUserInput } from '@paygraph/errors';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
 import { canSee, cancelOrder, capturePayment, createOrder, payOrder, refundPayment } from '../flow';
 import type { Resolvers } from '../generated/resolvers-types';
@@ -7,6 +8,9 @@ import { reconcilePayments } from '../reconcile';
 
 /** Rows the viewer may not see resolve to null: another buyer's payment leaks nothing, not even that it exists. */
 const visibleTo = <T extends { buyerId: string; merchantId: string }>(viewer: Viewer, row: T | null | undefined): T | null => (row && canSee(viewer, row) ? row : null);
+
+/** The gateway reads the status log with it to replay what a resuming subscriber missed. */
+export const PAYMENT_EVENTS_READ_SCOPE = 'payments:events:read';
 
 const money = (amount: bigint, currency: string) => ({ amount, currency });
 const user = (id: string) => ({ __typename: 'User' as const, id });
@@ -30,6 +34,11 @@ export const resolvers: Resolvers = {
       const rows = await context.flow.store.listPayments({ ...scope, status: args.status ?? null, beforePosition: before === null ? null : BigInt(before), limit: limit + 1 });
       for (const row of rows) context.loaders.paymentById.prime(row.id, row);
       return connection(rows, limit, (row) => row.position.toString());
+    },
+    paymentStatusLog: async (_parent, args, context) => {
+      requireScope(context.viewer, PAYMENT_EVENTS_READ_SCOPE);
+      if (!/^\d{1,19}$/.test(args.after)) throw badUserInput('after must be a sequence (a non-negative integer)', 'after');
+      return context.flow.store.statusLog(BigInt(args.after), args.paymentId ?? null, Math.min(Math.max(args.first ?? 500, 1), 500));
     },
     reconcilePayments: async (_parent, _args, context) => {
       requireRole(context.viewer, 'ADMIN');

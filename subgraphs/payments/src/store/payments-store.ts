@@ -4,9 +4,10 @@
  * bumps the object's version and writes its outbox event in the same transaction.
  */
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
+import { appendEvent } from '@paygraph/events';
 import { isUniqueViolation, newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { assertTransition, orderStatusAfterRefund } from '../domain/payment-state';
-import { orders, outboxEvents, payments, refunds, type OrderRow, type OutboxEventRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
+import { orders, outboxEvents, payments, refunds, type OrderRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
 import { parameter, toOrder, toPayment, toRefund } from './rows';
 
 type Db = Database<typeof schema>;
@@ -37,10 +38,8 @@ function orderEvent(order: OrderRow, previousStatus: OrderRow['status'] | null) 
   return { orderId: order.id, buyerId: order.buyerId, merchantId: order.merchantId, status: order.status, previousStatus, amount: order.amount.toString(), currency: order.currency };
 }
 
-const EVENT_SQL = `insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values ($1, $2, $3, $4::integer, $5, $6::jsonb)`;
-
-async function emit(sql: SqlRunner, aggregateType: 'Order' | 'Payment' | 'Refund', aggregateId: string, aggregateVersion: number, type: string, payload: unknown) {
-  await sql.query(EVENT_SQL, [newId('evt'), aggregateType, aggregateId, String(aggregateVersion), type, JSON.stringify(payload)]);
+function emit(sql: SqlRunner, aggregateType: 'Order' | 'Payment' | 'Refund', aggregateId: string, aggregateVersion: number, type: string, payload: unknown) {
+  return appendEvent(sql, 'payments', { aggregateType, aggregateId, aggregateVersion, type, payload });
 }
 
 /** Columns a payment update may set, with the cast each text parameter needs. */
@@ -288,29 +287,27 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
       return db.select().from(payments).where(sql`${payments.position} > ${afterPosition}`).orderBy(payments.position).limit(limit);
     },
 
-    /** The oldest events not yet handed to the transport, in log order. */
-    async unpublishedEvents(limit: number): Promise<OutboxEventRow[]> {
-      const rows = await database.query(
-        `select id, sequence::text as sequence, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at
-           from payments.outbox_events where published_at is null order by sequence limit $1::integer`,
-        [String(limit)],
+    /** Payment status changes after a log position, in log order (what a resuming subscriber missed). */
+    async statusLog(after: bigint, paymentId: string | null, limit: number) {
+      const rows = await database.query<{ sequence: string; payload: unknown; created_at: unknown }>(
+        `select position::text as sequence, payload, created_at from payments.outbox_events
+          where position > $1::bigint and aggregate_type = 'Payment' and (payload->>'status') is distinct from (payload->>'previousStatus')
+            and ($3::text is null or aggregate_id = $3::text)
+          order by position limit $2::integer`,
+        [after.toString(), String(limit), paymentId],
       );
-      return rows.map((row) => ({
-        id: row.id as string,
-        sequence: BigInt(row.sequence as string),
-        aggregateType: row.aggregate_type as OutboxEventRow['aggregateType'],
-        aggregateId: row.aggregate_id as string,
-        aggregateVersion: Number(row.aggregate_version),
-        type: row.type as string,
-        payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
-        createdAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
-        publishedAt: null,
-      }));
-    },
-
-    async markPublished(ids: readonly string[]): Promise<void> {
-      if (ids.length === 0) return;
-      await database.query(`update payments.outbox_events set published_at = now() where id = any(string_to_array($1, ',')) and published_at is null`, [ids.join(',')]);
+      return rows.map((row) => {
+        const payload = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as ReturnType<typeof paymentEvent>;
+        return {
+          sequence: row.sequence,
+          paymentId: payload.paymentId,
+          buyerId: payload.buyerId,
+          merchantId: payload.merchantId,
+          status: payload.status,
+          previousStatus: payload.previousStatus,
+          occurredAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
+        };
+      });
     },
 
     async eventsOf(aggregateId: string) {

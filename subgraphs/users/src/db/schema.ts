@@ -1,3 +1,4 @@
+import { outboxTable } from '@paygraph/events';
 import { pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /** The users service's own Postgres schema; no other service reads it. */
@@ -19,5 +20,8 @@ export const users = usersSchema.table(
   (table) => [uniqueIndex('users_email_unique').on(table.email)],
 );
 
+/** The transactional outbox (packages/events): `user.registered` and `user.updated`. */
+export const outboxEvents = outboxTable<'users', 'User'>(usersSchema);
+
 export type UserRow = typeof users.$inferSelect;
-export const schema = { users };
+export const schema = { users, outboxEvents };

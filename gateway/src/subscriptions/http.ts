@@ -1,0 +1,48 @@
+/**
+ * The HTTP side of subscriptions: a subscription sent over HTTP is a clear 400 (Apollo Gateway
+ * would answer 500), and the gateway's read of the payments log for replays.
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError } from 'graphql';
+import type { ServiceClient } from '@paygraph/service-client';
+import type { GatewayContext } from '../context';
+import type { PaymentStatusChange } from './hub';
+
+export const rejectSubscriptionsOverHttp: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart() {
+    return {
+      async didResolveOperation({ operation }) {
+        if (operation?.operation !== 'subscription') return;
+        throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) at ws://<host>/graphql, not over HTTP.', {
+          extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+        });
+      },
+    };
+  },
+};
+
+const STATUS_LOG = /* GraphQL */ `
+  query PaymentStatusLog($after: String!, $paymentId: ID, $first: Int) {
+    paymentStatusLog(after: $after, paymentId: $paymentId, first: $first) {
+      sequence paymentId buyerId merchantId status previousStatus occurredAt
+    }
+  }
+`;
+
+interface LogEntry {
+  sequence: string;
+  paymentId: string;
+  buyerId: string;
+  merchantId: string;
+  status: string;
+  previousStatus: string | null;
+  occurredAt: string;
+}
+
+/** Reads payment status changes after a position from the payments service (internal query). */
+export function readPaymentStatusLog(client: ServiceClient) {
+  return async (after: bigint, paymentId: string | null, limit: number): Promise<PaymentStatusChange[]> => {
+    const data = await client.request<{ paymentStatusLog: LogEntry[] }>('payments', STATUS_LOG, { after: after.toString(), paymentId, first: limit });
+    return data.paymentStatusLog.map((entry) => ({ ...entry, sequence: BigInt(entry.sequence) }));
+  };
+}

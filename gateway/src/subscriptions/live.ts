@@ -1,0 +1,138 @@
+/**
+ * One client subscription to payment status changes: an async iterator that graphql-js maps
+ * through the subscription schema. It listens to the hub before it reads the log for what the
+ * client missed (`after`), holds live events back while replaying, and then drops everything at
+ * or below the last sequence it accepted: no gap and no duplicate at the seam, whatever the timing.
+ * Each accepted change starts resolving at once (a few in flight); deliveries keep their order.
+ */
+import { GraphQLError } from 'graphql';
+import { apiError } from '@paygraph/errors';
+import type { PaymentEventHub, PaymentStatusChange } from './hub';
+
+/** A change resolved for this subscriber: the federated result, keyed by the client's aliases. */
+export interface Delivery {
+  change: PaymentStatusChange;
+  /** `payment` selections of the client, by response key; null when the payment could not be resolved. */
+  payments: Record<string, unknown>;
+  errors: readonly { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** What the iterator yields: a delivery, or the end of the session (token expired, too slow). */
+export type LiveItem = { kind: 'delivery'; delivery: Delivery } | { kind: 'end'; error: GraphQLError };
+
+/** Changes waiting for a slow client before its subscription is ended. */
+export const PENDING_MAX = 1_000;
+/** Log entries read per page while replaying. */
+export const REPLAY_PAGE = 500;
+
+export interface LiveSubscriptionOptions {
+  hub: PaymentEventHub;
+  paymentId: string | null;
+  /** Replay from here (exclusive); null: live only. */
+  after: bigint | null;
+  /** A cheap filter before resolving (visibility from the event's ids). */
+  accepts(change: PaymentStatusChange): boolean;
+  /** Resolves a change for this subscriber; null when it may not see the payment. */
+  resolve(change: PaymentStatusChange): Promise<Delivery | null>;
+  readLog(after: bigint, paymentId: string | null, limit: number): Promise<PaymentStatusChange[]>;
+  onEnd(): void;
+}
+
+export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, undefined> {
+  private readonly queue: Promise<LiveItem | null>[] = [];
+  private last: bigint;
+  private held: PaymentStatusChange[] | null;
+  private waiting: (() => void) | null = null;
+  private ended = false;
+  private readonly stopListening: () => void;
+
+  constructor(private readonly options: LiveSubscriptionOptions) {
+    this.last = options.after ?? -1n;
+    this.held = options.after === null ? null : [];
+    this.stopListening = options.hub.listen(options.paymentId, (change) => {
+      if (this.held) this.held.push(change);
+      else this.accept(change);
+    });
+    if (options.after !== null) void this.replay(options.after);
+  }
+
+  private async replay(after: bigint): Promise<void> {
+    try {
+      let cursor = after;
+      for (;;) {
+        const page = await this.options.readLog(cursor, this.options.paymentId, REPLAY_PAGE);
+        for (const change of page) this.accept(change);
+        if (page.length < REPLAY_PAGE || this.ended) break;
+        cursor = page[page.length - 1]!.sequence;
+      }
+      const held = this.held ?? [];
+      this.held = null;
+      for (const change of held) this.accept(change);
+    } catch {
+      this.finish({ kind: 'end', error: new GraphQLError('The missed events could not be read; subscribe again.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } }) });
+    }
+  }
+
+  private accept(change: PaymentStatusChange): void {
+    if (this.ended || change.sequence <= this.last) return;
+    this.last = change.sequence;
+    if (!this.options.accepts(change)) return;
+    if (this.queue.length >= PENDING_MAX) {
+      this.finish({ kind: 'end', error: apiError('RATE_LIMITED', 'Events arrived faster than this client read them; resume with `after`.') });
+      return;
+    }
+    this.push(this.options.resolve(change).then((delivery) => (delivery ? ({ kind: 'delivery', delivery } as const) : null), () => null));
+  }
+
+  private push(item: Promise<LiveItem | null>): void {
+    this.queue.push(item);
+    this.waiting?.();
+    this.waiting = null;
+  }
+
+  /** Ends the subscription after what is queued, with a last item (e.g. the token expired). */
+  finish(item: LiveItem | null): void {
+    if (this.ended) return;
+    if (item) this.push(Promise.resolve(item));
+    this.ended = true;
+    this.stopListening();
+    this.waiting?.();
+    this.waiting = null;
+  }
+
+  async next(): Promise<IteratorResult<LiveItem, undefined>> {
+    for (;;) {
+      const head = this.queue.shift();
+      if (head) {
+        const item = await head;
+        if (item) return { value: item, done: false };
+        continue;
+      }
+      if (this.ended) {
+        this.options.onEnd();
+        return { value: undefined, done: true };
+      }
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+
+  async return(): Promise<IteratorResult<LiveItem, undefined>> {
+    this.finish(null);
+    this.queue.length = 0;
+    this.options.onEnd();
+    return { value: undefined, done: true };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<LiveItem, undefined>> {
+    await this.return();
+    throw error;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  async [Symbol.asyncDispose]() {
+    await this.return();
+  }
+}

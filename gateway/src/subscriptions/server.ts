@@ -1,0 +1,279 @@
+/**
+ * Subscriptions at the gateway: graphql-ws (`graphql-transport-ws`) on the gateway's own port and
+ * /graphql path. Apollo Gateway does not plan subscriptions, so this module runs them itself over
+ * a copy of the API schema: the event comes from the payments log (hub.ts), and each event's
+ * `payment` selection is resolved through the gateway's own federated execution
+ * (`executeOperation`) with the subscriber's credentials (selection.ts), so any federated field
+ * works and nobody receives a payment they may not query.
+ *
+ * Sessions: the access token is sent once in `connection_init` (`{ authorization: "Bearer ..." }`).
+ * None: closed with 4401; invalid or expired: 4403; when it expires during the session, every
+ * subscription ends with UNAUTHENTICATED and the socket closes with 4401 (reconnect with a fresh
+ * token and resume with `after`).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { ApolloServer } from '@apollo/server';
+import {
+  buildSchema,
+  getArgumentValues,
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  isObjectType,
+  Kind,
+  parse,
+  print,
+  printSchema,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type FieldNode,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Context, SubscribePayload } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { apiError, maskError } from '@paygraph/errors';
+import { tokenExpiresAtMs, type TokenVerifier, type UserViewer } from '@paygraph/identity';
+import type { Logger } from '@paygraph/logging';
+import type { GatewayContext } from '../context';
+import { mayConcern, type PaymentEventHub, type PaymentStatusChange } from './hub';
+import { LiveSubscription, type Delivery, type LiveItem } from './live';
+import { buildPayloadQuery, PAYMENT_VARIABLE, VISIBLE_ALIAS } from './selection';
+
+export const SUBSCRIPTION_FIELD = 'paymentStatusChanged';
+
+export interface SubscriptionServerOptions {
+  apollo: ApolloServer<GatewayContext>;
+  hub: PaymentEventHub;
+  verifyToken: TokenVerifier;
+  /** Payment status changes after a log position (the payments service's internal log query). */
+  readLog(after: bigint, paymentId: string | null, limit: number): Promise<PaymentStatusChange[]>;
+  logger: Logger;
+}
+
+interface Session {
+  viewer: UserViewer;
+  authorization: string;
+  subscriptions: Set<LiveSubscription>;
+  expiry?: NodeJS.Timeout;
+}
+
+type Extra = { socket: import('ws').WebSocket; request: import('http').IncomingMessage; session?: Session };
+
+/** The context the subscription schema's resolvers run with. */
+interface SubscriptionContext {
+  live: LiveSubscription;
+}
+
+const closeReason = { missing: 'Unauthorized: send connectionParams { authorization: "Bearer <accessToken>" }', invalid: 'Forbidden: invalid or expired access token', expired: 'Unauthorized: the access token expired' };
+
+/** Nested objects come from the gateway's result, which is keyed by the client's aliases. */
+const byResponseKey: GraphQLFieldResolver<unknown, unknown> = (source, _args, _context, info) =>
+  source !== null && typeof source === 'object' ? (source as Record<string, unknown>)[info.path.key as string] : undefined;
+
+function deliveryResolver(field: (delivery: Delivery, key: string) => unknown): GraphQLFieldResolver<Delivery, SubscriptionContext> {
+  return (delivery, _args, _context, info) => field(delivery, info.path.key as string);
+}
+
+/** A copy of the API schema that runs the subscription field itself. */
+export function subscriptionSchema(apiSchema: GraphQLSchema): GraphQLSchema | null {
+  const schema = buildSchema(printSchema(apiSchema));
+  const field = schema.getSubscriptionType()?.getFields()[SUBSCRIPTION_FIELD];
+  const event = schema.getType('PaymentStatusEvent');
+  if (!field || !isObjectType(event)) return null;
+  field.subscribe = (_root, _args, context: SubscriptionContext) => context.live;
+  // The end of a session (token expired, client too slow) is one error, then the stream completes.
+  field.resolve = (item: LiveItem) => {
+    if (item.kind === 'end') throw item.error;
+    return item.delivery;
+  };
+  const fields = event.getFields();
+  const resolvers: Record<string, (delivery: Delivery, key: string) => unknown> = {
+    sequence: (delivery) => delivery.change.sequence.toString(),
+    status: (delivery) => delivery.change.status,
+    previousStatus: (delivery) => delivery.change.previousStatus,
+    occurredAt: (delivery) => delivery.change.occurredAt,
+    payment: (delivery, key) => {
+      const payment = delivery.payments[key];
+      if (payment === null || payment === undefined) {
+        const first = delivery.errors[0];
+        throw first ? new GraphQLError(first.message, { extensions: first.extensions ?? {} }) : apiError('NOT_FOUND', 'The payment could not be resolved.');
+      }
+      return payment;
+    },
+  };
+  for (const [name, resolve] of Object.entries(resolvers)) {
+    const target = fields[name];
+    if (target) target.resolve = deliveryResolver(resolve) as GraphQLFieldResolver<unknown, unknown>;
+  }
+  return schema;
+}
+
+const viewerKey = (viewer: UserViewer) => `${viewer.userId}:${viewer.role}`;
+
+export function createSubscriptionServer(options: SubscriptionServerOptions) {
+  const { apollo, hub, logger } = options;
+  let schema: GraphQLSchema | null = null;
+  // One federated query per (event, viewer, selection): subscribers sharing them share the work.
+  const inFlight = new Map<string, Promise<{ data?: Record<string, unknown> | null; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }>>();
+
+  async function executeAs(session: Pick<Session, 'viewer' | 'authorization'>, document: DocumentNode, text: string, variables: Record<string, unknown>, sequence: string) {
+    const key = `${sequence}\u0000${viewerKey(session.viewer)}\u0000${text}\u0000${JSON.stringify(variables)}`;
+    let pending = inFlight.get(key);
+    if (!pending) {
+      const requestId = `sub-${randomUUID()}`;
+      pending = apollo
+        .executeOperation(
+          { query: document, variables },
+          { contextValue: { requestId, viewer: session.viewer, authorization: session.authorization, logger: logger.child({ requestId }) } },
+        )
+        .then((response) => {
+          if (response.body.kind !== 'single') throw new Error('unexpected incremental result');
+          const { data, errors } = response.body.singleResult;
+          return { data: (data as Record<string, unknown> | null | undefined) ?? null, ...(errors ? { errors } : {}) };
+        });
+      inFlight.set(key, pending);
+      void pending.finally(() => inFlight.delete(key)).catch(() => {});
+    }
+    return pending;
+  }
+
+  function refuse(code: Parameters<typeof apiError>[0], message: string): readonly GraphQLError[] {
+    return [apiError(code, message)];
+  }
+
+  async function onSubscribe(ctx: Context<Record<string, unknown>, Extra>, _id: string, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
+    const session = ctx.extra.session;
+    if (!session) return refuse('UNAUTHENTICATED', 'Not authenticated.');
+    if (!schema) return [new GraphQLError('Subscriptions are not available: the supergraph has no paymentStatusChanged.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
+    let document: DocumentNode;
+    try {
+      document = parse(payload.query);
+    } catch (error) {
+      return [new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+    }
+    const invalid = validate(schema, document);
+    if (invalid.length > 0) return invalid.map((error) => new GraphQLError(error.message, { nodes: error.nodes ?? [], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+    const operation = getOperationAST(document, payload.operationName ?? null);
+    if (!operation) return [new GraphQLError('Unable to identify the operation to run.', { extensions: { code: 'BAD_REQUEST' } })];
+    if (operation.operation !== 'subscription') {
+      return [new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations with POST /graphql.', { extensions: { code: 'BAD_REQUEST' } })];
+    }
+    const root = operation.selectionSet.selections[0];
+    if (!root || root.kind !== Kind.FIELD || root.name.value !== SUBSCRIPTION_FIELD) {
+      return [new GraphQLError(`Subscribe to ${SUBSCRIPTION_FIELD}.`, { extensions: { code: 'BAD_REQUEST' } })];
+    }
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
+    if (coerced.errors) return coerced.errors.map((error) => apiError('BAD_USER_INPUT', error.message));
+    const args = getArgumentValues(schema.getSubscriptionType()!.getFields()[SUBSCRIPTION_FIELD]!, root as FieldNode, coerced.coerced) as { paymentId?: string | null; after?: string | null };
+    const paymentId = args.paymentId ?? null;
+    let after: bigint | null = null;
+    if (args.after !== undefined && args.after !== null) {
+      if (!/^\d{1,19}$/.test(args.after)) return refuse('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).');
+      after = BigInt(args.after);
+    }
+
+    const payloadQuery = buildPayloadQuery(root as FieldNode, operation, document);
+    const text = print(payloadQuery.document);
+    const clientVariables = Object.fromEntries(payloadQuery.variableNames.filter((name) => name in (payload.variables ?? {})).map((name) => [name, payload.variables![name]]));
+    const resolve = async (change: PaymentStatusChange): Promise<Delivery | null> => {
+      const result = await executeAs(session, payloadQuery.document, text, { ...clientVariables, [PAYMENT_VARIABLE]: change.paymentId }, change.sequence.toString());
+      const data = result.data ?? {};
+      if (!data[VISIBLE_ALIAS]) return null;
+      return { change, payments: data, errors: result.errors ?? [] };
+    };
+
+    if (paymentId !== null) {
+      const check = await executeAs(session, payloadQuery.document, text, { ...clientVariables, [PAYMENT_VARIABLE]: paymentId }, 'subscribe');
+      if (!check.data?.[VISIBLE_ALIAS]) return refuse('NOT_FOUND', 'No payment with this id that you may see.');
+    }
+
+    let ended = false;
+    const live = new LiveSubscription({
+      hub,
+      paymentId,
+      after,
+      accepts: (change) => mayConcern(session.viewer, change),
+      resolve,
+      readLog: options.readLog,
+      onEnd: () => {
+        if (ended) return;
+        ended = true;
+        session.subscriptions.delete(live);
+      },
+    });
+    session.subscriptions.add(live);
+    const context: SubscriptionContext = { live };
+    return { schema, document, operationName: payload.operationName ?? null, variableValues: payload.variables ?? {}, contextValue: context, fieldResolver: byResponseKey };
+  }
+
+  return {
+    /** Called with each new API schema (composition at start-up, then on every change). */
+    schemaUpdated(apiSchema: GraphQLSchema) {
+      schema = subscriptionSchema(apiSchema);
+      if (!schema) logger.warn('the supergraph has no Subscription.paymentStatusChanged: subscriptions are refused');
+    },
+
+    /** Serves graphql-ws on the HTTP server's /graphql; returns the function that closes every socket. */
+    attach(server: Server): () => Promise<void> {
+      const sockets = new WebSocketServer({ server, path: '/graphql' });
+      const disposable = useServer<Record<string, unknown>, Extra>(
+        {
+          onConnect: async (ctx) => {
+            const params = ctx.connectionParams ?? {};
+            const authorization = params.authorization ?? params.Authorization;
+            if (typeof authorization !== 'string' || authorization.trim() === '') {
+              ctx.extra.socket.close(4401, closeReason.missing);
+              return false;
+            }
+            let viewer;
+            try {
+              viewer = await options.verifyToken(authorization);
+            } catch {
+              ctx.extra.socket.close(4403, closeReason.invalid);
+              return false;
+            }
+            if (viewer.kind !== 'user') {
+              ctx.extra.socket.close(4403, closeReason.invalid);
+              return false;
+            }
+            const session: Session = { viewer, authorization, subscriptions: new Set() };
+            const expiresAt = tokenExpiresAtMs(authorization);
+            if (expiresAt !== null) {
+              session.expiry = setTimeout(() => {
+                for (const live of [...session.subscriptions]) live.finish({ kind: 'end', error: apiError('UNAUTHENTICATED', 'The access token expired: reconnect with a fresh one and resume with `after`.') });
+                // Let the last messages go out before the close frame.
+                setTimeout(() => ctx.extra.socket.close(4401, closeReason.expired), 50).unref();
+              }, Math.max(0, expiresAt - Date.now()));
+              session.expiry.unref();
+            }
+            ctx.extra.session = session;
+            return true;
+          },
+          onSubscribe,
+          onNext: (_ctx, _id, _payload, _args, result) => {
+            if (!('errors' in result) || !result.errors) return result;
+            return { ...result, errors: result.errors.map((error) => maskError(error instanceof GraphQLError ? error.toJSON() : error, error)) };
+          },
+          onClose: (ctx) => {
+            const session = ctx.extra.session;
+            if (!session) return;
+            clearTimeout(session.expiry);
+            for (const live of [...session.subscriptions]) live.finish(null);
+          },
+        },
+        sockets,
+      );
+      return async () => {
+        for (const client of sockets.clients) client.close(1001, 'Going away');
+        await disposable.dispose();
+        await new Promise<void>((resolve) => sockets.close(() => resolve()));
+      };
+    },
+  };
+}
+
+export type SubscriptionServer = ReturnType<typeof createSubscriptionServer>;

@@ -1,0 +1,218 @@
+/**
+ * The transactional outbox as a log, the same for every service that emits events.
+ *
+ * A service writes its event rows in the transaction that changes its state (`appendEvent`);
+ * `sequence` is the insertion order. The relay then gives each committed event its `position` in
+ * the log (1, 2, 3... with no gaps, in insertion order), hands the positioned events to the
+ * transport in position order and marks them published. Positions are given by the relay, not at
+ * insertion, because insertion order is not commit order: a transaction that took sequence 5 may
+ * commit after the one that took 6, and a log read between the two would skip 5 for good.
+ *
+ * Crash windows: stopped after commit and before the claim, or after the claim and before
+ * publishing, the events wait in the table and the next pass publishes them with the positions
+ * they have; stopped after publishing and before marking, the next pass publishes the same events
+ * again, with the same ids and positions (at least once; consumers apply by id, see inbox.ts).
+ */
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, index, integer, jsonb, text, timestamp, uniqueIndex, type PgSchema } from 'drizzle-orm/pg-core';
+import { newId, type SqlRunner, type ServiceDatabase } from '@paygraph/db';
+import type { Logger } from '@paygraph/logging';
+import type { DomainEvent, EventTransport } from './types';
+
+/** The outbox table in a service's schema; the service's drizzle schema module exports it. */
+export function outboxTable<TSchema extends string, TAggregate extends string>(schema: PgSchema<TSchema>) {
+  return schema.table(
+    'outbox_events',
+    {
+      id: text('id').primaryKey(),
+      sequence: bigserial('sequence', { mode: 'bigint' }).notNull(),
+      /** The event's place in the log, given by the relay (null until then). */
+      position: bigint('position', { mode: 'bigint' }),
+      aggregateType: text('aggregate_type').$type<TAggregate>().notNull(),
+      aggregateId: text('aggregate_id').notNull(),
+      aggregateVersion: integer('aggregate_version').notNull(),
+      type: text('type').notNull(),
+      payload: jsonb('payload').notNull(),
+      createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+      /** Set by the relay once the event was handed to the transport (at-least-once delivery). */
+      publishedAt: timestamp('published_at', { withTimezone: true }),
+    },
+    (table) => [
+      uniqueIndex('outbox_aggregate_version_unique').on(table.aggregateId, table.aggregateVersion),
+      uniqueIndex('outbox_sequence_unique').on(table.sequence),
+      uniqueIndex('outbox_position_unique').on(table.position),
+      index('outbox_unclaimed_idx').on(table.sequence).where(sql`${table.position} is null`),
+      index('outbox_unpublished_idx').on(table.position).where(sql`${table.publishedAt} is null`),
+      index('outbox_aggregate_position_idx').on(table.aggregateId, table.position),
+    ],
+  );
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
+
+/** The schema-qualified outbox table of a source; the name is checked, never interpolated raw. */
+export function outboxTableName(source: string): string {
+  if (!IDENTIFIER.test(source)) throw new Error(`Invalid event source name: ${source}`);
+  return `"${source}".outbox_events`;
+}
+
+/** Writes one event in the caller's transaction (the one that changes the state it describes). */
+export async function appendEvent(
+  sql: SqlRunner,
+  source: string,
+  event: { aggregateType: string; aggregateId: string; aggregateVersion: number; type: string; payload: unknown },
+): Promise<void> {
+  await sql.query(
+    `insert into ${outboxTableName(source)} (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values ($1, $2, $3, $4::integer, $5, $6::jsonb)`,
+    [newId('evt'), event.aggregateType, event.aggregateId, String(event.aggregateVersion), event.type, JSON.stringify(event.payload)],
+  );
+}
+
+const EVENT_COLUMNS = `id, position::text as position, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at`;
+
+export function eventFromRow(source: string, row: Record<string, unknown>): DomainEvent {
+  const createdAt = row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at));
+  return {
+    id: String(row.id),
+    source,
+    sequence: String(row.position),
+    aggregateType: String(row.aggregate_type),
+    aggregateId: String(row.aggregate_id),
+    aggregateVersion: Number(row.aggregate_version),
+    type: String(row.type),
+    payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
+    occurredAt: createdAt.toISOString(),
+  };
+}
+
+/**
+ * Reads the log after a position, in order: what a subscriber that resumes or a transport that
+ * catches up has missed. Only positioned events are in the log.
+ */
+export async function readLog(
+  query: SqlRunner['query'],
+  source: string,
+  options: { after: bigint; limit: number; aggregateId?: string | null; aggregateType?: string | null },
+): Promise<DomainEvent[]> {
+  const params: string[] = [options.after.toString(), String(options.limit)];
+  let filter = '';
+  if (options.aggregateId) {
+    params.push(options.aggregateId);
+    filter += ` and aggregate_id = $${params.length}`;
+  }
+  if (options.aggregateType) {
+    params.push(options.aggregateType);
+    filter += ` and aggregate_type = $${params.length}`;
+  }
+  const rows = await query(
+    `select ${EVENT_COLUMNS} from ${outboxTableName(source)} where position > $1::bigint${filter} order by position limit $2::integer`,
+    params,
+  );
+  return rows.map((row) => eventFromRow(source, row));
+}
+
+/** The last position given, or 0 for an empty log. */
+export async function logHead(query: SqlRunner['query'], source: string): Promise<bigint> {
+  const [row] = await query<{ head: string }>(`select coalesce(max(position), 0)::text as head from ${outboxTableName(source)}`);
+  return BigInt(row?.head ?? '0');
+}
+
+/** Test-only: a step after which the relay stops as if the process crashed. */
+export const relayFaults: { crashAfterClaim: boolean; crashAfterPublish: boolean } = { crashAfterClaim: false, crashAfterPublish: false };
+
+/** Events relayed per batch; a pass runs batches until the outbox is drained. */
+export const RELAY_BATCH_MAX = 200;
+
+type RelayDatabase = Pick<ServiceDatabase<Record<string, unknown>>, 'transaction' | 'query' | 'target'>;
+
+/** Serialises relays of one source across processes (PostgreSQL); one process owns a PGlite. */
+async function underRelayLock<T>(database: RelayDatabase, source: string, work: () => Promise<T>): Promise<T> {
+  if (database.target.kind === 'pglite') return work();
+  // The lock is held by its own transaction while the work runs on other pooled connections,
+  // so that publishing (which may call back into this database) never waits on it.
+  return database.transaction(async (sql) => {
+    await sql.query(`select pg_advisory_xact_lock(hashtext($1))`, [`paygraph.relay.${source}`]);
+    return work();
+  });
+}
+
+/** One pass: positions the committed events, publishes every unpublished one in order, marks them. */
+export async function relayPass(database: RelayDatabase, source: string, transport: EventTransport, batchMax = RELAY_BATCH_MAX): Promise<number> {
+  const table = outboxTableName(source);
+  return underRelayLock(database, source, async () => {
+    let total = 0;
+    for (;;) {
+      await database.query(
+        `with head as (select coalesce(max(position), 0) as p from ${table}),
+              next as (select id, row_number() over (order by sequence) as n from ${table} where position is null order by sequence limit $1::integer)
+         update ${table} o set position = head.p + next.n from head, next where o.id = next.id`,
+        [String(batchMax)],
+      );
+      if (relayFaults.crashAfterClaim) throw new Error('simulated crash after claiming, before publishing');
+      const rows = await database.query(
+        `select ${EVENT_COLUMNS} from ${table} where published_at is null and position is not null order by position limit $1::integer`,
+        [String(batchMax)],
+      );
+      if (rows.length === 0) return total;
+      const events = rows.map((row) => eventFromRow(source, row));
+      await transport.publish(events);
+      if (relayFaults.crashAfterPublish) throw new Error('simulated crash after publishing, before marking');
+      await database.query(`update ${table} set published_at = now() where id = any(string_to_array($1, ',')) and published_at is null`, [events.map((event) => event.id).join(',')]);
+      total += events.length;
+      if (rows.length < batchMax) return total;
+    }
+  });
+}
+
+export interface OutboxRelay {
+  /** Asks for a pass soon (after a commit that wrote events); passes never overlap. */
+  kick(): void;
+  /** Runs a pass now (after any running one) and resolves with the events it published. */
+  drain(): Promise<number>;
+  /** Stops the timer and waits for a running pass. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Relays a service's outbox: on every kick (right after a commit that wrote events, so delivery
+ * waits on no timer) and every `intervalMs` as a safety net (events written by another instance,
+ * a pass that failed).
+ */
+export function startOutboxRelay(options: {
+  source: string;
+  database: RelayDatabase;
+  transport: EventTransport;
+  logger: Logger;
+  intervalMs: number;
+}): OutboxRelay {
+  const { source, database, transport, logger } = options;
+  let chain: Promise<number> = Promise.resolve(0);
+  let queued: Promise<number> | null = null;
+  let stopped = false;
+  const run = (): Promise<number> => {
+    if (queued) return queued;
+    const next = chain.then(() => {
+      queued = null;
+      if (stopped) return 0;
+      return relayPass(database, source, transport).catch((error: unknown) => {
+        logger.error({ err: error, source }, 'outbox relay pass failed');
+        return 0;
+      });
+    });
+    queued = next;
+    chain = next;
+    return next;
+  };
+  const timer = setInterval(() => void run(), options.intervalMs);
+  timer.unref();
+  void run();
+  return {
+    kick: () => void run(),
+    drain: run,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await chain;
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Domain events and the one small interface every transport implements. Delivery is at least
+ * once: a consumer may see an event again (after a relay crash between publish and mark) and must
+ * use the event id to apply it once (see inbox.ts).
+ */
+
+export interface DomainEvent {
+  /** Unique; consumers remember it to apply an event once. */
+  id: string;
+  /** The log the event belongs to: the emitting service, which is also its Postgres schema. */
+  source: string;
+  /**
+   * Position in the source's log, as a decimal string (bigint): 1, 2, 3... in the order the relay
+   * published them, with no gaps. Subscriptions resume from it (`after`).
+   */
+  sequence: string;
+  aggregateType: string;
+  aggregateId: string;
+  /** 1, 2, 3... per aggregate: events of one object are applied in this order. */
+  aggregateVersion: number;
+  type: string;
+  payload: unknown;
+  occurredAt: string;
+}
+
+export type EventHandler = (event: DomainEvent) => void | Promise<void>;
+
+export interface SubscribeOptions {
+  /**
+   * A durable consumer name (e.g. `notifications`). The transport remembers how far the consumer
+   * got and delivers what it missed while it was down; instances sharing the name share the work
+   * where the transport can (NATS). A handler that throws gets the event again later.
+   * Without it the subscription is live only: every subscriber receives every event published
+   * after it subscribed (the gateway's fan-out).
+   */
+  durable?: string;
+}
+
+export interface EventSubscription {
+  unsubscribe(): Promise<void>;
+}
+
+export interface EventTransport {
+  /** Which implementation this is (`in-process`, `postgres`, `nats`), for logs and /ready. */
+  readonly kind: string;
+  /** Resolves once the transport has taken the events, which it delivers in the order given. */
+  publish(events: readonly DomainEvent[]): Promise<void>;
+  /** Resolves once the subscription is live: an event published after that is delivered. */
+  subscribe(handler: EventHandler, options?: SubscribeOptions): Promise<EventSubscription>;
+  close(): Promise<void>;
+}
