@@ -1,5 +1,13 @@
+import { createRequire } from 'node:module';
 import { configDefaults, defineConfig } from 'vitest/config';
 import { TEST_SERVICE_SECRET } from './tests/support/constants.ts';
+
+/**
+ * graphql ships a CommonJS build (`main`, what Node loads for every importer) and an ESM one
+ * (`module`, what Vite would pick for transformed sources). Two copies in one process break
+ * `instanceof GraphQLError` between our code and Apollo or graphql-ws, so tests use Node's.
+ */
+const graphqlEntry = createRequire(import.meta.url).resolve('graphql');
 
 /**
  * Three projects, split by file suffix: unit (*.test.ts, no I/O), integration (*.int.test.ts,
@@ -7,6 +15,7 @@ import { TEST_SERVICE_SECRET } from './tests/support/constants.ts';
  * DATABASE_URL switches every database test from embedded PGlite to the PostgreSQL server.
  */
 const shared = {
+  alias: [{ find: /^graphql$/, replacement: graphqlEntry }],
   env: { SERVICE_SECRET: TEST_SERVICE_SECRET },
   exclude: [...configDefaults.exclude, '**/ide-dist/**'],
 };

@@ -30,6 +30,8 @@ export function wsClient(gatewayUrl: string, token: string | null, onClosed?: (e
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
     retryAttempts: 0,
     lazy: true,
+    // Keep the socket after the last subscription completes, so the server's close code is seen.
+    lazyCloseTimeout: 5_000,
     on: { closed: (event) => onClosed?.(event as { code: number; reason: string }) },
   });
 }
