@@ -1,13 +1,14 @@
 /// <reference lib="dom" />
 // Proves the GraphQL IDE works offline in a real browser: headless Chromium opens /graphql on the
 // gateway started by `npm start`, runs an authenticated query and sees its result, and every
-// request the page makes (scripts, styles, workers, the query) goes to 127.0.0.1.
+// request the page makes (scripts, styles, workers, the query) goes to 127.0.0.1; a subscription
+// typed in the IDE receives a payment's status change over graphql-ws.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { registerAndLogin, type TestUser } from '@paygraph/testing';
+import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 
 const gatewayUrl = inject('gatewayUrl');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -56,4 +57,36 @@ it('runs a query in the IDE and shows the result, with no request leaving 127.0.
   expect(offsite).toEqual([]);
   expect(requested.some((url) => url.endsWith('/graphql/ide/app.js'))).toBe(true);
   expect(pageErrors).toEqual([]);
+});
+
+it('runs a subscription in the IDE over graphql-ws and shows the payment event', async () => {
+  const merchant = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl }, 'MERCHANT');
+  const key = () => `ide-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: { amount: '5000', currency: 'USD' }, idempotencyKey: key() } }, user.accessToken);
+  const page = await context.newPage();
+  page.setDefaultTimeout(30_000);
+  const query = 'subscription { paymentStatusChanged { status payment { id order { merchant { id } } } } }';
+  await page.goto(`${gatewayUrl}?query=${encodeURIComponent(query)}`);
+  await page.waitForFunction(
+    (expected) => document.querySelector('.graphiql-query-editor .view-lines')?.textContent?.replace(/\s+/g, '') === expected,
+    query.replace(/\s+/g, ''),
+  );
+  await page.locator('.monaco-editor[data-uri$="request-headers.json"]').click();
+  await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${user.accessToken}` }));
+  await page.locator('.graphiql-execute-button').click();
+  // The IDE connects lazily; give the socket a moment before paying.
+  await page.waitForTimeout(1_000);
+  const order = await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: { amount: '1200', currency: 'USD' } } }, user.accessToken);
+  const paid = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: key() } }, user.accessToken);
+  expect(paid.data!.payOrder.status).toBe('SUCCEEDED');
+  await page.waitForFunction(
+    (paymentId) => {
+      const text = document.querySelector('.graphiql-response .view-lines')?.textContent ?? '';
+      return text.includes(paymentId) && text.includes('SUCCEEDED');
+    },
+    paid.data!.payOrder.id,
+  );
+  const shown = await page.evaluate(() => document.querySelector('.graphiql-response .view-lines')?.textContent?.replace(/\s+/g, ''));
+  expect(shown).toContain(`"merchant":{"id":"${merchant.id}"}`);
+  await page.close();
 });
