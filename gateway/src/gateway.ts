@@ -95,7 +95,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (options.events && options.serviceSecret) {
     const directory = { url: (name: string) => urlOf(name, '') };
     const client = createServiceClient({ service: 'gateway', serviceSecret: options.serviceSecret, directory });
-    hub = await startPaymentEventHub(options.events, logger);
+    const started = await startPaymentEventHub(options.events, logger);
+    hub = started;
+    metrics.trackSubscriptions(() => started.listeners);
     subscriptions = createSubscriptionServer({ apollo, hub, verifyToken: options.verifyToken, readLog: readPaymentStatusLog(client), logger });
     const server = subscriptions;
     // Registered before start so the first composition reaches it too.

@@ -1,9 +1,9 @@
 /**
  * Prometheus metrics of one gateway: GraphQL requests and their latency by operation name and
- * outcome, and subgraph fetch latency by subgraph and outcome. One registry per gateway instance.
+ * outcome, subgraph fetch latency by subgraph and outcome, and live subscriptions. One registry per gateway instance.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Distinct operation names tracked before further names are counted as "other" (bounded memory). */
 export const OPERATION_NAMES_MAX = 200;
@@ -13,6 +13,8 @@ export interface GatewayMetrics {
   registry: Registry;
   plugin: ApolloServerPlugin;
   observeSubgraphFetch(subgraph: string, outcome: 'ok' | 'error', seconds: number): void;
+  /** Reports the live subscriptions (read at scrape time). */
+  trackSubscriptions(count: () => number): void;
 }
 
 export function createGatewayMetrics(): GatewayMetrics {
@@ -69,5 +71,15 @@ export function createGatewayMetrics(): GatewayMetrics {
     registry,
     plugin,
     observeSubgraphFetch: (subgraph, outcome, seconds) => subgraphLatency.observe({ subgraph, outcome }, seconds),
+    trackSubscriptions(count) {
+      new Gauge({
+        name: 'graphql_subscriptions_active',
+        help: 'Live paymentStatusChanged subscriptions on this gateway.',
+        registers: [registry],
+        collect() {
+          this.set(count());
+        },
+      });
+    },
   };
 }

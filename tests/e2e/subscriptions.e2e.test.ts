@@ -188,6 +188,18 @@ describe('subscription sessions', () => {
     expect(response.errors?.[0]?.message).toMatch(/WebSocket/);
   });
 
+  it('counts live subscriptions in /metrics', async () => {
+    const active = async () => {
+      const text = await (await fetch(gatewayUrl.replace(/\/graphql$/, '/metrics'))).text();
+      return Number(/^graphql_subscriptions_active (\d+)$/m.exec(text)?.[1] ?? NaN);
+    };
+    const before = await active();
+    const subscription = await ready(watch(merchant));
+    expect(await active()).toBe(before + 1);
+    await subscription.dispose();
+    await expect.poll(active).toBe(before);
+  });
+
   it('serves only subscriptions over the socket', async () => {
     const refused = subscribe(client(merchant), `query { me { id } }`);
     const error = (await refused.failure) as { extensions?: { code?: string }; message: string }[];
