@@ -25,7 +25,7 @@ export function parseEnv<Shape extends z.ZodRawShape>(shape: Shape, env: NodeJS.
 }
 
 function isSecretName(name: string): boolean {
-  return /SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL/.test(name);
+  return /SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL|NATS_URL/.test(name);
 }
 
 const port = z.coerce
@@ -43,6 +43,8 @@ const postgresUrl = z
 
 const httpUrl = z.string().refine((value) => /^https?:\/\/[^\s]+$/.test(value), { message: 'must be an http:// or https:// URL' });
 
+const natsUrl = z.string().refine((value) => /^(nats|tls):\/\/[^\s]+$/.test(value), { message: 'must be a nats:// or tls:// URL' });
+
 /** The variables shared by every process of the platform. */
 export const envSchemas = {
   common: {
@@ -56,6 +58,10 @@ export const envSchemas = {
     JWT_ISSUER: z.string().min(1).default('paygraph-auth'),
     JWT_AUDIENCE: z.string().min(1).default('paygraph'),
     AUTH_JWKS_URL: httpUrl.optional(),
+    NATS_URL: natsUrl.optional(),
+    NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -').default('PAYGRAPH_EVENTS'),
+    NATS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated tokens of letters, digits, _ or -').default('paygraph.events'),
+    EVENT_TRANSPORT: z.enum(['in-process', 'postgres', 'nats'], { message: 'must be in-process, postgres or nats' }).optional(),
   },
   gateway: {
     PORT: port.default(4000),

@@ -7,4 +7,6 @@ export type { DomainEvent, EventHandler, EventSubscription, EventTransport, Subs
 export { createInProcessTransport } from './in-process';
 export { outboxTable, outboxTableName, appendEvent, eventFromRow, readLog, logHead, relayPass, startOutboxRelay, relayFaults, RELAY_BATCH_MAX, type OutboxRelay } from './outbox';
 export { inboxTable, applyOnce } from './inbox';
-export { createEventTransport } from './select';
+export { createEventTransport, chooseEventTransport, type EventTransportChoice } from './select';
+export { createPostgresTransport, type PostgresTransportOptions } from './postgres';
+export { createNatsTransport, type NatsTransportOptions } from './nats';

@@ -1,0 +1,309 @@
+/**
+ * PostgreSQL LISTEN/NOTIFY with the outbox as the log: the transport for services that share one
+ * PostgreSQL database (each in its own schema) and need no other infrastructure.
+ *
+ * A NOTIFY is only a doorbell: `publish` sends `<source>:<highest position>` per source, and a
+ * subscriber then reads the events themselves from that source's outbox log (`readLog`) after its
+ * cursor. So this transport only carries events that are rows of their source's outbox in the
+ * database at `url`, which is what the relay hands it; a notification that is lost (the listening
+ * connection dropped, NOTIFY queued behind a long transaction) costs latency, never events: every
+ * subscription catches up when it (re)listens and on a safety poll every `pollIntervalMs` (which
+ * also finds sources that appeared since).
+ *
+ * Live subscriptions start at each source's head when they subscribe. Durable ones keep their
+ * cursor per source in `paygraph_events.consumer_offsets` and resume from it, so a consumer that
+ * was down gets what it missed, a new consumer gets the whole log, and a failing handler gets the
+ * same event again after a backoff. Instances sharing a durable name each read the whole log (no
+ * work sharing here); the inbox (inbox.ts) makes their effects happen once.
+ */
+import postgres from 'postgres';
+import type { SqlRunner } from '@paygraph/db';
+import type { Logger } from '@paygraph/logging';
+import { logHead, readLog } from './outbox';
+import type { DomainEvent, EventHandler, EventSubscription, EventTransport, SubscribeOptions } from './types';
+
+export interface PostgresTransportOptions {
+  /** The database holding the emitting services' schemas (and so their outboxes). */
+  url: string;
+  logger: Logger;
+  channel?: string;
+  /** The safety net for lost notifications: how often every subscription re-reads the logs. */
+  pollIntervalMs?: number;
+}
+
+/** Events read from a log per query while catching up. */
+const READ_BATCH = 100;
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 10_000;
+const SOURCE_NAME = /^[a-z_][a-z0-9_]*$/;
+
+type Query = SqlRunner['query'];
+
+export async function createPostgresTransport(options: PostgresTransportOptions): Promise<EventTransport> {
+  const { url, logger, channel = 'paygraph_events', pollIntervalMs = 2000 } = options;
+  // Two pooled connections for reads and offsets; `listen` opens one more of its own.
+  const sql = postgres(url, { max: 2, onnotice: () => {}, connect_timeout: 10, idle_timeout: 30, connection: { application_name: 'paygraph-events' } });
+  const query: Query = async <T>(text: string, params: readonly unknown[] = []) =>
+    (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[];
+  try {
+    await ensureOffsetsTable(sql);
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    throw error;
+  }
+  const subscriptions = new Set<LogSubscription>();
+  let listening: Promise<postgres.ListenMeta> | null = null;
+  const listen = () => {
+    listening ??= sql
+      .listen(
+        channel,
+        (payload) => subscriptions.forEach((subscription) => subscription.notified(payload)),
+        // Also runs after postgres.js re-listens on a new connection: notifications may have been lost.
+        () => subscriptions.forEach((subscription) => subscription.relistened()),
+      )
+      .catch((error: unknown) => {
+        listening = null;
+        throw error;
+      });
+    return listening;
+  };
+
+  return {
+    kind: 'postgres',
+    publish: (events) => notifyHeads(sql, channel, events),
+    async subscribe(handler, subscribeOptions: SubscribeOptions = {}): Promise<EventSubscription> {
+      // Listening first: an event positioned after the cursors are set also rings the bell.
+      await listen();
+      const subscription = createLogSubscription({ query, handler, durable: subscribeOptions.durable, pollIntervalMs, logger });
+      await subscription.start();
+      subscriptions.add(subscription);
+      return {
+        async unsubscribe() {
+          subscriptions.delete(subscription);
+          await subscription.stop();
+        },
+      };
+    },
+    async close() {
+      const open = [...subscriptions];
+      subscriptions.clear();
+      await Promise.all(open.map((subscription) => subscription.stop()));
+      // Unlistening first, so that ending the listening connection does not make postgres.js re-listen.
+      const listener = await listening?.catch(() => null);
+      await listener?.unlisten().catch(() => {});
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+/** Created once per database, by whichever process starts first (the lock serialises the DDL). */
+async function ensureOffsetsTable(sql: postgres.Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext('paygraph_events.consumer_offsets'))`;
+    await tx`create schema if not exists paygraph_events`;
+    await tx`create table if not exists paygraph_events.consumer_offsets (
+      consumer text not null,
+      source text not null,
+      position bigint not null,
+      primary key (consumer, source)
+    )`;
+  });
+}
+
+/** One notification per source: the highest position of the batch (the log holds the events). */
+async function notifyHeads(sql: postgres.Sql, channel: string, events: readonly DomainEvent[]): Promise<void> {
+  const heads = new Map<string, bigint>();
+  for (const event of events) {
+    const position = BigInt(event.sequence);
+    if (position > (heads.get(event.source) ?? 0n)) heads.set(event.source, position);
+  }
+  for (const [source, position] of heads) await sql`select pg_notify(${channel}, ${`${source}:${position}`})`;
+}
+
+function parseNotification(payload: string): { source: string; position: bigint } | null {
+  const match = /^([a-z_][a-z0-9_]*):(\d+)$/.exec(payload);
+  return match ? { source: match[1]!, position: BigInt(match[2]!) } : null;
+}
+
+/** The schemas that keep an outbox log. */
+async function discoverSources(query: Query): Promise<string[]> {
+  const rows = await query<{ source: string }>(
+    `select table_schema as source from information_schema.columns where table_name = 'outbox_events' and column_name = 'position'`,
+  );
+  return rows.map((row) => row.source).filter((source) => SOURCE_NAME.test(source));
+}
+
+async function loadOffset(query: Query, consumer: string, source: string): Promise<bigint> {
+  const [row] = await query<{ position: string }>(
+    `select position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`,
+    [consumer, source],
+  );
+  return BigInt(row?.position ?? '0');
+}
+
+async function saveOffset(query: Query, consumer: string, source: string, position: bigint): Promise<void> {
+  await query(
+    `insert into paygraph_events.consumer_offsets (consumer, source, position) values ($1, $2, $3::bigint)
+     on conflict (consumer, source) do update set position = greatest(consumer_offsets.position, excluded.position)`,
+    [consumer, source, position.toString()],
+  );
+}
+
+/** The wait before the next attempt after `failures` failures in a row: 250 ms, doubling, at most 10 s. */
+export function retryDelayMs(failures: number): number {
+  return Math.min(RETRY_FIRST_MS * 2 ** Math.max(failures - 1, 0), RETRY_MAX_MS);
+}
+
+interface LogSubscription {
+  start(): Promise<void>;
+  notified(payload: string): void;
+  relistened(): void;
+  stop(): Promise<void>;
+}
+
+/** Where a subscription is in one source's log, and whether a delivery round runs or waits. */
+interface Cursor {
+  position: bigint;
+  /** A round is delivering; `wake` then only asks it to read once more. */
+  running: boolean;
+  /** Something may have been appended since the running round last read. */
+  again: boolean;
+  round: Promise<void>;
+  failures: number;
+  retry: NodeJS.Timeout | null;
+}
+
+/**
+ * One subscription: a cursor per source, rounds that read the log after the cursor and call the
+ * handler one event at a time. At most one round per source runs at once, so events of a source
+ * reach the handler in position order, never concurrently, and each once.
+ */
+function createLogSubscription(options: {
+  query: Query;
+  handler: EventHandler;
+  durable: string | undefined;
+  pollIntervalMs: number;
+  logger: Logger;
+}): LogSubscription {
+  const { query, handler, durable, logger } = options;
+  const cursors = new Map<string, Cursor>();
+  let stopped = false;
+  let poll: NodeJS.Timeout | null = null;
+  let discovery: Promise<void> = Promise.resolve();
+
+  const startPosition = (source: string, atSubscribe: boolean): Promise<bigint> => {
+    if (durable) return loadOffset(query, durable, source);
+    // Live: only what is published from now on; a source that appears later, from its beginning.
+    return atSubscribe ? logHead(query, source) : Promise.resolve(0n);
+  };
+
+  const addNewSources = async (atSubscribe: boolean): Promise<void> => {
+    for (const source of await discoverSources(query)) {
+      if (cursors.has(source)) continue;
+      const position = await startPosition(source, atSubscribe);
+      cursors.set(source, { position, running: false, again: false, round: Promise.resolve(), failures: 0, retry: null });
+    }
+  };
+
+  /** One discovery at a time, each after the previous one, so none misses a schema the last one did not see. */
+  const discover = (atSubscribe: boolean): Promise<void> => {
+    discovery = discovery.catch(() => {}).then(() => addNewSources(atSubscribe));
+    return discovery;
+  };
+
+  const deliver = async (source: string, event: DomainEvent): Promise<void> => {
+    if (durable) return handler(event);
+    try {
+      await handler(event);
+    } catch (error) {
+      // Live subscribers are fan-out (the gateway): like the in-process transport, report and go on.
+      logger.error({ err: error, source, eventId: event.id }, 'event handler failed');
+    }
+  };
+
+  /** Reads and delivers until the log has nothing after the cursor; a throw ends the round. */
+  const catchUp = async (source: string, cursor: Cursor): Promise<void> => {
+    for (;;) {
+      const events = await readLog(query, source, { after: cursor.position, limit: READ_BATCH });
+      for (const event of events) {
+        if (stopped) return;
+        await deliver(source, event);
+        cursor.position = BigInt(event.sequence);
+        cursor.failures = 0;
+        if (durable) await saveOffset(query, durable, source, cursor.position);
+      }
+      if (events.length < READ_BATCH) return;
+    }
+  };
+
+  /** The round stopped at an event it could not deliver: the same event is tried again after a backoff. */
+  const retryLater = (source: string, cursor: Cursor, error: unknown): void => {
+    cursor.failures += 1;
+    const delayMs = retryDelayMs(cursor.failures);
+    logger.error({ err: error, source, consumer: durable, retryInMs: delayMs }, 'event delivery failed; retrying the same event');
+    cursor.retry = setTimeout(() => {
+      cursor.retry = null;
+      wake(source);
+    }, delayMs);
+    cursor.retry.unref();
+  };
+
+  const runRound = async (source: string, cursor: Cursor): Promise<void> => {
+    try {
+      while (cursor.again && !stopped) {
+        cursor.again = false;
+        await catchUp(source, cursor);
+      }
+    } catch (error) {
+      if (!stopped) retryLater(source, cursor, error);
+    } finally {
+      cursor.running = false;
+    }
+  };
+
+  const wake = (source: string): void => {
+    const cursor = cursors.get(source);
+    if (!cursor || stopped) return;
+    cursor.again = true;
+    // A round in progress reads again before it ends; a round waiting on its backoff keeps waiting.
+    if (cursor.running || cursor.retry) return;
+    cursor.running = true;
+    cursor.round = runRound(source, cursor);
+  };
+
+  const wakeAll = () => cursors.forEach((_, source) => wake(source));
+
+  const discoverThenWake = () => {
+    discover(false)
+      .then(wakeAll)
+      .catch((error: unknown) => logger.error({ err: error }, 'event source discovery failed'));
+  };
+
+  return {
+    async start() {
+      await discover(true);
+      // Events positioned while the cursors were being set rang before we were ready: read now.
+      wakeAll();
+      // The poll also looks for new sources: it must stand in for notifications that never come.
+      poll = setInterval(discoverThenWake, options.pollIntervalMs);
+      poll.unref();
+    },
+    notified(payload) {
+      const notification = parseNotification(payload);
+      if (!notification || stopped) return;
+      const cursor = cursors.get(notification.source);
+      if (!cursor) discoverThenWake();
+      else if (notification.position > cursor.position) wake(notification.source);
+    },
+    relistened() {
+      if (!stopped) discoverThenWake();
+    },
+    async stop() {
+      stopped = true;
+      if (poll) clearInterval(poll);
+      for (const cursor of cursors.values()) if (cursor.retry) clearTimeout(cursor.retry);
+      // The handler call in progress finishes; no other starts.
+      await Promise.all([...cursors.values()].map((cursor) => cursor.round));
+    },
+  };
+}

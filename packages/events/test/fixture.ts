@@ -1,0 +1,104 @@
+/**
+ * A PostgreSQL database of a test file's own, holding outboxes (the same columns as outboxTable)
+ * and an inbox, plus the relay's view of it. The transports under test run against real servers
+ * whatever DATABASE_URL says, so every CI pass exercises them.
+ */
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import type { RawTransaction, SqlRunner } from '@paygraph/db';
+import { appendEvent, relayPass, type DomainEvent, type EventTransport } from '../src';
+
+const postgresServerUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const natsServerUrl = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+export const randomSuffix = () => randomBytes(4).toString('hex');
+
+export interface TestDatabase {
+  url: string;
+  /** What relayPass and applyOnce need, on a client of the test's own. */
+  database: { transaction: RawTransaction; query: SqlRunner['query']; target: { kind: 'postgres'; url: string; poolMax: number } };
+  /** Creates an outbox (a source) in its own schema. */
+  addSource(source: string): Promise<void>;
+  /** Commits `count` events of one aggregate to a source's outbox; returns their aggregate id. */
+  append(source: string, count: number, aggregateId?: string): Promise<string>;
+  relay(source: string, transport: EventTransport): Promise<number>;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `paygraph_events_${randomSuffix()}`;
+  const server = postgres(postgresServerUrl, { max: 1, onnotice: () => {} });
+  await server.unsafe(`create database ${name}`);
+  const url = new URL(postgresServerUrl);
+  url.pathname = `/${name}`;
+  const client = postgres(url.toString(), { max: 4, onnotice: () => {} });
+  const runner = (run: postgres.Sql | postgres.TransactionSql): SqlRunner['query'] =>
+    async <T>(text: string, params: readonly unknown[] = []) => (await run.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
+  const database: TestDatabase['database'] = {
+    transaction: <T>(work: (sql: SqlRunner) => Promise<T>) => client.begin((tx) => work({ query: runner(tx) })) as Promise<T>,
+    query: runner(client),
+    target: { kind: 'postgres', url: url.toString(), poolMax: 4 },
+  };
+  const versions = new Map<string, number>();
+  await client.unsafe(`create schema consumer; create table consumer.processed_events (
+    consumer text not null, event_id text not null, processed_at timestamptz not null default now(), primary key (consumer, event_id))`);
+  return {
+    url: url.toString(),
+    database,
+    async addSource(source) {
+      await client.unsafe(`create schema ${source}; create table ${source}.outbox_events (
+        id text primary key,
+        sequence bigserial not null unique,
+        position bigint unique,
+        aggregate_type text not null,
+        aggregate_id text not null,
+        aggregate_version integer not null,
+        type text not null,
+        payload jsonb not null,
+        created_at timestamptz not null default now(),
+        published_at timestamptz,
+        unique (aggregate_id, aggregate_version))`);
+    },
+    async append(source, count, aggregateId = `agg_${randomSuffix()}`) {
+      await database.transaction(async (sql) => {
+        for (let index = 0; index < count; index += 1) {
+          const version = (versions.get(aggregateId) ?? 0) + 1;
+          versions.set(aggregateId, version);
+          await appendEvent(sql, source, { aggregateType: 'Payment', aggregateId, aggregateVersion: version, type: 'PaymentTested', payload: { n: version } });
+        }
+      });
+      return aggregateId;
+    },
+    relay: (source, transport) => relayPass(database, source, transport),
+    async drop() {
+      await client.end({ timeout: 5 });
+      await server.unsafe(`drop database if exists ${name} with (force)`);
+      await server.end();
+    },
+  };
+}
+
+/** Collects what a handler receives. */
+export function recorder() {
+  const events: DomainEvent[] = [];
+  return { events, handler: (event: DomainEvent) => void events.push(event) };
+}
+
+/** Polls `check` until it passes or `timeoutMs` elapse (then its last failure is thrown). */
+export async function eventually(check: () => void | Promise<void>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
+export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `source:position` for positions from..to. */
+export const range = (source: string, from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => `${source}:${from + index}`);

@@ -1,0 +1,91 @@
+// Proves the PostgreSQL LISTEN/NOTIFY transport on a database of its own: the shared transport
+// contract (fan-out, durable resume and retry, relay crash windows), plus what is particular to it:
+// offsets kept in paygraph_events.consumer_offsets, sources that appear later, lost notifications
+// made up by the safety poll, and selection from the environment.
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '@paygraph/logging';
+import { createEventTransport, createPostgresTransport } from '../src';
+import { eventually, randomSuffix, range, recorder } from './fixture';
+import { transportContract } from './transport-contract';
+
+const logger = createLogger({ level: 'silent' });
+// A long poll: deliveries in these tests come from notifications unless a test says otherwise.
+const suite = transportContract({ open: (db) => createPostgresTransport({ url: db.url, logger, pollIntervalMs: 60_000 }) });
+
+describe('PostgreSQL transport', () => {
+  it('keeps a durable consumer position per source in paygraph_events.consumer_offsets', async () => {
+    const db = suite.database();
+    const source = await suite.newSource();
+    const relay = await suite.open();
+    const durable = `audit-${randomSuffix()}`;
+    const seen = recorder();
+    await (await suite.open()).subscribe(seen.handler, { durable });
+    await db.append(source, 3);
+    await db.relay(source, relay);
+    await eventually(() => expect(suite.of(source, seen.events)).toEqual(range(source, 1, 3)));
+    // Saved right after each handler call returns.
+    await eventually(async () => {
+      const rows = await db.database.query(`select consumer, source, position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`, [durable, source]);
+      expect(rows).toEqual([{ consumer: durable, source, position: '3' }]);
+    });
+  });
+
+  it('delivers a source created after subscribing from its first event', async () => {
+    const db = suite.database();
+    const relay = await suite.open();
+    const seen = recorder();
+    await (await suite.open()).subscribe(seen.handler);
+    const source = await suite.newSource();
+    await db.append(source, 2);
+    await db.relay(source, relay);
+    await eventually(() => expect(suite.of(source, seen.events)).toEqual(range(source, 1, 2)));
+  });
+
+  it('makes up for lost notifications with the safety poll, for known and new sources', async () => {
+    const db = suite.database();
+    const known = await suite.newSource();
+    // Publishing on another channel: the subscriber hears nothing and must find the events itself.
+    const deafRelay = await createPostgresTransport({ url: db.url, logger, channel: 'elsewhere' });
+    const seen = recorder();
+    const polling = await createPostgresTransport({ url: db.url, logger, pollIntervalMs: 200 });
+    try {
+      await polling.subscribe(seen.handler);
+      const added = await suite.newSource();
+      await db.append(known, 2);
+      await db.relay(known, deafRelay);
+      await db.append(added, 1);
+      await db.relay(added, deafRelay);
+      await eventually(() => {
+        expect(suite.of(known, seen.events)).toEqual(range(known, 1, 2));
+        expect(suite.of(added, seen.events)).toEqual(range(added, 1, 1));
+      });
+    } finally {
+      await Promise.all([deafRelay.close(), polling.close()]);
+    }
+  });
+
+  it('keeps delivering after its listening connection was lost', async () => {
+    const db = suite.database();
+    const source = await suite.newSource();
+    const relay = await suite.open();
+    const seen = recorder();
+    await (await suite.open()).subscribe(seen.handler);
+    await db.append(source, 1);
+    await db.relay(source, relay);
+    await eventually(() => expect(suite.of(source, seen.events)).toEqual(range(source, 1, 1)));
+    const terminated = await db.database.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'listen%'`);
+    expect(terminated).toHaveLength(1);
+    await db.append(source, 2);
+    await db.relay(source, relay);
+    await eventually(() => expect(suite.of(source, seen.events)).toEqual(range(source, 1, 3)));
+  });
+
+  it('is chosen by DATABASE_URL or EVENT_TRANSPORT=postgres', async () => {
+    const url = suite.database().url;
+    for (const env of [{ DATABASE_URL: url }, { DATABASE_URL: url, EVENT_TRANSPORT: 'postgres' }]) {
+      const transport = await createEventTransport({ env, logger });
+      expect(transport.kind).toBe('postgres');
+      await transport.close();
+    }
+  });
+});
