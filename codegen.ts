@@ -53,6 +53,13 @@ const config: CodegenConfig = {
       User: '../resolvers/mappers#UserReference',
     }),
     ...subgraph('wallet', { Wallet: '../db/schema#WalletRow', User: '../resolvers/mappers#UserReference' }),
+    ...subgraph('notifications', {
+      Notification: '../db/schema#NotificationRow',
+      NotificationPreferences: '../resolvers/mappers#PreferencesView',
+      WebhookEndpoint: '../resolvers/mappers#WebhookEndpointView',
+      WebhookDelivery: '../db/schema#DeliveryRow',
+      DeliveryAttempt: '../db/schema#DeliveryAttemptRow',
+    }),
   },
 };
 

@@ -12,6 +12,7 @@ import { createRuntime, listen, type Listening, type ServiceDefinition, type Ser
 import { authEndpoints } from '@paygraph/service-client';
 import { authService } from '@paygraph/auth';
 import { ledgerService } from '@paygraph/ledger';
+import { notificationsService } from '@paygraph/notifications';
 import { paymentsService } from '@paygraph/payments';
 import { riskService } from '@paygraph/risk';
 import { usersService } from '@paygraph/users';
@@ -25,6 +26,7 @@ export const serviceDefinitions: Readonly<Record<string, ServiceDefinition>> = {
   wallet: walletService,
   risk: riskService,
   payments: paymentsService,
+  notifications: notificationsService,
 };
 
 export interface RunningSubgraph {

@@ -5,3 +5,4 @@
 export * from './viewer';
 export * from './tokens';
 export * from './service-credentials';
+export * from './secret-sealer';

@@ -13,6 +13,7 @@ export const SERVICE_SCOPES: Readonly<Record<string, readonly string[]>> = {
   risk: ['users:read'],
   payments: ['users:read', 'risk:assess', 'wallet:open', 'ledger:write'],
   gateway: ['payments:events:read'],
+  notifications: ['users:read'],
 };
 
 export function serviceCredential(serviceSecret: string, service: string): string {

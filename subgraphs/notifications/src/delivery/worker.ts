@@ -1,0 +1,157 @@
+/**
+ * The delivery worker: claims due deliveries (a lease each, see the store's `claimDue`), sends
+ * them outside any database transaction, and records every attempt with the delivery's new
+ * status: SENT, PENDING again after a backoff (base doubling, bounded), or FAILED after the last
+ * allowed attempt. It runs when kicked (right after new deliveries are committed), when the
+ * earliest retry falls due, and on a timer as a safety net (deliveries written by another
+ * instance, a pass that failed). Passes never overlap within a process; across processes the
+ * claim keeps instances apart.
+ */
+import type { Logger } from '@paygraph/logging';
+import { attemptErrorText, retryDelayMs, statusAfterAttempt } from '../domain/delivery-policy';
+import type { NotificationSettings } from '../settings';
+import type { ClaimedDelivery, NotificationsStore } from '../store/notifications-store';
+import type { SecretSealer } from '../webhooks/secrets';
+import { sendWebhook, WebhookResponseError } from '../webhooks/sender';
+import type { DeliveryProvider, ProviderChannel } from './providers';
+
+/** Deliveries claimed and sent at once per batch; a pass runs batches until none is due. */
+export const DELIVERY_BATCH_MAX = 20;
+/**
+ * How long a claim lasts: longer than any send may take (webhook timeout at most 30 s, SMTP
+ * connection plus socket limits), so a delivery is never sent twice at once.
+ */
+export const DELIVERY_LEASE_MS = 120_000;
+
+export interface DeliveryWorker {
+  /** Asks for a pass soon; a kick during a pass asks for one more. */
+  kick(): void;
+  /** Runs a pass now (after any running one). */
+  drain(): Promise<void>;
+  start(): void;
+  /** Stops the timers and waits for a running pass. */
+  stop(): Promise<void>;
+}
+
+export function createDeliveryWorker(options: {
+  store: NotificationsStore;
+  providers: ReadonlyMap<ProviderChannel, DeliveryProvider>;
+  sealer: SecretSealer;
+  settings: Pick<NotificationSettings, 'deliveryAttemptsMax' | 'deliveryRetryBaseMs' | 'deliveryRetryMaxMs' | 'deliveryPollIntervalMs' | 'webhookTimeoutMs'>;
+  logger: Logger;
+}): DeliveryWorker {
+  const { store, providers, sealer, settings, logger } = options;
+  let chain: Promise<void> = Promise.resolve();
+  let queued: Promise<void> | null = null;
+  let stopped = false;
+  let poll: NodeJS.Timeout | undefined;
+  let wake: { timer: NodeJS.Timeout; at: number } | null = null;
+
+  /** Sends one claimed delivery; resolves with the HTTP status for webhooks. */
+  async function send(delivery: ClaimedDelivery): Promise<number | null> {
+    if (delivery.kind === 'WEBHOOK') {
+      if (!delivery.webhook) throw new Error('the webhook endpoint no longer exists');
+      let secret: string;
+      try {
+        secret = sealer.open(delivery.webhook.secretSealed);
+      } catch {
+        throw new Error('the endpoint signing secret cannot be read (SERVICE_SECRET changed?): register the endpoint again');
+      }
+      return sendWebhook({ url: delivery.webhook.url, secret, body: delivery.webhook.body, deliveryId: delivery.id }, { timeoutMs: settings.webhookTimeoutMs });
+    }
+    const notification = delivery.notification;
+    const provider = providers.get(delivery.channel as ProviderChannel);
+    if (!notification || !provider) throw new Error(`no provider for ${delivery.channel}`);
+    await provider.send({
+      deliveryId: delivery.id,
+      channel: provider.channel,
+      userId: delivery.userId,
+      email: notification.email,
+      name: notification.name,
+      type: notification.type,
+      title: notification.title,
+      body: notification.body,
+    });
+    return null;
+  }
+
+  async function deliver(delivery: ClaimedDelivery): Promise<void> {
+    const attemptedAt = new Date();
+    let succeeded = true;
+    let responseStatus: number | null = null;
+    let error: string | null = null;
+    try {
+      responseStatus = await send(delivery);
+    } catch (failure) {
+      succeeded = false;
+      responseStatus = failure instanceof WebhookResponseError ? failure.status : null;
+      error = attemptErrorText(failure);
+    }
+    const status = statusAfterAttempt(succeeded, delivery.attempt, settings.deliveryAttemptsMax);
+    const retryInMs = status === 'PENDING' ? retryDelayMs(delivery.attempt, { baseMs: settings.deliveryRetryBaseMs, maxMs: settings.deliveryRetryMaxMs }) : 0;
+    if (!succeeded) {
+      // Never the URL, address or secret: the ids lead to them for those who may see them.
+      logger.warn({ deliveryId: delivery.id, channel: delivery.channel, attempt: delivery.attempt, status, retryInMs, error }, 'delivery attempt failed');
+    }
+    await store.recordAttempt({ deliveryId: delivery.id, attempt: delivery.attempt, attemptedAt, succeeded, responseStatus, error, status, retryInMs });
+  }
+
+  /** Wakes the worker when the earliest pending delivery falls due, if that is before the next poll. */
+  async function scheduleWake(): Promise<void> {
+    const due = await store.nextDueAt();
+    if (!due || stopped) return;
+    const at = Math.max(due.getTime(), Date.now());
+    if (at - Date.now() >= settings.deliveryPollIntervalMs) return;
+    if (wake && wake.at <= at) return;
+    if (wake) clearTimeout(wake.timer);
+    const timer = setTimeout(() => {
+      wake = null;
+      void run();
+    }, at - Date.now());
+    timer.unref();
+    wake = { timer, at };
+  }
+
+  async function pass(): Promise<void> {
+    for (;;) {
+      if (stopped) return;
+      const claimed = await store.claimDue(DELIVERY_BATCH_MAX, DELIVERY_LEASE_MS);
+      // One delivery's failure is recorded as its attempt; only a database failure ends the pass
+      // (after every delivery of the batch finished, so passes never overlap).
+      const failed = (await Promise.allSettled(claimed.map(deliver))).find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (claimed.length < DELIVERY_BATCH_MAX) break;
+    }
+    await scheduleWake();
+  }
+
+  function run(): Promise<void> {
+    if (queued) return queued;
+    const next = chain.then(() => {
+      queued = null;
+      if (stopped) return;
+      return pass().catch((error: unknown) => logger.error({ err: error }, 'delivery pass failed'));
+    });
+    queued = next;
+    chain = next;
+    return next;
+  }
+
+  return {
+    kick: () => void run(),
+    drain: run,
+    start() {
+      if (poll) return;
+      poll = setInterval(() => void run(), settings.deliveryPollIntervalMs);
+      poll.unref();
+      void run();
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(poll);
+      if (wake) clearTimeout(wake.timer);
+      wake = null;
+      await chain;
+    },
+  };
+}

@@ -1,0 +1,206 @@
+/**
+ * Which events notify whom, and what they say. Pure: no I/O.
+ *
+ * | event (source) | buyer | merchant | webhook of the merchant |
+ * |---|---|---|---|
+ * | `payment.created` (payments) | - | - | yes |
+ * | `payment.requires_review` | "under review" | "needs your review" (capture to approve) | yes |
+ * | `payment.authorized` (manual capture) | - | "ready to capture" | yes |
+ * | `payment.succeeded` | "payment succeeded" | "you received" | yes |
+ * | `payment.failed` | "payment failed" with the reason | - | yes |
+ * | `payment.canceled` | "payment canceled, funds released" | - | yes |
+ * | `payment.refunded` (the payment's side of a refund) | - (see refund.succeeded) | - | yes |
+ * | `refund.succeeded` | "refund received" | "you refunded" | yes |
+ * | `order.*` | - | - | - |
+ * | `user.registered` (users) | welcome (to the new user, whatever the role) | | |
+ * | `user.updated` (users) | nothing: it only refreshes the recipient's email and name | | |
+ *
+ * Each notified user gets one IN_APP notification, plus EMAIL, SMS and PUSH as their preferences
+ * say (defaults below). Amounts are shown in major units with the currency (`25.00 USD`).
+ */
+import { formatMoney, isCurrency } from '@paygraph/money';
+import type { DomainEvent } from '@paygraph/events';
+
+/** A user who has never chosen: email on (receipts matter), sms and push off (opt-in). */
+export const DEFAULT_PREFERENCES = { email: true, sms: false, push: false } as const;
+
+export interface Preferences {
+  email: boolean;
+  sms: boolean;
+  push: boolean;
+}
+
+/** What the users service told us about a user (event or lookup). */
+export interface RecipientFacts {
+  userId: string;
+  email: string | null;
+  name: string;
+  role: string;
+}
+
+export interface PlannedNotification {
+  userId: string;
+  type: string;
+  title: string;
+  body: string;
+}
+
+/** What one event asks of this service. */
+export interface EventPlan {
+  /** Users whose name or email the messages need (looked up before applying). */
+  userIds: string[];
+  /** A user event's facts, to store with the event's aggregate version. */
+  recipient: (RecipientFacts & { version: number }) | null;
+  /** The merchant whose webhook endpoints receive this event, if any. */
+  webhookMerchantId: string | null;
+  /** The messages, given the names known for `userIds`. */
+  compose(nameOf: (userId: string) => string | null): PlannedNotification[];
+}
+
+interface PaymentPayload {
+  paymentId: string;
+  buyerId: string;
+  merchantId: string;
+  status: string;
+  amount: bigint;
+  currency: string;
+  amountCaptured: bigint;
+  failureCode: string | null;
+}
+
+interface RefundPayload {
+  refundId: string;
+  paymentId: string;
+  buyerId: string;
+  merchantId: string;
+  amount: bigint;
+  currency: string;
+}
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const DIGITS = /^(0|[1-9][0-9]{0,17})$/;
+
+type Fields = Record<string, unknown>;
+
+const asRecord = (value: unknown): Fields | null => (value && typeof value === 'object' && !Array.isArray(value) ? (value as Fields) : null);
+const id = (fields: Fields, name: string): string | null => (typeof fields[name] === 'string' && ID.test(fields[name]) ? fields[name] : null);
+const amount = (fields: Fields, name: string): bigint | null => (typeof fields[name] === 'string' && DIGITS.test(fields[name]) ? BigInt(fields[name]) : null);
+const currency = (fields: Fields): string | null => (typeof fields.currency === 'string' && isCurrency(fields.currency) ? fields.currency : null);
+
+function paymentPayload(value: unknown): PaymentPayload | null {
+  const fields = asRecord(value);
+  if (!fields) return null;
+  const [paymentId, buyerId, merchantId] = [id(fields, 'paymentId'), id(fields, 'buyerId'), id(fields, 'merchantId')];
+  const [total, captured, code] = [amount(fields, 'amount'), amount(fields, 'amountCaptured') ?? 0n, currency(fields)];
+  if (!paymentId || !buyerId || !merchantId || total === null || !code || typeof fields.status !== 'string') return null;
+  const failureCode = typeof fields.failureCode === 'string' ? fields.failureCode.slice(0, 64) : null;
+  return { paymentId, buyerId, merchantId, status: fields.status, amount: total, currency: code, amountCaptured: captured, failureCode };
+}
+
+function refundPayload(value: unknown): RefundPayload | null {
+  const fields = asRecord(value);
+  if (!fields) return null;
+  const [refundId, paymentId, buyerId, merchantId] = [id(fields, 'refundId'), id(fields, 'paymentId'), id(fields, 'buyerId'), id(fields, 'merchantId')];
+  const [total, code] = [amount(fields, 'amount'), currency(fields)];
+  if (!refundId || !paymentId || !buyerId || !merchantId || total === null || !code) return null;
+  return { refundId, paymentId, buyerId, merchantId, amount: total, currency: code };
+}
+
+function recipientPayload(value: unknown): RecipientFacts | null {
+  const fields = asRecord(value);
+  if (!fields) return null;
+  const userId = id(fields, 'userId');
+  if (!userId || typeof fields.name !== 'string' || typeof fields.role !== 'string') return null;
+  const email = typeof fields.email === 'string' && fields.email.length <= 254 ? fields.email : null;
+  return { userId, email, name: fields.name.slice(0, 100), role: fields.role };
+}
+
+const FAILURE_REASONS: Record<string, string> = {
+  RISK_DECLINED: 'It was declined by our risk checks.',
+  RISK_UNAVAILABLE: 'We could not complete the risk check; please try again later.',
+  INSUFFICIENT_FUNDS: 'Your wallet did not have enough available funds.',
+};
+
+function paymentMessages(type: string, payment: PaymentPayload, nameOf: (userId: string) => string | null): PlannedNotification[] {
+  const money = (value: bigint) => formatMoney({ amount: value, currency: payment.currency });
+  const total = money(payment.amount);
+  const merchant = nameOf(payment.merchantId) ?? 'the merchant';
+  const buyer = nameOf(payment.buyerId) ?? 'A buyer';
+  const toBuyer = (title: string, body: string) => ({ userId: payment.buyerId, type, title, body });
+  const toMerchant = (title: string, body: string) => ({ userId: payment.merchantId, type, title, body });
+  switch (type) {
+    case 'payment.succeeded': {
+      // A partial manual capture charges less than the order: say what was charged.
+      const charged = money(payment.amountCaptured > 0n ? payment.amountCaptured : payment.amount);
+      return [
+        toBuyer(`Payment of ${charged} succeeded`, `You paid ${charged} to ${merchant}. Payment ${payment.paymentId}.`),
+        toMerchant(`You received ${charged}`, `${buyer} paid you ${charged}. Payment ${payment.paymentId}.`),
+      ];
+    }
+    case 'payment.failed': {
+      const reason = payment.failureCode ? (FAILURE_REASONS[payment.failureCode] ?? `Reason: ${payment.failureCode}.`) : 'No money was moved.';
+      return [toBuyer(`Payment of ${total} failed`, `Your payment of ${total} to ${merchant} did not go through. ${reason} Payment ${payment.paymentId}.`)];
+    }
+    case 'payment.requires_review':
+      return [
+        toBuyer(`Your payment of ${total} is under review`, `Your payment to ${merchant} is held for review; the funds stay reserved until it is approved or canceled. Payment ${payment.paymentId}.`),
+        toMerchant(`A payment of ${total} needs your review`, `${buyer}'s payment is held for review: capture it to approve it, or cancel the order. Payment ${payment.paymentId}.`),
+      ];
+    case 'payment.authorized':
+      return [toMerchant(`A payment of ${total} is ready to capture`, `${buyer}'s payment is authorized and the funds are held: capture it to collect them. Payment ${payment.paymentId}.`)];
+    case 'payment.canceled':
+      return [toBuyer(`Payment of ${total} canceled`, `Your payment to ${merchant} was canceled; any funds held for it were released. Payment ${payment.paymentId}.`)];
+    default:
+      return [];
+  }
+}
+
+function refundMessages(type: string, refund: RefundPayload, nameOf: (userId: string) => string | null): PlannedNotification[] {
+  if (type !== 'refund.succeeded') return [];
+  const total = formatMoney({ amount: refund.amount, currency: refund.currency });
+  const merchant = nameOf(refund.merchantId) ?? 'The merchant';
+  const buyer = nameOf(refund.buyerId) ?? 'the buyer';
+  return [
+    { userId: refund.buyerId, type, title: `Refund of ${total}`, body: `${merchant} refunded ${total} to your wallet. Payment ${refund.paymentId}.` },
+    { userId: refund.merchantId, type, title: `You refunded ${total}`, body: `Your refund of ${total} to ${buyer} succeeded. Payment ${refund.paymentId}.` },
+  ];
+}
+
+/**
+ * What an event asks for, or null when it asks nothing of this service (another source, an
+ * order event, or a payload this version cannot read: it is skipped, never retried for ever).
+ */
+export function planEvent(event: Pick<DomainEvent, 'source' | 'type' | 'payload' | 'aggregateVersion'>): EventPlan | null {
+  if (event.source === 'payments' && event.type.startsWith('payment.')) {
+    const payment = paymentPayload(event.payload);
+    if (!payment) return null;
+    return { userIds: [payment.buyerId, payment.merchantId], recipient: null, webhookMerchantId: payment.merchantId, compose: (nameOf) => paymentMessages(event.type, payment, nameOf) };
+  }
+  if (event.source === 'payments' && event.type.startsWith('refund.')) {
+    const refund = refundPayload(event.payload);
+    if (!refund) return null;
+    return { userIds: [refund.buyerId, refund.merchantId], recipient: null, webhookMerchantId: refund.merchantId, compose: (nameOf) => refundMessages(event.type, refund, nameOf) };
+  }
+  if (event.source === 'users' && (event.type === 'user.registered' || event.type === 'user.updated')) {
+    const user = recipientPayload(event.payload);
+    if (!user) return null;
+    const welcome = event.type === 'user.registered';
+    return {
+      userIds: [],
+      recipient: { ...user, version: event.aggregateVersion },
+      webhookMerchantId: null,
+      compose: () =>
+        welcome ? [{ userId: user.userId, type: event.type, title: `Welcome to Paygraph, ${user.name}`, body: `Your ${user.role.toLowerCase()} account is ready. We will tell you here about your payments and refunds.` }] : [],
+    };
+  }
+  return null;
+}
+
+/** The channels a notification goes out on besides IN_APP; EMAIL only to a known address. */
+export function extraChannels(preferences: Preferences, email: string | null): ('EMAIL' | 'SMS' | 'PUSH')[] {
+  const channels: ('EMAIL' | 'SMS' | 'PUSH')[] = [];
+  if (preferences.email && email) channels.push('EMAIL');
+  if (preferences.sms) channels.push('SMS');
+  if (preferences.push) channels.push('PUSH');
+  return channels;
+}

@@ -1,0 +1,4 @@
+import { runStandalone } from '@paygraph/server';
+import { notificationsService } from './server';
+
+await runStandalone(notificationsService);

@@ -1,0 +1,75 @@
+/**
+ * The notifications subgraph as a value: a durable consumer of payments' and users' events
+ * (notifications per user and channel, webhook deliveries per merchant endpoint, each event
+ * applied once), a delivery worker with retries, and the API over them (`notifications`,
+ * `markNotificationRead`, preferences, webhook endpoints).
+ *
+ * Settings come from the environment through `loadNotificationSettings` (src/settings.ts).
+ */
+import { openServiceDatabase } from '@paygraph/db';
+import type { EventSubscription } from '@paygraph/events';
+import { createServiceClient } from '@paygraph/service-client';
+import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
+import { createEventConsumer, type EventConsumer } from './consumer';
+import { createContext } from './context';
+import { schema } from './db/schema';
+import { createProviders } from './delivery/providers';
+import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker';
+import { resolvers } from './resolvers';
+import { loadNotificationSettings } from './settings';
+import { CONSUMER, createNotificationsStore } from './store/notifications-store';
+import { createSecretSealer } from './webhooks/secrets';
+
+export const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
+
+export { verifyWebhookSignature, signWebhookPayload, SIGNATURE_HEADER } from './webhooks/signature';
+export { developmentDeliveries, type DeliveryProvider, type OutgoingMessage, type RecordedDelivery } from './delivery/providers';
+export { loadNotificationSettings, type NotificationSettings } from './settings';
+
+/**
+ * Test-only: the running service's event consumer and delivery worker (one notifications service
+ * per process at a time in tests), to apply an event by hand or run a delivery pass now.
+ */
+export const notificationsHandle: { consumer: EventConsumer | null; worker: DeliveryWorker | null } = { consumer: null, worker: null };
+
+export const notificationsService: ServiceDefinition = {
+  name: 'notifications',
+  async create(runtime) {
+    const logger = runtime.logger.child({ service: 'notifications' });
+    const settings = loadNotificationSettings(runtime.env, runtime.config.NODE_ENV);
+    const database = await openServiceDatabase({ service: 'notifications', target: runtime.databaseTarget('notifications'), schema, migrationsFolder });
+    const store = createNotificationsStore(database);
+    const sealer = createSecretSealer(runtime.serviceSecret);
+    const providers = createProviders({ smtpUrl: settings.smtpUrl, smtpFrom: settings.smtpFrom, logger });
+    const worker = createDeliveryWorker({ store, providers, sealer, settings, logger });
+    const users = createServiceClient({ service: 'notifications', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const consumer = createEventConsumer({ store, users, logger, onDeliveriesCreated: () => worker.kick() });
+    const server = await createSubgraphServer({
+      name: 'notifications',
+      typeDefs,
+      resolvers,
+      verifyToken: runtime.verifyToken,
+      logger,
+      extendContext: (base) => createContext(base, { store, settings, sealer }),
+    });
+    let subscription: EventSubscription | undefined;
+    notificationsHandle.consumer = consumer;
+    notificationsHandle.worker = worker;
+    return {
+      server,
+      async afterListen() {
+        worker.start();
+        // After every service listens: applying an event may ask users about a recipient.
+        if (runtime.events) subscription = await runtime.events.subscribe((event) => consumer.handle(event).then(() => undefined), { durable: CONSUMER });
+        else logger.warn('no event transport: notifications consumes no events');
+      },
+      async close() {
+        await subscription?.unsubscribe();
+        await worker.stop();
+        for (const provider of providers.values()) provider.close?.();
+        if (notificationsHandle.consumer === consumer) Object.assign(notificationsHandle, { consumer: null, worker: null });
+        await database.close();
+      },
+    };
+  },
+};

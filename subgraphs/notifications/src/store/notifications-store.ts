@@ -1,0 +1,330 @@
+/**
+ * The only place with SQL for notifications. Events are applied through the inbox
+ * (`applyOnce`): the recipients projection, the notifications, their deliveries and the webhook
+ * deliveries of one event commit together with the event's id, so a redelivered event changes
+ * nothing. Deliveries are claimed with a lease (see `claimDue`) and each attempt is recorded with
+ * the delivery's new status in one transaction.
+ */
+import { and, asc, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
+import { applyOnce, type DomainEvent } from '@paygraph/events';
+import { newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
+import { DEFAULT_PREFERENCES, extraChannels, type EventPlan, type Preferences, type RecipientFacts } from '../domain/messages';
+import {
+  deliveries,
+  deliveryAttempts,
+  notifications,
+  preferences,
+  webhookEndpoints,
+  type DeliveryAttemptRow,
+  type DeliveryRow,
+  type NotificationRow,
+  type WebhookEndpointRow,
+  type schema,
+} from '../db/schema';
+
+type Db = Database<typeof schema>;
+
+/** The inbox's consumer name (and the durable subscription's). */
+export const CONSUMER = 'notifications';
+/** Endpoints one merchant may register. */
+export const WEBHOOK_ENDPOINTS_PER_MERCHANT_MAX = 10;
+
+/** A delivery claimed by a worker, with what it needs to send it. */
+export interface ClaimedDelivery {
+  id: string;
+  kind: 'NOTIFICATION' | 'WEBHOOK';
+  channel: 'EMAIL' | 'SMS' | 'PUSH' | 'WEBHOOK';
+  userId: string;
+  eventId: string;
+  eventType: string;
+  /** The number of this attempt (1 for the first). */
+  attempt: number;
+  notification: { id: string; type: string; title: string; body: string; email: string | null; name: string | null } | null;
+  webhook: { endpointId: string; url: string; secretSealed: string; body: string } | null;
+}
+
+export interface AttemptOutcome {
+  deliveryId: string;
+  attempt: number;
+  attemptedAt: Date;
+  succeeded: boolean;
+  responseStatus: number | null;
+  error: string | null;
+  status: 'SENT' | 'FAILED' | 'PENDING';
+  /** PENDING only: when the next attempt falls due. */
+  retryInMs: number;
+}
+
+// Booleans travel as text like every parameter, cast as `$n::text::boolean`: with a bare
+// `$n::boolean` postgres.js types the parameter boolean and sends the string 'true' as false.
+const dateOf = (value: unknown) => (value instanceof Date ? value : new Date(String(value)));
+const textOrNull = (value: unknown) => (value === null || value === undefined ? null : String(value));
+const list = (values: readonly string[]) => values.join(',');
+
+/** The JSON body of a webhook delivery: the same bytes on every attempt. */
+export function webhookBody(event: Pick<DomainEvent, 'id' | 'type' | 'occurredAt' | 'payload'>): string {
+  return JSON.stringify({ id: event.id, type: event.type, createdAt: event.occurredAt, data: event.payload });
+}
+
+async function upsertRecipient(sql: SqlRunner, recipient: RecipientFacts, version: number | null): Promise<void> {
+  if (version === null) {
+    // Looked up from users: only fills a gap; an event's facts (any version) win.
+    await sql.query(`insert into notifications.recipients (user_id, email, name, role, version) values ($1, $2, $3, $4, 0) on conflict (user_id) do nothing`, [
+      recipient.userId,
+      recipient.email,
+      recipient.name,
+      recipient.role,
+    ]);
+    return;
+  }
+  await sql.query(
+    `insert into notifications.recipients (user_id, email, name, role, version) values ($1, $2, $3, $4, $5::integer)
+     on conflict (user_id) do update set email = excluded.email, name = excluded.name, role = excluded.role, version = excluded.version, updated_at = now()
+     where notifications.recipients.version < excluded.version`,
+    [recipient.userId, recipient.email, recipient.name, recipient.role, String(version)],
+  );
+}
+
+export function createNotificationsStore(database: { db: Db; transaction: RawTransaction; query: SqlRunner['query'] }) {
+  const db = database.db;
+  return {
+    /** Of `userIds`, those this service has no recipient row for. */
+    async unknownRecipients(userIds: readonly string[]): Promise<string[]> {
+      const unique = [...new Set(userIds)];
+      if (unique.length === 0) return [];
+      const rows = await database.query<{ user_id: string }>(`select user_id from notifications.recipients where user_id = any(string_to_array($1, ','))`, [list(unique)]);
+      const known = new Set(rows.map((row) => row.user_id));
+      return unique.filter((userId) => !known.has(userId));
+    },
+
+    /**
+     * Applies an event once (false when it was applied before): stores the recipients' facts,
+     * writes each planned notification on IN_APP (SENT) and on the recipient's other channels
+     * (PENDING, with a delivery each), and a delivery per webhook endpoint of the merchant that
+     * existed when the event occurred. Returns how many deliveries wait to be sent.
+     */
+    async applyEvent(event: DomainEvent, plan: EventPlan, lookedUp: readonly RecipientFacts[]): Promise<{ applied: boolean; deliveries: number }> {
+      let created = 0;
+      const applied = await applyOnce(database.transaction, 'notifications', CONSUMER, event, async (sql) => {
+        if (plan.recipient) await upsertRecipient(sql, plan.recipient, plan.recipient.version);
+        for (const recipient of lookedUp) await upsertRecipient(sql, recipient, null);
+        const wanted = [...new Set([...plan.userIds, ...(plan.recipient ? [plan.recipient.userId] : [])])];
+        const known = new Map<string, { email: string | null; name: string }>();
+        const prefs = new Map<string, Preferences>();
+        if (wanted.length > 0) {
+          const rows = await sql.query<{ user_id: string; email: string | null; name: string }>(
+            `select user_id, email, name from notifications.recipients where user_id = any(string_to_array($1, ','))`,
+            [list(wanted)],
+          );
+          for (const row of rows) known.set(row.user_id, { email: textOrNull(row.email), name: String(row.name) });
+          const chosen = await sql.query<{ user_id: string; email: boolean; sms: boolean; push: boolean }>(
+            `select user_id, email, sms, push from notifications.preferences where user_id = any(string_to_array($1, ','))`,
+            [list(wanted)],
+          );
+          for (const row of chosen) prefs.set(row.user_id, { email: Boolean(row.email), sms: Boolean(row.sms), push: Boolean(row.push) });
+        }
+        for (const planned of plan.compose((userId) => known.get(userId)?.name ?? null)) {
+          const recipient = known.get(planned.userId);
+          // A user the users service does not know (deleted, or a payload naming nobody): nobody to tell.
+          if (!recipient) continue;
+          await sql.query(
+            `insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id) values ($1, $2, 'IN_APP', $3, $4, $5, 'SENT', $6)`,
+            [newId('ntf'), planned.userId, planned.type, planned.title, planned.body, event.id],
+          );
+          for (const channel of extraChannels(prefs.get(planned.userId) ?? DEFAULT_PREFERENCES, recipient.email)) {
+            const notificationId = newId('ntf');
+            await sql.query(
+              `insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id) values ($1, $2, $3, $4, $5, $6, 'PENDING', $7)`,
+              [notificationId, planned.userId, channel, planned.type, planned.title, planned.body, event.id],
+            );
+            await sql.query(
+              `insert into notifications.deliveries (id, kind, channel, notification_id, user_id, event_id, event_type, status) values ($1, 'NOTIFICATION', $2, $3, $4, $5, $6, 'PENDING')`,
+              [newId('dlv'), channel, notificationId, planned.userId, event.id, event.type],
+            );
+            created += 1;
+          }
+        }
+        if (plan.webhookMerchantId) {
+          const endpoints = await sql.query<{ id: string }>(`select id from notifications.webhook_endpoints where merchant_id = $1 and created_at <= $2::timestamptz order by created_at`, [
+            plan.webhookMerchantId,
+            event.occurredAt,
+          ]);
+          const body = webhookBody(event);
+          for (const endpoint of endpoints) {
+            await sql.query(
+              `insert into notifications.deliveries (id, kind, channel, endpoint_id, user_id, event_id, event_type, body, status) values ($1, 'WEBHOOK', 'WEBHOOK', $2, $3, $4, $5, $6, 'PENDING')
+               on conflict do nothing`,
+              [newId('dlv'), endpoint.id, plan.webhookMerchantId, event.id, event.type, body],
+            );
+            created += 1;
+          }
+        }
+      });
+      return { applied, deliveries: applied ? created : 0 };
+    },
+
+    /** Newest first. */
+    async listNotifications(filter: { userId: string; unreadOnly: boolean; beforePosition: bigint | null; limit: number }): Promise<NotificationRow[]> {
+      const conditions = [eq(notifications.userId, filter.userId)];
+      if (filter.unreadOnly) conditions.push(isNull(notifications.readAt));
+      if (filter.beforePosition !== null) conditions.push(lt(notifications.position, filter.beforePosition));
+      return db
+        .select()
+        .from(notifications)
+        .where(and(...conditions))
+        .orderBy(desc(notifications.position))
+        .limit(filter.limit);
+    },
+
+    /** Marks the user's own notification read (the first time only); null when it is not theirs. */
+    async markRead(userId: string, id: string): Promise<NotificationRow | null> {
+      await database.query(`update notifications.notifications set read_at = now(), updated_at = now() where id = $1 and user_id = $2 and read_at is null`, [id, userId]);
+      const [row] = await db.select().from(notifications).where(and(eq(notifications.id, id), eq(notifications.userId, userId)));
+      return row ?? null;
+    },
+
+    async deliveriesByNotificationIds(ids: readonly string[]): Promise<DeliveryRow[]> {
+      if (ids.length === 0) return [];
+      return db.select().from(deliveries).where(inArray(deliveries.notificationId, [...ids]));
+    },
+
+    async preferencesOf(userId: string): Promise<Preferences> {
+      const [row] = await db.select().from(preferences).where(eq(preferences.userId, userId));
+      return row ? { email: row.email, sms: row.sms, push: row.push } : { ...DEFAULT_PREFERENCES };
+    },
+
+    /** Changes the given channels only (null or undefined: unchanged), starting from the defaults. */
+    async updatePreferences(userId: string, changes: Partial<Record<keyof Preferences, boolean | null | undefined>>): Promise<Preferences> {
+      const value = (name: keyof Preferences) => (typeof changes[name] === 'boolean' ? String(changes[name]) : null);
+      const [row] = await database.query<{ email: boolean; sms: boolean; push: boolean }>(
+        `insert into notifications.preferences (user_id, email, sms, push) values ($1, coalesce($2::text::boolean, $5::text::boolean), coalesce($3::text::boolean, $6::text::boolean), coalesce($4::text::boolean, $7::text::boolean))
+         on conflict (user_id) do update set email = coalesce($2::text::boolean, notifications.preferences.email), sms = coalesce($3::text::boolean, notifications.preferences.sms),
+           push = coalesce($4::text::boolean, notifications.preferences.push), updated_at = now()
+         returning email, sms, push`,
+        [userId, value('email'), value('sms'), value('push'), String(DEFAULT_PREFERENCES.email), String(DEFAULT_PREFERENCES.sms), String(DEFAULT_PREFERENCES.push)],
+      );
+      return { email: Boolean(row!.email), sms: Boolean(row!.sms), push: Boolean(row!.push) };
+    },
+
+    /** Adds an endpoint unless the merchant has the maximum already (then null). */
+    async createEndpoint(merchantId: string, url: string, secretSealed: string): Promise<WebhookEndpointRow | null> {
+      const id = await database.transaction(async (sql) => {
+        // Serialises registrations of one merchant, so concurrent ones cannot pass the limit together.
+        await sql.query(`select pg_advisory_xact_lock(hashtext($1))`, [`paygraph.notifications.endpoints.${merchantId}`]);
+        const [count] = await sql.query<{ count: string }>(`select count(*)::text as count from notifications.webhook_endpoints where merchant_id = $1`, [merchantId]);
+        if (Number(count!.count) >= WEBHOOK_ENDPOINTS_PER_MERCHANT_MAX) return null;
+        const created = newId('whe');
+        await sql.query(`insert into notifications.webhook_endpoints (id, merchant_id, url, secret_sealed) values ($1, $2, $3, $4)`, [created, merchantId, url, secretSealed]);
+        return created;
+      });
+      if (!id) return null;
+      const [row] = await db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
+      return row!;
+    },
+
+    async endpointsOf(merchantId: string): Promise<WebhookEndpointRow[]> {
+      return db.select().from(webhookEndpoints).where(eq(webhookEndpoints.merchantId, merchantId)).orderBy(asc(webhookEndpoints.createdAt), asc(webhookEndpoints.id));
+    },
+
+    async endpointById(id: string): Promise<WebhookEndpointRow | null> {
+      const [row] = await db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
+      return row ?? null;
+    },
+
+    /** Newest first. */
+    async deliveriesOfEndpoint(endpointId: string, beforePosition: bigint | null, limit: number): Promise<DeliveryRow[]> {
+      const conditions = [eq(deliveries.endpointId, endpointId)];
+      if (beforePosition !== null) conditions.push(lt(deliveries.position, beforePosition));
+      return db
+        .select()
+        .from(deliveries)
+        .where(and(...conditions))
+        .orderBy(desc(deliveries.position))
+        .limit(limit);
+    },
+
+    async attemptsByDeliveryIds(ids: readonly string[]): Promise<DeliveryAttemptRow[]> {
+      if (ids.length === 0) return [];
+      return db.select().from(deliveryAttempts).where(inArray(deliveryAttempts.deliveryId, [...ids])).orderBy(asc(deliveryAttempts.number));
+    },
+
+    /**
+     * Claims up to `limit` due deliveries in one statement: counts the attempt and moves
+     * `next_attempt_at` `leaseMs` ahead, so no other worker takes them while this one sends
+     * (`skip locked`: two workers claiming at once take different rows). A worker that dies
+     * mid-send leaves the delivery to be claimed again when the lease ends.
+     */
+    async claimDue(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+      const rows = await database.query(
+        `with due as (
+           select id from notifications.deliveries
+            where status = 'PENDING' and next_attempt_at <= now()
+            order by next_attempt_at limit $1::integer
+            for update skip locked),
+         claimed as (
+           update notifications.deliveries d
+              set attempts = d.attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond', updated_at = now()
+             from due where d.id = due.id
+           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts)
+         select c.*, n.type as notification_type, n.title, n.body as notification_body, r.email, r.name, e.url, e.secret_sealed
+           from claimed c
+           left join notifications.notifications n on n.id = c.notification_id
+           left join notifications.recipients r on r.user_id = c.user_id
+           left join notifications.webhook_endpoints e on e.id = c.endpoint_id`,
+        [String(limit), String(leaseMs)],
+      );
+      return rows.map((row) => ({
+        id: String(row.id),
+        kind: row.kind as ClaimedDelivery['kind'],
+        channel: row.channel as ClaimedDelivery['channel'],
+        userId: String(row.user_id),
+        eventId: String(row.event_id),
+        eventType: String(row.event_type),
+        attempt: Number(row.attempts),
+        notification:
+          row.notification_id === null || row.notification_id === undefined
+            ? null
+            : { id: String(row.notification_id), type: String(row.notification_type), title: String(row.title), body: String(row.notification_body), email: textOrNull(row.email), name: textOrNull(row.name) },
+        webhook:
+          row.endpoint_id === null || row.endpoint_id === undefined || row.url === null || row.url === undefined
+            ? null
+            : { endpointId: String(row.endpoint_id), url: String(row.url), secretSealed: String(row.secret_sealed), body: String(row.body) },
+      }));
+    },
+
+    /**
+     * Records an attempt and what the delivery becomes, and moves its notification along. The
+     * update applies only while the delivery is still this worker's claim (same attempt number,
+     * still PENDING): a worker whose lease ran out records its attempt but changes nothing else.
+     */
+    async recordAttempt(outcome: AttemptOutcome): Promise<void> {
+      await database.transaction(async (sql) => {
+        await sql.query(
+          `insert into notifications.delivery_attempts (delivery_id, number, attempted_at, succeeded, response_status, error) values ($1, $2::integer, $3::timestamptz, $4::text::boolean, $5::integer, $6)
+           on conflict do nothing`,
+          [outcome.deliveryId, String(outcome.attempt), outcome.attemptedAt.toISOString(), String(outcome.succeeded), outcome.responseStatus === null ? null : String(outcome.responseStatus), outcome.error],
+        );
+        const [updated] = await sql.query<{ notification_id: string | null }>(
+          `update notifications.deliveries
+              set status = $3, last_error = $4,
+                  next_attempt_at = case when $3 = 'PENDING' then now() + $5::integer * interval '1 millisecond' else next_attempt_at end,
+                  updated_at = now()
+            where id = $1 and attempts = $2::integer and status = 'PENDING'
+            returning notification_id`,
+          [outcome.deliveryId, String(outcome.attempt), outcome.status, outcome.error, String(outcome.retryInMs)],
+        );
+        if (updated?.notification_id && outcome.status !== 'PENDING') {
+          await sql.query(`update notifications.notifications set status = $2, updated_at = now() where id = $1 and status = 'PENDING'`, [updated.notification_id, outcome.status]);
+        }
+      });
+    },
+
+    /** When the earliest pending delivery falls due (null when none waits). */
+    async nextDueAt(): Promise<Date | null> {
+      const [row] = await database.query<{ due: unknown }>(`select min(next_attempt_at) as due from notifications.deliveries where status = 'PENDING'`);
+      return row?.due === null || row?.due === undefined ? null : dateOf(row.due);
+    },
+  };
+}
+
+export type NotificationsStore = ReturnType<typeof createNotificationsStore>;

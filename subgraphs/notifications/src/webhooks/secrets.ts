@@ -1,0 +1,23 @@
+/**
+ * Webhook signing secrets: shown to the merchant once, at registration, and kept so this service
+ * can sign with them, so they cannot be hashed. They are stored sealed (packages/identity
+ * secret-sealer: AES-256-GCM under a key derived from SERVICE_SECRET for this purpose). Changing
+ * SERVICE_SECRET makes existing secrets unreadable: their deliveries fail until the merchant
+ * registers the endpoint again.
+ */
+import { randomBytes } from 'node:crypto';
+import { createSecretSealer as sealerFor, type SecretSealer } from '@paygraph/identity';
+
+export type { SecretSealer };
+
+const SECRET_PREFIX = 'whsec_';
+const SECRET_BYTES = 32;
+
+/** A new signing secret: `whsec_` and 32 random bytes, base64url. */
+export function newWebhookSecret(): string {
+  return `${SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64url')}`;
+}
+
+export function createSecretSealer(serviceSecret: string): SecretSealer {
+  return sealerFor(serviceSecret, { salt: 'paygraph-notifications', info: 'webhook-secret-encryption' });
+}

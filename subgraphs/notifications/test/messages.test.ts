@@ -1,0 +1,96 @@
+// Proves which events notify whom and what they say (pure): payment and refund events to the
+// buyer and/or merchant with amounts in major units per currency, the merchant's webhooks for
+// every payment and refund event, a welcome on sign-up, nothing for orders, other sources or
+// unreadable payloads; and which channels preferences add.
+import { describe, expect, it } from 'vitest';
+import { extraChannels, planEvent, DEFAULT_PREFERENCES } from '../src/domain/messages';
+
+const payment = (type: string, overrides: Record<string, unknown> = {}) => ({
+  source: 'payments',
+  type,
+  aggregateVersion: 2,
+  payload: { paymentId: 'pay_1', orderId: 'ord_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', status: type.split('.')[1]!.toUpperCase(), previousStatus: 'PENDING', amount: '2500', currency: 'USD', amountCaptured: '2500', amountRefunded: '0', failureCode: null, ...overrides },
+});
+const names: Record<string, string> = { usr_buyer: 'Ada', usr_shop: 'Corner Shop' };
+const compose = (event: Parameters<typeof planEvent>[0]) => planEvent(event)!.compose((id) => names[id] ?? null);
+const recipientsOf = (event: Parameters<typeof planEvent>[0]) => compose(event).map((message) => message.userId);
+
+describe('planEvent', () => {
+  it.each([
+    ['payment.created', []],
+    ['payment.requires_review', ['usr_buyer', 'usr_shop']],
+    ['payment.authorized', ['usr_shop']],
+    ['payment.succeeded', ['usr_buyer', 'usr_shop']],
+    ['payment.failed', ['usr_buyer']],
+    ['payment.canceled', ['usr_buyer']],
+    ['payment.refunded', []],
+  ])('%s notifies %j and goes to the merchant\'s webhooks', (type, expected) => {
+    expect(recipientsOf(payment(type))).toEqual(expected);
+    expect(planEvent(payment(type))!.webhookMerchantId).toBe('usr_shop');
+    expect(planEvent(payment(type))!.userIds).toEqual(['usr_buyer', 'usr_shop']);
+  });
+
+  it('writes amounts in major units with the currency\'s exponent, and names the other side', () => {
+    expect(compose(payment('payment.succeeded'))).toEqual([
+      { userId: 'usr_buyer', type: 'payment.succeeded', title: 'Payment of 25.00 USD succeeded', body: 'You paid 25.00 USD to Corner Shop. Payment pay_1.' },
+      { userId: 'usr_shop', type: 'payment.succeeded', title: 'You received 25.00 USD', body: 'Ada paid you 25.00 USD. Payment pay_1.' },
+    ]);
+    expect(compose(payment('payment.succeeded', { amount: '1500', amountCaptured: '1500', currency: 'JPY' }))[0]!.title).toBe('Payment of 1500 JPY succeeded');
+    expect(compose(payment('payment.succeeded', { amount: '5', amountCaptured: '5', currency: 'KWD' }))[0]!.title).toBe('Payment of 0.005 KWD succeeded');
+    // A partial capture says what was charged.
+    expect(compose(payment('payment.succeeded', { amount: '4000', amountCaptured: '3000' }))[1]!.title).toBe('You received 30.00 USD');
+  });
+
+  it('falls back to neutral words when a name is unknown', () => {
+    const messages = planEvent(payment('payment.succeeded'))!.compose(() => null);
+    expect(messages[0]!.body).toBe('You paid 25.00 USD to the merchant. Payment pay_1.');
+    expect(messages[1]!.body).toBe('A buyer paid you 25.00 USD. Payment pay_1.');
+  });
+
+  it('explains known failure codes and shows unknown ones', () => {
+    expect(compose(payment('payment.failed', { failureCode: 'RISK_DECLINED' }))[0]!.body).toContain('declined by our risk checks');
+    expect(compose(payment('payment.failed', { failureCode: 'INSUFFICIENT_FUNDS' }))[0]!.body).toContain('did not have enough available funds');
+    expect(compose(payment('payment.failed', { failureCode: 'SOMETHING_NEW' }))[0]!.body).toContain('Reason: SOMETHING_NEW.');
+  });
+
+  it('notifies both sides of a refund', () => {
+    const refund = { source: 'payments', type: 'refund.succeeded', aggregateVersion: 2, payload: { refundId: 'ref_1', paymentId: 'pay_1', orderId: 'ord_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', amount: '999', currency: 'EUR' } };
+    expect(compose(refund).map((message) => [message.userId, message.title])).toEqual([
+      ['usr_buyer', 'Refund of 9.99 EUR'],
+      ['usr_shop', 'You refunded 9.99 EUR'],
+    ]);
+    expect(planEvent(refund)!.webhookMerchantId).toBe('usr_shop');
+  });
+
+  it('welcomes a registered user and only records an updated one', () => {
+    const registered = planEvent({ source: 'users', type: 'user.registered', aggregateVersion: 1, payload: { userId: 'usr_new', email: 'new@example.test', name: 'Newcomer', role: 'MERCHANT' } })!;
+    expect(registered.recipient).toEqual({ userId: 'usr_new', email: 'new@example.test', name: 'Newcomer', role: 'MERCHANT', version: 1 });
+    expect(registered.compose(() => null)).toEqual([expect.objectContaining({ userId: 'usr_new', title: 'Welcome to Paygraph, Newcomer', body: expect.stringContaining('merchant account') })]);
+    expect(registered.webhookMerchantId).toBeNull();
+    const updated = planEvent({ source: 'users', type: 'user.updated', aggregateVersion: 4, payload: { userId: 'usr_new', email: 'moved@example.test', name: 'Renamed', role: 'MERCHANT' } })!;
+    expect(updated.recipient).toMatchObject({ email: 'moved@example.test', name: 'Renamed', version: 4 });
+    expect(updated.compose(() => null)).toEqual([]);
+  });
+
+  it.each([
+    ['an order event', { source: 'payments', type: 'order.paid', aggregateVersion: 2, payload: { orderId: 'ord_1' } }],
+    ['another source', { source: 'ledger', type: 'payment.succeeded', aggregateVersion: 1, payload: payment('payment.succeeded').payload }],
+    ['a payload without ids', payment('payment.succeeded', { buyerId: undefined })],
+    ['an id that is not one', payment('payment.succeeded', { merchantId: 'usr shop; drop' })],
+    ['a non-integer amount', payment('payment.succeeded', { amount: '25.00' })],
+    ['an unknown currency', payment('payment.succeeded', { currency: 'XXX1' })],
+    ['a payload that is not an object', { source: 'payments', type: 'payment.succeeded', aggregateVersion: 1, payload: 'oops' }],
+    ['a user event without a name', { source: 'users', type: 'user.registered', aggregateVersion: 1, payload: { userId: 'usr_1', role: 'BUYER' } }],
+  ])('asks nothing for %s', (_label, event) => {
+    expect(planEvent(event)).toBeNull();
+  });
+});
+
+describe('extraChannels', () => {
+  it('adds EMAIL by default (to a known address only), SMS and PUSH when chosen', () => {
+    expect(extraChannels(DEFAULT_PREFERENCES, 'a@example.test')).toEqual(['EMAIL']);
+    expect(extraChannels(DEFAULT_PREFERENCES, null)).toEqual([]);
+    expect(extraChannels({ email: false, sms: true, push: true }, 'a@example.test')).toEqual(['SMS', 'PUSH']);
+    expect(extraChannels({ email: true, sms: true, push: false }, 'a@example.test')).toEqual(['EMAIL', 'SMS']);
+  });
+});
