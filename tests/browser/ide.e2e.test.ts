@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 
@@ -31,15 +31,8 @@ afterAll(async () => {
   rmSync(profileDir, { recursive: true, force: true });
 });
 
-it('runs a query in the IDE and shows the result, with no request leaving 127.0.0.1', async () => {
-  const requested: string[] = [];
-  const pageErrors: string[] = [];
-  context.on('request', (request) => requested.push(request.url()));
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(30_000);
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-
-  const query = '{ me { email role } }';
+/** Opens the IDE with an operation, puts the user's token in the Headers editor and runs it. */
+async function runInIde(page: Page, query: string) {
   await page.goto(`${gatewayUrl}?query=${encodeURIComponent(query)}`);
   await page.waitForFunction(
     (expected) => document.querySelector('.graphiql-query-editor .view-lines')?.textContent?.replace(/\s+/g, '') === expected,
@@ -49,6 +42,17 @@ it('runs a query in the IDE and shows the result, with no request leaving 127.0.
   await page.locator('.monaco-editor[data-uri$="request-headers.json"]').click();
   await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${user.accessToken}` }));
   await page.locator('.graphiql-execute-button').click();
+}
+
+it('runs a query in the IDE and shows the result, with no request leaving 127.0.0.1', async () => {
+  const requested: string[] = [];
+  const pageErrors: string[] = [];
+  context.on('request', (request) => requested.push(request.url()));
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+
+  await runInIde(page, '{ me { email role } }');
   await page.waitForFunction((email) => document.querySelector('.graphiql-response .view-lines')?.textContent?.includes(email), user.email);
   const shown = await page.evaluate(() => document.querySelector('.graphiql-response .view-lines')?.textContent?.replace(/\s+/g, ''));
   expect(shown).toBe(`{"data":{"me":{"email":"${user.email}","role":"BUYER"}}}`);
@@ -65,15 +69,7 @@ it('runs a subscription in the IDE over graphql-ws and shows the payment event',
   await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: { amount: '5000', currency: 'USD' }, idempotencyKey: key() } }, user.accessToken);
   const page = await context.newPage();
   page.setDefaultTimeout(30_000);
-  const query = 'subscription { paymentStatusChanged { status payment { id order { merchant { id } } } } }';
-  await page.goto(`${gatewayUrl}?query=${encodeURIComponent(query)}`);
-  await page.waitForFunction(
-    (expected) => document.querySelector('.graphiql-query-editor .view-lines')?.textContent?.replace(/\s+/g, '') === expected,
-    query.replace(/\s+/g, ''),
-  );
-  await page.locator('.monaco-editor[data-uri$="request-headers.json"]').click();
-  await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${user.accessToken}` }));
-  await page.locator('.graphiql-execute-button').click();
+  await runInIde(page, 'subscription { paymentStatusChanged { status payment { id order { merchant { id } } } } }');
   // The IDE connects lazily; give the socket a moment before paying.
   await page.waitForTimeout(1_000);
   const order = await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: { amount: '1200', currency: 'USD' } } }, user.accessToken);

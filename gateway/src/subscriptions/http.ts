@@ -29,15 +29,8 @@ const STATUS_LOG = /* GraphQL */ `
   }
 `;
 
-interface LogEntry {
-  sequence: string;
-  paymentId: string;
-  buyerId: string;
-  merchantId: string;
-  status: string;
-  previousStatus: string | null;
-  occurredAt: string;
-}
+/** As the log query returns it: the sequence as a decimal string. */
+type LogEntry = Omit<PaymentStatusChange, 'sequence'> & { sequence: string };
 
 /** Reads payment status changes after a position from the payments service (internal query). */
 export function readPaymentStatusLog(client: ServiceClient) {
