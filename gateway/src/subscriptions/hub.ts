@@ -59,8 +59,11 @@ export function mayConcern(viewer: Viewer, change: Pick<PaymentStatusChange, 'bu
 export type ChangeListener = (change: PaymentStatusChange) => void;
 
 export interface PaymentEventHub {
-  /** Listens to one payment, or to every payment (null); returns the function that stops it. */
-  listen(paymentId: string | null, listener: ChangeListener): () => void;
+  /**
+   * Listens to one payment, or to every payment (null); with `userId`, only to the payments whose
+   * buyer or merchant is that user (every payment: null). Returns the function that stops it.
+   */
+  listen(paymentId: string | null, listener: ChangeListener, userId?: string | null): () => void;
   /** Subscriptions currently listening (for metrics and tests). */
   readonly listeners: number;
   stop(): Promise<void>;
@@ -69,6 +72,7 @@ export interface PaymentEventHub {
 export async function startPaymentEventHub(transport: EventTransport, logger: Logger): Promise<PaymentEventHub> {
   const byPayment = new Map<string, Set<ChangeListener>>();
   const everyPayment = new Set<ChangeListener>();
+  const byUser = new Map<string, Set<ChangeListener>>();
   let count = 0;
   const deliver = (listener: ChangeListener, change: PaymentStatusChange) => {
     try {
@@ -81,14 +85,18 @@ export async function startPaymentEventHub(transport: EventTransport, logger: Lo
     const change = toStatusChange(event);
     if (!change) return;
     for (const listener of byPayment.get(change.paymentId) ?? []) deliver(listener, change);
+    for (const listener of byUser.get(change.buyerId) ?? []) deliver(listener, change);
+    if (change.merchantId !== change.buyerId) for (const listener of byUser.get(change.merchantId) ?? []) deliver(listener, change);
     for (const listener of everyPayment) deliver(listener, change);
   });
   return {
-    listen(paymentId, listener) {
+    listen(paymentId, listener, userId = null) {
       let set = everyPayment;
-      if (paymentId !== null) {
-        set = byPayment.get(paymentId) ?? new Set();
-        byPayment.set(paymentId, set);
+      const index = paymentId !== null ? byPayment : userId !== null ? byUser : null;
+      const key = paymentId ?? userId;
+      if (index && key !== null) {
+        set = index.get(key) ?? new Set();
+        index.set(key, set);
       }
       set.add(listener);
       count += 1;
@@ -98,7 +106,7 @@ export async function startPaymentEventHub(transport: EventTransport, logger: Lo
         listening = false;
         count -= 1;
         set.delete(listener);
-        if (paymentId !== null && set.size === 0) byPayment.delete(paymentId);
+        if (index && key !== null && set.size === 0) index.delete(key);
       };
     },
     get listeners() {

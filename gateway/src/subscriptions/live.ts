@@ -28,6 +28,8 @@ export const REPLAY_PAGE = 500;
 export interface LiveSubscriptionOptions {
   hub: PaymentEventHub;
   paymentId: string | null;
+  /** Every payment: only those this user is buyer or merchant of (null: all, for admins). */
+  userId?: string | null;
   /** Replay from here (exclusive); null: live only. */
   after: bigint | null;
   /** A cheap filter before resolving (visibility from the event's ids). */
@@ -52,7 +54,7 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     this.stopListening = options.hub.listen(options.paymentId, (change) => {
       if (this.held) this.held.push(change);
       else this.accept(change);
-    });
+    }, options.userId ?? null);
     if (options.after !== null) void this.replay(options.after);
   }
 

@@ -15,6 +15,8 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import {
+  execute,
+  type ExecutionResult,
   buildSchema,
   getArgumentValues,
   getOperationAST,
@@ -44,6 +46,7 @@ import { LiveSubscription, type Delivery, type LiveItem } from './live';
 import { buildPayloadQuery, PAYMENT_VARIABLE, VISIBLE_ALIAS } from './selection';
 
 export const SUBSCRIPTION_FIELD = 'paymentStatusChanged';
+export const WEBSOCKET_MESSAGE_MAX_BYTES = 1024 * 1024;
 
 export interface SubscriptionServerOptions {
   apollo: ApolloServer<GatewayContext>;
@@ -114,11 +117,95 @@ export function subscriptionSchema(apiSchema: GraphQLSchema): GraphQLSchema | nu
 
 const viewerKey = (viewer: UserViewer) => `${viewer.userId}:${viewer.role}`;
 
+/**
+ * graphql-js would execute the subscription document once per subscriber and event; subscribers
+ * that share the event's federated result (same viewer, same selection) and the same document and
+ * variables get one shared execution result.
+ */
+const sharedResults = new WeakMap<object, Map<DocumentNode, Map<string, ReturnType<typeof execute>>>>();
+
+function sharedSubscribe(args: ExecutionArgs): AsyncGenerator<ExecutionResult> {
+  const live = (args.contextValue as SubscriptionContext).live;
+  const toResult = (item: LiveItem) => {
+    if (item.kind === 'end') return execute({ ...args, rootValue: item });
+    const owner = item.delivery.payments;
+    let byDocument = sharedResults.get(owner);
+    if (!byDocument) sharedResults.set(owner, (byDocument = new Map()));
+    let byVariables = byDocument.get(args.document);
+    if (!byVariables) byDocument.set(args.document, (byVariables = new Map()));
+    const key = `${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? {})}`;
+    let result = byVariables.get(key);
+    if (!result) byVariables.set(key, (result = execute({ ...args, rootValue: item })));
+    return result;
+  };
+  const iterator: AsyncGenerator<ExecutionResult> = {
+    async next() {
+      const step = await live.next();
+      if (step.done) return { value: undefined, done: true };
+      return { value: (await toResult(step.value)) as ExecutionResult, done: false };
+    },
+    async return() {
+      await live.return();
+      return { value: undefined, done: true };
+    },
+    async throw(error) {
+      await live.return();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<ExecutionResult>;
+  return iterator;
+}
+
 export function createSubscriptionServer(options: SubscriptionServerOptions) {
   const { apollo, hub, logger } = options;
   let schema: GraphQLSchema | null = null;
   // One federated query per (event, viewer, selection): subscribers sharing them share the work.
   const inFlight = new Map<string, Promise<{ data?: Record<string, unknown> | null; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }>>();
+
+  interface Prepared {
+    document: DocumentNode;
+    operation: NonNullable<ReturnType<typeof getOperationAST>>;
+    root: FieldNode;
+    payloadQuery: ReturnType<typeof buildPayloadQuery>;
+    text: string;
+  }
+  // Parsed, validated documents by query text: subscribers sending the same text share one copy.
+  let documents = new Map<string, Prepared | { errors: readonly GraphQLError[] }>();
+  const DOCUMENTS_MAX = 1_000;
+  function prepare(query: string, operationName: string | null): Prepared | { errors: readonly GraphQLError[] } {
+    const key = `${operationName ?? ''}\u0000${query}`;
+    let found = documents.get(key);
+    if (!found) {
+      found = prepareUncached(query, operationName);
+      if (documents.size >= DOCUMENTS_MAX) documents.delete(documents.keys().next().value!);
+      documents.set(key, found);
+    }
+    return found;
+  }
+  function prepareUncached(query: string, operationName: string | null): Prepared | { errors: readonly GraphQLError[] } {
+    let document: DocumentNode;
+    try {
+      document = parse(query, { noLocation: true });
+    } catch (error) {
+      return { errors: [new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })] };
+    }
+    const invalid = validate(schema!, document);
+    if (invalid.length > 0) return { errors: invalid.map((error) => new GraphQLError(error.message, { nodes: error.nodes ?? [], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })) };
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return { errors: [new GraphQLError('Unable to identify the operation to run.', { extensions: { code: 'BAD_REQUEST' } })] };
+    if (operation.operation !== 'subscription') {
+      return { errors: [new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations with POST /graphql.', { extensions: { code: 'BAD_REQUEST' } })] };
+    }
+    const root = operation.selectionSet.selections[0];
+    if (!root || root.kind !== Kind.FIELD || root.name.value !== SUBSCRIPTION_FIELD) {
+      return { errors: [new GraphQLError(`Subscribe to ${SUBSCRIPTION_FIELD}.`, { extensions: { code: 'BAD_REQUEST' } })] };
+    }
+    const payloadQuery = buildPayloadQuery(root, operation, document);
+    return { document, operation, root, payloadQuery, text: print(payloadQuery.document) };
+  }
 
   async function executeAs(session: Pick<Session, 'viewer' | 'authorization'>, document: DocumentNode, text: string, variables: Record<string, unknown>, sequence: string) {
     const key = `${sequence}\u0000${viewerKey(session.viewer)}\u0000${text}\u0000${JSON.stringify(variables)}`;
@@ -149,23 +236,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     const session = ctx.extra.session;
     if (!session) return refuse('UNAUTHENTICATED', 'Not authenticated.');
     if (!schema) return [new GraphQLError('Subscriptions are not available: the supergraph has no paymentStatusChanged.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
-    let document: DocumentNode;
-    try {
-      document = parse(payload.query);
-    } catch (error) {
-      return [new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
-    }
-    const invalid = validate(schema, document);
-    if (invalid.length > 0) return invalid.map((error) => new GraphQLError(error.message, { nodes: error.nodes ?? [], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
-    const operation = getOperationAST(document, payload.operationName ?? null);
-    if (!operation) return [new GraphQLError('Unable to identify the operation to run.', { extensions: { code: 'BAD_REQUEST' } })];
-    if (operation.operation !== 'subscription') {
-      return [new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations with POST /graphql.', { extensions: { code: 'BAD_REQUEST' } })];
-    }
-    const root = operation.selectionSet.selections[0];
-    if (!root || root.kind !== Kind.FIELD || root.name.value !== SUBSCRIPTION_FIELD) {
-      return [new GraphQLError(`Subscribe to ${SUBSCRIPTION_FIELD}.`, { extensions: { code: 'BAD_REQUEST' } })];
-    }
+    const prepared = prepare(payload.query, payload.operationName ?? null);
+    if ('errors' in prepared) return prepared.errors;
+    const { document, operation, root, payloadQuery, text } = prepared;
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (coerced.errors) return coerced.errors.map((error) => apiError('BAD_USER_INPUT', error.message));
     const args = getArgumentValues(schema.getSubscriptionType()!.getFields()[SUBSCRIPTION_FIELD]!, root as FieldNode, coerced.coerced) as { paymentId?: string | null; after?: string | null };
@@ -176,8 +249,6 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       after = BigInt(args.after);
     }
 
-    const payloadQuery = buildPayloadQuery(root as FieldNode, operation, document);
-    const text = print(payloadQuery.document);
     const clientVariables = Object.fromEntries(payloadQuery.variableNames.filter((name) => name in (payload.variables ?? {})).map((name) => [name, payload.variables![name]]));
     const resolve = async (change: PaymentStatusChange): Promise<Delivery | null> => {
       const result = await executeAs(session, payloadQuery.document, text, { ...clientVariables, [PAYMENT_VARIABLE]: change.paymentId }, change.sequence.toString());
@@ -195,6 +266,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     const live = new LiveSubscription({
       hub,
       paymentId,
+      userId: session.viewer.role === 'ADMIN' ? null : session.viewer.userId,
       after,
       accepts: (change) => mayConcern(session.viewer, change),
       resolve,
@@ -214,12 +286,14 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     /** Called with each new API schema (composition at start-up, then on every change). */
     schemaUpdated(apiSchema: GraphQLSchema) {
       schema = subscriptionSchema(apiSchema);
+      documents = new Map();
       if (!schema) logger.warn('the supergraph has no Subscription.paymentStatusChanged: subscriptions are refused');
     },
 
     /** Serves graphql-ws on the HTTP server's /graphql; returns the function that closes every socket. */
     attach(server: Server): () => Promise<void> {
-      const sockets = new WebSocketServer({ server, path: '/graphql' });
+      // Messages are small (a subscribe carries one document): 1 MiB, as for HTTP bodies.
+      const sockets = new WebSocketServer({ server, path: '/graphql', maxPayload: WEBSOCKET_MESSAGE_MAX_BYTES });
       const disposable = useServer<Record<string, unknown>, Extra>(
         {
           onConnect: async (ctx) => {
@@ -254,6 +328,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
             return true;
           },
           onSubscribe,
+          subscribe: sharedSubscribe as never,
           onNext: (_ctx, _id, _payload, _args, result) => {
             if (!('errors' in result) || !result.errors) return result;
             return { ...result, errors: result.errors.map((error) => maskError(error instanceof GraphQLError ? error.toJSON() : error, error)) };
