@@ -39,6 +39,23 @@ async function fundedBuyer(name = 'Ada Buyer', amount = '10000'): Promise<TestUs
   return buyer;
 }
 
+
+/** A payment event as payments would publish it (fresh ids), for feeding the consumer directly. */
+function paymentEvent(buyerId: string, merchantId: string, change: { type: string; status: string; previousStatus: string; version: number; amount: string; currency: string; captured: string }): DomainEvent {
+  const paymentId = `pay_${randomBytes(10).toString('hex')}`;
+  return {
+    id: `evt_${randomBytes(10).toString('hex')}`,
+    source: 'payments',
+    sequence: '1',
+    aggregateType: 'Payment',
+    aggregateId: paymentId,
+    aggregateVersion: change.version,
+    type: change.type,
+    payload: { paymentId, orderId: 'ord_test', buyerId, merchantId, status: change.status, previousStatus: change.previousStatus, amount: change.amount, currency: change.currency, amountCaptured: change.captured, amountRefunded: '0', failureCode: null },
+    occurredAt: new Date().toISOString(),
+  };
+}
+
 describe('payment events', () => {
   it('notifies the buyer and the merchant in the app when a payment succeeds, amounts in major units', async () => {
     const buyer = await fundedBuyer();
@@ -203,18 +220,8 @@ describe('recipients', () => {
     const buyer = await register(gatewayUrl, 'BUYER', 'Unheard Buyer');
     await vi.waitFor(async () => expect(await recipientRow(buyer.id)).toBeDefined(), { timeout: 15_000, interval: 50 });
     await started.database.query(`delete from notifications.recipients where user_id = $1`, [buyer.id]);
-    const paymentId = `pay_${randomBytes(10).toString('hex')}`;
-    const event: DomainEvent = {
-      id: `evt_${randomBytes(10).toString('hex')}`,
-      source: 'payments',
-      sequence: '1',
-      aggregateType: 'Payment',
-      aggregateId: paymentId,
-      aggregateVersion: 4,
-      type: 'payment.canceled',
-      payload: { paymentId, orderId: 'ord_test', buyerId: buyer.id, merchantId: merchant.id, status: 'CANCELED', previousStatus: 'AUTHORIZED', amount: '800', currency: 'USD', amountCaptured: '0', amountRefunded: '0', failureCode: null },
-      occurredAt: new Date().toISOString(),
-    };
+    const event = paymentEvent(buyer.id, merchant.id, { type: 'payment.canceled', status: 'CANCELED', previousStatus: 'AUTHORIZED', version: 4, amount: '800', currency: 'USD', captured: '0' });
+    const paymentId = event.aggregateId;
     expect(await notificationsHandle.consumer!.handle(event)).toBe(true);
     // Looked up (version 0: any user event replaces it), with the address only a service may read.
     expect(await recipientRow(buyer.id)).toEqual({ email: buyer.email, name: 'Unheard Buyer', version: 0 });
@@ -230,18 +237,8 @@ describe('exactly once', () => {
   it('notifies once for an event delivered twice', async () => {
     const buyer = await register(gatewayUrl, 'BUYER', 'Twice Buyer');
     await waitForNotifications(gatewayUrl, buyer, ofType('user.registered', 'IN_APP'));
-    const paymentId = `pay_${randomBytes(10).toString('hex')}`;
-    const event: DomainEvent = {
-      id: `evt_${randomBytes(10).toString('hex')}`,
-      source: 'payments',
-      sequence: '1',
-      aggregateType: 'Payment',
-      aggregateId: paymentId,
-      aggregateVersion: 3,
-      type: 'payment.succeeded',
-      payload: { paymentId, orderId: 'ord_test', buyerId: buyer.id, merchantId: merchant.id, status: 'SUCCEEDED', previousStatus: 'PENDING', amount: '1200', currency: 'EUR', amountCaptured: '1200', amountRefunded: '0', failureCode: null },
-      occurredAt: new Date().toISOString(),
-    };
+    const event = paymentEvent(buyer.id, merchant.id, { type: 'payment.succeeded', status: 'SUCCEEDED', previousStatus: 'PENDING', version: 3, amount: '1200', currency: 'EUR', captured: '1200' });
+    const paymentId = event.aggregateId;
     const consumer = notificationsHandle.consumer!;
     expect(await consumer.handle(event)).toBe(true);
     expect(await consumer.handle(event)).toBe(false);
