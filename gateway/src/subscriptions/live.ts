@@ -83,7 +83,14 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
       this.finish({ kind: 'end', error: apiError('RATE_LIMITED', 'Events arrived faster than this client read them; resume with `after`.') });
       return;
     }
-    this.push(this.options.resolve(change).then((delivery) => (delivery ? ({ kind: 'delivery', delivery } as const) : null), () => null));
+    // A change that could not be resolved (a subgraph down) ends the subscription rather than
+    // leave a silent gap: the client resumes with `after` set to the last sequence it received.
+    this.push(
+      this.options.resolve(change).then(
+        (delivery) => (delivery ? ({ kind: 'delivery', delivery } as const) : null),
+        () => ({ kind: 'end', error: new GraphQLError('An event could not be resolved; subscribe again with `after` set to the last sequence received.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } }) }) as const,
+      ),
+    );
   }
 
   private push(item: Promise<LiveItem | null>): void {
@@ -107,8 +114,13 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
       const head = this.queue.shift();
       if (head) {
         const item = await head;
-        if (item) return { value: item, done: false };
-        continue;
+        if (!item) continue;
+        if (item.kind === 'end') {
+          // Nothing after an end is delivered: the next call completes the stream.
+          this.finish(null);
+          this.queue.length = 0;
+        }
+        return { value: item, done: false };
       }
       if (this.ended) {
         this.options.onEnd();

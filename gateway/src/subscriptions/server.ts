@@ -25,7 +25,6 @@ import {
   isObjectType,
   Kind,
   parse,
-  print,
   printSchema,
   validate,
   type DocumentNode,
@@ -170,11 +169,13 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     operation: NonNullable<ReturnType<typeof getOperationAST>>;
     root: FieldNode;
     payloadQuery: ReturnType<typeof buildPayloadQuery>;
-    text: string;
+    /** Names the payload query in the per-event cache key (cheaper than its text). */
+    queryId: number;
   }
   // Parsed, validated documents by query text: subscribers sending the same text share one copy.
   let documents = new Map<string, Prepared | { errors: readonly GraphQLError[] }>();
   const DOCUMENTS_MAX = 1_000;
+  let preparedCount = 0;
   function prepare(query: string, operationName: string | null): Prepared | { errors: readonly GraphQLError[] } {
     const key = `${operationName ?? ''}\u0000${query}`;
     let found = documents.get(key);
@@ -204,11 +205,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       return { errors: [new GraphQLError(`Subscribe to ${SUBSCRIPTION_FIELD}.`, { extensions: { code: 'BAD_REQUEST' } })] };
     }
     const payloadQuery = buildPayloadQuery(root, operation, document);
-    return { document, operation, root, payloadQuery, text: print(payloadQuery.document) };
+    return { document, operation, root, payloadQuery, queryId: (preparedCount += 1) };
   }
 
-  async function executeAs(session: Pick<Session, 'viewer' | 'authorization'>, document: DocumentNode, text: string, variables: Record<string, unknown>, sequence: string) {
-    const key = `${sequence}\u0000${viewerKey(session.viewer)}\u0000${text}\u0000${JSON.stringify(variables)}`;
+  async function executeAs(session: Pick<Session, 'viewer' | 'authorization'>, document: DocumentNode, queryId: number, variables: Record<string, unknown>, sequence: string) {
+    const key = `${sequence}\u0000${viewerKey(session.viewer)}\u0000${queryId}\u0000${JSON.stringify(variables)}`;
     let pending = inFlight.get(key);
     if (!pending) {
       const requestId = `sub-${randomUUID()}`;
@@ -238,7 +239,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     if (!schema) return [new GraphQLError('Subscriptions are not available: the supergraph has no paymentStatusChanged.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
     const prepared = prepare(payload.query, payload.operationName ?? null);
     if ('errors' in prepared) return prepared.errors;
-    const { document, operation, root, payloadQuery, text } = prepared;
+    const { document, operation, root, payloadQuery, queryId } = prepared;
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});
     if (coerced.errors) return coerced.errors.map((error) => apiError('BAD_USER_INPUT', error.message));
     const args = getArgumentValues(schema.getSubscriptionType()!.getFields()[SUBSCRIPTION_FIELD]!, root as FieldNode, coerced.coerced) as { paymentId?: string | null; after?: string | null };
@@ -251,14 +252,14 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
 
     const clientVariables = Object.fromEntries(payloadQuery.variableNames.filter((name) => name in (payload.variables ?? {})).map((name) => [name, payload.variables![name]]));
     const resolve = async (change: PaymentStatusChange): Promise<Delivery | null> => {
-      const result = await executeAs(session, payloadQuery.document, text, { ...clientVariables, [PAYMENT_VARIABLE]: change.paymentId }, change.sequence.toString());
+      const result = await executeAs(session, payloadQuery.document, queryId, { ...clientVariables, [PAYMENT_VARIABLE]: change.paymentId }, change.sequence.toString());
       const data = result.data ?? {};
       if (!data[VISIBLE_ALIAS]) return null;
       return { change, payments: data, errors: result.errors ?? [] };
     };
 
     if (paymentId !== null) {
-      const check = await executeAs(session, payloadQuery.document, text, { ...clientVariables, [PAYMENT_VARIABLE]: paymentId }, 'subscribe');
+      const check = await executeAs(session, payloadQuery.document, queryId, { ...clientVariables, [PAYMENT_VARIABLE]: paymentId }, 'subscribe');
       if (!check.data?.[VISIBLE_ALIAS]) return refuse('NOT_FOUND', 'No payment with this id that you may see.');
     }
 

@@ -1,0 +1,108 @@
+// A live subscription over the real hub and in-process transport: the replay of missed changes and
+// live ones meet with no gap and no duplicate, whatever arrives during the replay; deliveries keep
+// log order although they resolve out of order; a change that cannot be resolved ends the stream
+// instead of leaving a silent gap.
+import { expect, it } from 'vitest';
+import { createInProcessTransport, type DomainEvent } from '@paygraph/events';
+import { createLogger } from '@paygraph/logging';
+import { startPaymentEventHub, type PaymentStatusChange } from '../src/subscriptions/hub';
+import { LiveSubscription, type LiveItem } from '../src/subscriptions/live';
+
+const logger = createLogger({ level: 'silent', name: 'test' });
+
+function event(sequence: number, status = 'SUCCEEDED'): DomainEvent {
+  return {
+    id: `evt_${sequence}`,
+    source: 'payments',
+    sequence: String(sequence),
+    aggregateType: 'Payment',
+    aggregateId: 'pay_1',
+    aggregateVersion: sequence,
+    type: `payment.${status.toLowerCase()}`,
+    payload: { paymentId: 'pay_1', buyerId: 'usr_b', merchantId: 'usr_m', status, previousStatus: 'PENDING' },
+    occurredAt: new Date(0).toISOString(),
+  };
+}
+
+const change = (sequence: number): PaymentStatusChange => ({ sequence: BigInt(sequence), paymentId: 'pay_1', buyerId: 'usr_b', merchantId: 'usr_m', status: 'SUCCEEDED', previousStatus: 'PENDING', occurredAt: new Date(0).toISOString() });
+const sequences = (items: LiveItem[]) => items.map((item) => (item.kind === 'delivery' ? Number(item.delivery.change.sequence) : 'end'));
+
+async function take(live: LiveSubscription, count: number): Promise<LiveItem[]> {
+  const items: LiveItem[] = [];
+  while (items.length < count) {
+    const step = await live.next();
+    if (step.done) break;
+    items.push(step.value);
+  }
+  return items;
+}
+
+it('replays what was missed, holds live changes meanwhile, and joins them with no gap or duplicate', async () => {
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  let releaseReplay!: () => void;
+  const replayGate = new Promise<void>((resolve) => (releaseReplay = resolve));
+  const live = new LiveSubscription({
+    hub,
+    paymentId: 'pay_1',
+    after: 2n,
+    accepts: () => true,
+    resolve: async (resolved) => ({ change: resolved, payments: {}, errors: [] }),
+    // The log holds 3..5; 5 and 6 are also published live while the replay is in flight.
+    readLog: async (after) => {
+      await replayGate;
+      return [3, 4, 5].map(change).filter((entry) => entry.sequence > after);
+    },
+    onEnd: () => {},
+  });
+  await transport.publish([event(5), event(6)]);
+  releaseReplay();
+  await transport.publish([event(7)]);
+  expect(sequences(await take(live, 5))).toEqual([3, 4, 5, 6, 7]);
+  await live.return();
+  expect(hub.listeners).toBe(0);
+});
+
+it('delivers in log order although later changes resolve first', async () => {
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  const live = new LiveSubscription({
+    hub,
+    paymentId: null,
+    after: null,
+    accepts: () => true,
+    resolve: async (resolved) => {
+      await new Promise((resolve) => setTimeout(resolve, resolved.sequence === 1n ? 30 : 1));
+      return { change: resolved, payments: {}, errors: [] };
+    },
+    readLog: async () => [],
+    onEnd: () => {},
+  });
+  await transport.publish([event(1), event(2), event(3)]);
+  expect(sequences(await take(live, 3))).toEqual([1, 2, 3]);
+  await live.return();
+});
+
+it('ends the stream when a change cannot be resolved, delivering nothing after it', async () => {
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  let ended = 0;
+  const live = new LiveSubscription({
+    hub,
+    paymentId: 'pay_1',
+    after: null,
+    accepts: () => true,
+    resolve: async (resolved) => {
+      if (resolved.sequence === 2n) throw new Error('payments is down');
+      return { change: resolved, payments: {}, errors: [] };
+    },
+    readLog: async () => [],
+    onEnd: () => void (ended += 1),
+  });
+  await transport.publish([event(1), event(2), event(3)]);
+  const items = await take(live, 3);
+  expect(sequences(items)).toEqual([1, 'end']);
+  expect((await live.next()).done).toBe(true);
+  expect(ended).toBeGreaterThan(0);
+  expect(hub.listeners).toBe(0);
+});
