@@ -46,7 +46,7 @@ it('replays what was missed, holds live changes meanwhile, and joins them with n
     hub,
     paymentId: 'pay_1',
     after: 2n,
-    accepts: () => true,
+    userId: null,
     resolve: async (resolved) => ({ change: resolved, payments: {}, errors: [] }),
     // The log holds 3..5; 5 and 6 are also published live while the replay is in flight.
     readLog: async (after) => {
@@ -70,7 +70,7 @@ it('delivers in log order although later changes resolve first', async () => {
     hub,
     paymentId: null,
     after: null,
-    accepts: () => true,
+    userId: null,
     resolve: async (resolved) => {
       await new Promise((resolve) => setTimeout(resolve, resolved.sequence === 1n ? 30 : 1));
       return { change: resolved, payments: {}, errors: [] };
@@ -91,7 +91,7 @@ it('ends the stream when a change cannot be resolved, delivering nothing after i
     hub,
     paymentId: 'pay_1',
     after: null,
-    accepts: () => true,
+    userId: null,
     resolve: async (resolved) => {
       if (resolved.sequence === 2n) throw new Error('payments is down');
       return { change: resolved, payments: {}, errors: [] };
@@ -105,4 +105,29 @@ it('ends the stream when a change cannot be resolved, delivering nothing after i
   expect((await live.next()).done).toBe(true);
   expect(ended).toBeGreaterThan(0);
   expect(hub.listeners).toBe(0);
+});
+
+it("resolves only the subscriber's own payments, live and replayed, when it follows every payment", async () => {
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  const resolved: number[] = [];
+  const someoneElses = (sequence: number): PaymentStatusChange => ({ ...change(sequence), buyerId: 'usr_other', merchantId: 'usr_shop' });
+  const live = new LiveSubscription({
+    hub,
+    paymentId: null,
+    after: 0n,
+    userId: 'usr_b',
+    resolve: async (accepted) => {
+      resolved.push(Number(accepted.sequence));
+      return { change: accepted, payments: {}, errors: [] };
+    },
+    readLog: async (after) => [change(1), someoneElses(2), change(3)].filter((entry) => entry.sequence > after),
+    onEnd: () => {},
+  });
+  const other = { ...event(5), payload: { ...(event(5).payload as object), buyerId: 'usr_other', merchantId: 'usr_shop' } };
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await transport.publish([event(4), other, event(6)]);
+  expect(sequences(await take(live, 4))).toEqual([1, 3, 4, 6]);
+  expect(resolved).toEqual([1, 3, 4, 6]);
+  await live.return();
 });

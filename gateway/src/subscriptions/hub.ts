@@ -6,7 +6,6 @@
  * what it missed can never fall into a gap between the two.
  */
 import type { DomainEvent, EventSubscription, EventTransport } from '@paygraph/events';
-import type { Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 
 /** A payment's status change, from the payments log (live event or replay). */
@@ -43,17 +42,6 @@ export function toStatusChange(event: DomainEvent): PaymentStatusChange | null {
     previousStatus: typeof payload.previousStatus === 'string' ? payload.previousStatus : null,
     occurredAt: event.occurredAt,
   };
-}
-
-/**
- * Who may see a payment, from the ids the event carries (buyer: own, merchant: made to them,
- * admin: all). A cheap first filter for subscriptions to every payment; the payment itself is
- * still resolved with the subscriber's credentials before anything is sent.
- */
-export function mayConcern(viewer: Viewer, change: Pick<PaymentStatusChange, 'buyerId' | 'merchantId'>): boolean {
-  if (viewer.kind !== 'user') return false;
-  if (viewer.role === 'ADMIN') return true;
-  return viewer.role === 'MERCHANT' ? change.merchantId === viewer.userId || change.buyerId === viewer.userId : change.buyerId === viewer.userId;
 }
 
 export type ChangeListener = (change: PaymentStatusChange) => void;

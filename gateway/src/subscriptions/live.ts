@@ -28,12 +28,14 @@ export const REPLAY_PAGE = 500;
 export interface LiveSubscriptionOptions {
   hub: PaymentEventHub;
   paymentId: string | null;
-  /** Every payment: only those this user is buyer or merchant of (null: all, for admins). */
-  userId?: string | null;
+  /**
+   * Only the payments this user is buyer or merchant of (null: all, for admins). A cheap first
+   * filter on the ids the event carries, for live and replayed changes alike; what is sent is still
+   * decided by resolving the payment with the subscriber's credentials.
+   */
+  userId: string | null;
   /** Replay from here (exclusive); null: live only. */
   after: bigint | null;
-  /** A cheap filter before resolving (visibility from the event's ids). */
-  accepts(change: PaymentStatusChange): boolean;
   /** Resolves a change for this subscriber; null when it may not see the payment. */
   resolve(change: PaymentStatusChange): Promise<Delivery | null>;
   readLog(after: bigint, paymentId: string | null, limit: number): Promise<PaymentStatusChange[]>;
@@ -54,7 +56,7 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     this.stopListening = options.hub.listen(options.paymentId, (change) => {
       if (this.held) this.held.push(change);
       else this.accept(change);
-    }, options.userId ?? null);
+    }, options.userId);
     if (options.after !== null) void this.replay(options.after);
   }
 
@@ -78,7 +80,8 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
   private accept(change: PaymentStatusChange): void {
     if (this.ended || change.sequence <= this.last) return;
     this.last = change.sequence;
-    if (!this.options.accepts(change)) return;
+    const { userId } = this.options;
+    if (userId !== null && change.buyerId !== userId && change.merchantId !== userId) return;
     if (this.queue.length >= PENDING_MAX) {
       this.finish({ kind: 'end', error: apiError('RATE_LIMITED', 'Events arrived faster than this client read them; resume with `after`.') });
       return;

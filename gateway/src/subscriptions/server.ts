@@ -40,7 +40,7 @@ import { apiError, maskError } from '@paygraph/errors';
 import { tokenExpiresAtMs, type TokenVerifier, type UserViewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import type { GatewayContext } from '../context';
-import { mayConcern, type PaymentEventHub, type PaymentStatusChange } from './hub';
+import type { PaymentEventHub, PaymentStatusChange } from './hub';
 import { LiveSubscription, type Delivery, type LiveItem } from './live';
 import { buildPayloadQuery, PAYMENT_VARIABLE, VISIBLE_ALIAS } from './selection';
 
@@ -269,7 +269,6 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       paymentId,
       userId: session.viewer.role === 'ADMIN' ? null : session.viewer.userId,
       after,
-      accepts: (change) => mayConcern(session.viewer, change),
       resolve,
       readLog: options.readLog,
       onEnd: () => {

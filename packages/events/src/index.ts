@@ -5,7 +5,7 @@
  */
 export type { DomainEvent, EventHandler, EventSubscription, EventTransport, SubscribeOptions } from './types';
 export { createInProcessTransport } from './in-process';
-export { outboxTable, outboxTableName, appendEvent, eventFromRow, readLog, logHead, relayPass, startOutboxRelay, relayFaults, RELAY_BATCH_MAX, type OutboxRelay } from './outbox';
+export { outboxTable, appendEvent, readLog, relayPass, relayFaults, serviceOutbox, type OutboxRelay, type ServiceOutbox } from './outbox';
 export { inboxTable, applyOnce } from './inbox';
 export { createEventTransport, chooseEventTransport, type EventTransportChoice } from './select';
 export { createPostgresTransport, type PostgresTransportOptions } from './postgres';

@@ -15,7 +15,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, index, integer, jsonb, text, timestamp, uniqueIndex, type PgSchema } from 'drizzle-orm/pg-core';
-import { newId, type SqlRunner, type ServiceDatabase } from '@paygraph/db';
+import { newId, type RawTransaction, type SqlRunner, type ServiceDatabase } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
 import type { DomainEvent, EventTransport } from './types';
 
@@ -51,7 +51,7 @@ export function outboxTable<TSchema extends string, TAggregate extends string>(s
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
 /** The schema-qualified outbox table of a source; the name is checked, never interpolated raw. */
-export function outboxTableName(source: string): string {
+function outboxTableName(source: string): string {
   if (!IDENTIFIER.test(source)) throw new Error(`Invalid event source name: ${source}`);
   return `"${source}".outbox_events`;
 }
@@ -70,7 +70,7 @@ export async function appendEvent(
 
 const EVENT_COLUMNS = `id, position::text as position, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at`;
 
-export function eventFromRow(source: string, row: Record<string, unknown>): DomainEvent {
+function eventFromRow(source: string, row: Record<string, unknown>): DomainEvent {
   const createdAt = row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at));
   return {
     id: String(row.id),
@@ -121,7 +121,7 @@ export async function logHead(query: SqlRunner['query'], source: string): Promis
 export const relayFaults: { crashAfterClaim: boolean; crashAfterPublish: boolean } = { crashAfterClaim: false, crashAfterPublish: false };
 
 /** Events relayed per batch; a pass runs batches until the outbox is drained. */
-export const RELAY_BATCH_MAX = 200;
+const RELAY_BATCH_MAX = 200;
 
 type RelayDatabase = Pick<ServiceDatabase<Record<string, unknown>>, 'transaction' | 'query' | 'target'>;
 
@@ -178,7 +178,7 @@ export interface OutboxRelay {
  * waits on no timer) and every `intervalMs` as a safety net (events written by another instance,
  * a pass that failed).
  */
-export function startOutboxRelay(options: {
+function startOutboxRelay(options: {
   source: string;
   database: RelayDatabase;
   transport: EventTransport;
@@ -214,5 +214,32 @@ export function startOutboxRelay(options: {
       clearInterval(timer);
       await chain;
     },
+  };
+}
+
+export interface ServiceOutbox {
+  /** The service's transaction runner: after each commit, the relay (once started) is kicked. */
+  transaction: RawTransaction;
+  /** Starts relaying to the transport (once every service of the process listens). */
+  start(transport: EventTransport, options: { logger: Logger; intervalMs: number }): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * A service's outbox in one place: the transactions that write its events and the relay that
+ * publishes them right after they commit (a kick while a pass runs just asks for one more pass).
+ */
+export function serviceOutbox(source: string, database: RelayDatabase): ServiceOutbox {
+  let relay: OutboxRelay | undefined;
+  return {
+    transaction: async (work) => {
+      const result = await database.transaction(work);
+      relay?.kick();
+      return result;
+    },
+    start(transport, options) {
+      relay ??= startOutboxRelay({ source, database, transport, ...options });
+    },
+    stop: async () => relay?.stop(),
   };
 }

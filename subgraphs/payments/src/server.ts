@@ -3,7 +3,7 @@
  * recovery pass at start-up and on a timer.
  */
 import { openServiceDatabase } from '@paygraph/db';
-import { startOutboxRelay, type OutboxRelay } from '@paygraph/events';
+import { serviceOutbox } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
@@ -26,17 +26,8 @@ export const paymentsService: ServiceDefinition = {
   async create(runtime) {
     const logger = runtime.logger.child({ service: 'payments' });
     const database = await openServiceDatabase({ service: 'payments', target: runtime.databaseTarget('payments'), schema, migrationsFolder });
-    let relay: OutboxRelay | undefined;
-    // Every committed transaction may have written events: the relay publishes them at once
-    // (a kick while a pass runs just asks for one more pass).
-    const store = createPaymentsStore({
-      ...database,
-      transaction: async (work) => {
-        const result = await database.transaction(work);
-        relay?.kick();
-        return result;
-      },
-    });
+    const outbox = serviceOutbox('payments', database);
+    const store = createPaymentsStore({ ...database, transaction: outbox.transaction });
     const client = createServiceClient({ service: 'payments', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
     const flow: FlowDeps = {
       store,
@@ -66,13 +57,11 @@ export const paymentsService: ServiceDefinition = {
         void pass(new Date());
         timer = setInterval(() => void pass(new Date(Date.now() - RECOVERY_GRACE_MS)), runtime.config.PAYMENT_RECOVERY_INTERVAL_MS);
         timer.unref();
-        if (runtime.events) {
-          relay = startOutboxRelay({ source: 'payments', database, transport: runtime.events, logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
-        }
+        if (runtime.events) outbox.start(runtime.events, { logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
       },
       async close() {
         clearInterval(timer);
-        await relay?.stop();
+        await outbox.stop();
         await running;
         await database.close();
       },

@@ -2,7 +2,7 @@
  * The users subgraph as a value: `npm start` and the tests create it the same way.
  */
 import { openServiceDatabase } from '@paygraph/db';
-import { startOutboxRelay, type OutboxRelay } from '@paygraph/events';
+import { serviceOutbox } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
@@ -19,16 +19,8 @@ export const usersService: ServiceDefinition = {
   async create(runtime) {
     const logger = runtime.logger.child({ service: 'users' });
     const database = await openServiceDatabase({ service: 'users', target: runtime.databaseTarget('users'), schema, migrationsFolder });
-    let relay: OutboxRelay | undefined;
-    // A committed registration or change is relayed at once (see packages/events outbox.ts).
-    const store = createUsersStore({
-      db: database.db,
-      transaction: async (work) => {
-        const result = await database.transaction(work);
-        relay?.kick();
-        return result;
-      },
-    });
+    const outbox = serviceOutbox('users', database);
+    const store = createUsersStore({ db: database.db, transaction: outbox.transaction });
     const auth = createServiceClient({ service: 'users', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
     const server = await createSubgraphServer({
       name: 'users',
@@ -41,13 +33,13 @@ export const usersService: ServiceDefinition = {
     return {
       server,
       async afterListen() {
-        if (runtime.events) relay = startOutboxRelay({ source: 'users', database, transport: runtime.events, logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
+        if (runtime.events) outbox.start(runtime.events, { logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
         const { ADMIN_EMAIL: email, ADMIN_PASSWORD: password } = runtime.config;
         if (!email || !password) return;
         await seedFirstAdmin({ store, auth, logger }, email, password);
       },
       async close() {
-        await relay?.stop();
+        await outbox.stop();
         await database.close();
       },
     };
