@@ -21,6 +21,11 @@ export const ErrorCode = {
   INVALID_STATE: 'INVALID_STATE',
   /** Too many attempts; `extensions.retryAfterSeconds` says when to try again. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /**
+   * A database or service this request needs is unreachable. Retryable: nothing changed, or the
+   * change completes later; retry with the same idempotency key.
+   */
+  SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -33,6 +38,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   IDEMPOTENCY_KEY_REUSED: 409,
   INVALID_STATE: 409,
   RATE_LIMITED: 429,
+  SERVICE_UNAVAILABLE: 503,
 };
 
 const publicCodes = new Set<string>(Object.values(ErrorCode));
@@ -90,6 +96,9 @@ export const idempotencyKeyReused = (field = 'input.idempotencyKey') =>
   apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This idempotency key was already used with different parameters.', { field });
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   apiError(ErrorCode.RATE_LIMITED, message, { details: { retryAfterSeconds } });
+
+export const serviceUnavailable = (message = 'A service this request needs is unavailable; nothing changed or the change completes later. Retry with the same idempotency key.') =>
+  apiError(ErrorCode.SERVICE_UNAVAILABLE, message);
 
 export function isPublicCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && publicCodes.has(code);
