@@ -14,13 +14,21 @@
  * again, with the same ids and positions (at least once; consumers apply by id, see inbox.ts).
  */
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, integer, jsonb, text, timestamp, uniqueIndex, type PgSchema } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, integer, jsonb, text, timestamp, uniqueIndex, type IndexBuilder, type PgSchema } from 'drizzle-orm/pg-core';
 import { newId, type RawTransaction, type SqlRunner, type ServiceDatabase } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
 import type { DomainEvent, EventTransport } from './types';
 
-/** The outbox table in a service's schema; the service's drizzle schema module exports it. */
-export function outboxTable<TSchema extends string, TAggregate extends string>(schema: PgSchema<TSchema>) {
+type OutboxColumns = { aggregateType: any; aggregateId: any; position: any; payload: any };
+
+/**
+ * The outbox table in a service's schema; the service's drizzle schema module exports it.
+ * `extraIndexes` adds a service's own read paths (e.g. payments' replay by buyer or merchant).
+ */
+export function outboxTable<TSchema extends string, TAggregate extends string>(
+  schema: PgSchema<TSchema>,
+  extraIndexes: (table: OutboxColumns) => IndexBuilder[] = () => [],
+) {
   return schema.table(
     'outbox_events',
     {
@@ -44,6 +52,7 @@ export function outboxTable<TSchema extends string, TAggregate extends string>(s
       index('outbox_unclaimed_idx').on(table.sequence).where(sql`${table.position} is null`),
       index('outbox_unpublished_idx').on(table.position).where(sql`${table.publishedAt} is null`),
       index('outbox_aggregate_position_idx').on(table.aggregateId, table.position),
+      ...extraIndexes(table),
     ],
   );
 }

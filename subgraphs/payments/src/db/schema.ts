@@ -92,7 +92,12 @@ export const refunds = paymentsSchema.table(
  * The transactional outbox (packages/events): every state change of an order, payment or refund
  * writes its event here in the same transaction; the relay gives it its place in the log.
  */
-export const outboxEvents = outboxTable<'payments', 'Order' | 'Payment' | 'Refund'>(paymentsSchema);
+export const outboxEvents = outboxTable<'payments', 'Order' | 'Payment' | 'Refund'>(paymentsSchema, (table) => [
+  // A subscriber's replay reads only its own payments' events (as buyer or as merchant), so its
+  // cost follows that viewer's history, not the platform's.
+  index('outbox_payment_buyer_position_idx').on(sql`(${table.payload}->>'buyerId')`, table.position).where(sql`${table.aggregateType} = 'Payment'`),
+  index('outbox_payment_merchant_position_idx').on(sql`(${table.payload}->>'merchantId')`, table.position).where(sql`${table.aggregateType} = 'Payment'`),
+]);
 
 export type OrderRow = typeof orders.$inferSelect;
 export type PaymentRow = typeof payments.$inferSelect;

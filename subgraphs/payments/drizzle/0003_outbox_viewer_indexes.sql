@@ -1,0 +1,2 @@
+CREATE INDEX "outbox_payment_buyer_position_idx" ON "payments"."outbox_events" USING btree (("payload"->>'buyerId'),"position") WHERE "payments"."outbox_events"."aggregate_type" = 'Payment';--> statement-breakpoint
+CREATE INDEX "outbox_payment_merchant_position_idx" ON "payments"."outbox_events" USING btree (("payload"->>'merchantId'),"position") WHERE "payments"."outbox_events"."aggregate_type" = 'Payment';
