@@ -56,15 +56,15 @@ export interface PrivatePostgresOptions {
   start?: boolean;
 }
 
-const runningClusters = new Set<{ dataDirectory: string }>();
+const liveClusters = new Set<{ directory: string; dataDirectory: string }>();
 let exitHookInstalled = false;
 
-/** A cluster left running by a crashed test must not outlive the test process. */
+/** A cluster left running by a crashed test must not outlive the test process, nor its files. */
 function installExitHook() {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once('exit', () => {
-    for (const cluster of runningClusters) {
+    for (const cluster of liveClusters) {
       try {
         execFileSync(...asServerUser(path.join(POSTGRES_BIN_DIRECTORY, 'pg_ctl'), ['stop', '-D', cluster.dataDirectory, '-m', 'immediate', '-w', '-t', '10']), {
           stdio: 'ignore',
@@ -74,6 +74,7 @@ function installExitHook() {
       } catch {
         // already stopped, or nothing more we can do at exit
       }
+      rmSync(cluster.directory, { recursive: true, force: true });
     }
   });
 }
@@ -124,7 +125,7 @@ export async function createPrivatePostgres(options: PrivatePostgresOptions = {}
   const dataDirectory = path.join(directory, 'data');
   const logFile = path.join(directory, 'server.log');
   const port = await freePort();
-  const handle = { dataDirectory };
+  const handle = { directory, dataDirectory };
   const pgCtl = path.join(POSTGRES_BIN_DIRECTORY, 'pg_ctl');
   let isRunning = false;
   let destroyed = false;
@@ -166,13 +167,11 @@ export async function createPrivatePostgres(options: PrivatePostgresOptions = {}
       if (isRunning) return;
       await run(pgCtl, ['start', '-D', dataDirectory, '-l', logFile, '-w', '-t', String(PG_CTL_WAIT_SECONDS), '-o', serverOptions], directory);
       isRunning = true;
-      runningClusters.add(handle);
     },
     async stop(mode = 'fast') {
       if (!isRunning) return;
       await run(pgCtl, ['stop', '-D', dataDirectory, '-m', mode, '-w', '-t', String(PG_CTL_WAIT_SECONDS)], directory);
       isRunning = false;
-      runningClusters.delete(handle);
     },
     async restart(mode = 'fast') {
       await cluster.stop(mode);
@@ -186,12 +185,14 @@ export async function createPrivatePostgres(options: PrivatePostgresOptions = {}
         await cluster.stop('immediate');
       } finally {
         destroyed = true;
+        liveClusters.delete(handle);
         rmSync(directory, { recursive: true, force: true });
       }
     },
   };
 
   installExitHook();
+  liveClusters.add(handle);
   if (options.start !== false) {
     try {
       await cluster.start();
