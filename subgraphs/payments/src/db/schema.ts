@@ -44,7 +44,7 @@ export const payments = paymentsSchema.table(
     amount: money('amount').notNull(),
     currency: text('currency').notNull(),
     status: text('status', { enum: ['PENDING', 'REQUIRES_REVIEW', 'AUTHORIZED', 'SUCCEEDED', 'FAILED', 'CANCELED'] }).notNull(),
-    step: text('step', { enum: ['CREATED', 'RISK_ASSESSED', 'HOLD_PLACED', 'CAPTURED', 'CANCEL_REQUESTED', 'DONE'] }).notNull(),
+    step: text('step', { enum: ['CREATED', 'RISK_ASSESSED', 'HOLD_PLACED', 'CAPTURE_REQUESTED', 'CAPTURED', 'CANCEL_REQUESTED', 'DONE'] }).notNull(),
     captureMethod: text('capture_method', { enum: ['AUTOMATIC', 'MANUAL'] }).notNull(),
     failureCode: text('failure_code'),
     idempotencyKey: text('idempotency_key').notNull(),
@@ -55,6 +55,16 @@ export const payments = paymentsSchema.table(
     merchantAccountId: text('merchant_account_id'),
     holdId: text('hold_id'),
     holdExpiresAt: timestamp('hold_expires_at', { withTimezone: true }),
+    /**
+     * The amount a capture decided to take (recorded with step CAPTURE_REQUESTED before the ledger
+     * is asked): a retry or recovery posts this amount, whatever a retry asks for.
+     */
+    captureRequestedAmount: money('capture_requested_amount'),
+    /**
+     * When the current step last could not run because a service it needs was unavailable. A replay
+     * of the payment's idempotency key resumes such a payment at once (others wait for recovery).
+     */
+    stalledAt: timestamp('stalled_at', { withTimezone: true }),
     amountCaptured: money('amount_captured').notNull().default(sql`0`),
     amountRefunded: money('amount_refunded').notNull().default(sql`0`),
     version: integer('version').notNull().default(1),
@@ -67,7 +77,7 @@ export const payments = paymentsSchema.table(
     index('payments_order_idx').on(table.orderId),
     index('payments_buyer_position_idx').on(table.buyerId, table.position),
     index('payments_merchant_position_idx').on(table.merchantId, table.position),
-    index('payments_unfinished_idx').on(table.updatedAt).where(sql`${table.status} = 'PENDING' or ${table.step} = 'CANCEL_REQUESTED'`),
+    index('payments_unfinished_idx').on(table.updatedAt).where(sql`${table.status} = 'PENDING' or ${table.step} in ('CANCEL_REQUESTED', 'CAPTURE_REQUESTED')`),
   ],
 );
 

@@ -142,7 +142,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
      * Records a new payment attempt. A key the buyer used before, or an order that already has a
      * payment in flight or succeeded, is a PaymentConflict (the caller replays or refuses).
      */
-    async insertPayment(payment: Omit<PaymentRow, 'position' | 'version' | 'createdAt' | 'updatedAt' | 'amountCaptured' | 'amountRefunded' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'failureCode'>): Promise<PaymentRow> {
+    async insertPayment(payment: Omit<PaymentRow, 'position' | 'version' | 'createdAt' | 'updatedAt' | 'amountCaptured' | 'amountRefunded' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'failureCode' | 'captureRequestedAmount' | 'stalledAt'>): Promise<PaymentRow> {
       try {
         return await database.transaction(async (sql) => {
           const [created] = await sql.query(

@@ -43,6 +43,8 @@ export function toPayment(row: Raw): PaymentRow {
     merchantAccountId: nullable(row.merchant_account_id, textOf),
     holdId: nullable(row.hold_id, textOf),
     holdExpiresAt: nullable(row.hold_expires_at, dateOf),
+    captureRequestedAmount: nullable(row.capture_requested_amount, bigintOf),
+    stalledAt: nullable(row.stalled_at, dateOf),
     amountCaptured: bigintOf(row.amount_captured),
     amountRefunded: bigintOf(row.amount_refunded),
     version: Number(row.version),
