@@ -7,11 +7,11 @@ import type { AccountRow } from '../db/schema';
 import { assertBalancedPosting, assertDescription, assertLedgerKey, type PostingLine } from '../domain/postings';
 import type { Resolvers } from '../generated/resolvers-types';
 import { verifyLedger } from '../store/verify';
+import { KEYS_PER_LOOKUP_MAX } from '../limits';
 
 /** Scope of the services that move money through the ledger. */
 export const LEDGER_WRITE_SCOPE = 'ledger:write';
-/** Idempotency keys looked up at once (reconciliation pages through more). */
-export const KEYS_PER_LOOKUP_MAX = 500;
+export { KEYS_PER_LOOKUP_MAX } from '../limits';
 /** How long a hold reserves funds unless told otherwise (like a card authorization). */
 export const HOLD_EXPIRY_DEFAULT_MS = 7 * 24 * 60 * 60 * 1000;
 
