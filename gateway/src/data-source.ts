@@ -3,7 +3,7 @@ import type { Fetcher } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
 import { isPublicCode } from '@paygraph/errors';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
-import { keepAliveFetcher } from '@paygraph/service-client';
+import { instancePool, isReadRequestBody, keepAliveFetcher } from '@paygraph/service-client';
 import type { GatewayContext } from './context';
 import type { GatewayMetrics } from './metrics';
 
@@ -12,13 +12,16 @@ import type { GatewayMetrics } from './metrics';
  * again) and the request id, bounds the call with a timeout and records its latency.
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(options: { name: string; url: string; timeoutMs: number; metrics: GatewayMetrics }) {
+  constructor(options: { name: string; url: string; urls?: readonly string[]; timeoutMs: number; metrics: GatewayMetrics }) {
     const send = keepAliveFetcher(options.timeoutMs);
-    const fetcher: Fetcher = async (url, init) => {
+    // Round robin over the subgraph's instances, resent elsewhere only when safe (service-client balancer.ts).
+    const pool = instancePool(options.urls && options.urls.length > 0 ? options.urls : [options.url]);
+    const fetcher: Fetcher = async (_url, init) => {
       const started = process.hrtime.bigint();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        const response = await send(url, init as Parameters<typeof send>[1]);
+        const request = init as Parameters<typeof send>[1];
+        const response = await pool.send((instanceUrl) => send(instanceUrl, request), { read: isReadRequestBody(request?.body) });
         options.metrics.observeSubgraphFetch(options.name, response.ok ? 'ok' : 'error', seconds());
         return response as unknown as Awaited<ReturnType<Fetcher>>;
       } catch (error) {

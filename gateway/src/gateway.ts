@@ -32,8 +32,11 @@ export const STATIC_SUPERGRAPH_FILE = path.join(repositoryRoot, 'schema/supergra
 
 export interface GatewayOptions {
   config: Pick<PlatformConfig, 'NODE_ENV' | 'SUPERGRAPH_SOURCE' | 'SUPERGRAPH_POLL_INTERVAL_MS' | 'SUBGRAPH_TIMEOUT_MS'>;
-  /** Where each subgraph is reached (the service list after overrides), looked up per request. */
-  subgraphs: () => ReadonlyArray<{ name: string; url: string }>;
+  /**
+   * Where each subgraph is reached (the service list after overrides), looked up per request;
+   * `urls` lists every instance when a subgraph runs several (requests are spread over them).
+   */
+  subgraphs: () => ReadonlyArray<{ name: string; url: string; urls?: readonly string[] }>;
   /** Verifies bearer tokens; the public endpoint accepts access tokens only. */
   verifyToken: TokenVerifier;
   logger: Logger;
@@ -62,6 +65,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = createGatewayMetrics();
   const source = config.SUPERGRAPH_SOURCE ?? (config.NODE_ENV === 'production' ? 'static' : 'introspect');
   const urlOf = (name: string, fallback: string) => options.subgraphs().find((subgraph) => subgraph.name === name)?.url ?? fallback;
+  const urlsOf = (name: string) => options.subgraphs().find((subgraph) => subgraph.name === name)?.urls;
 
   const gateway = new ApolloGateway({
     ...(source === 'static'
@@ -74,7 +78,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           }),
         }),
     buildService: ({ name, url }) =>
-      new SubgraphDataSource({ name, url: urlOf(name, url ?? ''), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics }),
+      new SubgraphDataSource({ name, url: urlOf(name, url ?? ''), urls: urlsOf(name), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics }),
     logger: {
       debug: (message) => logger.debug(message),
       info: (message) => logger.info(message),
@@ -93,7 +97,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let hub: PaymentEventHub | null = null;
   let subscriptions: SubscriptionServer | null = null;
   if (options.events && options.serviceSecret) {
-    const directory = { url: (name: string) => urlOf(name, '') };
+    const directory = { url: (name: string) => urlOf(name, ''), urls: (name: string) => urlsOf(name) ?? [urlOf(name, '')] };
     const client = createServiceClient({ service: 'gateway', serviceSecret: options.serviceSecret, directory });
     const started = await startPaymentEventHub(options.events, logger);
     hub = started;

@@ -3,4 +3,5 @@
  * naming the variable for every bad value, and the service list read from schema/supergraph.yaml.
  */
 export { ConfigError, parseEnv, envSchemas, type PlatformConfig, loadPlatformConfig } from './env';
-export { loadServiceList, type ServiceEntry, type ServiceList, repositoryRoot } from './service-list';
+export { loadServiceList, SERVICE_INSTANCES_MAX, type ServiceEntry, type ServiceList, repositoryRoot } from './service-list';
+export { limitSettingsShape, loadLimitSettings, type LimitSettings } from './limits';

@@ -50,6 +50,21 @@ describe('loadServiceList', () => {
     expect(services.find((service) => service.name === 'auth')).toMatchObject({ url: 'http://auth.internal:8080/graphql', port: 8080 });
   });
 
+  it('reads several comma-separated instances from <NAME>_URL, the first one as url and port', () => {
+    const payments = loadServiceList({ PAYMENTS_URL: ' http://payments-1:4006/graphql, http://payments-2:4016/graphql ,' }).find(
+      (service) => service.name === 'payments',
+    );
+    expect(payments).toMatchObject({
+      url: 'http://payments-1:4006/graphql',
+      urls: ['http://payments-1:4006/graphql', 'http://payments-2:4016/graphql'],
+      port: 4006,
+    });
+    const second = loadServiceList({ PAYMENTS_URL: 'http://a:4006/graphql,http://b:4006/graphql', PAYMENTS_PORT: '4016' });
+    expect(second.find((service) => service.name === 'payments')).toMatchObject({ port: 4016, urls: ['http://a:4006/graphql', 'http://b:4006/graphql'] });
+    expect(loadServiceList({}).find((service) => service.name === 'users')!.urls).toEqual(['http://127.0.0.1:4001/graphql']);
+    expect(() => loadServiceList({ PAYMENTS_URL: 'http://a:1/graphql,ftp://b/graphql' })).toThrow(/PAYMENTS_URL must be a URL/);
+  });
+
   it('rejects a bad override clearly', () => {
     expect(() => loadServiceList({ USERS_PORT: 'x' })).toThrow(/^Invalid configuration: USERS_PORT must be a port number/);
     expect(() => loadServiceList({ AUTH_URL: 'not a url' })).toThrow(/AUTH_URL must be a URL/);

@@ -41,14 +41,20 @@ export interface MutableServiceDirectory extends ServiceDirectory {
 
 export function createDirectory(services: ServiceList): MutableServiceDirectory {
   const urls = new Map(services.map((entry) => [entry.name, entry.url]));
+  // Every instance of a service listed in <NAME>_URL; a later set() replaces them with one.
+  const instances = new Map(services.map((entry) => [entry.name, entry.urls ?? [entry.url]]));
   return {
     url(service) {
       const url = urls.get(service);
       if (!url) throw new Error(`Service ${service} is not in the service list`);
       return url;
     },
+    urls(service) {
+      return instances.get(service) ?? [this.url(service)];
+    },
     set(service, url) {
       urls.set(service, url);
+      instances.set(service, [url]);
     },
     entries: () => [...urls.entries()],
   };

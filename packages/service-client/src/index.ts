@@ -7,13 +7,17 @@
 import { apiError, isPublicCode } from '@paygraph/errors';
 import { serviceCredential } from '@paygraph/identity';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
+import { instancePool, instancesOf, isReadOperation } from './balancer';
 import { postText, type HttpResponse } from './http';
 
 export { keepAliveFetcher, postText, type HttpResponse } from './http';
+export { instancePool, instancesOf, isConnectFailure, isConnectionLost, isReadOperation, isReadRequestBody, type InstancePool } from './balancer';
 
 /** Resolves a service name to its GraphQL URL at call time (ports may be known only after listen). */
 export interface ServiceDirectory {
   url(service: string): string;
+  /** Every instance of the service when it runs several (balancer.ts spreads calls over them). */
+  urls?(service: string): readonly string[];
 }
 
 export const SERVICE_CALL_TIMEOUT_MS = 5_000;
@@ -67,16 +71,18 @@ function parseBody<TData>(text: string): GraphQLBody<TData> | null {
 
 export function createServiceClient(options: ServiceClientOptions): ServiceClient {
   const timeoutMs = options.timeoutMs ?? SERVICE_CALL_TIMEOUT_MS;
-  const endpoints = authEndpoints(options.directory);
   let cached: { token: string; renewAt: number } | null = null;
   let pending: Promise<string> | null = null;
 
   async function fetchServiceToken(): Promise<string> {
-    const response = await postText(
-      endpoints.serviceToken(),
-      { 'content-type': 'application/json' },
-      JSON.stringify({ service: options.service, credential: serviceCredential(options.serviceSecret, options.service) }),
-      timeoutMs,
+    // Any auth instance signs it; resent to another one only when the first could not connect.
+    const response = await instancePool(instancesOf(options.directory, 'auth')).send((url) =>
+      postText(
+        `${originOf(url)}/internal/service-token`,
+        { 'content-type': 'application/json' },
+        JSON.stringify({ service: options.service, credential: serviceCredential(options.serviceSecret, options.service) }),
+        timeoutMs,
+      ),
     );
     if (response.status !== 200) throw new ServiceCallError(`auth refused a service token for ${options.service}: HTTP ${response.status}`);
     const body = JSON.parse(response.text) as { token: string; expiresAt: string };
@@ -99,8 +105,13 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
       if (callOptions.requestId) headers[REQUEST_ID_HEADER] = callOptions.requestId;
       let response: HttpResponse;
+      const requestBody = JSON.stringify({ query, variables });
       try {
-        response = await postText(options.directory.url(target), headers, JSON.stringify({ query, variables }), callOptions.timeoutMs ?? timeoutMs);
+        // Round robin over the target's instances; resent elsewhere only when safe (balancer.ts).
+        response = await instancePool(instancesOf(options.directory, target)).send(
+          (url) => postText(url, headers, requestBody, callOptions.timeoutMs ?? timeoutMs),
+          { read: isReadOperation(query) },
+        );
       } catch (error) {
         throw new ServiceCallError(`${target} did not answer: ${(error as Error).message}`);
       }
