@@ -14,11 +14,15 @@ const services = loadServiceList({});
 
 describe('docker-compose.yml', () => {
   it.each(services.map((service) => service.name))('runs subgraph %s as its own service', (name) => {
-    const service = compose.services[name];
-    expect(service, `docker-compose.yml has no service ${name}`).toBeDefined();
-    expect(service!.command).toEqual(['npm', 'start', '-w', `subgraphs/${name}`]);
-    const env = service!.environment!;
-    expect(env[`${name.toUpperCase()}_URL`]).toBe(`http://${name}:${new URL(services.find((entry) => entry.name === name)!.url).port}/graphql`);
+    // A service runs as `<name>`, or as `<name>-1` ... `<name>-N` when it has several instances.
+    const instances = Object.keys(compose.services).filter((key) => key === name || new RegExp(`^${name}-\\d+$`).test(key));
+    expect(instances.length, `docker-compose.yml has no service ${name}`).toBeGreaterThan(0);
+    const port = new URL(services.find((entry) => entry.name === name)!.url).port;
+    for (const instance of instances) {
+      const service = compose.services[instance]!;
+      expect(service.command).toEqual(['npm', 'start', '-w', `subgraphs/${name}`]);
+      expect(service.environment![`${name.toUpperCase()}_URL`]).toBe(instances.map((host) => `http://${host}:${port}/graphql`).join(','));
+    }
   });
 
   it('runs the gateway from the static supergraph and PostgreSQL', () => {
