@@ -31,7 +31,8 @@ export type { GatewayContext } from './context';
 export const STATIC_SUPERGRAPH_FILE = path.join(repositoryRoot, 'schema/supergraph.graphql');
 
 export interface GatewayOptions {
-  config: Pick<PlatformConfig, 'NODE_ENV' | 'SUPERGRAPH_SOURCE' | 'SUPERGRAPH_POLL_INTERVAL_MS' | 'SUBGRAPH_TIMEOUT_MS'>;
+  config: Pick<PlatformConfig, 'NODE_ENV' | 'SUPERGRAPH_SOURCE' | 'SUPERGRAPH_POLL_INTERVAL_MS' | 'SUBGRAPH_TIMEOUT_MS'> &
+    Partial<Pick<PlatformConfig, 'SUBSCRIPTIONS_PER_CONNECTION_MAX' | 'SUBSCRIPTIONS_PER_USER_MAX' | 'SUBSCRIBES_PER_MINUTE_MAX'>>;
   /**
    * Where each subgraph is reached (the service list after overrides), looked up per request;
    * `urls` lists every instance when a subgraph runs several (requests are spread over them).
@@ -99,10 +100,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (options.events && options.serviceSecret) {
     const directory = { url: (name: string) => urlOf(name, ''), urls: (name: string) => urlsOf(name) ?? [urlOf(name, '')] };
     const client = createServiceClient({ service: 'gateway', serviceSecret: options.serviceSecret, directory });
-    const started = await startPaymentEventHub(options.events, logger);
+    const readLog = readPaymentStatusLog(client);
+    const started = await startPaymentEventHub(options.events, logger, { readLog });
     hub = started;
     metrics.trackSubscriptions(() => started.listeners);
-    subscriptions = createSubscriptionServer({ apollo, hub, verifyToken: options.verifyToken, readLog: readPaymentStatusLog(client), logger });
+    subscriptions = createSubscriptionServer({
+      apollo,
+      hub,
+      verifyToken: options.verifyToken,
+      readLog,
+      logger,
+      limits: {
+        ...(config.SUBSCRIPTIONS_PER_CONNECTION_MAX ? { perConnectionMax: config.SUBSCRIPTIONS_PER_CONNECTION_MAX } : {}),
+        ...(config.SUBSCRIPTIONS_PER_USER_MAX ? { perUserMax: config.SUBSCRIPTIONS_PER_USER_MAX } : {}),
+        ...(config.SUBSCRIBES_PER_MINUTE_MAX ? { subscribesPerMinuteMax: config.SUBSCRIBES_PER_MINUTE_MAX } : {}),
+      },
+    });
     const server = subscriptions;
     // Registered before start so the first composition reaches it too.
     gateway.onSchemaLoadOrUpdate(({ apiSchema }) => server.schemaUpdated(apiSchema));

@@ -102,6 +102,9 @@ it('ends the stream when a change cannot be resolved, delivering nothing after i
   await transport.publish([event(1), event(2), event(3)]);
   const items = await take(live, 3);
   expect(sequences(items)).toEqual([1, 'end']);
+  const end = items[1]!;
+  // Retryable: the client resumes with `after` once the subgraph is back.
+  expect(end.kind === 'end' && end.error.extensions.code).toBe('SERVICE_UNAVAILABLE');
   expect((await live.next()).done).toBe(true);
   expect(ended).toBeGreaterThan(0);
   expect(hub.listeners).toBe(0);
@@ -130,4 +133,24 @@ it("resolves only the subscriber's own payments, live and replayed, when it foll
   expect(sequences(await take(live, 4))).toEqual([1, 3, 4, 6]);
   expect(resolved).toEqual([1, 3, 4, 6]);
   await live.return();
+});
+
+it('ends with SERVICE_UNAVAILABLE when the hub lost events it could not read back, and when the replay cannot be read', async () => {
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger, {
+    readLog: async () => {
+      throw new Error('payments is down');
+    },
+  });
+  const options = { hub, paymentId: null, userId: null, resolve: async (resolved: PaymentStatusChange) => ({ change: resolved, payments: {}, errors: [] }), onEnd: () => {} };
+  const live = new LiveSubscription({ ...options, after: null, readLog: async () => [] });
+  await transport.publish([event(1)]);
+  await transport.publish([event(4)]);
+  const items = await take(live, 2);
+  expect(sequences(items)).toEqual([1, 'end']);
+  expect(items[1]!.kind === 'end' && items[1]!.error.extensions.code).toBe('SERVICE_UNAVAILABLE');
+
+  const replaying = new LiveSubscription({ ...options, after: 0n, readLog: async () => Promise.reject(new Error('payments is down')) });
+  const [ended] = await take(replaying, 1);
+  expect(ended!.kind === 'end' && ended!.error.extensions.code).toBe('SERVICE_UNAVAILABLE');
 });

@@ -6,7 +6,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { GatewayContext } from '../context';
-import type { PaymentStatusChange } from './hub';
+import type { PaymentStatusChange, ReadStatusLog } from './hub';
 
 export const rejectSubscriptionsOverHttp: ApolloServerPlugin<GatewayContext> = {
   async requestDidStart() {
@@ -22,8 +22,8 @@ export const rejectSubscriptionsOverHttp: ApolloServerPlugin<GatewayContext> = {
 };
 
 const STATUS_LOG = /* GraphQL */ `
-  query PaymentStatusLog($after: String!, $paymentId: ID, $first: Int) {
-    paymentStatusLog(after: $after, paymentId: $paymentId, first: $first) {
+  query PaymentStatusLog($after: String!, $paymentId: ID, $userId: ID, $first: Int) {
+    paymentStatusLog(after: $after, paymentId: $paymentId, userId: $userId, first: $first) {
       sequence paymentId buyerId merchantId status previousStatus occurredAt
     }
   }
@@ -32,10 +32,13 @@ const STATUS_LOG = /* GraphQL */ `
 /** As the log query returns it: the sequence as a decimal string. */
 type LogEntry = Omit<PaymentStatusChange, 'sequence'> & { sequence: string };
 
-/** Reads payment status changes after a position from the payments service (internal query). */
-export function readPaymentStatusLog(client: ServiceClient) {
-  return async (after: bigint, paymentId: string | null, limit: number): Promise<PaymentStatusChange[]> => {
-    const data = await client.request<{ paymentStatusLog: LogEntry[] }>('payments', STATUS_LOG, { after: after.toString(), paymentId, first: limit });
+/**
+ * Reads payment status changes after a position from the payments service (internal query),
+ * narrowed there in SQL to one payment or one viewer's payments.
+ */
+export function readPaymentStatusLog(client: ServiceClient): ReadStatusLog {
+  return async (after, filter, limit): Promise<PaymentStatusChange[]> => {
+    const data = await client.request<{ paymentStatusLog: LogEntry[] }>('payments', STATUS_LOG, { after: after.toString(), paymentId: filter.paymentId, userId: filter.userId, first: limit });
     return data.paymentStatusLog.map((entry) => ({ ...entry, sequence: BigInt(entry.sequence) }));
   };
 }

@@ -6,8 +6,8 @@
  * Each accepted change starts resolving at once (a few in flight); deliveries keep their order.
  */
 import { GraphQLError } from 'graphql';
-import { apiError } from '@paygraph/errors';
-import type { PaymentEventHub, PaymentStatusChange } from './hub';
+import { apiError, serviceUnavailable } from '@paygraph/errors';
+import type { PaymentEventHub, PaymentStatusChange, ReadStatusLog } from './hub';
 
 /** A change resolved for this subscriber: the federated result, keyed by the client's aliases. */
 export interface Delivery {
@@ -36,9 +36,12 @@ export interface LiveSubscriptionOptions {
   userId: string | null;
   /** Replay from here (exclusive); null: live only. */
   after: bigint | null;
-  /** Resolves a change for this subscriber; null when it may not see the payment. */
+  /**
+   * Resolves a change for this subscriber; null only when it may not see the payment. A change
+   * that could not be resolved (a subgraph down) rejects: that ends the stream, never skips it.
+   */
   resolve(change: PaymentStatusChange): Promise<Delivery | null>;
-  readLog(after: bigint, paymentId: string | null, limit: number): Promise<PaymentStatusChange[]>;
+  readLog: ReadStatusLog;
   onEnd(): void;
 }
 
@@ -53,10 +56,16 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
   constructor(private readonly options: LiveSubscriptionOptions) {
     this.last = options.after ?? -1n;
     this.held = options.after === null ? null : [];
-    this.stopListening = options.hub.listen(options.paymentId, (change) => {
-      if (this.held) this.held.push(change);
-      else this.accept(change);
-    }, options.userId);
+    this.stopListening = options.hub.listen(
+      options.paymentId,
+      (change) => {
+        if (this.held) this.held.push(change);
+        else this.accept(change);
+      },
+      options.userId,
+      // The hub lost events it could not recover: end here; the client resumes with `after`.
+      (error) => this.finish({ kind: 'end', error }),
+    );
     if (options.after !== null) void this.replay(options.after);
   }
 
@@ -64,7 +73,7 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     try {
       let cursor = after;
       for (;;) {
-        const page = await this.options.readLog(cursor, this.options.paymentId, REPLAY_PAGE);
+        const page = await this.options.readLog(cursor, { paymentId: this.options.paymentId, userId: this.options.userId }, REPLAY_PAGE);
         for (const change of page) this.accept(change);
         if (page.length < REPLAY_PAGE || this.ended) break;
         cursor = page[page.length - 1]!.sequence;
@@ -72,8 +81,10 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
       const held = this.held ?? [];
       this.held = null;
       for (const change of held) this.accept(change);
-    } catch {
-      this.finish({ kind: 'end', error: new GraphQLError('The missed events could not be read; subscribe again.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } }) });
+    } catch (error) {
+      // An `after` older than the retained log is the client's to fix; anything else is retryable.
+      const refused = error instanceof GraphQLError && error.extensions.code === 'BAD_USER_INPUT';
+      this.finish({ kind: 'end', error: refused ? error : serviceUnavailable('The missed events could not be read; subscribe again with the same `after`.') });
     }
   }
 
@@ -91,7 +102,7 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     this.push(
       this.options.resolve(change).then(
         (delivery) => (delivery ? ({ kind: 'delivery', delivery } as const) : null),
-        () => ({ kind: 'end', error: new GraphQLError('An event could not be resolved; subscribe again with `after` set to the last sequence received.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } }) }) as const,
+        () => ({ kind: 'end', error: serviceUnavailable('An event could not be resolved; subscribe again with `after` set to the last sequence received.') }) as const,
       ),
     );
   }

@@ -36,11 +36,11 @@ import {
 import type { Context, SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { apiError, maskError } from '@paygraph/errors';
+import { apiError, maskError, rateLimited, serviceUnavailable } from '@paygraph/errors';
 import { tokenExpiresAtMs, type TokenVerifier, type UserViewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import type { GatewayContext } from '../context';
-import type { PaymentEventHub, PaymentStatusChange } from './hub';
+import type { PaymentEventHub, PaymentStatusChange, ReadStatusLog } from './hub';
 import { LiveSubscription, type Delivery, type LiveItem } from './live';
 import { buildPayloadQuery, PAYMENT_VARIABLE, VISIBLE_ALIAS } from './selection';
 
@@ -52,15 +52,41 @@ export interface SubscriptionServerOptions {
   hub: PaymentEventHub;
   verifyToken: TokenVerifier;
   /** Payment status changes after a log position (the payments service's internal log query). */
-  readLog(after: bigint, paymentId: string | null, limit: number): Promise<PaymentStatusChange[]>;
+  readLog: ReadStatusLog;
   logger: Logger;
+  limits?: Partial<SubscriptionLimits>;
 }
+
+/** Bounds on what one client can hold open or ask for (settings; see README). */
+export interface SubscriptionLimits {
+  /** Live subscriptions on one WebSocket. */
+  perConnectionMax: number;
+  /** Live subscriptions of one user across every socket of this gateway. */
+  perUserMax: number;
+  /** Subscribe messages one socket may send per minute (each one may start a replay). */
+  subscribesPerMinuteMax: number;
+}
+export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = { perConnectionMax: 20, perUserMax: 100, subscribesPerMinuteMax: 120 };
+
+/** Attempts to resolve one event before the subscription is ended as unavailable, and the wait between them. */
+export const RESOLVE_ATTEMPTS_MAX = 3;
+const RESOLVE_RETRY_DELAY_MS = 200;
+
+/**
+ * Codes that are an answer about the payment or a field (the subscriber may not see it, it is
+ * gone), as opposed to a failure to answer (a subgraph down, an internal error).
+ */
+const ANSWER_CODES = new Set(['FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED', 'BAD_USER_INPUT', 'INVALID_STATE']);
+type ResultErrors = readonly { message: string; extensions?: Record<string, unknown> }[] | undefined;
+const failedToAnswer = (errors: ResultErrors) => (errors ?? []).some((error) => !ANSWER_CODES.has(String(error.extensions?.code ?? '')));
 
 interface Session {
   viewer: UserViewer;
   authorization: string;
   subscriptions: Set<LiveSubscription>;
   expiry?: NodeJS.Timeout;
+  /** Subscribe messages in the current one-minute window. */
+  subscribes: { windowStartMs: number; count: number };
 }
 
 type Extra = { socket: import('ws').WebSocket; request: import('http').IncomingMessage; session?: Session };
@@ -160,6 +186,27 @@ function sharedSubscribe(args: ExecutionArgs): AsyncGenerator<ExecutionResult> {
 
 export function createSubscriptionServer(options: SubscriptionServerOptions) {
   const { apollo, hub, logger } = options;
+  const limits: SubscriptionLimits = { ...DEFAULT_SUBSCRIPTION_LIMITS, ...options.limits };
+  /** Live subscriptions per user on this gateway. */
+  const perUser = new Map<string, number>();
+
+  /** The first limit a new subscription would break, as the error that refuses it. */
+  function overLimits(session: Session): GraphQLError | null {
+    const now = Date.now();
+    if (now - session.subscribes.windowStartMs >= 60_000) session.subscribes = { windowStartMs: now, count: 0 };
+    session.subscribes.count += 1;
+    const retryAfterSeconds = Math.max(1, Math.ceil((session.subscribes.windowStartMs + 60_000 - now) / 1000));
+    if (session.subscribes.count > limits.subscribesPerMinuteMax) {
+      return rateLimited(`At most ${limits.subscribesPerMinuteMax} subscribe messages per minute on one connection (SUBSCRIBES_PER_MINUTE_MAX).`, retryAfterSeconds);
+    }
+    if (session.subscriptions.size >= limits.perConnectionMax) {
+      return rateLimited(`At most ${limits.perConnectionMax} subscriptions per connection (SUBSCRIPTIONS_PER_CONNECTION_MAX); complete one first.`, 1);
+    }
+    if ((perUser.get(session.viewer.userId) ?? 0) >= limits.perUserMax) {
+      return rateLimited(`At most ${limits.perUserMax} subscriptions per user (SUBSCRIPTIONS_PER_USER_MAX); complete one first.`, 1);
+    }
+    return null;
+  }
   let schema: GraphQLSchema | null = null;
   // One federated query per (event, viewer, selection): subscribers sharing them share the work.
   const inFlight = new Map<string, Promise<{ data?: Record<string, unknown> | null; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }>>();
@@ -236,6 +283,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
   async function onSubscribe(ctx: Context<Record<string, unknown>, Extra>, _id: string, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
     const session = ctx.extra.session;
     if (!session) return refuse('UNAUTHENTICATED', 'Not authenticated.');
+    const refusal = overLimits(session);
+    if (refusal) return [refusal];
     if (!schema) return [new GraphQLError('Subscriptions are not available: the supergraph has no paymentStatusChanged.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
     const prepared = prepare(payload.query, payload.operationName ?? null);
     if ('errors' in prepared) return prepared.errors;
@@ -251,15 +300,28 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     }
 
     const clientVariables = Object.fromEntries(payloadQuery.variableNames.filter((name) => name in (payload.variables ?? {})).map((name) => [name, payload.variables![name]]));
+    // "May not see it" (the payment resolves to null, no failure) and "could not resolve it" (a
+    // subgraph down, an internal error) are different answers: the first skips the event, the
+    // second is retried a few times and then ends the subscription as SERVICE_UNAVAILABLE.
     const resolve = async (change: PaymentStatusChange): Promise<Delivery | null> => {
-      const result = await executeAs(session, payloadQuery.document, queryId, { ...clientVariables, [PAYMENT_VARIABLE]: change.paymentId }, change.sequence.toString());
-      const data = result.data ?? {};
-      if (!data[VISIBLE_ALIAS]) return null;
-      return { change, payments: data, errors: result.errors ?? [] };
+      for (let attempt = 1; ; attempt += 1) {
+        const result = await executeAs(session, payloadQuery.document, queryId, { ...clientVariables, [PAYMENT_VARIABLE]: change.paymentId }, change.sequence.toString());
+        const data = result.data ?? {};
+        if (!failedToAnswer(result.errors)) {
+          if (!data[VISIBLE_ALIAS]) return null;
+          return { change, payments: data, errors: result.errors ?? [] };
+        }
+        if (attempt >= RESOLVE_ATTEMPTS_MAX) {
+          logger.warn({ sequence: change.sequence.toString(), errors: result.errors?.map((error) => error.message) }, 'a payment event could not be resolved; ending the subscription');
+          throw new Error('payment event could not be resolved');
+        }
+        await new Promise((wake) => setTimeout(wake, RESOLVE_RETRY_DELAY_MS * attempt));
+      }
     };
 
     if (paymentId !== null) {
       const check = await executeAs(session, payloadQuery.document, queryId, { ...clientVariables, [PAYMENT_VARIABLE]: paymentId }, 'subscribe');
+      if (failedToAnswer(check.errors)) return [serviceUnavailable('The payment could not be checked right now; subscribe again.')];
       if (!check.data?.[VISIBLE_ALIAS]) return refuse('NOT_FOUND', 'No payment with this id that you may see.');
     }
 
@@ -275,9 +337,13 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
         if (ended) return;
         ended = true;
         session.subscriptions.delete(live);
+        const left = (perUser.get(session.viewer.userId) ?? 1) - 1;
+        if (left > 0) perUser.set(session.viewer.userId, left);
+        else perUser.delete(session.viewer.userId);
       },
     });
     session.subscriptions.add(live);
+    perUser.set(session.viewer.userId, (perUser.get(session.viewer.userId) ?? 0) + 1);
     const context: SubscriptionContext = { live };
     return { schema, document, operationName: payload.operationName ?? null, variableValues: payload.variables ?? {}, contextValue: context, fieldResolver: byResponseKey };
   }
@@ -314,7 +380,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
               ctx.extra.socket.close(4403, closeReason.invalid);
               return false;
             }
-            const session: Session = { viewer, authorization, subscriptions: new Set() };
+            const session: Session = { viewer, authorization, subscriptions: new Set(), subscribes: { windowStartMs: Date.now(), count: 0 } };
             const expiresAt = tokenExpiresAtMs(authorization);
             if (expiresAt !== null) {
               session.expiry = setTimeout(() => {

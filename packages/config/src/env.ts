@@ -66,9 +66,15 @@ export const envSchemas = {
   gateway: {
     PORT: port.default(4000),
     SUPERGRAPH_SOURCE: z.enum(['introspect', 'static'], { message: 'must be introspect or static' }).optional(),
+    /** Outbox and inbox rows older than this are pruned (never past what a durable consumer applied). */
+    EVENT_RETENTION_SECONDS: positiveInt(315_360_000).default(2_592_000),
     SUPERGRAPH_POLL_INTERVAL_MS: positiveInt(3_600_000).default(10_000),
     SUBGRAPH_TIMEOUT_MS: positiveInt(120_000).default(10_000),
   },
+    /** Live subscriptions per WebSocket, per user across sockets, and subscribe messages per socket and minute. */
+    SUBSCRIPTIONS_PER_CONNECTION_MAX: positiveInt(1_000).default(20),
+    SUBSCRIPTIONS_PER_USER_MAX: positiveInt(100_000).default(100),
+    SUBSCRIBES_PER_MINUTE_MAX: positiveInt(100_000).default(120),
   auth: {
     ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),

@@ -43,3 +43,22 @@ export async function applyOnce(
     return true;
   });
 }
+
+/** Inbox rows deleted per run: bounded work. */
+const INBOX_PRUNE_MAX = 20_000;
+
+/**
+ * Retention for an inbox: forgets processed ids older than `olderThanSeconds`. Safe because a
+ * transport only delivers again what the consumer has not acknowledged, which is never that old
+ * (the outbox keeps every event a durable consumer has not applied).
+ */
+export async function pruneInbox(query: SqlRunner['query'], schemaName: string, olderThanSeconds: number): Promise<number> {
+  if (!IDENTIFIER.test(schemaName)) throw new Error(`Invalid schema name: ${schemaName}`);
+  const rows = await query<{ event_id: string }>(
+    `delete from "${schemaName}".processed_events where ctid in (
+       select ctid from "${schemaName}".processed_events where processed_at < now() - make_interval(secs => $1::integer) limit $2::integer)
+     returning event_id`,
+    [String(olderThanSeconds), String(INBOX_PRUNE_MAX)],
+  );
+  return rows.length;
+}

@@ -5,8 +5,15 @@
  */
 export type { DomainEvent, EventHandler, EventSubscription, EventTransport, SubscribeOptions } from './types';
 export { createInProcessTransport } from './in-process';
-export { outboxTable, appendEvent, readLog, relayPass, relayFaults, serviceOutbox, type OutboxRelay, type ServiceOutbox } from './outbox';
-export { inboxTable, applyOnce } from './inbox';
+export { outboxTable, appendEvent, readLog, logHead, logTail, pruneLog, relayPass, relayFaults, serviceOutbox, type BindParameter, type OutboxRelay, type ReadLogOptions, type ServiceOutbox } from './outbox';
+export { inboxTable, applyOnce, pruneInbox } from './inbox';
 export { createEventTransport, chooseEventTransport, type EventTransportChoice } from './select';
 export { createPostgresTransport, type PostgresTransportOptions } from './postgres';
 export { createNatsTransport, type NatsTransportOptions } from './nats';
+export {
+  PAYMENTS_SOURCE,
+  readPaymentStatusChanges,
+  toPaymentStatusChange,
+  type PaymentStatusChange,
+  type StatusChangeFilter,
+} from './contracts/payment-status';

@@ -77,14 +77,20 @@ export async function appendEvent(
   );
 }
 
-const EVENT_COLUMNS = `id, position::text as position, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at`;
+/**
+ * The columns of a log read. The position is read as text under its own name (`log_position`):
+ * aliasing it `position` would make `order by position` sort the text ("100" before "95").
+ */
+const EVENT_COLUMNS = `id, position::text as log_position, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at`;
 
 function eventFromRow(source: string, row: Record<string, unknown>): DomainEvent {
   const createdAt = row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at));
+  const position = String(row.log_position);
+  if (!/^\d+$/.test(position)) throw new Error(`outbox ${source}: event ${String(row.id)} has no position`);
   return {
     id: String(row.id),
     source,
-    sequence: String(row.position),
+    sequence: position,
     aggregateType: String(row.aggregate_type),
     aggregateId: String(row.aggregate_id),
     aggregateVersion: Number(row.aggregate_version),
@@ -94,25 +100,38 @@ function eventFromRow(source: string, row: Record<string, unknown>): DomainEvent
   };
 }
 
+/** Binds a text parameter of a log read and returns its placeholder (`$3`). */
+export type BindParameter = (value: string) => string;
+
+export interface ReadLogOptions {
+  /** Exclusive: events with a position above this one. */
+  after: bigint;
+  limit: number;
+  aggregateId?: string | null;
+  aggregateType?: string | null;
+  /**
+   * An extra SQL condition on the outbox row (its columns unqualified), with its values bound
+   * through `bind`: how an event contract narrows the log (status changes, one viewer's events).
+   */
+  condition?: (bind: BindParameter) => string;
+}
+
 /**
- * Reads the log after a position, in order: what a subscriber that resumes or a transport that
- * catches up has missed. Only positioned events are in the log.
+ * Reads the log after a position, in position order (as integers): the one reader behind live
+ * transports catching up, the relay's batches and subscription replays. Only positioned events are
+ * in the log.
  */
-export async function readLog(
-  query: SqlRunner['query'],
-  source: string,
-  options: { after: bigint; limit: number; aggregateId?: string | null; aggregateType?: string | null },
-): Promise<DomainEvent[]> {
+export async function readLog(query: SqlRunner['query'], source: string, options: ReadLogOptions): Promise<DomainEvent[]> {
+  if (options.after < 0n) throw new Error(`readLog: negative position ${options.after}`);
   const params: string[] = [options.after.toString(), String(options.limit)];
+  const bind: BindParameter = (value) => {
+    params.push(value);
+    return `$${params.length}::text`;
+  };
   let filter = '';
-  if (options.aggregateId) {
-    params.push(options.aggregateId);
-    filter += ` and aggregate_id = $${params.length}`;
-  }
-  if (options.aggregateType) {
-    params.push(options.aggregateType);
-    filter += ` and aggregate_type = $${params.length}`;
-  }
+  if (options.aggregateId) filter += ` and aggregate_id = ${bind(options.aggregateId)}`;
+  if (options.aggregateType) filter += ` and aggregate_type = ${bind(options.aggregateType)}`;
+  if (options.condition) filter += ` and (${options.condition(bind)})`;
   const rows = await query(
     `select ${EVENT_COLUMNS} from ${outboxTableName(source)} where position > $1::bigint${filter} order by position limit $2::integer`,
     params,
@@ -124,6 +143,16 @@ export async function readLog(
 export async function logHead(query: SqlRunner['query'], source: string): Promise<bigint> {
   const [row] = await query<{ head: string }>(`select coalesce(max(position), 0)::text as head from ${outboxTableName(source)}`);
   return BigInt(row?.head ?? '0');
+}
+
+/**
+ * The oldest position still in the log, or null when nothing was ever positioned. Retention
+ * removes old events but always keeps the newest, so a log that had events is never empty and a
+ * position below this one (minus one) names events that are gone.
+ */
+export async function logTail(query: SqlRunner['query'], source: string): Promise<bigint | null> {
+  const [row] = await query<{ tail: string | null }>(`select min(position)::text as tail from ${outboxTableName(source)}`);
+  return row?.tail ? BigInt(row.tail) : null;
 }
 
 /** Test-only: a step after which the relay stops as if the process crashed. */
@@ -164,6 +193,7 @@ export async function relayPass(database: RelayDatabase, source: string, transpo
       );
       if (rows.length === 0) return total;
       const events = rows.map((row) => eventFromRow(source, row));
+      assertAscending(source, events);
       await transport.publish(events);
       if (relayFaults.crashAfterPublish) throw new Error('simulated crash after publishing, before marking');
       await database.query(`update ${table} set published_at = now() where id = any(string_to_array($1, ',')) and published_at is null`, [events.map((event) => event.id).join(',')]);
@@ -172,6 +202,53 @@ export async function relayPass(database: RelayDatabase, source: string, transpo
     }
   });
 }
+
+/** A batch handed to a transport is in strictly ascending position order: a broken one is a bug. */
+function assertAscending(source: string, events: readonly DomainEvent[]): void {
+  for (let index = 1; index < events.length; index += 1) {
+    if (BigInt(events[index]!.sequence) <= BigInt(events[index - 1]!.sequence)) {
+      throw new Error(`outbox ${source}: batch out of order at ${events[index - 1]!.sequence} -> ${events[index]!.sequence}`);
+    }
+  }
+}
+
+/** Rows deleted per statement while pruning, and statements per pruning run: bounded work. */
+const PRUNE_BATCH_MAX = 5_000;
+const PRUNE_BATCHES_PER_RUN_MAX = 20;
+
+/**
+ * Retention: deletes published events older than `olderThanSeconds`, never one at or above
+ * `keepFrom` (the lowest position a durable consumer has not applied yet, when the transport keeps
+ * consumers' positions in this database) and never the newest event, so the log's head and tail
+ * stay known (a resume from a pruned position is then told so instead of silently skipping).
+ */
+export async function pruneLog(
+  query: SqlRunner['query'],
+  source: string,
+  options: { olderThanSeconds: number; keepFrom: bigint | null },
+): Promise<number> {
+  const table = outboxTableName(source);
+  let total = 0;
+  for (let batch = 0; batch < PRUNE_BATCHES_PER_RUN_MAX; batch += 1) {
+    const rows = await query<{ id: string }>(
+      `delete from ${table} where id in (
+         select id from ${table}
+          where published_at is not null and position is not null
+            and created_at < now() - make_interval(secs => $1::integer)
+            and position < (select max(position) from ${table})
+            and ($2::bigint is null or position < $2::bigint)
+          order by position limit $3::integer)
+       returning id`,
+      [String(options.olderThanSeconds), options.keepFrom === null ? null : options.keepFrom.toString(), String(PRUNE_BATCH_MAX)],
+    );
+    total += rows.length;
+    if (rows.length < PRUNE_BATCH_MAX) break;
+  }
+  return total;
+}
+
+/** How often a relay prunes its outbox (retention is days; this only bounds the work per run). */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 export interface OutboxRelay {
   /** Asks for a pass soon (after a commit that wrote events); passes never overlap. */
@@ -193,6 +270,7 @@ function startOutboxRelay(options: {
   transport: EventTransport;
   logger: Logger;
   intervalMs: number;
+  retentionSeconds?: number;
 }): OutboxRelay {
   const { source, database, transport, logger } = options;
   let chain: Promise<number> = Promise.resolve(0);
@@ -214,6 +292,19 @@ function startOutboxRelay(options: {
   };
   const timer = setInterval(() => void run(), options.intervalMs);
   timer.unref();
+  const { retentionSeconds } = options;
+  const prune = async () => {
+    if (retentionSeconds === undefined || stopped) return;
+    try {
+      const keepFrom = (await transport.unappliedFrom?.(source)) ?? null;
+      const pruned = await pruneLog(database.query, source, { olderThanSeconds: retentionSeconds, keepFrom });
+      if (pruned > 0) logger.info({ source, pruned, retentionSeconds }, 'outbox events past retention pruned');
+    } catch (error) {
+      logger.error({ err: error, source }, 'outbox pruning failed');
+    }
+  };
+  const pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS);
+  pruneTimer.unref();
   void run();
   return {
     kick: () => void run(),
@@ -221,6 +312,7 @@ function startOutboxRelay(options: {
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearInterval(pruneTimer);
       await chain;
     },
   };
@@ -230,7 +322,7 @@ export interface ServiceOutbox {
   /** The service's transaction runner: after each commit, the relay (once started) is kicked. */
   transaction: RawTransaction;
   /** Starts relaying to the transport (once every service of the process listens). */
-  start(transport: EventTransport, options: { logger: Logger; intervalMs: number }): void;
+  start(transport: EventTransport, options: { logger: Logger; intervalMs: number; retentionSeconds?: number }): void;
   stop(): Promise<void>;
 }
 

@@ -71,6 +71,11 @@ export async function createPostgresTransport(options: PostgresTransportOptions)
   return {
     kind: 'postgres',
     publish: (events) => notifyHeads(sql, channel, events),
+    async unappliedFrom(source) {
+      // Offsets are the last position each durable consumer applied; the lowest bounds retention.
+      const [row] = await query<{ applied: string | null }>(`select min(position)::text as applied from paygraph_events.consumer_offsets where source = $1`, [source]);
+      return row?.applied ? BigInt(row.applied) + 1n : null;
+    },
     async subscribe(handler, subscribeOptions: SubscribeOptions = {}): Promise<EventSubscription> {
       // Listening first: an event positioned after the cursors are set also rings the bell.
       await listen();
@@ -227,8 +232,11 @@ function createLogSubscription(options: {
       const events = await readLog(query, source, { after: cursor.position, limit: READ_BATCH });
       for (const event of events) {
         if (stopped) return;
+        const position = BigInt(event.sequence);
+        // The log is read in position order; anything else would move the cursor past unread events.
+        if (position <= cursor.position) throw new Error(`log ${source} read out of order: ${position} after ${cursor.position}`);
         await deliver(source, event);
-        cursor.position = BigInt(event.sequence);
+        cursor.position = position;
         cursor.failures = 0;
         if (durable) await saveOffset(query, durable, source, cursor.position);
       }

@@ -48,4 +48,11 @@ export interface EventTransport {
   /** Resolves once the subscription is live: an event published after that is delivered. */
   subscribe(handler: EventHandler, options?: SubscribeOptions): Promise<EventSubscription>;
   close(): Promise<void>;
+  /**
+   * Retention's bound for a source's outbox: the lowest position some durable consumer has not
+   * applied yet, when this transport reads consumers' progress from the outbox itself (PostgreSQL).
+   * Absent or null: a published event is safe to prune (in-process consumers ran before the relay
+   * marked it published; NATS keeps its own copy in the stream).
+   */
+  unappliedFrom?(source: string): Promise<bigint | null>;
 }

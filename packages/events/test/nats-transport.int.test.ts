@@ -86,3 +86,6 @@ describe('NATS transport', () => {
     expect(consumer.config).toMatchObject({ ack_policy: 'explicit', deliver_policy: 'all', max_ack_pending: 1 });
   });
 });
+
+// Last: it leaves 10,005 events behind (see crossingPowersOfTen).
+describe('positions as integers', () => suite.crossingPowersOfTen());

@@ -89,3 +89,6 @@ describe('PostgreSQL transport', () => {
     }
   });
 });
+
+// Last: it leaves 10,005 events behind (see crossingPowersOfTen).
+describe('positions as integers', () => suite.crossingPowersOfTen());

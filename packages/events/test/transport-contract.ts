@@ -168,5 +168,38 @@ export function transportContract(subject: TransportUnderTest) {
     expect(await effectsOf()).toEqual([...ids].sort());
   });
 
-  return { database: () => db, open, newSource, of };
+  return {
+    database: () => db,
+    open,
+    newSource,
+    of,
+    /**
+     * Defined by each transport's file after its own tests: it fills the shared stream or log with
+     * 10,005 events, which a durable consumer created later (reading from the start) would wade through.
+     */
+    crossingPowersOfTen() {
+      it('crosses 9→10, 99→100, 999→1,000 and 9,999→10,000 in position order with no gap, live and durable', async () => {
+        const source = await newSource();
+        const relay = await open();
+        const count = 10_005;
+        const live = recorder();
+        await (await open()).subscribe(live.handler);
+        const durable = recorder();
+        const durableName = `crossing-${randomSuffix()}`;
+        const consumer = await (await open()).subscribe(durable.handler, { durable: durableName });
+        await db.appendMany(source, count);
+        expect(await db.relay(source, relay)).toBe(count);
+        const positions = (events: DomainEvent[]) => events.filter((event) => event.source === source).map((event) => Number(event.sequence));
+        const expected = Array.from({ length: count }, (_, index) => index + 1);
+        await eventually(() => expect(positions(live.events)).toHaveLength(count), 60_000);
+        expect(positions(live.events)).toEqual(expected);
+        // The durable consumer applies one event at a time (acknowledged each); 1,005 crosses 999→1,000.
+        await eventually(() => expect(positions(durable.events).length).toBeGreaterThanOrEqual(1_005), 60_000);
+        await consumer.unsubscribe();
+        const applied = positions(durable.events);
+        expect(applied).toEqual(expected.slice(0, applied.length));
+      }, 120_000);
+
+    },
+  };
 }

@@ -7,7 +7,7 @@
  * Settings come from the environment through `loadNotificationSettings` (src/settings.ts).
  */
 import { openServiceDatabase } from '@paygraph/db';
-import type { EventSubscription } from '@paygraph/events';
+import { pruneInbox, type EventSubscription } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createEventConsumer, type EventConsumer } from './consumer';
@@ -32,6 +32,9 @@ export { loadNotificationSettings, type NotificationSettings } from './settings'
  */
 export const notificationsHandle: { consumer: EventConsumer | null; worker: DeliveryWorker | null } = { consumer: null, worker: null };
 
+/** How often processed event ids past retention are forgotten. */
+const INBOX_PRUNE_INTERVAL_MS = 10 * 60_000;
+
 export const notificationsService: ServiceDefinition = {
   name: 'notifications',
   async create(runtime) {
@@ -53,6 +56,12 @@ export const notificationsService: ServiceDefinition = {
       extendContext: (base) => createContext(base, { store, settings, sealer }),
     });
     let subscription: EventSubscription | undefined;
+    // Retention of the inbox (processed event ids), as the outboxes prune theirs.
+    const retentionSeconds = runtime.config.EVENT_RETENTION_SECONDS;
+    const pruneTimer = setInterval(() => {
+      pruneInbox(database.query, 'notifications', retentionSeconds).catch((error: unknown) => logger.error({ err: error }, 'inbox pruning failed'));
+    }, INBOX_PRUNE_INTERVAL_MS);
+    pruneTimer.unref();
     notificationsHandle.consumer = consumer;
     notificationsHandle.worker = worker;
     return {
@@ -64,6 +73,7 @@ export const notificationsService: ServiceDefinition = {
         else logger.warn('no event transport: notifications consumes no events');
       },
       async close() {
+        clearInterval(pruneTimer);
         await subscription?.unsubscribe();
         await worker.stop();
         for (const provider of providers.values()) provider.close?.();

@@ -57,7 +57,7 @@ export const paymentsService: ServiceDefinition = {
         void pass(new Date());
         timer = setInterval(() => void pass(new Date(Date.now() - RECOVERY_GRACE_MS)), runtime.config.PAYMENT_RECOVERY_INTERVAL_MS);
         timer.unref();
-        if (runtime.events) outbox.start(runtime.events, { logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
+        if (runtime.events) outbox.start(runtime.events, { logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS, retentionSeconds: runtime.config.EVENT_RETENTION_SECONDS });
       },
       async close() {
         clearInterval(timer);

@@ -33,7 +33,7 @@ export const usersService: ServiceDefinition = {
     return {
       server,
       async afterListen() {
-        if (runtime.events) outbox.start(runtime.events, { logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS });
+        if (runtime.events) outbox.start(runtime.events, { logger, intervalMs: runtime.config.EVENT_RELAY_INTERVAL_MS, retentionSeconds: runtime.config.EVENT_RETENTION_SECONDS });
         const { ADMIN_EMAIL: email, ADMIN_PASSWORD: password } = runtime.config;
         if (!email || !password) return;
         await seedFirstAdmin({ store, auth, logger }, email, password);

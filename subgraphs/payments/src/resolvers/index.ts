@@ -3,8 +3,9 @@ import { scalarResolvers } from '@paygraph/scalars';
 import { badUserInput } from '@paygraph/errors';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
 import { canSee, cancelOrder, capturePayment, createOrder, payOrder, refundPayment } from '../flow';
-import type { Resolvers } from '../generated/resolvers-types';
+import type { PaymentStatus, Resolvers } from '../generated/resolvers-types';
 import { reconcilePayments } from '../reconcile';
+import { LogPruned } from '../store/payments-store';
 
 /** Rows the viewer may not see resolve to null: another buyer's payment leaks nothing, not even that it exists. */
 const visibleTo = <T extends { buyerId: string; merchantId: string }>(viewer: Viewer, row: T | null | undefined): T | null => (row && canSee(viewer, row) ? row : null);
@@ -38,7 +39,19 @@ export const resolvers: Resolvers = {
     paymentStatusLog: async (_parent, args, context) => {
       requireScope(context.viewer, PAYMENT_EVENTS_READ_SCOPE);
       if (!/^\d{1,19}$/.test(args.after)) throw badUserInput('after must be a sequence (a non-negative integer)', 'after');
-      return context.flow.store.statusLog(BigInt(args.after), args.paymentId ?? null, Math.min(Math.max(args.first ?? 500, 1), 500));
+      try {
+        const changes = await context.flow.store.statusLog(BigInt(args.after), { paymentId: args.paymentId ?? null, partyId: args.userId ?? null }, Math.min(Math.max(args.first ?? 500, 1), 500));
+        return changes.map((change) => ({
+          ...change,
+          sequence: change.sequence.toString(),
+          status: change.status as PaymentStatus,
+          previousStatus: change.previousStatus as PaymentStatus | null,
+          occurredAt: new Date(change.occurredAt),
+        }));
+      } catch (error) {
+        if (!(error instanceof LogPruned)) throw error;
+        throw badUserInput(`after is older than the retained event log (EVENT_RETENTION_SECONDS): the oldest sequence you can resume after is ${error.oldest}; subscribe without after to follow live changes.`, 'after');
+      }
     },
     reconcilePayments: async (_parent, _args, context) => {
       requireRole(context.viewer, 'ADMIN');

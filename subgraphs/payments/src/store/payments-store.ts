@@ -4,13 +4,20 @@
  * bumps the object's version and writes its outbox event in the same transaction.
  */
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { appendEvent } from '@paygraph/events';
+import { appendEvent, logTail, PAYMENTS_SOURCE, readPaymentStatusChanges, type StatusChangeFilter } from '@paygraph/events';
 import { isUniqueViolation, newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { assertTransition, orderStatusAfterRefund } from '../domain/payment-state';
 import { orders, outboxEvents, payments, refunds, type OrderRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
 import { parameter, toOrder, toPayment, toRefund } from './rows';
 
 type Db = Database<typeof schema>;
+
+/** A replay asked for events that retention already removed; `oldest` is the earliest `after` still served. */
+export class LogPruned extends Error {
+  constructor(readonly oldest: bigint) {
+    super(`events at or below ${oldest} are no longer retained`);
+  }
+}
 
 export class PaymentConflict extends Error {
   constructor(readonly kind: 'idempotency-key' | 'order-has-live-payment') {
@@ -287,27 +294,15 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
       return db.select().from(payments).where(sql`${payments.position} > ${afterPosition}`).orderBy(payments.position).limit(limit);
     },
 
-    /** Payment status changes after a log position, in log order (what a resuming subscriber missed). */
-    async statusLog(after: bigint, paymentId: string | null, limit: number) {
-      const rows = await database.query<{ sequence: string; payload: unknown; created_at: unknown }>(
-        `select position::text as sequence, payload, created_at from payments.outbox_events
-          where position > $1::bigint and aggregate_type = 'Payment' and (payload->>'status') is distinct from (payload->>'previousStatus')
-            and ($3::text is null or aggregate_id = $3::text)
-          order by position limit $2::integer`,
-        [after.toString(), String(limit), paymentId],
-      );
-      return rows.map((row) => {
-        const payload = (typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload) as ReturnType<typeof paymentEvent>;
-        return {
-          sequence: row.sequence,
-          paymentId: payload.paymentId,
-          buyerId: payload.buyerId,
-          merchantId: payload.merchantId,
-          status: payload.status,
-          previousStatus: payload.previousStatus,
-          occurredAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
-        };
-      });
+    /**
+     * Payment status changes after a log position, in log order (what a resuming subscriber
+     * missed), through the events package's one log reader; `partyId` narrows to one viewer's
+     * payments in SQL. An `after` below what retention kept is refused: those events are gone.
+     */
+    async statusLog(after: bigint, filter: StatusChangeFilter, limit: number) {
+      const tail = await logTail(database.query, PAYMENTS_SOURCE);
+      if (tail !== null && after + 1n < tail) throw new LogPruned(tail - 1n);
+      return readPaymentStatusChanges(database.query, { after, limit, ...filter });
     },
 
     async eventsOf(aggregateId: string) {
