@@ -43,16 +43,41 @@ export const CurrencyScalar = new GraphQLScalarType<string, string>({
   parseLiteral: (ast) => parseCurrency(literalString(ast, 'Currency')),
 });
 
-/** Date-time with a mandatory zone designator (Z or ±hh:mm), as RFC 3339 requires. */
-const isoDateTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+/**
+ * Date-time with a mandatory zone designator (Z or ±hh:mm), as RFC 3339 requires. The parts are
+ * captured so the calendar can be checked: JavaScript's Date rolls 2026-02-31 over to March 3 and
+ * PostgreSQL refuses year 0000, so neither may reach a store.
+ */
+const isoDateTime = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+export const DATE_TIME_YEAR_MIN = 1;
+export const DATE_TIME_YEAR_MAX = 9999;
+const DATE_TIME_FORMAT_MESSAGE = 'DateTime must be an ISO 8601 string with a time zone, e.g. "2026-01-31T12:00:00Z"';
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) ? 1 : 0);
+}
+
+/** Why `value` is not an acceptable DateTime (a real calendar date-time in years 0001-9999), or null. */
+export function dateTimeProblem(value: unknown): string | null {
+  if (typeof value !== 'string') return DATE_TIME_FORMAT_MESSAGE;
+  const match = isoDateTime.exec(value);
+  if (!match) return DATE_TIME_FORMAT_MESSAGE;
+  const [year, month, day, hour, minute] = [1, 2, 3, 4, 5].map((index) => Number(match[index]));
+  const second = match[6] === undefined ? 0 : Number(match[6]);
+  if (year! < DATE_TIME_YEAR_MIN || year! > DATE_TIME_YEAR_MAX) return `DateTime year must be between 0001 and 9999 (got ${match[1]})`;
+  if (month! < 1 || month! > 12 || day! < 1 || day! > daysInMonth(year!, month!)) return `DateTime is not a calendar date (got ${value.slice(0, 10)})`;
+  if (hour! > 23 || minute! > 59 || second > 59) return `DateTime is not a time of day (got ${value.slice(11, 19)})`;
+  if (match[8] !== 'Z' && (Number(match[10]) > 23 || Number(match[11]) > 59)) return 'DateTime has an invalid zone offset';
+  const instant = new Date(value);
+  const utcYear = instant.getUTCFullYear();
+  if (Number.isNaN(instant.getTime()) || utcYear < DATE_TIME_YEAR_MIN || utcYear > DATE_TIME_YEAR_MAX) return 'DateTime must fall in years 0001-9999 in UTC';
+  return null;
+}
 
 function parseDateTime(value: unknown): Date {
-  if (typeof value !== 'string' || !isoDateTime.test(value)) {
-    throw new GraphQLError('DateTime must be an ISO 8601 string with a time zone, e.g. "2026-01-31T12:00:00Z"');
-  }
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime is not a valid date');
-  return date;
+  const problem = dateTimeProblem(value);
+  if (problem) throw new GraphQLError(problem);
+  return new Date(value as string);
 }
 
 export const DateTimeScalar = new GraphQLScalarType<Date, string>({
