@@ -54,6 +54,16 @@ const requestErrorCodes = new Set<string>([
   'PERSISTED_QUERY_NOT_FOUND',
   'PERSISTED_QUERY_NOT_SUPPORTED',
   'OPERATION_RESOLUTION_FAILURE',
+  // Edge limits (issue 11): Apollo Router's codes, then ours where the Router has none.
+  'MAX_DEPTH_LIMIT',
+  'MAX_HEIGHT_LIMIT',
+  'MAX_ALIASES_LIMIT',
+  'MAX_ROOT_FIELDS_LIMIT',
+  'COST_ESTIMATED_TOO_EXPENSIVE',
+  'REQUEST_TIMEOUT',
+  'MAX_TOKENS_LIMIT',
+  'MAX_DIRECTIVES_LIMIT',
+  'RESPONSE_TOO_LARGE',
 ]);
 
 export interface ErrorOptions {

@@ -8,6 +8,7 @@ import type { TokenVerifier, Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
 import { httpErrorHandler, identifyRequest } from './http';
+import { subgraphEdgeOptions } from './limits';
 
 /** What every resolver of every subgraph receives. */
 export interface SubgraphContext {
@@ -38,9 +39,11 @@ export interface SubgraphServer {
 
 export async function createSubgraphServer<TContext extends SubgraphContext>(options: SubgraphServerOptions<TContext>): Promise<SubgraphServer> {
   const logger = options.logger;
+  const base = baseApolloOptions<TContext>(logger);
   const apollo = new ApolloServer<TContext>({
     schema: buildSubgraphSchema({ typeDefs: options.typeDefs, resolvers: options.resolvers as GraphQLResolverMap<unknown> }),
-    ...baseApolloOptions<TContext>(logger),
+    ...base,
+    ...subgraphEdgeOptions(base), // operation limits, input hygiene, production schema policy (limits.ts)
   });
   await apollo.start();
 

@@ -1,0 +1,90 @@
+// Proves the operation limits and input hygiene shared by the gateway and the subgraphs: tokens are
+// counted without parsing and stop at the limit, the shape (depth, height, aliases, root fields,
+// directives) is measured with fragments expanded and a bounded walk, refusals carry the Router's
+// codes with the limit's name, and control characters and impossible dates are BAD_USER_INPUT
+// naming the field, in literals and in variables.
+import { describe, expect, it } from 'vitest';
+import { buildSchema, getOperationAST, parse } from 'graphql';
+import { checkInputs, checkOperationShape, countTokens, measureOperation, type OperationLimits } from '../src/limits';
+
+const limits: OperationLimits = {
+  OPERATION_DEPTH_MAX: 5,
+  OPERATION_HEIGHT_MAX: 20,
+  OPERATION_ALIASES_MAX: 3,
+  OPERATION_ROOT_FIELDS_MAX: 2,
+  OPERATION_TOKENS_MAX: 100,
+  OPERATION_DIRECTIVES_PER_FIELD_MAX: 2,
+};
+
+function shapeOf(source: string) {
+  const document = parse(source);
+  return measureOperation(document, getOperationAST(document)!, { depthCut: limits.OPERATION_DEPTH_MAX + 1, visitsMax: 1_000 });
+}
+
+const codeOf = (source: string) => checkOperationShape(shapeOf(source), limits)?.extensions.code ?? null;
+
+describe('countTokens', () => {
+  it('counts punctuators and names, and stops one past the limit', () => {
+    expect(countTokens('{ me { id } }', 100)).toBe(6);
+    expect(countTokens(`{ ${'a '.repeat(100_000)} }`, 100)).toBe(101);
+  });
+});
+
+describe('operation shape', () => {
+  it('measures depth, aliases, root fields and height with fragments expanded', () => {
+    const shape = shapeOf(`query { me { ...F } other: me { id } } fragment F on User { id wallets { owner { id } } x: id }`);
+    expect(shape).toEqual({ depth: 4, height: 8, aliases: 2, rootFields: 2, directivesPerField: 0 });
+  });
+
+  it('refuses each limit with its code and names the setting', () => {
+    expect(codeOf(`{ a { b { c { d { e { f } } } } } }`)).toBe('MAX_DEPTH_LIMIT');
+    expect(checkOperationShape(shapeOf(`{ a { b { c { d { e { f } } } } } }`), limits)!.message).toContain('OPERATION_DEPTH_MAX is 5');
+    expect(codeOf(`{ a b c }`)).toBe('MAX_ROOT_FIELDS_LIMIT');
+    expect(codeOf(`{ a { x: b y: b z: b w: b } }`)).toBe('MAX_ALIASES_LIMIT');
+    expect(codeOf(`{ a { b @include(if: true) @skip(if: false) @include(if: true) } }`)).toBe('MAX_DIRECTIVES_LIMIT');
+    expect(codeOf(`{ a { ${Array.from({ length: 25 }, (_, index) => `f${index}`).join(' ')} } }`)).toBe('MAX_HEIGHT_LIMIT');
+    expect(codeOf(`{ a { b { c } } }`)).toBeNull();
+  });
+
+  it('stops a fragment bomb after a bounded number of visits', () => {
+    const fragments = Array.from({ length: 20 }, (_, index) => `fragment F${index} on T { a { ...F${index + 1} } b { ...F${index + 1} } }`).join(' ');
+    const document = parse(`{ root { ...F0 } } ${fragments} fragment F20 on T { leaf }`);
+    const started = performance.now();
+    const shape = measureOperation(document, getOperationAST(document)!, { depthCut: 100, visitsMax: 1_000 });
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(shape.height).toBeGreaterThan(1_000);
+  });
+});
+
+describe('input hygiene', () => {
+  const schema = buildSchema(`
+    scalar DateTime
+    input RefundInput { paymentId: ID! reason: String idempotencyKey: String! tags: [String!] }
+    type Query { payment(id: ID!): String  entries(start: DateTime): String }
+    type Mutation { refund(input: RefundInput!): String }
+  `);
+  const check = (source: string, variables?: Record<string, unknown>) => {
+    const document = parse(source);
+    const error = checkInputs(schema, document, getOperationAST(document)!, variables);
+    return error ? error.extensions : null;
+  };
+
+  it('refuses NUL and other C0 characters with the field, in literals and variables', () => {
+    expect(check(`{ payment(id: "a\\u0000b") }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
+    expect(check(`query($id: ID!) { payment(id: $id) }`, { id: 'a\u0001' })).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
+    expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k\u0000' } })).toEqual({ code: 'BAD_USER_INPUT', field: 'input.idempotencyKey' });
+    expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k', reason: 'a\u0000' } })).toEqual({ code: 'BAD_USER_INPUT', field: 'input.reason' });
+    expect(check(`mutation { refund(input: { paymentId: "p", idempotencyKey: "k", tags: ["ok", "b\\u001b"] }) }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'input.tags.1' });
+  });
+
+  it('allows tab and line breaks in free text only', () => {
+    expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k', reason: 'line\n\tnext\r\n' } })).toBeNull();
+    expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k\n' } })).toEqual({ code: 'BAD_USER_INPUT', field: 'input.idempotencyKey' });
+  });
+
+  it('refuses impossible DateTimes and year 0000 with the field', () => {
+    expect(check(`{ entries(start: "2026-02-31T25:61Z") }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'start' });
+    expect(check(`query($s: DateTime) { entries(start: $s) }`, { s: '0000-01-01T00:00:00Z' })).toEqual({ code: 'BAD_USER_INPUT', field: 'start' });
+    expect(check(`query($s: DateTime) { entries(start: $s) }`, { s: '2026-02-28T23:59:00Z' })).toBeNull();
+  });
+});
