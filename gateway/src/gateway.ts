@@ -10,7 +10,7 @@ import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { repositoryRoot, type PlatformConfig } from '@paygraph/config';
+import { loadLimitSettings, repositoryRoot, type LimitSettings, type PlatformConfig } from '@paygraph/config';
 import type { EventTransport } from '@paygraph/events';
 import type { TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
@@ -18,8 +18,8 @@ import { baseApolloOptions, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT }
 import { createServiceClient } from '@paygraph/service-client';
 import type { Server } from 'node:http';
 import type { GatewayContext } from './context';
-import { SubgraphDataSource } from './data-source';
 import { ensureIdeBundle, mountIde } from './ide';
+import { createEdgeLimits } from './limits';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
 import { checkReadiness } from './readiness';
 import { startPaymentEventHub, type PaymentEventHub } from './subscriptions/hub';
@@ -48,6 +48,8 @@ export interface GatewayOptions {
    */
   events?: EventTransport;
   serviceSecret?: string;
+  /** Edge limits (operation limits, cost, deadline, ceiling, introspection); from the environment by default. */
+  limits?: LimitSettings;
 }
 
 export interface Gateway {
@@ -67,6 +69,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const source = config.SUPERGRAPH_SOURCE ?? (config.NODE_ENV === 'production' ? 'static' : 'introspect');
   const urlOf = (name: string, fallback: string) => options.subgraphs().find((subgraph) => subgraph.name === name)?.url ?? fallback;
   const urlsOf = (name: string) => options.subgraphs().find((subgraph) => subgraph.name === name)?.urls;
+  // --- edge limits (issue 11: operation limits, cost, deadline, response ceiling; gateway/src/limits) ---
+  const limitSettings = options.limits ?? loadLimitSettings(process.env);
+  const edge = createEdgeLimits(limitSettings, metrics);
+  const production = config.NODE_ENV === 'production';
+  // Introspection (and so the IDE, which needs the schema) is off in production unless INTROSPECTION=on.
+  const introspection = !production || limitSettings.INTROSPECTION === 'on';
+  // --- end edge limits ---
 
   const gateway = new ApolloGateway({
     ...(source === 'static'
@@ -79,7 +88,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           }),
         }),
     buildService: ({ name, url }) =>
-      new SubgraphDataSource({ name, url: urlOf(name, url ?? ''), urls: urlsOf(name), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics }),
+      new edge.dataSource({ name, url: urlOf(name, url ?? ''), urls: urlsOf(name), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics }),
     logger: {
       debug: (message) => logger.debug(message),
       info: (message) => logger.info(message),
@@ -90,9 +99,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const base = baseApolloOptions<GatewayContext>(logger);
   const apollo = new ApolloServer<GatewayContext>({
-    gateway,
+    gateway: edge.wrapGateway(gateway),
     ...base,
-    plugins: [...(base.plugins ?? []), metrics.plugin, rejectSubscriptionsOverHttp],
+    // --- edge limits: schema policy, response ceiling, limits plugin ---
+    introspection,
+    hideSchemaDetailsFromClientErrors: production,
+    stringifyResult: edge.stringifyResult,
+    plugins: [...(base.plugins ?? []), metrics.plugin, edge.plugin, rejectSubscriptionsOverHttp],
   });
 
   let hub: PaymentEventHub | null = null;
@@ -142,7 +155,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     response.setHeader('content-type', metrics.registry.contentType);
     response.send(await metrics.registry.metrics());
   });
-  mountIde(app, ideDist);
+  if (introspection) mountIde(app, ideDist); // edge limits: no IDE where it could not load the schema
   app.use(
     '/graphql',
     express.json({ limit: JSON_BODY_LIMIT }),

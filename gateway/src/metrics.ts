@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics of one gateway: GraphQL requests and their latency by operation name and
- * outcome, subgraph fetch latency by subgraph and outcome, and live subscriptions. One registry per gateway instance.
+ * outcome, subgraph fetch latency by subgraph and outcome, live subscriptions, edge refusals by code
+ * and demand-control cost (estimated and actual). One registry per gateway instance.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -15,7 +16,14 @@ export interface GatewayMetrics {
   observeSubgraphFetch(subgraph: string, outcome: 'ok' | 'error', seconds: number): void;
   /** Reports the live subscriptions (read at scrape time). */
   trackSubscriptions(count: () => number): void;
+  /** An operation refused by an edge limit (its error code). */
+  observeRefusal(code: string): void;
+  /** Demand control: an operation's estimated cost (before planning) or actual cost (of its response). */
+  observeCost(kind: 'estimated' | 'actual', cost: number): void;
 }
+
+/** Buckets of the cost histograms: around the default OPERATION_COST_MAX (5,000). */
+const COST_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000, 100_000];
 
 export function createGatewayMetrics(): GatewayMetrics {
   const registry = new Registry();
@@ -38,6 +46,20 @@ export function createGatewayMetrics(): GatewayMetrics {
     help: 'Latency of the gateway fetches to each subgraph by outcome.',
     labelNames: ['subgraph', 'outcome'],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+
+  const refusals = new Counter({
+    name: 'graphql_operations_refused_total',
+    help: 'Operations refused at the edge by error code (operation limits, cost, input hygiene, deadline, response ceiling).',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const costs = new Histogram({
+    name: 'graphql_operation_cost',
+    help: 'Demand-control cost of operations: estimated before planning, actual from the response (Router rules).',
+    labelNames: ['kind'],
+    buckets: COST_BUCKETS,
     registers: [registry],
   });
 
@@ -71,6 +93,9 @@ export function createGatewayMetrics(): GatewayMetrics {
     registry,
     plugin,
     observeSubgraphFetch: (subgraph, outcome, seconds) => subgraphLatency.observe({ subgraph, outcome }, seconds),
+    // Codes are a closed set (edge limits), so the label stays bounded.
+    observeRefusal: (code) => refusals.inc({ code }),
+    observeCost: (kind, cost) => costs.observe({ kind }, cost),
     trackSubscriptions(count) {
       new Gauge({
         name: 'graphql_subscriptions_active',

@@ -1,0 +1,192 @@
+/**
+ * The gateway's edge limits (issue 11), in one place:
+ * - operation limits and input hygiene (packages/server/src/limits.ts, shared with the subgraphs)
+ *   and demand control (cost.ts), checked after validation and before planning, so a refused
+ *   operation makes no subgraph fetch;
+ * - a deadline per request (REQUEST_TIMEOUT_MS) around planning and execution: when it passes the
+ *   request ends with REQUEST_TIMEOUT (HTTP 504) and its further subgraph fetches are refused;
+ * - a response ceiling (RESPONSE_SIZE_MAX_BYTES) on the bytes of subgraph responses one request
+ *   reads and on the response it sends: over it the request ends with RESPONSE_TOO_LARGE.
+ * Whatever slips past the static limits thus ends in an error for that request, never the process.
+ */
+import type { ApolloGateway, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
+import type { LimitSettings } from '@paygraph/config';
+import { operationLimitsPlugin } from '@paygraph/server';
+import type { GatewayContext } from '../context';
+import { SubgraphDataSource } from '../data-source';
+import type { GatewayMetrics } from '../metrics';
+import { actualCost, estimateCost, readCostDirectives, type CostDirectives } from './cost';
+
+export { estimateCost, actualCost, readCostDirectives, MUTATION_COST } from './cost';
+
+export const EdgeErrorCode = {
+  /** Router's demand-control refusal. */
+  COST_ESTIMATED_TOO_EXPENSIVE: 'COST_ESTIMATED_TOO_EXPENSIVE',
+  /** Router's code for a request that outlived its deadline (HTTP 504). */
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  /** Ours: the subgraph responses or the response of one request outgrew RESPONSE_SIZE_MAX_BYTES. */
+  RESPONSE_TOO_LARGE: 'RESPONSE_TOO_LARGE',
+} as const;
+
+/** What one request may still spend; kept beside its context object, never in a module global. */
+class RequestBudget {
+  readonly deadline: number;
+  bytesLeft: number;
+  expired = false;
+  tooLarge = false;
+  constructor(timeoutMs: number, bytes: number) {
+    this.deadline = Date.now() + timeoutMs;
+    this.bytesLeft = bytes;
+  }
+  get exhausted(): boolean {
+    return this.expired || this.tooLarge || Date.now() >= this.deadline;
+  }
+}
+
+export type EdgeSettings = Pick<
+  LimitSettings,
+  | 'OPERATION_DEPTH_MAX'
+  | 'OPERATION_HEIGHT_MAX'
+  | 'OPERATION_ALIASES_MAX'
+  | 'OPERATION_ROOT_FIELDS_MAX'
+  | 'OPERATION_TOKENS_MAX'
+  | 'OPERATION_DIRECTIVES_PER_FIELD_MAX'
+  | 'OPERATION_COST_MAX'
+  | 'OPERATION_COST_LIST_SIZE_DEFAULT'
+  | 'REQUEST_TIMEOUT_MS'
+  | 'RESPONSE_SIZE_MAX_BYTES'
+>;
+
+export interface EdgeLimits {
+  /** Apollo Server plugin: limits, hygiene, cost (estimated and actual), budgets. */
+  plugin: ApolloServerPlugin<GatewayContext>;
+  /** The gateway with a deadline and the response ceiling around each execution. */
+  wrapGateway(gateway: ApolloGateway): Pick<ApolloGateway, 'onSchemaLoadOrUpdate' | 'load' | 'stop'>;
+  /** The subgraph hop, refusing fetches past the deadline and responses past the ceiling. */
+  dataSource: typeof SubgraphDataSource;
+  /** Apollo's stringifyResult with the ceiling on the response sent. */
+  stringifyResult(value: unknown): string;
+}
+
+export const timeoutError = (settings: EdgeSettings) =>
+  new GraphQLError(`Request timed out: REQUEST_TIMEOUT_MS is ${settings.REQUEST_TIMEOUT_MS}.`, {
+    extensions: { code: EdgeErrorCode.REQUEST_TIMEOUT, http: { status: 504 } },
+  });
+
+export const tooLargeError = (settings: EdgeSettings) =>
+  new GraphQLError(`Response too large: RESPONSE_SIZE_MAX_BYTES is ${settings.RESPONSE_SIZE_MAX_BYTES}.`, {
+    extensions: { code: EdgeErrorCode.RESPONSE_TOO_LARGE, http: { status: 413 } },
+  });
+
+export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics): EdgeLimits {
+  const budgets = new WeakMap<object, RequestBudget>();
+  let directives: CostDirectives = { typeWeights: new Map(), fieldWeights: new Map(), listSizes: new Map() };
+  const costContext = (schema: GraphQLSchema, variables: Record<string, unknown> | undefined) => ({
+    schema,
+    directives,
+    listSizeDefault: settings.OPERATION_COST_LIST_SIZE_DEFAULT,
+    variables,
+  });
+
+  const limits = operationLimitsPlugin<GatewayContext>(settings, {
+    onRefused: (code) => metrics.observeRefusal(code),
+    afterChecks: ({ document, operation, schema, request }) => {
+      if (!operation) return null;
+      const cost = estimateCost(document, operation, costContext(schema, request.variables));
+      metrics.observeCost('estimated', cost);
+      if (cost <= settings.OPERATION_COST_MAX) return null;
+      return new GraphQLError(`Operation estimated cost ${cost} exceeds OPERATION_COST_MAX (${settings.OPERATION_COST_MAX}).`, {
+        extensions: { code: EdgeErrorCode.COST_ESTIMATED_TOO_EXPENSIVE, http: { status: 400 } },
+      });
+    },
+  });
+
+  const plugin: ApolloServerPlugin<GatewayContext> = {
+    async requestDidStart(requestContext) {
+      budgets.set(requestContext.contextValue, new RequestBudget(settings.REQUEST_TIMEOUT_MS, settings.RESPONSE_SIZE_MAX_BYTES));
+      const inner = await limits.requestDidStart!(requestContext);
+      return {
+        ...inner,
+        async willSendResponse({ response, document, operation, schema, request }) {
+          if (response.body.kind !== 'single' || !document || !operation) return;
+          const data = response.body.singleResult.data;
+          if (data) metrics.observeCost('actual', actualCost(document, operation, costContext(schema, request.variables), data));
+        },
+      };
+    },
+  };
+
+  return {
+    plugin,
+    wrapGateway(gateway) {
+      return {
+        onSchemaLoadOrUpdate: (callback) =>
+          gateway.onSchemaLoadOrUpdate((schemaContext) => {
+            directives = readCostDirectives(schemaContext.coreSupergraphSdl);
+            callback(schemaContext);
+          }),
+        stop: () => gateway.stop(),
+        async load(options) {
+          const loaded = await gateway.load(options);
+          const executor: typeof loaded.executor = async (requestContext) => {
+            const budget = budgets.get(requestContext.context);
+            if (!budget) return loaded.executor(requestContext);
+            let timer: NodeJS.Timeout | undefined;
+            const deadline = new Promise<never>((_resolve, reject) => {
+              timer = setTimeout(() => {
+                budget.expired = true;
+                metrics.observeRefusal(EdgeErrorCode.REQUEST_TIMEOUT);
+                reject(timeoutError(settings));
+              }, Math.max(0, budget.deadline - Date.now()));
+            });
+            try {
+              const result = await Promise.race([loaded.executor(requestContext), deadline]);
+              if (budget.tooLarge) {
+                metrics.observeRefusal(EdgeErrorCode.RESPONSE_TOO_LARGE);
+                throw tooLargeError(settings);
+              }
+              if (budget.expired) throw timeoutError(settings);
+              return result;
+            } finally {
+              clearTimeout(timer);
+            }
+          };
+          return { ...loaded, executor };
+        },
+      };
+    },
+    dataSource: class LimitedDataSource extends SubgraphDataSource {
+      override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>) {
+        const budget = options.context ? budgets.get(options.context) : undefined;
+        // Past the deadline or the ceiling nothing more is fetched for this request.
+        if (budget?.exhausted) throw budget.tooLarge ? tooLargeError(settings) : timeoutError(settings);
+        return super.process(options);
+      }
+
+      override async parseBody(fetchResponse: Parameters<SubgraphDataSource['parseBody']>[0], fetchRequest?: unknown, context?: GatewayContext): Promise<object | string> {
+        const text = await fetchResponse.text();
+        const budget = context ? budgets.get(context) : undefined;
+        if (budget) {
+          budget.bytesLeft -= text.length;
+          // Refused before JSON.parse, which would hold several times the text in memory.
+          if (budget.bytesLeft < 0) {
+            budget.tooLarge = true;
+            throw tooLargeError(settings);
+          }
+        }
+        const contentType = fetchResponse.headers.get('content-type') ?? '';
+        return contentType.startsWith('application/json') || contentType.startsWith('application/graphql-response+json') ? (JSON.parse(text) as object) : text;
+      }
+    },
+    stringifyResult(value) {
+      const text = JSON.stringify(value);
+      // Characters never exceed bytes; count bytes only when it could matter.
+      if (text.length * 3 <= settings.RESPONSE_SIZE_MAX_BYTES || Buffer.byteLength(text) <= settings.RESPONSE_SIZE_MAX_BYTES) return text;
+      metrics.observeRefusal(EdgeErrorCode.RESPONSE_TOO_LARGE);
+      const error = tooLargeError(settings);
+      return JSON.stringify({ errors: [{ message: error.message, extensions: { code: EdgeErrorCode.RESPONSE_TOO_LARGE } }] });
+    },
+  };
+}
