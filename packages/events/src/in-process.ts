@@ -36,5 +36,6 @@ export function createInProcessTransport(onHandlerError: (error: unknown, event:
     async close() {
       handlers.clear();
     },
+    ready: async () => true,
   };
 }

@@ -69,6 +69,11 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       subscriptions.add(subscription);
       return subscription;
     },
+    async ready() {
+      // A round trip to the server: false while disconnected (the caller bounds the wait).
+      if (nc.isClosed()) return false;
+      return nc.flush().then(() => true, () => false);
+    },
     async close() {
       await Promise.all([...subscriptions].map((subscription) => subscription.unsubscribe()));
       await drainOrClose(nc);

@@ -89,6 +89,9 @@ export async function createPostgresTransport(options: PostgresTransportOptions)
         },
       };
     },
+    async ready() {
+      return sql`select 1`.then(() => true, () => false);
+    },
     async close() {
       const open = [...subscriptions];
       subscriptions.clear();

@@ -48,6 +48,8 @@ export interface EventTransport {
   /** Resolves once the subscription is live: an event published after that is delivered. */
   subscribe(handler: EventHandler, options?: SubscribeOptions): Promise<EventSubscription>;
   close(): Promise<void>;
+  /** Whether the transport can deliver right now (readiness of event consumers); absent: always. */
+  ready?(): Promise<boolean>;
   /**
    * Retention's bound for a source's outbox: the lowest position some durable consumer has not
    * applied yet, when this transport reads consumers' progress from the outbox itself (PostgreSQL).
