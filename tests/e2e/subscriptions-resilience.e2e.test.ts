@@ -1,0 +1,135 @@
+// Proves what a dashboard can rely on when things go wrong, on the platform started in this
+// process (so a subgraph can be stopped): an event whose payment cannot be resolved (risk down)
+// ends the subscription with the retryable SERVICE_UNAVAILABLE instead of being skipped as "may
+// not see it", and resuming with `after` once risk is back delivers it; an `after` older than the
+// retained log is BAD_USER_INPUT saying so; and one client cannot hold unbounded subscriptions.
+import { randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
+import { gql, registerAndLogin, startTestPlatform, type Platform, type TestUser } from '@paygraph/testing';
+import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
+import { TEST_SERVICE_SECRET } from '../support/constants';
+import { subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
+
+let platform: Platform;
+let gatewayUrl: string;
+let payments: ServiceDatabase<typeof paymentsSchema>;
+let merchant: TestUser;
+const open: { dispose(): Promise<unknown> }[] = [];
+const key = () => `k-${randomBytes(6).toString('hex')}`;
+const usd = (amount: string) => ({ amount, currency: 'USD' });
+const PER_CONNECTION_MAX = 3;
+const PER_USER_MAX = 5;
+
+const CHANGES = `subscription($after: String, $paymentId: ID) {
+  paymentStatusChanged(after: $after, paymentId: $paymentId) { sequence status payment { id riskAssessment { decision } } }
+}`;
+
+beforeAll(async () => {
+  platform = await startTestPlatform({
+    env: { SERVICE_SECRET: TEST_SERVICE_SECRET, SUBSCRIPTIONS_PER_CONNECTION_MAX: String(PER_CONNECTION_MAX), SUBSCRIPTIONS_PER_USER_MAX: String(PER_USER_MAX), RATE_LIMITS: 'off' },
+  });
+  gatewayUrl = platform.gatewayUrl!;
+  payments = await openServiceDatabase({
+    service: 'payments',
+    target: resolveDatabaseTarget('payments', process.env, platform.config.dataDir),
+    schema: paymentsSchema,
+    migrationsFolder: new URL('../../subgraphs/payments/drizzle', import.meta.url).pathname,
+  });
+  merchant = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl }, 'MERCHANT');
+});
+
+afterEach(async () => {
+  for (const item of open.splice(0)) await item.dispose();
+});
+
+afterAll(async () => {
+  await payments?.close();
+  await platform?.stop();
+});
+
+function watch(user: TestUser, variables: Record<string, unknown> = {}, client = wsClient(gatewayUrl, user.accessToken)): TestSubscription {
+  const subscription = subscribe(client, CHANGES, variables);
+  open.push(subscription, { dispose: () => client.dispose() as Promise<void> });
+  return subscription;
+}
+
+async function authorizedPayment(buyer: TestUser): Promise<string> {
+  await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: usd('5000'), idempotencyKey: key() } }, buyer.accessToken);
+  const order = await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: usd('1000') } }, buyer.accessToken);
+  const paid = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: key(), captureMethod: 'MANUAL' } }, buyer.accessToken);
+  expect(paid.data?.payOrder.status).toBe('AUTHORIZED');
+  return paid.data!.payOrder.id as string;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+it('ends with SERVICE_UNAVAILABLE when an event cannot be resolved, and resuming with after delivers it', async () => {
+  const buyer = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl });
+  const paymentId = await authorizedPayment(buyer);
+  const live = watch(buyer, { paymentId });
+  await pause(300);
+  const risk = platform.subgraphs.get('risk')!;
+  await risk.stop();
+  let sequenceSeenBefore: string | null = null;
+  try {
+    const captured = await gql(gatewayUrl, `mutation($id: ID!) { capturePayment(id: $id) { status } }`, { id: paymentId }, merchant.accessToken);
+    expect(captured.data?.capturePayment.status).toBe('SUCCEEDED');
+    const error = (await Promise.race([live.failure, pause(10_000).then(() => null)])) as { extensions?: { code?: string } }[] | null;
+    expect(error?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
+    expect(live.results).toHaveLength(0);
+    sequenceSeenBefore = null;
+  } finally {
+    await risk.restart();
+  }
+  // Resume from before the event: it comes now, with its federated fields.
+  const resumed = watch(buyer, { paymentId, after: sequenceSeenBefore ?? '0' });
+  const [first, second] = await resumed.take(2, 10_000);
+  expect([first!.data!.paymentStatusChanged.status, second!.data!.paymentStatusChanged.status]).toEqual(['AUTHORIZED', 'SUCCEEDED']);
+  expect(second!.data!.paymentStatusChanged.payment.riskAssessment.decision).toBe('APPROVE');
+});
+
+it('refuses an after older than the retained log with BAD_USER_INPUT that says so', async () => {
+  const buyer = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl });
+  await authorizedPayment(buyer);
+  // Retention removed the oldest events (as pruneLog does after EVENT_RETENTION_SECONDS).
+  await payments.query(`delete from payments.outbox_events where position <= 2`);
+  const replay = watch(buyer, { after: '0' });
+  const error = (await Promise.race([replay.failure, pause(10_000).then(() => null)])) as { message: string; extensions?: { code?: string } }[] | null;
+  expect(error?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+  expect(error?.[0]?.message).toMatch(/older than the retained event log.*resume after is 2/);
+  // From the oldest kept position on, it works.
+  const fine = watch(buyer, { after: '2' });
+  await fine.take(1, 10_000);
+});
+
+it('refuses a subscription over the per-connection and per-user caps with RATE_LIMITED', async () => {
+  const buyer = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl });
+  const socket = wsClient(gatewayUrl, buyer.accessToken);
+  open.push({ dispose: () => socket.dispose() as Promise<void> });
+  const held = Array.from({ length: PER_CONNECTION_MAX }, () => subscribe(socket, CHANGES));
+  open.push(...held);
+  await pause(300);
+  const over = subscribe(socket, CHANGES);
+  open.push(over);
+  const refused = (await Promise.race([over.failure, pause(5_000).then(() => null)])) as { message: string; extensions?: { code?: string; retryAfterSeconds?: number } }[] | null;
+  expect(refused?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+  expect(refused?.[0]?.message).toMatch(/SUBSCRIPTIONS_PER_CONNECTION_MAX/);
+  // The held ones still work; a second socket of the same user reaches the per-user cap (5).
+  const second = wsClient(gatewayUrl, buyer.accessToken);
+  open.push({ dispose: () => second.dispose() as Promise<void> });
+  const more = [subscribe(second, CHANGES), subscribe(second, CHANGES)];
+  open.push(...more);
+  await pause(300);
+  const beyond = subscribe(second, CHANGES);
+  open.push(beyond);
+  const userCap = (await Promise.race([beyond.failure, pause(5_000).then(() => null)])) as { message: string; extensions?: { code?: string } }[] | null;
+  expect(userCap?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+  expect(userCap?.[0]?.message).toMatch(/SUBSCRIPTIONS_PER_USER_MAX/);
+  // Completing one frees a place.
+  await held[0]!.dispose();
+  await pause(200);
+  const again = subscribe(second, CHANGES);
+  open.push(again);
+  expect(await Promise.race([again.failure.then(() => 'refused'), pause(1_000).then(() => 'open')])).toBe('open');
+});
