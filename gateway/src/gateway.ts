@@ -133,6 +133,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // Registered before start so the first composition reaches it too.
     gateway.onSchemaLoadOrUpdate(({ apiSchema }) => server.schemaUpdated(apiSchema));
   }
+      operationLimits: limitSettings,
   const detachers: (() => Promise<void>)[] = [];
 
   const [ideDist] = await Promise.all([ensureIdeBundle(), apollo.start()]);

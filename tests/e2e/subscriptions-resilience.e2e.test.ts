@@ -133,3 +133,12 @@ it('refuses a subscription over the per-connection and per-user caps with RATE_L
   open.push(again);
   expect(await Promise.race([again.failure.then(() => 'refused'), pause(1_000).then(() => 'open')])).toBe('open');
 });
+
+it('applies the operation limits to subscription documents', async () => {
+  const buyer = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl });
+  const nested = (depth: number): string => (depth === 0 ? 'id' : `id order { id payments { ${nested(depth - 1)} } }`);
+  const deep = subscribe(wsClient(gatewayUrl, buyer.accessToken), `subscription { paymentStatusChanged { sequence payment { ${nested(8)} } } }`);
+  open.push(deep);
+  const refused = (await Promise.race([deep.failure, pause(5_000).then(() => null)])) as { message: string; extensions?: { code?: string } }[] | null;
+  expect(refused?.[0]?.extensions?.code).toBe('MAX_DEPTH_LIMIT');
+});

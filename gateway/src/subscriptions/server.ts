@@ -39,6 +39,7 @@ import { WebSocketServer } from 'ws';
 import { apiError, maskError, rateLimited, serviceUnavailable } from '@paygraph/errors';
 import { tokenExpiresAtMs, type TokenVerifier, type UserViewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
+import { checkOperationShape, countTokens, measureOperation, tokensError, type OperationLimits } from '@paygraph/server';
 import type { GatewayContext } from '../context';
 import type { PaymentEventHub, PaymentStatusChange, ReadStatusLog } from './hub';
 import { LiveSubscription, type Delivery, type LiveItem } from './live';
@@ -55,7 +56,15 @@ export interface SubscriptionServerOptions {
   readLog: ReadStatusLog;
   logger: Logger;
   limits?: Partial<SubscriptionLimits>;
+  /**
+   * The operation limits of HTTP requests, applied to subscription documents too (the payload
+   * selection then runs through the gateway's own request pipeline, with its limits and cost).
+   */
+  operationLimits?: OperationLimits;
 }
+
+/** Field visits measured per document before giving up (as the HTTP limits do). */
+const MEASURE_VISITS_MAX = 10_000;
 
 /** Bounds on what one client can hold open or ask for (settings; see README). */
 export interface SubscriptionLimits {
@@ -234,6 +243,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     return found;
   }
   function prepareUncached(query: string, operationName: string | null): Prepared | { errors: readonly GraphQLError[] } {
+    const limits = options.operationLimits;
+    if (limits && countTokens(query, limits.OPERATION_TOKENS_MAX) > limits.OPERATION_TOKENS_MAX) return { errors: [tokensError(limits)] };
     let document: DocumentNode;
     try {
       document = parse(query, { noLocation: true });
@@ -246,6 +257,11 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     if (!operation) return { errors: [new GraphQLError('Unable to identify the operation to run.', { extensions: { code: 'BAD_REQUEST' } })] };
     if (operation.operation !== 'subscription') {
       return { errors: [new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations with POST /graphql.', { extensions: { code: 'BAD_REQUEST' } })] };
+    }
+    if (limits) {
+      const shape = measureOperation(document, operation, { depthCut: limits.OPERATION_DEPTH_MAX + 1, visitsMax: MEASURE_VISITS_MAX });
+      const refused = checkOperationShape(shape, limits);
+      if (refused) return { errors: [refused] };
     }
     const root = operation.selectionSet.selections[0];
     if (!root || root.kind !== Kind.FIELD || root.name.value !== SUBSCRIPTION_FIELD) {
@@ -293,6 +309,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     if (coerced.errors) return coerced.errors.map((error) => apiError('BAD_USER_INPUT', error.message));
     const args = getArgumentValues(schema.getSubscriptionType()!.getFields()[SUBSCRIPTION_FIELD]!, root as FieldNode, coerced.coerced) as { paymentId?: string | null; after?: string | null };
     const paymentId = args.paymentId ?? null;
+    if (paymentId !== null && /[\u0000-\u001f]/.test(paymentId)) return refuse('BAD_USER_INPUT', 'paymentId must not contain control characters.');
     let after: bigint | null = null;
     if (args.after !== undefined && args.after !== null) {
       if (!/^\d{1,19}$/.test(args.after)) return refuse('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).');
