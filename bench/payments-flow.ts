@@ -87,6 +87,8 @@ async function startPlatform(topology: 'single' | 'processes', databaseUrl: stri
     ...process.env,
     DATABASE_URL: databaseUrl,
     LOG_LEVEL: 'error',
+    // A load test: the per-client rate limits and login throttles would measure themselves.
+    RATE_LIMITS: 'off',
     ADMIN_EMAIL: adminEmail,
     ADMIN_PASSWORD,
     DATABASE_POOL_MAX: topology === 'single' ? '20' : '8',

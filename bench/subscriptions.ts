@@ -159,6 +159,8 @@ async function startPlatform(label: string): Promise<Platform> {
     PORT: '0',
     ...Object.fromEntries(loadServiceList({}).map((service) => [`${service.name.toUpperCase()}_PORT`, '0'])),
     LOG_LEVEL: 'warn',
+    // A load test: the per-client rate limits and login throttles would measure themselves.
+    RATE_LIMITS: 'off',
     SERVICE_SECRET: randomBytes(32).toString('hex'),
     ADMIN_EMAIL: adminEmail,
     ADMIN_PASSWORD,

@@ -22,6 +22,7 @@ export async function spawnGateway(subgraphUrls: Record<string, string>, env: Re
       HOST: '127.0.0.1',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       SERVICE_SECRET: TEST_SERVICE_SECRET,
+      RATE_LIMITS: 'off', // as the platform of the suite; a test about rate limits turns them on
       ...Object.fromEntries(Object.entries(subgraphUrls).map(([name, url]) => [`${name.toUpperCase()}_URL`, url])),
       ...env,
     },

@@ -27,6 +27,9 @@ export async function spawnPlatform(env: Record<string, string>): Promise<Spawne
       ...Object.fromEntries(loadServiceList({}).map((service) => [`${service.name.toUpperCase()}_PORT`, '0'])),
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
       SERVICE_SECRET: TEST_SERVICE_SECRET,
+      // The suite signs up and logs in hundreds of users from 127.0.0.1: rate limits and throttles
+      // are off unless a test turns them on (tests/security/rate-limits.e2e.test.ts does).
+      RATE_LIMITS: 'off',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

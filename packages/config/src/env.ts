@@ -75,6 +75,38 @@ export const envSchemas = {
     SUBSCRIPTIONS_PER_CONNECTION_MAX: positiveInt(1_000).default(20),
     SUBSCRIPTIONS_PER_USER_MAX: positiveInt(100_000).default(100),
     SUBSCRIBES_PER_MINUTE_MAX: positiveInt(100_000).default(120),
+  // --- edge protection: rate limits, login throttles, trusted documents (issue 11) ---
+  edge: {
+    /** `off` switches every rate limit and throttle off (load tests, benchmarks); logged as a warning. */
+    RATE_LIMITS: z.enum(['on', 'off'], { message: 'must be on or off' }).default('on'),
+    /** Shared store for the rate limits of several gateways (and users instances); in memory without it. */
+    REDIS_URL: z.string().refine((value) => /^rediss?:\/\/[^\s]+$/.test(value), { message: 'must be a redis:// or rediss:// URL' }).optional(),
+    /** Prefix of every rate-limit key in Redis (several deployments or test runs can share one Redis). */
+    RATE_LIMIT_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1 to 64 letters, digits, :, _, . or -').default('paygraph:rate'),
+    /** GraphQL requests per client (user id, else address) per minute at the gateway. */
+    RATE_LIMIT_REQUESTS_PER_MINUTE: positiveInt(1_000_000).default(1_200),
+    /** `login` and `refreshToken` operations per client per minute at the gateway. */
+    RATE_LIMIT_LOGINS_PER_MINUTE: positiveInt(100_000).default(30),
+    /** `registerUser` operations per client per hour (gateway and users subgraph). */
+    RATE_LIMIT_REGISTRATIONS_PER_HOUR: positiveInt(100_000).default(30),
+    /** Money-moving mutations (top-up, withdrawal, pay, capture, refund, ledger posting) per client per minute. */
+    RATE_LIMIT_MONEY_MUTATIONS_PER_MINUTE: positiveInt(100_000).default(120),
+    /** Failed logins of one client on one account before each further attempt waits (1 s, doubling). */
+    LOGIN_FAILURES_FREE: positiveInt(100).default(5),
+    /** The first wait after the free failures; each further failure doubles it (up to 900 s). */
+    LOGIN_LOCK_SECONDS_FIRST: positiveInt(900).default(1),
+    /** Failed logins on one account (all clients) in the window; over it, clients that failed on it wait. */
+    LOGIN_ACCOUNT_FAILURES_MAX: positiveInt(100_000).default(50),
+    /** Failed logins from one client (all accounts) in the window. */
+    LOGIN_CLIENT_FAILURES_MAX: positiveInt(100_000).default(100),
+    /** A login failure counter resets after this long without a failure. */
+    LOGIN_THROTTLE_WINDOW_SECONDS: positiveInt(86_400).default(900),
+    /** Trusted documents (persisted query safelist): off, log unknown documents, or enforce the manifest. */
+    TRUSTED_DOCUMENTS: z.enum(['off', 'log', 'enforce'], { message: 'must be off, log or enforce' }).default('off'),
+    /** The manifest: GraphQL Code Generator's persisted-documents.json or Apollo's persisted query list. */
+    TRUSTED_DOCUMENTS_MANIFEST: z.string().min(1).default('schema/trusted-documents.json'),
+  },
+  // --- end edge protection ---
   auth: {
     ACCESS_TOKEN_TTL_SECONDS: positiveInt(86_400).default(900),
     REFRESH_TOKEN_TTL_SECONDS: positiveInt(31_536_000).default(2_592_000),
@@ -90,7 +122,7 @@ export const envSchemas = {
   },
 } as const;
 
-const platformShape = { ...envSchemas.common, ...envSchemas.gateway, ...envSchemas.auth, ...envSchemas.payments, ...envSchemas.users };
+const platformShape = { ...envSchemas.common, ...envSchemas.edge, ...envSchemas.gateway, ...envSchemas.auth, ...envSchemas.payments, ...envSchemas.users };
 export type PlatformConfig = z.infer<z.ZodObject<typeof platformShape>> & { dataDir: string };
 
 /** Every variable the platform reads, validated at once, with DATA_DIR made absolute. */

@@ -25,7 +25,7 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   verifyToken: TokenVerifier;
   logger: Logger;
   /** Adds per-request state (DataLoaders, stores) to the base context. */
-  extendContext: (base: SubgraphContext) => TContext;
+  extendContext: (base: SubgraphContext, request: express.Request) => TContext;
   /** Extra HTTP routes (e.g. auth's JWKS), mounted before /graphql. */
   routes?: (app: express.Express) => void;
 }
@@ -59,7 +59,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
     expressMiddleware(apollo, {
       context: async ({ req }) => {
         const { viewer, requestId, logger: requestLogger } = await identifyRequest(req, options.verifyToken, logger);
-        return options.extendContext({ viewer, requestId, logger: requestLogger });
+        return options.extendContext({ viewer, requestId, logger: requestLogger }, req);
       },
     }),
   );

@@ -89,6 +89,9 @@ export async function startTestPlatform(options: { env?: Record<string, string>;
     PORT: '0',
     HOST: '127.0.0.1',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Tests sign up and log in many users from 127.0.0.1: rate limits and login throttles are off
+    // unless a test passes RATE_LIMITS=on (auth's throttle tests do).
+    RATE_LIMITS: 'off',
     ...ports,
     ...options.env,
   };

@@ -4,10 +4,11 @@
  */
 import express from 'express';
 import { openServiceDatabase } from '@paygraph/db';
-import { ACCESS_TOKEN_TYPE, SERVICE_SCOPES, SERVICE_TOKEN_TYPE, createTokenVerifier, verifyServiceCredential } from '@paygraph/identity';
+import { ACCESS_TOKEN_TYPE, SERVICE_SCOPES, SERVICE_TOKEN_TYPE, clientAddressOf, createTokenVerifier, verifyServiceCredential } from '@paygraph/identity';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { schema } from './db/schema';
+import { LOGIN_LOCK_SECONDS_MAX, type LoginThrottleSettings } from './domain/throttle';
 import { loadSigningKey, localKeySet } from './keys';
 import { resolvers } from './resolvers';
 import type { SessionDeps } from './sessions';
@@ -42,7 +43,17 @@ export const authService: ServiceDefinition = {
         return signed.token;
       },
     });
-    const sessions: SessionDeps = { store: createAuthStore(database.db), users, signingKey, settings, logger };
+    const throttle: LoginThrottleSettings = {
+      enabled: config.RATE_LIMITS !== 'off',
+      failuresFree: config.LOGIN_FAILURES_FREE,
+      lockSecondsFirst: config.LOGIN_LOCK_SECONDS_FIRST,
+      accountFailuresMax: config.LOGIN_ACCOUNT_FAILURES_MAX,
+      clientFailuresMax: config.LOGIN_CLIENT_FAILURES_MAX,
+      windowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+      lockSecondsMax: LOGIN_LOCK_SECONDS_MAX,
+    };
+    if (!throttle.enabled) logger.warn('RATE_LIMITS=off: logins are not throttled');
+    const sessions: SessionDeps = { store: createAuthStore(database.db), users, signingKey, settings, logger, throttle };
     const verifyToken = createTokenVerifier({
       keys: localKeySet(signingKey),
       issuer: settings.issuer,
@@ -56,7 +67,7 @@ export const authService: ServiceDefinition = {
       resolvers,
       verifyToken,
       logger,
-      extendContext: (base) => ({ ...base, sessions: { ...sessions, logger: base.logger } }),
+      extendContext: (base, request) => ({ ...base, sessions: { ...sessions, logger: base.logger, clientAddress: clientAddressOf(request, runtime.serviceSecret) } }),
       routes: (app) => {
         app.get('/.well-known/jwks.json', (_request, response) => {
           response.set('cache-control', 'public, max-age=300').json(signingKey.jwks);

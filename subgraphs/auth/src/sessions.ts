@@ -10,6 +10,7 @@ import type { IssuedSession, UserReference } from './domain/session';
 import type { SigningKey } from './keys';
 import { verifyPassword } from './passwords';
 import type { AuthStore } from './store/auth-store';
+import { throttleKeys, type LoginThrottleSettings } from './domain/throttle';
 import { newRefreshToken, signAccessToken, type TokenSettings } from './tokens';
 
 const USER_FIELDS = 'id email name role createdAt';
@@ -26,6 +27,12 @@ export interface SessionDeps {
   settings: TokenSettings & { refreshTokenTtlSeconds: number };
   logger: Logger;
   requestId?: string;
+  /** Login throttling (domain/throttle.ts); `enabled: false` with RATE_LIMITS=off. */
+  throttle: LoginThrottleSettings;
+  /** The client's address (signed by the gateway, else the socket peer): the throttles' client key. */
+  clientAddress?: string;
+  /** Checks a password against its hash; argon2id unless a test counts the checks. */
+  verifyPassword?: (hash: string | undefined, password: string) => Promise<boolean>;
 }
 
 const invalidCredentials = () => unauthenticated('Invalid email or password.');
@@ -43,26 +50,53 @@ async function issue(deps: SessionDeps, user: UserReference, familyId: string, r
   return { accessToken: access.token, refreshToken: token, expiresAt: access.expiresAt, user };
 }
 
+/**
+ * Counts the attempt on every throttle (domain/throttle.ts) before any password is checked, and
+ * throws RATE_LIMITED when one refuses. Returns what the outcome must settle afterwards.
+ */
+async function admitLoginAttempt(deps: SessionDeps, email: string): Promise<{ keys: ReturnType<typeof throttleKeys>; firstFromClient: boolean }> {
+  const settings = deps.throttle;
+  const keys = throttleKeys(email, deps.clientAddress ?? 'unknown');
+  const refuse = async (key: string) => {
+    const retryAfterSeconds = await deps.store.retryAfterSeconds(key, settings.windowSeconds);
+    return rateLimited(`Too many failed logins: try again in ${retryAfterSeconds} s.`, retryAfterSeconds);
+  };
+  const attempt = await deps.store.consumeLoginAttempt(keys.pair, settings);
+  if (attempt === null) throw await refuse(keys.pair);
+  if ((await deps.store.consumeFailureBudget(keys.client, settings.clientFailuresMax, settings.windowSeconds)) === null) throw await refuse(keys.client);
+  // The account-wide ceiling binds only clients that already failed on this account (see throttle.ts).
+  const firstFromClient = attempt === 1;
+  if (!firstFromClient && (await deps.store.consumeFailureBudget(keys.account, settings.accountFailuresMax, settings.windowSeconds)) === null) {
+    await deps.store.refundAttempt(keys.client);
+    throw await refuse(keys.account);
+  }
+  return { keys, firstFromClient };
+}
+
 export async function login(deps: SessionDeps, email: string, password: string): Promise<IssuedSession> {
   const key = email.trim().toLowerCase();
   if (key.length === 0 || key.length > LOGIN_EMAIL_LENGTH_MAX) throw invalidCredentials();
-  const lockedUntil = await deps.store.lockedUntil(key);
-  if (lockedUntil) {
-    const retryAfterSeconds = Math.max(1, Math.ceil((lockedUntil.getTime() - Date.now()) / 1000));
-    throw rateLimited(`Too many failed logins: try again in ${retryAfterSeconds} s.`, retryAfterSeconds);
-  }
+  const admitted = deps.throttle.enabled ? await admitLoginAttempt(deps, key) : null;
   const callOptions = deps.requestId ? { requestId: deps.requestId } : {};
-  const { userByEmail } = await deps.users.request<{ userByEmail: UserData | null }>('users', USER_BY_EMAIL, { email: key }, callOptions).catch((error: unknown) => {
+  const { userByEmail } = await deps.users.request<{ userByEmail: UserData | null }>('users', USER_BY_EMAIL, { email: key }, callOptions).catch(async (error: unknown) => {
     // A malformed email is not a registered one: same answer as a wrong password.
     if ((error as { extensions?: { code?: string } }).extensions?.code === 'BAD_USER_INPUT') return { userByEmail: null };
+    if (admitted) await deps.store.releaseLoginAttempt(admitted.keys.pair);
     throw error;
   });
   const hash = userByEmail ? await deps.store.passwordHash(userByEmail.id) : undefined;
-  if (!(await verifyPassword(hash, password)) || !userByEmail) {
-    await deps.store.recordFailure(key);
+  if (!(await (deps.verifyPassword ?? verifyPassword)(hash, password)) || !userByEmail) {
+    if (admitted) {
+      await deps.store.settleLoginFailure(admitted.keys.pair, deps.throttle);
+      // Counted already; a first failure from this client still counts toward the account ceiling.
+      if (admitted.firstFromClient) await deps.store.recordFailure(admitted.keys.account, deps.throttle.windowSeconds);
+    }
     throw invalidCredentials();
   }
-  await deps.store.clearFailures(key);
+  if (admitted) {
+    await deps.store.clearThrottle([admitted.keys.pair, admitted.keys.account]);
+    await deps.store.refundAttempt(admitted.keys.client);
+  }
   return issue(deps, toReference(userByEmail), newId('fam'));
 }
 

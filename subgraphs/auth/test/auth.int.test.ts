@@ -21,7 +21,8 @@ let urls: { register: string; login: string };
 let authDb: ServiceDatabase<typeof schema>;
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ gateway: false });
+  // Throttling on: one test here checks it (the test platform turns it off by default).
+  platform = await startTestPlatform({ gateway: false, env: { RATE_LIMITS: 'on' } });
   authUrl = platform.subgraphs.get('auth')!.url;
   usersUrl = platform.subgraphs.get('users')!.url;
   urls = { register: usersUrl, login: authUrl };

@@ -3,6 +3,7 @@
  */
 import { openServiceDatabase } from '@paygraph/db';
 import { serviceOutbox } from '@paygraph/events';
+import { clientAddressOf } from '@paygraph/identity';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { createContext } from './context';
@@ -11,6 +12,7 @@ import { normalizeEmail } from './domain/validation';
 import { registerUser } from './register';
 import { resolvers } from './resolvers';
 import { createUsersStore } from './store/users-store';
+import { createRegistrationThrottle } from './throttle';
 
 const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
@@ -22,13 +24,14 @@ export const usersService: ServiceDefinition = {
     const outbox = serviceOutbox('users', database);
     const store = createUsersStore({ db: database.db, transaction: outbox.transaction });
     const auth = createServiceClient({ service: 'users', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const throttle = createRegistrationThrottle(runtime.config, logger);
     const server = await createSubgraphServer({
       name: 'users',
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
       logger,
-      extendContext: (base) => createContext(base, store, auth),
+      extendContext: (base, request) => createContext(base, store, auth, { throttle, clientAddress: clientAddressOf(request, runtime.serviceSecret) }),
     });
     return {
       server,
@@ -40,6 +43,7 @@ export const usersService: ServiceDefinition = {
       },
       async close() {
         await outbox.stop();
+        await throttle.close();
         await database.close();
       },
     };

@@ -1,9 +1,9 @@
 /** The only place with SQL for auth: credentials, refresh-token families and login throttling. */
 import { createHash } from 'node:crypto';
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
-import { newId, type Database } from '@paygraph/db';
+import { and, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { newId, rowsOf, type Database } from '@paygraph/db';
 import { credentials, loginThrottle, refreshTokens, type schema } from '../db/schema';
-import { lockSecondsAfter } from '../domain/throttle';
+import { LOGIN_ATTEMPT_PENDING_SECONDS_MAX, type LoginThrottleSettings } from '../domain/throttle';
 
 export function hashRefreshToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
@@ -81,29 +81,82 @@ export function createAuthStore(db: Database<typeof schema>) {
       return row?.familyId;
     },
 
-    /** When the key is locked, the time it unlocks; else null. */
-    async lockedUntil(key: string): Promise<Date | null> {
-      const [row] = await db.select({ lockedUntil: loginThrottle.lockedUntil }).from(loginThrottle).where(eq(loginThrottle.key, key));
-      return row?.lockedUntil && row.lockedUntil.getTime() > Date.now() ? row.lockedUntil : null;
+    /**
+     * Counts one login attempt of an (account, client) pair before its password is checked, in one
+     * statement: refused (null) while the pair is locked; else the attempt's number. From the free
+     * limit on, the attempt locks the pair until its outcome is known (settleLoginFailure sets the
+     * doubling delay, a success clears the pair), so attempts that overlap a slow password check
+     * cannot slip in when a time-based lock would have run out.
+     */
+    async consumeLoginAttempt(key: string, settings: LoginThrottleSettings): Promise<number | null> {
+      const count = sql`(case when t.updated_at < now() - make_interval(secs => ${settings.windowSeconds}) then 1 else t.failures + 1 end)`;
+      const pending = sql`now() + make_interval(secs => ${LOGIN_ATTEMPT_PENDING_SECONDS_MAX})`;
+      const result = await db.execute(sql`
+        insert into auth.login_throttle as t (key, failures, locked_until, updated_at)
+        values (${key}, 1, case when 1 >= ${settings.failuresFree} then ${pending} else null end, now())
+        on conflict (key) do update set
+          failures = ${count},
+          locked_until = case when ${count} >= ${settings.failuresFree} then ${pending} else null end,
+          updated_at = now()
+        where t.locked_until is null or t.locked_until <= now()
+        returning failures`);
+      const [row] = rowsOf<{ failures: number }>(result);
+      return row ? Number(row.failures) : null;
     },
 
-    /** Counts a failure atomically and locks the key for the delay the new count calls for. */
-    async recordFailure(key: string): Promise<void> {
-      await db.transaction(async (tx) => {
-        const [row] = await tx
-          .insert(loginThrottle)
-          .values({ key, failures: 1 })
-          .onConflictDoUpdate({ target: loginThrottle.key, set: { failures: sql`${loginThrottle.failures} + 1`, updatedAt: new Date() } })
-          .returning({ failures: loginThrottle.failures });
-        const seconds = lockSecondsAfter(row!.failures);
-        if (seconds > 0) {
-          await tx.update(loginThrottle).set({ lockedUntil: new Date(Date.now() + seconds * 1000) }).where(eq(loginThrottle.key, key));
-        }
-      });
+    /** A counted attempt failed: from the free limit on, the pair waits lockSecondsFirst, doubling per failure, up to the cap. */
+    async settleLoginFailure(key: string, settings: LoginThrottleSettings): Promise<void> {
+      await db.execute(sql`
+        update auth.login_throttle
+        set locked_until = now() + make_interval(secs => least(${settings.lockSecondsFirst} * power(2, failures - ${settings.failuresFree}), ${settings.lockSecondsMax}))
+        where key = ${key} and failures >= ${settings.failuresFree}`);
     },
 
-    async clearFailures(key: string): Promise<void> {
-      await db.delete(loginThrottle).where(eq(loginThrottle.key, key));
+    /** A counted attempt ended without an answer (a service was down): lift its pending lock. */
+    async releaseLoginAttempt(key: string): Promise<void> {
+      await db.execute(sql`update auth.login_throttle set locked_until = now() where key = ${key} and locked_until > now()`);
+    },
+
+    /**
+     * Counts one failure on a windowed counter unless it is already at `max`, in one statement:
+     * the new count, or null when refused.
+     */
+    async consumeFailureBudget(key: string, max: number, windowSeconds: number): Promise<number | null> {
+      const result = await db.execute(sql`
+        insert into auth.login_throttle as t (key, failures, updated_at) values (${key}, 1, now())
+        on conflict (key) do update set
+          failures = case when t.updated_at < now() - make_interval(secs => ${windowSeconds}) then 1 else t.failures + 1 end,
+          updated_at = now()
+        where t.updated_at < now() - make_interval(secs => ${windowSeconds}) or t.failures < ${max}
+        returning failures`);
+      const [row] = rowsOf<{ failures: number }>(result);
+      return row ? Number(row.failures) : null;
+    },
+
+    /** Counts one failure on a windowed counter, whatever its count. */
+    async recordFailure(key: string, windowSeconds: number): Promise<void> {
+      await db.execute(sql`
+        insert into auth.login_throttle as t (key, failures, updated_at) values (${key}, 1, now())
+        on conflict (key) do update set
+          failures = case when t.updated_at < now() - make_interval(secs => ${windowSeconds}) then 1 else t.failures + 1 end,
+          updated_at = now()`);
+    },
+
+    /** Gives back one counted attempt (a login that succeeded). */
+    async refundAttempt(key: string): Promise<void> {
+      await db.execute(sql`update auth.login_throttle set failures = greatest(failures - 1, 0) where key = ${key}`);
+    },
+
+    /** Seconds until a refused key may try again: its lock, else the rest of its window. */
+    async retryAfterSeconds(key: string, windowSeconds: number): Promise<number> {
+      const [row] = await db.select({ lockedUntil: loginThrottle.lockedUntil, updatedAt: loginThrottle.updatedAt }).from(loginThrottle).where(eq(loginThrottle.key, key));
+      if (!row) return 1;
+      const untilMs = row.lockedUntil && row.lockedUntil.getTime() > Date.now() ? row.lockedUntil.getTime() : row.updatedAt.getTime() + windowSeconds * 1000;
+      return Math.max(1, Math.ceil((untilMs - Date.now()) / 1000));
+    },
+
+    async clearThrottle(keys: string[]): Promise<void> {
+      await db.delete(loginThrottle).where(inArray(loginThrottle.key, keys));
     },
   };
 }

@@ -10,6 +10,8 @@ export const Mutation: MutationResolvers = {
     if (input.role === 'ADMIN' && !isAdmin(context.viewer)) {
       throw forbidden('Only an admin may create an ADMIN user.');
     }
+    // Sign-ups tell whether an email is registered: throttled per client, admins aside.
+    if (!isAdmin(context.viewer)) await context.registrations.throttle.consume(context.registrations.clientAddress);
     return registerUser(context, input);
   },
 
