@@ -6,5 +6,4 @@ export * from './viewer';
 export * from './tokens';
 export * from './service-credentials';
 export * from './secret-sealer';
-export * from './secrets';
 export * from './client-address';
