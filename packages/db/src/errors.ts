@@ -19,3 +19,55 @@ export function isCheckViolation(error: unknown, constraint?: string): boolean {
     return constraint === undefined || record.constraint === constraint || record.constraint_name === constraint;
   });
 }
+
+/**
+ * Socket-level codes (Node, postgres.js) that mean the database could not be reached or the
+ * connection died: nothing about the request itself is wrong, a retry later can succeed.
+ */
+const UNREACHABLE_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // postgres.js
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
+/**
+ * SQLSTATEs of a server that is going away or not accepting work yet: admin_shutdown (57P01),
+ * crash_shutdown (57P02), cannot_connect_now (57P03, starting up or shutting down),
+ * too_many_connections (53300). Class 08 (connection exception) is matched by prefix.
+ */
+const UNAVAILABLE_SQLSTATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** How deep a chain of wrappers (GraphQLError.originalError, DrizzleQueryError.cause) is followed. */
+const ERROR_CHAIN_DEPTH_MAX = 6;
+
+function isUnavailableCode(code: unknown): boolean {
+  if (typeof code !== 'string') return false;
+  return UNREACHABLE_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code);
+}
+
+/**
+ * True when `error` (or what it wraps) says the database is unreachable, restarting or dropped the
+ * connection: the one classification behind SERVICE_UNAVAILABLE for database faults. A query the
+ * database rejected (constraint, syntax, serialization) is not unavailability.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < ERROR_CHAIN_DEPTH_MAX && current && typeof current === 'object'; depth += 1) {
+    const record = current as { code?: unknown; errors?: unknown; originalError?: unknown; cause?: unknown };
+    if (isUnavailableCode(record.code)) return true;
+    // Node reports a refused connection to every address of a host as an AggregateError.
+    if (Array.isArray(record.errors) && record.errors.some((inner) => isUnavailableCode((inner as { code?: unknown } | null)?.code))) return true;
+    current = record.originalError ?? record.cause;
+  }
+  return false;
+}

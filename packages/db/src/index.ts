@@ -3,9 +3,27 @@
  * PostgreSQL server (`DATABASE_URL`, or `<SERVICE>_DATABASE_URL` for one service). Each service
  * lives in its own Postgres schema; migrations are applied at start-up under an advisory lock.
  */
-export { openServiceDatabase, closeSharedDatabases, queryCounts, type ServiceDatabase, type Database, type DatabaseTarget, resolveDatabaseTarget } from './open';
+export {
+  openServiceDatabase,
+  closeSharedDatabases,
+  queryCounts,
+  type ServiceDatabase,
+  type Database,
+  type DatabaseTarget,
+  resolveDatabaseTarget,
+  DATABASE_CONNECT_TIMEOUT_MS_DEFAULT,
+  reconnectDelaySeconds,
+} from './open';
+export {
+  waitForDatabase,
+  setDatabaseLogger,
+  pingServiceDatabase,
+  DATABASE_PING_TIMEOUT_MS,
+  DATABASE_STARTUP_WAIT_MS_DEFAULT,
+  type AvailabilityLogger,
+} from './availability';
 export { applyMigrations } from './migrate';
 export { newId } from './ids';
-export { isUniqueViolation, isCheckViolation } from './errors';
+export { isUniqueViolation, isCheckViolation, isDatabaseUnavailable } from './errors';
 export { rowsOf, retryOnConflict } from './rows';
 export type { SqlRunner, RawTransaction } from './raw';

@@ -5,6 +5,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
+import { DATABASE_STARTUP_WAIT_MS_DEFAULT, registerPing, waitForDatabase } from './availability';
 import { applyMigrations } from './migrate';
 import type { RawTransaction, SqlRunner } from './raw';
 
@@ -14,7 +15,33 @@ export type Database<TSchema extends Record<string, unknown> = Record<string, an
 
 export type DatabaseTarget =
   | { kind: 'pglite'; dataDir: string }
-  | { kind: 'postgres'; url: string; poolMax: number };
+  | {
+      kind: 'postgres';
+      url: string;
+      poolMax: number;
+      /** How long opening one connection may take (DATABASE_CONNECT_TIMEOUT_MS). */
+      connectTimeoutMs?: number;
+      /** How long start-up waits for an unreachable database (DATABASE_STARTUP_WAIT_SECONDS). */
+      startupWaitMs?: number;
+    };
+
+/**
+ * Opening a connection gives up after this long by default: a refused connection fails at once,
+ * this bounds a host that does not answer, so a request answers SERVICE_UNAVAILABLE within ~2 s.
+ */
+export const DATABASE_CONNECT_TIMEOUT_MS_DEFAULT = 1_000;
+/**
+ * postgres.js waits before reconnecting a connection whose last attempt failed (its default grows
+ * to 20 s, which a request queued on that connection would wait too). Ours: 50 ms doubling, at
+ * most 500 ms, with jitter: reconnects are spread but a request still answers within ~2 s.
+ */
+const RECONNECT_DELAY_FIRST_SECONDS = 0.05;
+const RECONNECT_DELAY_MAX_SECONDS = 0.5;
+
+export function reconnectDelaySeconds(failures: number): number {
+  const base = Math.min(RECONNECT_DELAY_FIRST_SECONDS * 2 ** Math.min(failures, 16), RECONNECT_DELAY_MAX_SECONDS);
+  return base * (0.5 + Math.random() / 2);
+}
 
 export interface ServiceDatabase<TSchema extends Record<string, unknown>> {
   db: Database<TSchema>;
@@ -33,9 +60,15 @@ const envName = (service: string) => service.toUpperCase().replace(/[^A-Z0-9]/g,
  * `<SERVICE>_DATABASE_URL`, else `DATABASE_URL`, else the embedded PGlite under `dataDir`
  * (`memory://` keeps it in memory, for tests).
  */
-export function resolveDatabaseTarget(service: string, env: NodeJS.ProcessEnv, dataDir: string, poolMax = 10): DatabaseTarget {
+export function resolveDatabaseTarget(
+  service: string,
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+  poolMax = 10,
+  timing: { connectTimeoutMs?: number; startupWaitMs?: number } = {},
+): DatabaseTarget {
   const url = env[`${envName(service)}_DATABASE_URL`] || env.DATABASE_URL;
-  if (url) return { kind: 'postgres', url, poolMax };
+  if (url) return { kind: 'postgres', url, poolMax, ...timing };
   return { kind: 'pglite', dataDir };
 }
 
@@ -74,13 +107,18 @@ async function acquirePglite(dataDir: string): Promise<Shared<PGlite>> {
   return resolved;
 }
 
-function acquirePostgres(url: string, poolMax: number): Shared<postgres.Sql> {
+function acquirePostgres(url: string, poolMax: number, connectTimeoutMs: number): Shared<postgres.Sql> {
   let shared = postgresClients.get(url);
   if (!shared) {
+    // A connection that dies (restart, stop, network) is reopened by postgres.js on the next query
+    // that needs it, after reconnectDelaySeconds; its queries fail with a connection error, which
+    // the servers answer as SERVICE_UNAVAILABLE (errors.ts). patches/postgres+3.4.9.patch keeps a
+    // write racing the close from ending the process.
     const client = postgres(url, {
       max: poolMax,
       onnotice: () => {},
-      connect_timeout: 10,
+      connect_timeout: connectTimeoutMs / 1000,
+      backoff: reconnectDelaySeconds,
       idle_timeout: 30,
       connection: { application_name: 'paygraph' },
     });
@@ -129,7 +167,7 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
     };
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
   } else {
-    const shared = acquirePostgres(target.url, target.poolMax);
+    const shared = acquirePostgres(target.url, target.poolMax, target.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS_DEFAULT);
     db = drizzlePostgres(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
     transaction = <T>(work: (sql: SqlRunner) => Promise<T>) =>
       shared.client.begin((tx) =>
@@ -147,11 +185,16 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
     close = () => release(postgresClients, target.url, shared);
   }
   try {
-    await applyMigrations(db, options.service, options.migrationsFolder);
+    // A database that is down or restarting at start-up is waited for (each attempt logged), not a
+    // reason to exit: the process comes up as soon as it answers.
+    await waitForDatabase(`${options.service} migrations`, () => applyMigrations(db, options.service, options.migrationsFolder), {
+      waitMs: target.kind === 'postgres' ? (target.startupWaitMs ?? DATABASE_STARTUP_WAIT_MS_DEFAULT) : 0,
+    });
   } catch (error) {
     await close();
     throw error;
   }
+  const unregisterPing = registerPing(options.service, () => query('select 1'));
   let closed = false;
   return {
     db,
@@ -161,6 +204,7 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
     close: async () => {
       if (closed) return;
       closed = true;
+      unregisterPing();
       await close();
     },
   };
