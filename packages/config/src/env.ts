@@ -54,6 +54,10 @@ export const envSchemas = {
     DATA_DIR: z.string().default('./.data'),
     DATABASE_URL: postgresUrl.optional(),
     DATABASE_POOL_MAX: positiveInt(100).default(10),
+    /** Opening one PostgreSQL connection gives up after this long (a request then answers SERVICE_UNAVAILABLE). */
+    DATABASE_CONNECT_TIMEOUT_MS: positiveInt(60_000).default(1_000),
+    /** Start-up waits this long for an unreachable PostgreSQL (retrying with backoff) before exiting 1. */
+    DATABASE_STARTUP_WAIT_SECONDS: positiveInt(86_400).default(300),
     SERVICE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_ISSUER: z.string().min(1).default('paygraph-auth'),
     JWT_AUDIENCE: z.string().min(1).default('paygraph'),

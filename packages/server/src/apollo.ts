@@ -4,7 +4,9 @@ import {
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { isPublicCode, maskError } from '@paygraph/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import { isDatabaseUnavailable } from '@paygraph/db';
+import { ErrorCode, isPublicCode, maskError, serviceUnavailable } from '@paygraph/errors';
 import type { Logger } from '@paygraph/logging';
 
 /** Largest JSON request body accepted; anything larger is refused before parsing. */
@@ -13,6 +15,28 @@ export const JSON_BODY_LIMIT = '1mb';
 interface SafetyContext extends BaseContext {
   requestId?: string;
   logger?: Logger;
+}
+
+/** True when the error is a database fault that the response reports as SERVICE_UNAVAILABLE. */
+function becomesUnavailable(code: unknown, error: unknown): boolean {
+  return !isPublicCode(code) && isDatabaseUnavailable(error);
+}
+
+/**
+ * The `formatError` of every server: a database that is unreachable, restarting or dropped the
+ * connection is the public, retryable SERVICE_UNAVAILABLE (one place, for every resolver), never
+ * an internal error; everything else is masked as maskError decides.
+ */
+export function formatServerError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  if (!becomesUnavailable(formatted.extensions?.code, error)) return maskError(formatted, error);
+  return maskError(
+    {
+      message: serviceUnavailable().message,
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: ErrorCode.SERVICE_UNAVAILABLE },
+    },
+    error,
+  );
 }
 
 /**
@@ -25,8 +49,15 @@ export function apolloSafetyPlugin<TContext extends SafetyContext>(fallbackLogge
       return {
         async didEncounterErrors({ errors, contextValue }) {
           const logger = contextValue.logger ?? fallbackLogger;
+          let unavailableLogged = false;
           for (const error of errors) {
             const code = error.extensions?.code;
+            if (becomesUnavailable(code, error)) {
+              // An outage fails every request: one warning per request, not an error per field.
+              if (!unavailableLogged) logger.warn({ err: error.originalError ?? error, requestId: contextValue.requestId }, 'database unavailable');
+              unavailableLogged = true;
+              continue;
+            }
             if (isPublicCode(code)) continue;
             if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') continue;
             logger.error({ err: error.originalError ?? error, path: error.path, requestId: contextValue.requestId }, 'request failed');
@@ -58,7 +89,7 @@ export function baseApolloOptions<TContext extends SafetyContext>(logger: Logger
     // The process owns shutdown (stop HTTP, then Apollo, then databases); Apollo's own signal
     // handler would race it and leave the process hanging.
     stopOnTerminationSignals: false,
-    formatError: (formatted, error) => maskError(formatted, error),
+    formatError: formatServerError,
     // No HTTP caching of GraphQL responses here, no traces: both cost CPU on every request.
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled(), apolloSafetyPlugin<TContext>(logger)],
     logger: {

@@ -4,8 +4,9 @@
  * started alone, and the Apollo options that keep responses free of stack traces.
  */
 export { createSubgraphServer, type SubgraphServer, type SubgraphContext, type SubgraphServerOptions } from './subgraph-server';
-export { apolloSafetyPlugin, baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
+export { apolloSafetyPlugin, baseApolloOptions, formatServerError, JSON_BODY_LIMIT } from './apollo';
 export { listen, type Listening } from './listen';
+export { subgraphReadiness, READINESS_CHECK_TIMEOUT_MS, type ReadinessChecks, type SubgraphReadiness } from './readiness';
 export { createRuntime, createDirectory, type ServiceDefinition, type ServiceRuntime, type ServiceInstance, type MutableServiceDirectory } from './service';
 export { resolveServiceSecret } from './service-secret';
 export { runStandalone } from './standalone';

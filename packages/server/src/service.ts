@@ -1,5 +1,5 @@
 import { loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
-import { resolveDatabaseTarget, type DatabaseTarget } from '@paygraph/db';
+import { resolveDatabaseTarget, setDatabaseLogger, type DatabaseTarget } from '@paygraph/db';
 import { createTokenVerifier, type TokenVerifier } from '@paygraph/identity';
 import type { EventTransport } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
@@ -72,6 +72,9 @@ export function createRuntime(options: {
   const directory = createDirectory(options.services);
   const jwksUrl = config.AUTH_JWKS_URL;
   let verifier: TokenVerifier | undefined;
+  // Start-up waits and reconnects are logged with the process's logger.
+  setDatabaseLogger(options.logger.child({ component: 'db' }));
+  const databaseTiming = { connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, startupWaitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000 };
   return {
     config,
     env: options.env,
@@ -88,6 +91,6 @@ export function createRuntime(options: {
       return verifier(header);
     },
     databaseTarget: (service) =>
-      resolveDatabaseTarget(service, options.env, options.embeddedDataDir?.(service, config.dataDir) ?? config.dataDir, config.DATABASE_POOL_MAX),
+      resolveDatabaseTarget(service, options.env, options.embeddedDataDir?.(service, config.dataDir) ?? config.dataDir, config.DATABASE_POOL_MAX, databaseTiming),
   };
 }

@@ -8,6 +8,7 @@ import type { TokenVerifier, Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
 import { httpErrorHandler, identifyRequest } from './http';
+import { subgraphReadiness, type ReadinessChecks } from './readiness';
 import { subgraphEdgeOptions } from './limits';
 
 /** What every resolver of every subgraph receives. */
@@ -26,6 +27,8 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   logger: Logger;
   /** Adds per-request state (DataLoaders, stores) to the base context. */
   extendContext: (base: SubgraphContext, request: express.Request) => TContext;
+  /** What `/ready` checks besides the service's database (e.g. an event consumer's transport). */
+  readinessChecks?: ReadinessChecks;
   /** Extra HTTP routes (e.g. auth's JWKS), mounted before /graphql. */
   routes?: (app: express.Express) => void;
 }
@@ -51,6 +54,10 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
   app.disable('x-powered-by');
   app.get('/health', (_request, response) => {
     response.json({ status: 'ok', service: options.name });
+  });
+  app.get('/ready', async (_request, response) => {
+    const readiness = await subgraphReadiness(options.name, options.readinessChecks);
+    response.status(readiness.ready ? 200 : 503).json(readiness.body);
   });
   options.routes?.(app);
   app.use(
