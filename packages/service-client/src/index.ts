@@ -2,15 +2,17 @@
  * The internal client for service-to-service GraphQL calls: the target is looked up in the
  * service list, a service token (scoped, short-lived, from auth) is attached, the request id is
  * propagated and every call has a timeout. Errors with a public code keep it (so a validation
- * error raised by auth reaches the user as it is); anything else becomes an internal error.
+ * error raised by auth, or a callee's SERVICE_UNAVAILABLE, reaches the user as it is); a callee
+ * that cannot be reached or does not answer in time is SERVICE_UNAVAILABLE (retryable); anything
+ * else (a callee's internal error, a malformed answer) is a ServiceCallError, an internal error.
  */
-import { apiError, isPublicCode } from '@paygraph/errors';
+import { apiError, isPublicCode, serviceUnavailable } from '@paygraph/errors';
 import { serviceCredential } from '@paygraph/identity';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
 import { instancePool, instancesOf, isReadOperation } from './balancer';
 import { postText, type HttpResponse } from './http';
 
-export { keepAliveFetcher, postText, type HttpResponse } from './http';
+export { keepAliveFetcher, postText, SERVICE_CONNECT_TIMEOUT_MS, type HttpResponse } from './http';
 export { instancePool, instancesOf, isConnectFailure, isConnectionLost, isReadOperation, isReadRequestBody, type InstancePool } from './balancer';
 
 /** Resolves a service name to its GraphQL URL at call time (ports may be known only after listen). */
@@ -26,6 +28,19 @@ const TOKEN_RENEW_MARGIN_MS = 60_000;
 
 export class ServiceCallError extends Error {
   override name = 'ServiceCallError';
+}
+
+/** HTTP statuses of a callee (or a proxy before it) that is overloaded, restarting or gone. */
+const UNAVAILABLE_HTTP_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/**
+ * The public, retryable SERVICE_UNAVAILABLE for a callee that could not be reached or did not
+ * answer in time. The message is the generic one (no service names or addresses reach clients);
+ * the cause (which callee, why) stays on `cause` for the server log.
+ */
+export function unreachable(target: string, cause: unknown): ReturnType<typeof serviceUnavailable> {
+  const reason = cause instanceof Error ? cause : new Error(String(cause));
+  return Object.assign(serviceUnavailable(), { cause: Object.assign(new ServiceCallError(`${target} did not answer: ${reason.message}`), { cause: reason }) });
 }
 
 export interface ServiceClientOptions {
@@ -76,14 +91,20 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
 
   async function fetchServiceToken(): Promise<string> {
     // Any auth instance signs it; resent to another one only when the first could not connect.
-    const response = await instancePool(instancesOf(options.directory, 'auth')).send((url) =>
-      postText(
-        `${originOf(url)}/internal/service-token`,
-        { 'content-type': 'application/json' },
-        JSON.stringify({ service: options.service, credential: serviceCredential(options.serviceSecret, options.service) }),
-        timeoutMs,
-      ),
-    );
+    let response: HttpResponse;
+    try {
+      response = await instancePool(instancesOf(options.directory, 'auth')).send((url) =>
+        postText(
+          `${originOf(url)}/internal/service-token`,
+          { 'content-type': 'application/json' },
+          JSON.stringify({ service: options.service, credential: serviceCredential(options.serviceSecret, options.service) }),
+          timeoutMs,
+        ),
+      );
+    } catch (error) {
+      throw unreachable('auth', error);
+    }
+    if (UNAVAILABLE_HTTP_STATUSES.has(response.status)) throw unreachable('auth', new Error(`HTTP ${response.status}`));
     if (response.status !== 200) throw new ServiceCallError(`auth refused a service token for ${options.service}: HTTP ${response.status}`);
     const body = JSON.parse(response.text) as { token: string; expiresAt: string };
     cached = { token: body.token, renewAt: new Date(body.expiresAt).getTime() - TOKEN_RENEW_MARGIN_MS };
@@ -113,9 +134,12 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
           { read: isReadOperation(query) },
         );
       } catch (error) {
-        throw new ServiceCallError(`${target} did not answer: ${(error as Error).message}`);
+        // Refused, reset, or no answer within the timeout: the call may not have run, or its keyed
+        // effect completes later; either way the caller can retry.
+        throw unreachable(target, error);
       }
       const body = parseBody<TData>(response.text);
+      if (!body && UNAVAILABLE_HTTP_STATUSES.has(response.status)) throw unreachable(target, new Error(`HTTP ${response.status}`));
       if (!body) throw new ServiceCallError(`${target} answered HTTP ${response.status} without a GraphQL body`);
       const first = body.errors?.[0];
       if (first) {
