@@ -1,12 +1,14 @@
-// Proves, on a platform started in this process, what needs a hand on its parts: the payment flow
-// stopped after each step in turn (a test-only crash) and resumed by recovery gives exactly one
-// ledger effect with the ledger balanced and reconciled; every state change left its outbox event
-// in order; and listing 50 payments with their orders and buyers costs as many queries as 5.
+// Proves, on a platform started in this process, what needs a hand on its parts: the payment flow,
+// a capture, a cancel and a refund each stopped after each step in turn (a test-only crash) and
+// finished by a retry or by recovery give exactly one ledger effect with the ledger balanced and
+// reconciled (a retried capture gets the recorded outcome, also for a capture only the ledger
+// recorded); every state change left its outbox event in order; and listing 50 payments with their
+// orders and buyers costs as many queries as 5.
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queryCounts } from '@paygraph/db';
 import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, startTestPlatform, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
-import { FLOW_CHECKPOINTS, faultInjection } from '../../subgraphs/payments/src/faults';
+import { CANCEL_CHECKPOINTS, CAPTURE_CHECKPOINTS, FLOW_CHECKPOINTS, REFUND_CHECKPOINTS, faultInjection } from '../../subgraphs/payments/src/faults';
 import { recoveryHandle } from '../../subgraphs/payments/src/server';
 import { createPaymentsStore } from '../../subgraphs/payments/src/store/payments-store';
 import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
@@ -76,6 +78,121 @@ describe('fault injection and recovery', () => {
     expect(checks.data).toEqual({ verifyLedger: { ok: true, mismatches: [] }, reconcilePayments: { ok: true, mismatches: [] } });
   });
 });
+
+const CAPTURE = `mutation($id: ID!, $amount: MoneyInput) { capturePayment(id: $id, amount: $amount) { id status amountCaptured { amount } order { status } } }`;
+const CANCEL = `mutation($id: ID!) { cancelOrder(id: $id) { id status } }`;
+const REFUND = `mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { id status amount { amount } } }`;
+const VIEW = `query($id: ID!) { payment(id: $id) { status amountCaptured { amount } amountRefunded { amount } order { status } refunds { status amount { amount } } } }`;
+const WALLET = `{ wallet(currency: "USD") { balance { amount } available { amount } } }`;
+const recoverAll = () => recoveryHandle.run!(new Date(Date.now() + 1_000));
+const view = async (paymentId: string, user: TestUser) => (await gql(gatewayUrl, VIEW, { id: paymentId }, user.accessToken)).data!.payment;
+const walletOf = async (user: TestUser) => (await gql(gatewayUrl, WALLET, {}, user.accessToken)).data!.wallet;
+
+async function expectBooksAgree() {
+  const checks = await gql(gatewayUrl, `{ verifyLedger { ok mismatches } reconcilePayments { ok mismatches } }`, {}, admin.accessToken);
+  expect(checks.data).toEqual({ verifyLedger: { ok: true, mismatches: [] }, reconcilePayments: { ok: true, mismatches: [] } });
+}
+
+async function heldPayment(amount: string, captureMethod = 'MANUAL') {
+  const buyer = await buyerWith('10000');
+  const orderId = await orderOf(buyer, amount);
+  const paid = await gql(gatewayUrl, PAY, { input: { orderId, idempotencyKey: key(), captureMethod } }, buyer.accessToken);
+  return { buyer, orderId, paymentId: paid.data!.payOrder.id as string, status: paid.data!.payOrder.status as string };
+}
+
+describe('recovery covers every step', () => {
+  it.each(CAPTURE_CHECKPOINTS.flatMap((checkpoint) => [[checkpoint, 'a retry with another amount'] as const, [checkpoint, 'recovery'] as const]))(
+    'settles a capture stopped after %s by %s, on the amount first asked',
+    async (checkpoint, how) => {
+      const { buyer, paymentId, status } = await heldPayment('3000');
+      expect(status).toBe('AUTHORIZED');
+      faultInjection.crashAfter = checkpoint;
+      expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('2000') }, merchant.accessToken))).toBe('INTERNAL_SERVER_ERROR');
+      faultInjection.crashAfter = null;
+      expect(await view(paymentId, buyer)).toMatchObject({ status: 'AUTHORIZED', amountCaptured: { amount: '0' }, order: { status: 'PENDING' } });
+
+      if (how === 'recovery') await recoverAll();
+      else {
+        const retried = await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('500') }, merchant.accessToken);
+        expect(retried.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2000' }, order: { status: 'PAID' } });
+      }
+      expect(await view(paymentId, buyer)).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2000' }, order: { status: 'PAID' } });
+      expect(await walletOf(buyer)).toEqual({ balance: { amount: '8000' }, available: { amount: '8000' } });
+      // Healed at once: refunds work, and a further capture is refused.
+      expect((await gql(gatewayUrl, REFUND, { input: { paymentId, idempotencyKey: key(), amount: usd('500') } }, merchant.accessToken)).data!.refundPayment.status).toBe('SUCCEEDED');
+      expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId }, merchant.accessToken))).toBe('INVALID_STATE');
+      await expectBooksAgree();
+    },
+  );
+
+  it('heals a capture only the ledger recorded (no claim in payments): a retry with another amount gets the ledger’s amount', async () => {
+    const { buyer, paymentId } = await heldPayment('3000');
+    faultInjection.crashAfter = 'capture-posted';
+    expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('2500') }, merchant.accessToken))).toBe('INTERNAL_SERVER_ERROR');
+    faultInjection.crashAfter = null;
+    // As an older version left such payments: held, no capture claimed, while the ledger captured.
+    const database = await openPaymentsDatabase();
+    try {
+      await database.query(`update payments.payments set step = 'HOLD_PLACED', capture_requested_amount = null where id = $1`, [paymentId]);
+    } finally {
+      await database.close();
+    }
+    const retried = await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('1000') }, merchant.accessToken);
+    expect(retried.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2500' }, order: { status: 'PAID' } });
+    expect(await walletOf(buyer)).toEqual({ balance: { amount: '7500' }, available: { amount: '7500' } });
+    await expectBooksAgree();
+  });
+
+  it.each(CANCEL_CHECKPOINTS.flatMap((checkpoint) => [[checkpoint, 'a repeated cancel'] as const, [checkpoint, 'recovery'] as const]))(
+    'finishes a cancel stopped after %s by %s; a capture after the cancel claimed the payment loses',
+    async (checkpoint, how) => {
+      const { buyer, orderId, paymentId } = await heldPayment('3000');
+      faultInjection.crashAfter = checkpoint;
+      expect(errorCode(await gql(gatewayUrl, CANCEL, { id: orderId }, buyer.accessToken))).toBe('INTERNAL_SERVER_ERROR');
+      faultInjection.crashAfter = null;
+      // The claim and the order's cancel are one transaction: the cancel has won.
+      expect(await view(paymentId, buyer)).toMatchObject({ status: 'AUTHORIZED', order: { status: 'CANCELED' } });
+      expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId }, merchant.accessToken))).toBe('INVALID_STATE');
+
+      if (how === 'recovery') await recoverAll();
+      else expect((await gql(gatewayUrl, CANCEL, { id: orderId }, buyer.accessToken)).data!.cancelOrder.status).toBe('CANCELED');
+      expect(await view(paymentId, buyer)).toMatchObject({ status: 'CANCELED', amountCaptured: { amount: '0' }, order: { status: 'CANCELED' } });
+      expect(await walletOf(buyer)).toEqual({ balance: { amount: '10000' }, available: { amount: '10000' } });
+      await expectBooksAgree();
+    },
+  );
+
+  it.each(REFUND_CHECKPOINTS.flatMap((checkpoint) => [[checkpoint, 'a retry with the same key'] as const, [checkpoint, 'recovery'] as const]))(
+    'completes a refund stopped after %s by %s, exactly once',
+    async (checkpoint, how) => {
+      const { buyer, paymentId, status } = await heldPayment('3000', 'AUTOMATIC');
+      expect(status).toBe('SUCCEEDED');
+      const refundKey = key();
+      const refund = () => gql(gatewayUrl, REFUND, { input: { paymentId, idempotencyKey: refundKey, amount: usd('1000') } }, merchant.accessToken);
+      faultInjection.crashAfter = checkpoint;
+      expect(errorCode(await refund())).toBe('INTERNAL_SERVER_ERROR');
+      faultInjection.crashAfter = null;
+      expect(await view(paymentId, buyer)).toMatchObject({ amountRefunded: { amount: '0' }, order: { status: 'PAID' }, refunds: [{ status: 'PENDING', amount: { amount: '1000' } }] });
+
+      if (how === 'recovery') await recoverAll();
+      else expect((await refund()).data!.refundPayment).toMatchObject({ status: 'SUCCEEDED', amount: { amount: '1000' } });
+      expect(await view(paymentId, buyer)).toMatchObject({ amountRefunded: { amount: '1000' }, order: { status: 'PARTIALLY_REFUNDED' }, refunds: [{ status: 'SUCCEEDED', amount: { amount: '1000' } }] });
+      expect(await walletOf(buyer)).toEqual({ balance: { amount: '8000' }, available: { amount: '8000' } });
+      await recoverAll();
+      expect((await walletOf(buyer)).balance.amount).toBe('8000');
+      await expectBooksAgree();
+    },
+  );
+});
+
+function openPaymentsDatabase() {
+  return openServiceDatabase({
+    service: 'payments',
+    target: resolveDatabaseTarget('payments', process.env, 'memory://'),
+    schema: paymentsSchema,
+    migrationsFolder: new URL('../../subgraphs/payments/drizzle', import.meta.url).pathname,
+  });
+}
 
 describe('outbox', () => {
   it('writes an event for every state change, in the same transaction, with per-aggregate versions', async () => {

@@ -2,9 +2,27 @@
  * Test-only fault injection: a test names a step after which the flow stops as if the process had
  * crashed (the step's effect is durable, the next step never runs). Inert unless a test sets it.
  */
-export type FlowCheckpoint = 'payment-created' | 'risk-called' | 'risk-recorded' | 'hold-placed' | 'hold-recorded' | 'capture-posted';
+export type FlowCheckpoint =
+  | 'payment-created'
+  | 'risk-called'
+  | 'risk-recorded'
+  | 'hold-placed'
+  | 'hold-recorded'
+  | 'capture-posted'
+  | 'capture-requested'
+  | 'cancel-requested'
+  | 'void-posted'
+  | 'refund-opened'
+  | 'refund-posted';
 
+/** The checkpoints of payOrder (automatic capture), in order. */
 export const FLOW_CHECKPOINTS: readonly FlowCheckpoint[] = ['payment-created', 'risk-called', 'risk-recorded', 'hold-placed', 'hold-recorded', 'capture-posted'];
+/** capturePayment: the claim recorded, then the ledger's capture posted. */
+export const CAPTURE_CHECKPOINTS: readonly FlowCheckpoint[] = ['capture-requested', 'capture-posted'];
+/** cancelOrder of a held payment: the claim recorded (order canceled), then the ledger's void. */
+export const CANCEL_CHECKPOINTS: readonly FlowCheckpoint[] = ['cancel-requested', 'void-posted'];
+/** refundPayment: the refund opened, then the ledger's transfer posted. */
+export const REFUND_CHECKPOINTS: readonly FlowCheckpoint[] = ['refund-opened', 'refund-posted'];
 
 export class SimulatedCrash extends Error {
   override name = 'SimulatedCrash';

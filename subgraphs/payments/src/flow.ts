@@ -1,17 +1,20 @@
 /**
- * The payment flow over risk and the ledger. Each step is idempotent and keyed by the payment id
- * (risk: one assessment per payment; ledger: `payment:<id>:authorize` / `:capture` keys), and each
- * step's outcome is recorded before the next begins, so `advance` can resume a payment interrupted
- * anywhere: the request that started it, a replay, or the recovery pass.
+ * The payment flow over risk and the ledger (the steps are tabled in PAYMENT_STEPS). Each step is
+ * idempotent and keyed by the payment id (risk: one assessment per payment; ledger: the keys of
+ * `services.ledgerKeys`), and each step's outcome, or a capture's or cancel's claim, is recorded
+ * before the next remote call, so `advance` can resume a payment interrupted anywhere: the request
+ * that started it, a replay, or the recovery pass. A step whose service is unavailable leaves the
+ * state where it was and answers SERVICE_UNAVAILABLE.
  */
 import { newId } from '@paygraph/db';
-import { ErrorCode, apiError, badUserInput, forbidden, idempotencyKeyReused, invalidState, notFound } from '@paygraph/errors';
+import type { GraphQLError } from 'graphql';
+import { ErrorCode, apiError, badUserInput, forbidden, idempotencyKeyReused, invalidState, notFound, serviceUnavailable } from '@paygraph/errors';
 import { isAdmin, requireUser, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { assertMovableAmount, type Money } from '@paygraph/money';
 import { assertIdempotencyKey, requestHash } from '@paygraph/server';
 import type { OrderRow, PaymentRow, RefundRow } from './db/schema';
-import { CAPTURABLE, FAILURE_CODES, statusAfterHold } from './domain/payment-state';
+import { CAPTURABLE, FAILURE_CODES, must, statusAfterHold } from './domain/payment-state';
 import { checkpoint } from './faults';
 import * as services from './services';
 import { PaymentConflict, type PaymentsStore } from './store/payments-store';
@@ -48,7 +51,17 @@ function assertMerchantOrAdmin(viewer: Viewer, payment: PaymentRow | undefined):
 
 async function reload(deps: FlowDeps, id: string): Promise<PaymentRow> {
   const [payment] = await deps.store.paymentsByIds([id]);
-  return payment!;
+  return must(payment, `payment ${id} exists once it was read or written`);
+}
+
+/**
+ * A call the step needs failed because a service could not answer: the step did not run (or its
+ * keyed effect is found by the retry). The caller gets SERVICE_UNAVAILABLE; the state stays where
+ * it was, so the same request retried, or the recovery pass, completes it.
+ */
+function unavailable(deps: FlowDeps, error: unknown, context: Record<string, unknown>): GraphQLError {
+  deps.logger.warn({ err: error, ...context }, 'a service this step needs is unavailable; the step is resumable');
+  return serviceUnavailable();
 }
 
 // ---------------------------------------------------------------- orders
@@ -62,64 +75,89 @@ export async function createOrder(deps: FlowDeps, viewer: Viewer, input: { merch
   return deps.store.createOrder({ buyerId: buyer.userId, merchantId: input.merchantId, amount: amount.amount, currency: amount.currency, description });
 }
 
+async function orderOf(deps: FlowDeps, orderId: string): Promise<OrderRow> {
+  const [order] = await deps.store.ordersByIds([orderId]);
+  return must(order, `order ${orderId} exists once it was read`);
+}
+
+/**
+ * Cancels a pending order. With a held payment, the cancel claims it under the payment's row lock
+ * (step HOLD_PLACED -> CANCEL_REQUESTED, order PENDING -> CANCELED in one transaction): a capture
+ * that claimed it first wins and the cancel answers INVALID_STATE; otherwise the hold is voided
+ * next (resumed by recovery, or by this call repeated, if interrupted).
+ */
 export async function cancelOrder(deps: FlowDeps, viewer: Viewer, orderId: string): Promise<OrderRow> {
   const user = requireUser(viewer);
   const [order] = await deps.store.ordersByIds([orderId]);
   if (!order || !canSee(viewer, order)) throw notFound('No such order.');
   if (user.role !== 'ADMIN' && user.userId !== order.buyerId) throw forbidden('Only the buyer of this order or an admin may cancel it.');
-  if (order.status === 'CANCELED') return order;
+  const payments = await deps.store.paymentsByOrderIds([orderId]);
+  if (order.status === 'CANCELED') {
+    // Repeating a cancel finishes a void that was interrupted.
+    for (const payment of payments) if (payment.step === 'CANCEL_REQUESTED') await finishCancel(deps, payment);
+    return order;
+  }
   if (order.status !== 'PENDING') throw invalidState(`The order is ${order.status.toLowerCase()}; only a pending order can be canceled.`);
-  const live = (await deps.store.paymentsByOrderIds([orderId])).find((payment) => ['PENDING', ...CAPTURABLE].includes(payment.status));
+  const live = payments.find((payment) => ['PENDING', ...CAPTURABLE].includes(payment.status));
   if (live?.status === 'PENDING') throw invalidState('A payment of this order is being processed; try again in a moment.');
   if (live) {
-    // The order is canceled and the payment marked in one transaction; voiding the hold follows
-    // (and is resumed by recovery if interrupted).
-    const requested = await deps.store.updatePayment(live.id, { statuses: CAPTURABLE }, { step: 'CANCEL_REQUESTED' }, { from: ['PENDING'], to: 'CANCELED' });
-    if (!requested) throw invalidState('The payment of this order changed meanwhile; look at it again.');
-    const finished = await finishCancel(deps, requested);
-    if (finished.status !== 'CANCELED') throw invalidState('The payment of this order was captured; the order is paid.');
-  } else {
-    await deps.store.updateOrder(orderId, ['PENDING'], 'CANCELED');
+    const claimed = await deps.store.updatePayment(live.id, { statuses: CAPTURABLE, step: 'HOLD_PLACED' }, { step: 'CANCEL_REQUESTED' }, { to: 'CANCELED', required: true });
+    if (!claimed) {
+      // Another actor claimed it first: a cancel (finish it, or it is finished) or a capture.
+      const now = await reload(deps, live.id);
+      if (now.step === 'CANCEL_REQUESTED') {
+        await finishCancel(deps, now);
+        return orderOf(deps, orderId);
+      }
+      if (now.status !== 'CANCELED') throw invalidState('The payment of this order was captured; the order is paid.');
+      // Canceled meanwhile (by another cancel, or its hold expired): no longer live, so this
+      // second look either finds the order canceled or cancels it without a payment.
+      return cancelOrder(deps, viewer, orderId);
+    }
+    checkpoint('cancel-requested');
+    await finishCancel(deps, claimed);
+    return orderOf(deps, orderId);
   }
-  const [after] = await deps.store.ordersByIds([orderId]);
-  return after!;
+  const outcome = await deps.store.cancelOrderWithoutPayment(orderId);
+  if (outcome.kind === 'has-live-payment') throw invalidState('A payment of this order is being processed; try again in a moment.');
+  const after = await orderOf(deps, orderId);
+  if (outcome.kind === 'not-pending' && after.status !== 'CANCELED') throw invalidState(`The order is ${after.status.toLowerCase()}; only a pending order can be canceled.`);
+  return after;
 }
 
 /**
- * Voids the hold of a payment asked to cancel (order canceled, or hold expired), then records it;
- * safe to repeat. The order is not touched here: cancelOrder already canceled it, and after an
- * expiry the order stays payable.
+ * Voids the hold of a payment asked to cancel (order canceled, hold expired, or a capture the
+ * ledger refused), then records it; safe to repeat. The order is not touched here: cancelOrder
+ * already canceled it, and after an expiry the order stays payable.
  */
 async function finishCancel(deps: FlowDeps, payment: PaymentRow): Promise<PaymentRow> {
   try {
     if (payment.holdId) await services.voidHold(deps.services, payment.holdId);
   } catch (error) {
+    if (services.isUnavailable(error)) throw unavailable(deps, error, { paymentId: payment.id, step: 'CANCEL_REQUESTED' });
+    // The ledger refuses to void only a captured hold: record what it captured.
     if (codeOf(error) === ErrorCode.INVALID_STATE) return settleCapturedElsewhere(deps, payment);
     throw error;
   }
+  checkpoint('void-posted');
   const canceled = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE, step: 'CANCEL_REQUESTED' }, { status: 'CANCELED', step: 'DONE' });
   return canceled ?? reload(deps, payment.id);
 }
 
 /**
- * The ledger refused to release a hold because it was captured (a capture whose recording was
- * interrupted): record the capture the ledger has.
+ * The ledger refused to release a hold because it is captured (a capture recorded by an older
+ * version only in the ledger): record the capture the ledger has, as the ledger has it. Under the
+ * claim protocol a hold claimed by a cancel is never captured, so the order is moved only from
+ * PENDING (after an expiry); a canceled order with a captured hold is reported, never hidden.
  */
 async function settleCapturedElsewhere(deps: FlowDeps, payment: PaymentRow): Promise<PaymentRow> {
-  const [movement] = await services.ledgerMovements(deps.services, [`payment:${payment.id}:capture`]);
-  const captured = movement?.entries.find((entry) => entry.direction === 'CREDIT');
-  if (!captured) {
-    // Voided or expired in the ledger: the payment is canceled.
-    const canceled = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE }, { status: 'CANCELED', step: 'DONE' });
-    return canceled ?? reload(deps, payment.id);
-  }
-  const succeeded = await deps.store.updatePayment(
-    payment.id,
-    { statuses: [...CAPTURABLE, 'PENDING'] },
-    { status: 'SUCCEEDED', step: 'CAPTURED', amountCaptured: BigInt(captured.amount.amount) },
-    { from: ['PENDING', 'CANCELED'], to: 'PAID' },
-  );
-  return succeeded ?? reload(deps, payment.id);
+  const captured = await services.capturedInLedger(deps.services, payment.id);
+  if (captured === null) throw new Error(`Invariant broken: the ledger refused to void hold ${payment.holdId} of payment ${payment.id} but holds no capture for it`);
+  const succeeded = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE }, { status: 'SUCCEEDED', step: 'CAPTURED', amountCaptured: captured }, { to: 'PAID' });
+  const recorded = succeeded ?? (await reload(deps, payment.id));
+  const order = await orderOf(deps, recorded.orderId);
+  if (order.status === 'CANCELED') deps.logger.error({ paymentId: payment.id, orderId: order.id }, 'a captured payment on a canceled order: reconcile by hand');
+  return recorded;
 }
 
 // ---------------------------------------------------------------- payOrder
@@ -136,7 +174,9 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
     return existing;
   };
   const previous = await replay();
-  if (previous) return previous;
+  // A payment whose step could not run for want of a service resumes with its key; one that is
+  // in flight elsewhere (or was interrupted by a crash) is returned as it is, and recovery takes it.
+  if (previous) return previous.status === 'PENDING' && previous.stalledAt !== null ? advance(deps, previous) : previous;
 
   const order = await deps.store.orderById(input.orderId);
   if (!order || order.buyerId !== buyer.userId) throw notFound('No such order.');
@@ -157,7 +197,8 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
       requestHash: hash,
     });
   } catch (error) {
-    if (error instanceof PaymentConflict && error.kind === 'idempotency-key') return (await replay())!;
+    if (error instanceof PaymentConflict && error.kind === 'idempotency-key') return must(await replay(), 'a payment exists under a key whose insert conflicted');
+    if (error instanceof PaymentConflict && error.kind === 'order-not-payable') throw invalidState('The order is no longer pending; only a pending order can be paid.');
     if (error instanceof PaymentConflict) throw invalidState('This order already has a payment in progress or paid.');
     throw error;
   }
@@ -165,12 +206,19 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
   return advance(deps, payment);
 }
 
-/** Drives a payment through its remaining steps; returns it in a final or waiting state. */
+/** Records that a PENDING payment's step could not run, then answers SERVICE_UNAVAILABLE. */
+async function stall(deps: FlowDeps, payment: PaymentRow, error: unknown): Promise<never> {
+  await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: payment.step }, { stalledAt: new Date() });
+  throw unavailable(deps, error, { paymentId: payment.id, step: payment.step });
+}
+
+/** Drives a payment through its remaining steps (PAYMENT_STEPS); returns it in a final or waiting state. */
 export async function advance(deps: FlowDeps, start: PaymentRow): Promise<PaymentRow> {
   let payment = start;
   const moved = async (next: PaymentRow | null) => next ?? reload(deps, payment.id);
-  for (;;) {
+  for (let stepsTaken = 0; stepsTaken < ADVANCE_STEPS_MAX; stepsTaken += 1) {
     if (payment.step === 'CANCEL_REQUESTED') return finishCancel(deps, payment);
+    if (payment.step === 'CAPTURE_REQUESTED') return finishCapture(deps, payment);
     if (payment.status !== 'PENDING') return payment;
 
     if (payment.step === 'CREATED') {
@@ -178,9 +226,13 @@ export async function advance(deps: FlowDeps, start: PaymentRow): Promise<Paymen
       try {
         assessment = await services.assessRisk(deps.services, { userId: payment.buyerId, merchantId: payment.merchantId, amount: payment.amount, currency: payment.currency, paymentId: payment.id });
       } catch (error) {
-        // Fail closed: no decision from risk is never an approval.
+        // Fail closed: no decision from risk is never an approval. Unreachable: the payment waits
+        // at this step (its key or recovery resumes it) until the hold it would place could no
+        // longer last; a refusal, or a wait that long, fails it.
+        const waitedTooLong = Date.now() >= payment.createdAt.getTime() + deps.settings.holdExpiryMs;
+        if (services.isUnavailable(error) && !waitedTooLong) return stall(deps, payment, error);
         deps.logger.warn({ err: error, paymentId: payment.id }, 'risk could not decide: payment fails');
-        payment = await moved(await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: 'CREATED' }, { status: 'FAILED', step: 'DONE', failureCode: FAILURE_CODES.RISK_UNAVAILABLE }));
+        payment = await moved(await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: 'CREATED' }, { status: 'FAILED', step: 'DONE', failureCode: FAILURE_CODES.RISK_UNAVAILABLE, stalledAt: null }));
         continue;
       }
       checkpoint('risk-called');
@@ -190,8 +242,8 @@ export async function advance(deps: FlowDeps, start: PaymentRow): Promise<Paymen
           payment.id,
           { statuses: ['PENDING'], step: 'CREATED' },
           declined
-            ? { status: 'FAILED', step: 'DONE', failureCode: FAILURE_CODES.RISK_DECLINED, riskAssessmentId: assessment.id, riskDecision: assessment.decision }
-            : { step: 'RISK_ASSESSED', riskAssessmentId: assessment.id, riskDecision: assessment.decision },
+            ? { status: 'FAILED', step: 'DONE', failureCode: FAILURE_CODES.RISK_DECLINED, riskAssessmentId: assessment.id, riskDecision: assessment.decision, stalledAt: null }
+            : { step: 'RISK_ASSESSED', riskAssessmentId: assessment.id, riskDecision: assessment.decision, stalledAt: null },
         ),
       );
       checkpoint('risk-recorded');
@@ -199,12 +251,14 @@ export async function advance(deps: FlowDeps, start: PaymentRow): Promise<Paymen
     }
 
     if (payment.step === 'RISK_ASSESSED') {
-      const [buyerAccountId, merchantAccountId] = await Promise.all([
-        services.walletAccount(deps.services, payment.buyerId, payment.currency),
-        services.walletAccount(deps.services, payment.merchantId, payment.currency),
-      ]);
       let hold: { id: string; expiresAt: Date };
+      let buyerAccountId: string;
+      let merchantAccountId: string;
       try {
+        [buyerAccountId, merchantAccountId] = await Promise.all([
+          services.walletAccount(deps.services, payment.buyerId, payment.currency),
+          services.walletAccount(deps.services, payment.merchantId, payment.currency),
+        ]);
         hold = await services.authorizeHold(deps.services, {
           paymentId: payment.id,
           debitAccountId: buyerAccountId,
@@ -214,35 +268,103 @@ export async function advance(deps: FlowDeps, start: PaymentRow): Promise<Paymen
           expiresAt: new Date(payment.createdAt.getTime() + deps.settings.holdExpiryMs),
         });
       } catch (error) {
+        if (services.isUnavailable(error)) return stall(deps, payment, error);
         if (codeOf(error) !== ErrorCode.INSUFFICIENT_FUNDS) throw error;
-        payment = await moved(await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: 'RISK_ASSESSED' }, { status: 'FAILED', step: 'DONE', failureCode: FAILURE_CODES.INSUFFICIENT_FUNDS }));
+        payment = await moved(await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: 'RISK_ASSESSED' }, { status: 'FAILED', step: 'DONE', failureCode: FAILURE_CODES.INSUFFICIENT_FUNDS, stalledAt: null }));
         continue;
       }
       checkpoint('hold-placed');
-      const next = statusAfterHold(payment.riskDecision!, payment.captureMethod);
-      const held = { step: 'HOLD_PLACED' as const, holdId: hold.id, holdExpiresAt: hold.expiresAt, buyerAccountId, merchantAccountId };
+      const next = statusAfterHold(must(payment.riskDecision, 'a payment past RISK_ASSESSED has a risk decision'), payment.captureMethod);
+      const held = { step: 'HOLD_PLACED' as const, holdId: hold.id, holdExpiresAt: hold.expiresAt, buyerAccountId, merchantAccountId, stalledAt: null };
       payment = await moved(await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: 'RISK_ASSESSED' }, next === 'CAPTURE' ? held : { ...held, status: next }));
       checkpoint('hold-recorded');
       continue;
     }
 
     if (payment.step === 'HOLD_PLACED') {
-      await services.captureHold(deps.services, { paymentId: payment.id, holdId: payment.holdId!, amount: payment.amount });
-      checkpoint('capture-posted');
+      let captured: bigint | null;
+      try {
+        captured = await postCapture(deps, payment, payment.amount);
+      } catch (error) {
+        if (services.isUnavailable(error)) return stall(deps, payment, error);
+        throw error;
+      }
+      if (captured === null) throw new Error(`Payment ${payment.id}: the ledger refused its automatic capture and holds no capture for it (hold ${payment.holdId} released or expired)`);
       payment = await moved(
-        await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: 'HOLD_PLACED' }, { status: 'SUCCEEDED', step: 'CAPTURED', amountCaptured: payment.amount }, { from: ['PENDING'], to: 'PAID' }),
+        await deps.store.updatePayment(payment.id, { statuses: ['PENDING'], step: 'HOLD_PLACED' }, { status: 'SUCCEEDED', step: 'CAPTURED', amountCaptured: captured, stalledAt: null }, { to: 'PAID' }),
       );
       continue;
     }
     throw new Error(`Payment ${payment.id} is PENDING at step ${payment.step}: no rule moves it`);
   }
+  throw new Error(`Payment ${payment.id} did not settle within ${ADVANCE_STEPS_MAX} steps (at ${payment.step})`);
 }
+
+/** Steps `advance` takes at most in one call (the saga has four; more means a loop). */
+const ADVANCE_STEPS_MAX = 8;
 
 // ---------------------------------------------------------------- capture
 
+/**
+ * Asks the ledger to capture `amount` of the payment's hold under the payment's capture key and
+ * returns what the ledger captured. A refusal (the hold is no longer pending, or the key was used
+ * with another amount) is settled on the facts: what the ledger holds under the capture key, or
+ * null when it holds no capture (the hold was released or expired). Unavailability is thrown.
+ */
+async function postCapture(deps: FlowDeps, payment: PaymentRow, amount: bigint): Promise<bigint | null> {
+  const holdId = must(payment.holdId, `payment ${payment.id} at ${payment.step} has a hold`);
+  let captured: bigint;
+  try {
+    captured = await services.captureHold(deps.services, { paymentId: payment.id, holdId, amount });
+  } catch (error) {
+    const code = codeOf(error);
+    if (code !== ErrorCode.INVALID_STATE && code !== ErrorCode.IDEMPOTENCY_KEY_REUSED) throw error;
+    return services.capturedInLedger(deps.services, payment.id);
+  }
+  checkpoint('capture-posted');
+  return captured;
+}
+
+/**
+ * Finishes a capture claimed with step CAPTURE_REQUESTED: posts the recorded amount (a replay
+ * in the ledger when it was posted before) and records what the ledger captured, moving the order
+ * to PAID. When the ledger holds no capture and refuses one (the hold expired), the payment is
+ * canceled instead. Safe to repeat; recovery resumes it.
+ */
+async function finishCapture(deps: FlowDeps, payment: PaymentRow): Promise<PaymentRow> {
+  const amount = must(payment.captureRequestedAmount, `payment ${payment.id} at CAPTURE_REQUESTED has the amount it requested`);
+  let captured: bigint | null;
+  try {
+    captured = await postCapture(deps, payment, amount);
+  } catch (error) {
+    if (services.isUnavailable(error)) throw unavailable(deps, error, { paymentId: payment.id, step: 'CAPTURE_REQUESTED' });
+    throw error;
+  }
+  if (captured === null) {
+    const canceling = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE, step: 'CAPTURE_REQUESTED' }, { step: 'CANCEL_REQUESTED' });
+    const now = canceling ?? (await reload(deps, payment.id));
+    return now.step === 'CANCEL_REQUESTED' ? finishCancel(deps, now) : now;
+  }
+  const succeeded = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE, step: 'CAPTURE_REQUESTED' }, { status: 'SUCCEEDED', step: 'CAPTURED', amountCaptured: captured }, { to: 'PAID' });
+  return succeeded ?? reload(deps, payment.id);
+}
+
+/** A capture's answer: the succeeded payment, or INVALID_STATE when the hold could not be captured. */
+function capturedOrRefused(payment: PaymentRow): PaymentRow {
+  if (payment.status === 'SUCCEEDED') return payment;
+  throw invalidState(`The authorization could not be captured (it expired or was released); the payment is ${payment.status.toLowerCase()}.`);
+}
+
+/**
+ * Captures all or part of a held payment. The capture claims the payment under its row lock
+ * (step HOLD_PLACED -> CAPTURE_REQUESTED with the amount), so it and a cancel never both win; the
+ * claimed amount is what gets posted, by this call, a retry or recovery. A retry while a capture
+ * is claimed (whatever amount it asks) gets that capture's outcome.
+ */
 export async function capturePayment(deps: FlowDeps, viewer: Viewer, paymentId: string, requested: Money | null): Promise<PaymentRow> {
   const payment = assertMerchantOrAdmin(viewer, (await deps.store.paymentsByIds([paymentId]))[0]);
-  if (!CAPTURABLE.includes(payment.status) || payment.step === 'CANCEL_REQUESTED') {
+  if (payment.step === 'CAPTURE_REQUESTED') return capturedOrRefused(await finishCapture(deps, payment));
+  if (!CAPTURABLE.includes(payment.status) || payment.step !== 'HOLD_PLACED') {
     throw invalidState(`The payment is ${payment.status.toLowerCase()}; only an authorized payment or one under review can be captured.`);
   }
   let amount = payment.amount;
@@ -252,14 +374,15 @@ export async function capturePayment(deps: FlowDeps, viewer: Viewer, paymentId: 
     if (money.amount > payment.amount) throw badUserInput(`At most the authorized ${payment.amount} can be captured`, 'amount.amount');
     amount = money.amount;
   }
-  try {
-    await services.captureHold(deps.services, { paymentId: payment.id, holdId: payment.holdId!, amount });
-  } catch (error) {
-    if (codeOf(error) === ErrorCode.IDEMPOTENCY_KEY_REUSED) throw invalidState('The payment was already captured.');
-    throw error;
+  if (payment.holdExpiresAt && payment.holdExpiresAt.getTime() <= Date.now()) throw invalidState('The authorization has expired; the payment can no longer be captured.');
+  const claimed = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE, step: 'HOLD_PLACED' }, { step: 'CAPTURE_REQUESTED', captureRequestedAmount: amount });
+  if (!claimed) {
+    const now = await reload(deps, payment.id);
+    if (now.step === 'CAPTURE_REQUESTED') return capturedOrRefused(await finishCapture(deps, now));
+    throw invalidState(`The payment is ${now.status.toLowerCase()}${now.step === 'CANCEL_REQUESTED' ? ' and being canceled' : ''}; it can no longer be captured.`);
   }
-  const succeeded = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE }, { status: 'SUCCEEDED', step: 'CAPTURED', amountCaptured: amount }, { from: ['PENDING'], to: 'PAID' });
-  return succeeded ?? reload(deps, payment.id);
+  checkpoint('capture-requested');
+  return capturedOrRefused(await finishCapture(deps, claimed));
 }
 
 // ---------------------------------------------------------------- refunds
@@ -290,17 +413,22 @@ export async function refundPayment(
     case 'replay':
       return opened.refund.status === 'PENDING' ? completeRefund(deps, opened.refund, payment) : opened.refund;
     case 'opened':
+      checkpoint('refund-opened');
       return completeRefund(deps, opened.refund, opened.payment);
   }
 }
 
-/** Moves a refund's money back in the ledger, then records it; safe to repeat. */
+/**
+ * Moves a refund's money back in the ledger (keyed by the refund id: a repeat finds the first
+ * transfer), then records it; safe to repeat. Unavailable: the refund stays PENDING and the same
+ * key, or recovery, completes it.
+ */
 async function completeRefund(deps: FlowDeps, refund: RefundRow, payment: PaymentRow): Promise<RefundRow> {
   try {
     await services.refundTransfer(deps.services, {
       refundId: refund.id,
-      merchantAccountId: payment.merchantAccountId!,
-      buyerAccountId: payment.buyerAccountId!,
+      merchantAccountId: must(payment.merchantAccountId, `refunded payment ${payment.id} has the merchant's account`),
+      buyerAccountId: must(payment.buyerAccountId, `refunded payment ${payment.id} has the buyer's account`),
       amount: refund.amount,
       currency: refund.currency,
     });
@@ -309,10 +437,12 @@ async function completeRefund(deps: FlowDeps, refund: RefundRow, payment: Paymen
       await deps.store.dropRefund(refund.id);
       throw apiError(ErrorCode.INSUFFICIENT_FUNDS, 'The merchant no longer has the funds to refund this amount.');
     }
+    if (services.isUnavailable(error)) throw unavailable(deps, error, { refundId: refund.id });
     throw error;
   }
+  checkpoint('refund-posted');
   const completed = await deps.store.completeRefund(refund.id);
-  return completed ?? (await deps.store.refundsByIds([refund.id]))[0]!;
+  return completed ?? must((await deps.store.refundsByIds([refund.id]))[0], `refund ${refund.id} exists once completed`);
 }
 
 // ---------------------------------------------------------------- recovery
@@ -321,7 +451,12 @@ export const RECOVERY_BATCH_MAX = 100;
 
 /**
  * Drives every unfinished payment and refund untouched since `untouchedSince` to a final or
- * waiting state, and cancels held payments whose hold expired. Returns what it touched.
+ * waiting state, and cancels held payments whose hold expired. Unfinished means: PENDING at any
+ * step, a claimed capture or cancel (CAPTURE_REQUESTED, CANCEL_REQUESTED), a PENDING refund. Each
+ * step's remote call is keyed, so what the ledger did before an interruption is found, not
+ * repeated: a capture or refund it posted is replayed and recorded, a void repeated is harmless,
+ * and a capture it refuses is settled on what it holds under the payment's capture key.
+ * Returns what it touched.
  */
 export async function recover(deps: FlowDeps, untouchedSince: Date): Promise<{ payments: number; refunds: number; expired: number }> {
   const touched = { payments: 0, refunds: 0, expired: 0 };
@@ -330,21 +465,23 @@ export async function recover(deps: FlowDeps, untouchedSince: Date): Promise<{ p
       await advance(deps, payment);
       touched.payments += 1;
     } catch (error) {
-      deps.logger.error({ err: error, paymentId: payment.id }, 'recovery could not advance a payment');
+      // Unavailable: already logged, and the next pass tries again.
+      if (codeOf(error) !== ErrorCode.SERVICE_UNAVAILABLE) deps.logger.error({ err: error, paymentId: payment.id }, 'recovery could not advance a payment');
     }
   }
   for (const refund of await deps.store.pendingRefunds(untouchedSince, RECOVERY_BATCH_MAX)) {
     try {
-      const [payment] = await deps.store.paymentsByIds([refund.paymentId]);
-      await completeRefund(deps, refund, payment!);
+      await completeRefund(deps, refund, await reload(deps, refund.paymentId));
       touched.refunds += 1;
     } catch (error) {
-      deps.logger.error({ err: error, refundId: refund.id }, 'recovery could not complete a refund');
+      // A transfer the merchant can no longer fund settles the refund too: it was dropped.
+      if (codeOf(error) === ErrorCode.INSUFFICIENT_FUNDS) touched.refunds += 1;
+      else deps.logger.error({ err: error, refundId: refund.id }, 'recovery could not complete a refund');
     }
   }
   for (const payment of await deps.store.expiredHolds(new Date(), RECOVERY_BATCH_MAX)) {
     try {
-      const requested = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE }, { step: 'CANCEL_REQUESTED' });
+      const requested = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE, step: 'HOLD_PLACED' }, { step: 'CANCEL_REQUESTED' });
       if (requested) await finishCancel(deps, requested);
       touched.expired += 1;
     } catch (error) {

@@ -5,29 +5,48 @@
  * once is checked again after a moment, so a step between the ledger and its recording is not
  * reported as a mismatch.
  */
+import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
 import type { PaymentRow } from './db/schema';
 import type { FlowDeps } from './flow';
 import * as services from './services';
 
-/** Payments checked per page; their ledger transactions are looked up in one call per page. */
+/**
+ * Payments checked per page. A page's ledger transactions (one capture per payment, one per
+ * refund: any number) are looked up in calls of at most the ledger's KEYS_PER_LOOKUP_MAX keys.
+ */
 const RECONCILE_PAGE_SIZE = 200;
 const MISMATCHES_REPORTED_MAX = 100;
 /** How long a suspect payment is given to finish a step before it is checked again. */
 const RECHECK_DELAY_MS = 250;
 
-const inFlight = (payment: PaymentRow) => payment.status === 'PENDING' || payment.step === 'CANCEL_REQUESTED';
+const inFlight = (payment: PaymentRow) => payment.status === 'PENDING' || payment.step === 'CANCEL_REQUESTED' || payment.step === 'CAPTURE_REQUESTED';
+
+/** The ledger transactions of these keys, in calls under the ledger's per-lookup limit. */
+async function movementsByKey(deps: FlowDeps, keys: readonly string[]): Promise<Map<string, services.LedgerMovement>> {
+  const found = new Map<string, services.LedgerMovement>();
+  for (let start = 0; start < keys.length; start += KEYS_PER_LOOKUP_MAX) {
+    for (const movement of await services.ledgerMovements(deps.services, keys.slice(start, start + KEYS_PER_LOOKUP_MAX))) found.set(movement.idempotencyKey, movement);
+  }
+  return found;
+}
 
 /** The problems of each payment of the page, by payment id (none: settled and in agreement). */
 async function judge(deps: FlowDeps, page: PaymentRow[]): Promise<Map<string, string[]>> {
   const refunds = (await deps.store.refundsByPaymentIds(page.map((payment) => payment.id))).filter((refund) => refund.status === 'SUCCEEDED');
-  const keys = [...page.map((payment) => `payment:${payment.id}:capture`), ...refunds.map((refund) => `refund:${refund.id}`)];
-  const movements = new Map((await services.ledgerMovements(deps.services, keys)).map((movement) => [movement.idempotencyKey, movement]));
+  const keys = [...page.map((payment) => services.ledgerKeys.capture(payment.id)), ...refunds.map((refund) => services.ledgerKeys.refund(refund.id))];
+  const movements = await movementsByKey(deps, keys);
   const amountTo = (key: string, accountId: string | null, direction: 'DEBIT' | 'CREDIT') =>
     (movements.get(key)?.entries ?? []).filter((entry) => entry.accountId === accountId && entry.direction === direction).reduce((sum, entry) => sum + BigInt(entry.amount.amount), 0n);
+  const refundsOf = new Map<string, typeof refunds>();
+  for (const refund of refunds) {
+    const list = refundsOf.get(refund.paymentId);
+    if (list) list.push(refund);
+    else refundsOf.set(refund.paymentId, [refund]);
+  }
   const problems = new Map<string, string[]>();
   for (const payment of page) {
-    const ledgerCaptured = amountTo(`payment:${payment.id}:capture`, payment.merchantAccountId, 'CREDIT');
-    const ledgerRefunded = refunds.filter((refund) => refund.paymentId === payment.id).reduce((sum, refund) => sum + amountTo(`refund:${refund.id}`, payment.merchantAccountId, 'DEBIT'), 0n);
+    const ledgerCaptured = amountTo(services.ledgerKeys.capture(payment.id), payment.merchantAccountId, 'CREDIT');
+    const ledgerRefunded = (refundsOf.get(payment.id) ?? []).reduce((sum, refund) => sum + amountTo(services.ledgerKeys.refund(refund.id), payment.merchantAccountId, 'DEBIT'), 0n);
     const recorded = payment.amountCaptured - payment.amountRefunded;
     const found: string[] = [];
     if (recorded !== ledgerCaptured - ledgerRefunded) found.push(`captured minus refunded is ${recorded}, the ledger moved ${ledgerCaptured - ledgerRefunded}`);

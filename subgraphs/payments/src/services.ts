@@ -3,8 +3,38 @@
  * Every money-moving call carries an idempotency key derived from the payment or refund id, so a
  * step repeated by recovery is applied once.
  */
+import { ErrorCode } from '@paygraph/errors';
 import { lookupCache, type LookupCache } from '@paygraph/server';
-import type { ServiceClient } from '@paygraph/service-client';
+import { ServiceCallError, type ServiceClient } from '@paygraph/service-client';
+
+/**
+ * The idempotency keys payments sends to the ledger, built in one place: the ledger applies each
+ * once, and reconciliation and recovery look the same keys up to learn what the ledger did.
+ */
+export const ledgerKeys = {
+  authorize: (paymentId: string) => `payment:${paymentId}:authorize`,
+  capture: (paymentId: string) => `payment:${paymentId}:capture`,
+  refund: (refundId: string) => `refund:${refundId}`,
+} as const;
+
+/** Errors of a connection that never got an answer (refused, reset, timed out). */
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * True when a call failed because the callee could not be reached or could not answer (its
+ * database down, a timeout, a refused connection): the step did not run, or its effect is keyed and
+ * a retry finds it. False for an answer (a refusal with a public code other than
+ * SERVICE_UNAVAILABLE), which is final for the step.
+ */
+export function isUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const record = error as { name?: unknown; code?: unknown; extensions?: { code?: unknown }; cause?: unknown };
+  if (record.extensions?.code === ErrorCode.SERVICE_UNAVAILABLE) return true;
+  if (error instanceof ServiceCallError || record.name === 'ServiceCallError') return true;
+  if (record.name === 'AbortError' || record.name === 'TimeoutError') return true;
+  if (typeof record.code === 'string' && CONNECTION_ERROR_CODES.has(record.code)) return true;
+  return isUnavailable(record.cause, depth + 1);
+}
 
 export interface Services {
   client: ServiceClient;
@@ -57,7 +87,7 @@ export async function authorizeHold(services: Services, input: { paymentId: stri
     `mutation Authorize($input: AuthorizeHoldInput!) { authorizeHold(input: $input) { id expiresAt } }`,
     {
       input: {
-        idempotencyKey: `payment:${input.paymentId}:authorize`,
+        idempotencyKey: ledgerKeys.authorize(input.paymentId),
         debitAccountId: input.debitAccountId,
         creditAccountId: input.creditAccountId,
         amount: { amount: input.amount.toString(), currency: input.currency },
@@ -69,10 +99,16 @@ export async function authorizeHold(services: Services, input: { paymentId: stri
   return { id: hold.id, expiresAt: new Date(hold.expiresAt) };
 }
 
-export async function captureHold(services: Services, input: { paymentId: string; holdId: string; amount: bigint }) {
-  await call(services, 'ledger', `mutation Capture($input: CaptureHoldInput!) { captureHold(input: $input) { id } }`, {
-    input: { holdId: input.holdId, idempotencyKey: `payment:${input.paymentId}:capture`, amount: input.amount.toString() },
-  });
+/** Posts all or part of a hold; returns the amount the ledger captured (a replay returns the first capture's). */
+export async function captureHold(services: Services, input: { paymentId: string; holdId: string; amount: bigint }): Promise<bigint> {
+  const { captureHold: hold } = await call<{ captureHold: { capturedAmount: { amount: string } | null } }>(
+    services,
+    'ledger',
+    `mutation Capture($input: CaptureHoldInput!) { captureHold(input: $input) { id capturedAmount { amount } } }`,
+    { input: { holdId: input.holdId, idempotencyKey: ledgerKeys.capture(input.paymentId), amount: input.amount.toString() } },
+  );
+  if (!hold.capturedAmount) throw new Error(`The ledger answered a capture of payment ${input.paymentId} without a captured amount`);
+  return BigInt(hold.capturedAmount.amount);
 }
 
 export async function voidHold(services: Services, holdId: string) {
@@ -82,7 +118,7 @@ export async function voidHold(services: Services, holdId: string) {
 export async function refundTransfer(services: Services, input: { refundId: string; merchantAccountId: string; buyerAccountId: string; amount: bigint; currency: string }) {
   await call(services, 'ledger', `mutation Refund($input: TransferFundsInput!) { transferFunds(input: $input) { id } }`, {
     input: {
-      idempotencyKey: `refund:${input.refundId}`,
+      idempotencyKey: ledgerKeys.refund(input.refundId),
       debitAccountId: input.merchantAccountId,
       creditAccountId: input.buyerAccountId,
       amount: { amount: input.amount.toString(), currency: input.currency },
@@ -96,6 +132,7 @@ export interface LedgerMovement {
   entries: { accountId: string; direction: 'DEBIT' | 'CREDIT'; amount: { amount: string } }[];
 }
 
+/** The ledger transactions of at most the ledger's KEYS_PER_LOOKUP_MAX keys (callers page). */
 export async function ledgerMovements(services: Services, idempotencyKeys: string[]): Promise<LedgerMovement[]> {
   const { ledgerTransactionsByKeys } = await call<{ ledgerTransactionsByKeys: LedgerMovement[] }>(
     services,
@@ -104,4 +141,14 @@ export async function ledgerMovements(services: Services, idempotencyKeys: strin
     { keys: idempotencyKeys },
   );
   return ledgerTransactionsByKeys;
+}
+
+/**
+ * What the ledger captured for a payment (the credit of its capture transaction), or null when
+ * it holds no capture for it: the fact recovery and a refused capture or void settle on.
+ */
+export async function capturedInLedger(services: Services, paymentId: string): Promise<bigint | null> {
+  const [movement] = await ledgerMovements(services, [ledgerKeys.capture(paymentId)]);
+  const credit = movement?.entries.find((entry) => entry.direction === 'CREDIT');
+  return credit ? BigInt(credit.amount.amount) : null;
 }

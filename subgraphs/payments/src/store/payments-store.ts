@@ -6,7 +6,7 @@
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
 import { appendEvent, logTail, PAYMENTS_SOURCE, readPaymentStatusChanges, type StatusChangeFilter } from '@paygraph/events';
 import { isUniqueViolation, newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
-import { assertTransition, orderStatusAfterRefund } from '../domain/payment-state';
+import { RESUMABLE_SETTLED_STEPS, assertTransition, canMoveOrder, orderStatusAfterRefund } from '../domain/payment-state';
 import { orders, outboxEvents, payments, refunds, type OrderRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
 import { parameter, toOrder, toPayment, toRefund } from './rows';
 
@@ -20,7 +20,7 @@ export class LogPruned extends Error {
 }
 
 export class PaymentConflict extends Error {
-  constructor(readonly kind: 'idempotency-key' | 'order-has-live-payment') {
+  constructor(readonly kind: 'idempotency-key' | 'order-has-live-payment' | 'order-not-payable') {
     super(kind);
   }
 }
@@ -62,7 +62,17 @@ const PAYMENT_COLUMNS: Record<string, { column: string; cast: string }> = {
   holdExpiresAt: { column: 'hold_expires_at', cast: '::timestamptz' },
   amountCaptured: { column: 'amount_captured', cast: '::bigint' },
   amountRefunded: { column: 'amount_refunded', cast: '::bigint' },
+  captureRequestedAmount: { column: 'capture_requested_amount', cast: '::bigint' },
+  stalledAt: { column: 'stalled_at', cast: '::timestamptz' },
 };
+
+/** An order that had to move with a payment could not (the payment change is rolled back). */
+class OrderDidNotMove extends Error {}
+
+/** Fields a payment update may change. */
+type PaymentChanges = Partial<
+  Pick<PaymentRow, 'status' | 'step' | 'failureCode' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'amountCaptured' | 'amountRefunded' | 'captureRequestedAmount' | 'stalledAt'>
+>;
 
 /**
  * The write path runs hand-written statements, prepared once per connection (drizzle's builder
@@ -70,16 +80,53 @@ const PAYMENT_COLUMNS: Record<string, { column: string; cast: string }> = {
  */
 export function createPaymentsStore(database: { db: Db; transaction: RawTransaction; query: SqlRunner['query'] }) {
   const db = database.db;
-  async function updateOrderIn(sql: SqlRunner, id: string, from: readonly OrderRow['status'][], status: OrderRow['status']): Promise<OrderRow | null> {
-    const [before] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1`, [id]);
-    const [updated] = await sql.query(
-      `update payments.orders set status = $2, version = version + 1, updated_at = now() where id = $1 and status = any(string_to_array($3, ',')) returning *`,
-      [id, status, from.join(',')],
-    );
-    if (!updated) return null;
-    const order = toOrder(updated);
-    await emit(sql, 'Order', id, order.version, `order.${status.toLowerCase()}`, orderEvent(order, before?.status ?? null));
+  /**
+   * Moves an order to `status` under its row lock when ORDER_TRANSITIONS allows it from where it
+   * is (the table is the one authority: call sites pass no `from` lists); null when it does not.
+   */
+  async function updateOrderIn(sql: SqlRunner, id: string, status: OrderRow['status']): Promise<OrderRow | null> {
+    const [before] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1 for update`, [id]);
+    if (!before || !canMoveOrder(before.status, status)) return null;
+    const [updated] = await sql.query(`update payments.orders set status = $2, version = version + 1, updated_at = now() where id = $1 returning *`, [id, status]);
+    const order = toOrder(updated!);
+    await emit(sql, 'Order', id, order.version, `order.${status.toLowerCase()}`, orderEvent(order, before.status));
     return order;
+  }
+
+  async function updatePaymentOnce(
+    id: string,
+    guard: { statuses: readonly PaymentRow['status'][]; step?: PaymentRow['step'] },
+    changes: PaymentChanges,
+    order: { to: OrderRow['status']; required?: boolean } | undefined,
+  ): Promise<PaymentRow | null> {
+    return database.transaction(async (sql) => {
+      const [locked] = await sql.query(
+        guard.step
+          ? `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) and step = $3 for update`
+          : `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) for update`,
+        guard.step ? [id, guard.statuses.join(','), guard.step] : [id, guard.statuses.join(',')],
+      );
+      if (!locked) return null;
+      const before = toPayment(locked);
+      const statusChanges = changes.status !== undefined && changes.status !== before.status;
+      // The transition table is the one authority on status changes; a move it lacks is a bug.
+      if (changes.status !== undefined && statusChanges) assertTransition(before.status, changes.status);
+      const keys = Object.keys(changes).filter((name) => (changes as Record<string, unknown>)[name] !== undefined).sort();
+      const assignments = keys.map((name, index) => `${PAYMENT_COLUMNS[name]!.column} = $${index + 2}${PAYMENT_COLUMNS[name]!.cast}`);
+      if (statusChanges) assignments.push('version = version + 1');
+      assignments.push('updated_at = now()');
+      const [row] = await sql.query(`update payments.payments set ${assignments.join(', ')} where id = $1 returning *`, [
+        id,
+        ...keys.map((name) => parameter((changes as Record<string, unknown>)[name])),
+      ]);
+      const updated = toPayment(row!);
+      if (statusChanges) await emit(sql, 'Payment', id, updated.version, `payment.${updated.status.toLowerCase()}`, paymentEvent(updated, before.status));
+      if (order) {
+        const moved = await updateOrderIn(sql, updated.orderId, order.to);
+        if (!moved && order.required) throw new OrderDidNotMove();
+      }
+      return updated;
+    });
   }
 
   return {
@@ -152,6 +199,10 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
     async insertPayment(payment: Omit<PaymentRow, 'position' | 'version' | 'createdAt' | 'updatedAt' | 'amountCaptured' | 'amountRefunded' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'failureCode' | 'captureRequestedAmount' | 'stalledAt'>): Promise<PaymentRow> {
       try {
         return await database.transaction(async (sql) => {
+          // Under the order's row lock, so a payment never starts on an order a cancel just closed
+          // (cancelOrderWithoutPayment takes the same lock and looks for live payments).
+          const [order] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1 for update`, [payment.orderId]);
+          if (order?.status !== 'PENDING') throw new PaymentConflict('order-not-payable');
           const [created] = await sql.query(
             `insert into payments.payments (id, order_id, buyer_id, merchant_id, amount, currency, status, step, capture_method, idempotency_key, request_hash)
              values ($1, $2, $3, $4, $5::bigint, $6, $7, $8, $9, $10, $11) returning *`,
@@ -162,6 +213,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
           return row;
         });
       } catch (error) {
+        if (error instanceof PaymentConflict) throw error;
         if (isUniqueViolation(error, 'payments_buyer_key_unique')) throw new PaymentConflict('idempotency-key');
         if (isUniqueViolation(error, 'payments_one_live_per_order')) throw new PaymentConflict('order-has-live-payment');
         throw error;
@@ -170,44 +222,33 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
 
     /**
      * Moves a payment on: applies `changes` only if it is still in one of `from` statuses (and
-     * step, when given). Writes the payment event when the status changes, and moves the order
-     * along in the same transaction when asked. Null when another actor moved it first.
+     * step, when given), under its row lock (so of two actors claiming it, one wins). Writes the
+     * payment event when the status changes, and moves the order along in the same transaction
+     * when asked (as ORDER_TRANSITIONS allows; with `required`, an order that cannot move rolls
+     * the payment change back). Null when another actor moved it first.
      */
-    async updatePayment(
-      id: string,
-      guard: { statuses: readonly PaymentRow['status'][]; step?: PaymentRow['step'] },
-      changes: Partial<Pick<PaymentRow, 'status' | 'step' | 'failureCode' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'amountCaptured' | 'amountRefunded'>>,
-      order?: { from: readonly OrderRow['status'][]; to: OrderRow['status'] },
-    ): Promise<PaymentRow | null> {
-      return database.transaction(async (sql) => {
-        const [locked] = await sql.query(
-          guard.step
-            ? `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) and step = $3 for update`
-            : `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) for update`,
-          guard.step ? [id, guard.statuses.join(','), guard.step] : [id, guard.statuses.join(',')],
-        );
-        if (!locked) return null;
-        const before = toPayment(locked);
-        const statusChanges = changes.status !== undefined && changes.status !== before.status;
-        // The transition table is the one authority on status changes; a move it lacks is a bug.
-        if (statusChanges) assertTransition(before.status, changes.status!);
-        const keys = Object.keys(changes).filter((name) => (changes as Record<string, unknown>)[name] !== undefined).sort();
-        const assignments = keys.map((name, index) => `${PAYMENT_COLUMNS[name]!.column} = $${index + 2}${PAYMENT_COLUMNS[name]!.cast}`);
-        if (statusChanges) assignments.push('version = version + 1');
-        assignments.push('updated_at = now()');
-        const [row] = await sql.query(`update payments.payments set ${assignments.join(', ')} where id = $1 returning *`, [
-          id,
-          ...keys.map((name) => parameter((changes as Record<string, unknown>)[name])),
-        ]);
-        const updated = toPayment(row!);
-        if (statusChanges) await emit(sql, 'Payment', id, updated.version, `payment.${updated.status.toLowerCase()}`, paymentEvent(updated, before.status));
-        if (order) await updateOrderIn(sql, updated.orderId, order.from, order.to);
-        return updated;
-      });
+    async updatePayment(id: string, guard: { statuses: readonly PaymentRow['status'][]; step?: PaymentRow['step'] }, changes: PaymentChanges, order?: { to: OrderRow['status']; required?: boolean }): Promise<PaymentRow | null> {
+      try {
+        return await updatePaymentOnce(id, guard, changes, order);
+      } catch (error) {
+        if (error instanceof OrderDidNotMove) return null;
+        throw error;
+      }
     },
 
-    async updateOrder(id: string, from: readonly OrderRow['status'][], to: OrderRow['status']): Promise<OrderRow | null> {
-      return database.transaction((sql) => updateOrderIn(sql, id, from, to));
+    /**
+     * Cancels an order that has no payment in flight or succeeded, under the order's row lock
+     * (insertPayment takes it too): a payOrder and a cancel on one order never both win.
+     */
+    async cancelOrderWithoutPayment(orderId: string): Promise<{ kind: 'canceled' | 'has-live-payment' | 'not-pending' }> {
+      return database.transaction(async (sql) => {
+        const [order] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1 for update`, [orderId]);
+        if (order?.status !== 'PENDING') return { kind: 'not-pending' };
+        const live = await sql.query(`select 1 from payments.payments where order_id = $1 and status in ('PENDING', 'REQUIRES_REVIEW', 'AUTHORIZED', 'SUCCEEDED') limit 1`, [orderId]);
+        if (live.length > 0) return { kind: 'has-live-payment' };
+        await updateOrderIn(sql, orderId, 'CANCELED');
+        return { kind: 'canceled' };
+      });
     },
 
     /** Payments interrupted mid-flow (or asked to cancel) that no request touched for a while. */
@@ -215,17 +256,17 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
       return db
         .select()
         .from(payments)
-        .where(and(or(eq(payments.status, 'PENDING'), eq(payments.step, 'CANCEL_REQUESTED')), lt(payments.updatedAt, untouchedSince)))
+        .where(and(or(eq(payments.status, 'PENDING'), inArray(payments.step, [...RESUMABLE_SETTLED_STEPS])), lt(payments.updatedAt, untouchedSince)))
         .orderBy(payments.updatedAt)
         .limit(limit);
     },
 
-    /** Held payments whose hold has expired. */
+    /** Held payments whose hold has expired and that no capture or cancel has claimed. */
     async expiredHolds(now: Date, limit: number): Promise<PaymentRow[]> {
       return db
         .select()
         .from(payments)
-        .where(and(inArray(payments.status, ['AUTHORIZED', 'REQUIRES_REVIEW']), lt(payments.holdExpiresAt, now)))
+        .where(and(inArray(payments.status, ['AUTHORIZED', 'REQUIRES_REVIEW']), eq(payments.step, 'HOLD_PLACED'), lt(payments.holdExpiresAt, now)))
         .limit(limit);
     },
 
@@ -275,7 +316,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
         const payment = toPayment(row!);
         await emit(sql, 'Refund', refund.id, refund.version, 'refund.succeeded', { refundId: refund.id, paymentId: payment.id, orderId: payment.orderId, buyerId: payment.buyerId, merchantId: payment.merchantId, amount: refund.amount.toString(), currency: refund.currency });
         await emit(sql, 'Payment', payment.id, payment.version, 'payment.refunded', paymentEvent(payment, before.status));
-        await updateOrderIn(sql, payment.orderId, ['PAID', 'PARTIALLY_REFUNDED'], orderStatusAfterRefund(payment.amountCaptured, payment.amountRefunded));
+        await updateOrderIn(sql, payment.orderId, orderStatusAfterRefund(payment.amountCaptured, payment.amountRefunded));
         return refund;
       });
     },
