@@ -77,6 +77,12 @@ export const webhookEndpoints = notificationsSchema.table(
     url: text('url').notNull(),
     /** The signing secret, AES-256-GCM under a key derived from SERVICE_SECRET (needed in clear to sign). */
     secretSealed: text('secret_sealed').notNull(),
+    /** Set while disabled: no deliveries are created for it and pending ones were failed. */
+    disabledAt: timestamp('disabled_at', { withTimezone: true }),
+    /** After a rotation: the replaced secret, sealed, which still signs until `previousSecretExpiresAt`. */
+    previousSecretSealed: text('previous_secret_sealed'),
+    previousSecretExpiresAt: timestamp('previous_secret_expires_at', { withTimezone: true }),
+    secretRotatedAt: timestamp('secret_rotated_at', { withTimezone: true }),
     ...timestamps,
   },
   (table) => [index('webhook_endpoints_merchant_idx').on(table.merchantId, table.createdAt)],
