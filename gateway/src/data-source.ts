@@ -1,15 +1,22 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { Fetcher } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
-import { isPublicCode } from '@paygraph/errors';
+import { ErrorCode, isPublicCode, serviceUnavailable } from '@paygraph/errors';
+import { CLIENT_ADDRESS_HEADER } from '@paygraph/identity';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
-import { instancePool, isReadRequestBody, keepAliveFetcher } from '@paygraph/service-client';
+import { instancePool, isReadRequestBody, keepAliveFetcher, unreachable } from '@paygraph/service-client';
 import type { GatewayContext } from './context';
 import type { GatewayMetrics } from './metrics';
 
+/** HTTP statuses of a subgraph (or a proxy before it) that is overloaded, restarting or gone. */
+const UNAVAILABLE_HTTP_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
 /**
  * The gateway's hop to a subgraph: forwards the caller's bearer token (each subgraph verifies it
- * again) and the request id, bounds the call with a timeout and records its latency.
+ * again) and the request id, bounds the call with a timeout and records its latency. A subgraph
+ * that cannot be reached (refused, no connection within SERVICE_CONNECT_TIMEOUT_MS) or does not
+ * answer within SUBGRAPH_TIMEOUT_MS is SERVICE_UNAVAILABLE to the client, as is a subgraph's own
+ * SERVICE_UNAVAILABLE (its database is down): retryable, never an internal error.
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   constructor(options: { name: string; url: string; urls?: readonly string[]; timeoutMs: number; metrics: GatewayMetrics }) {
@@ -26,7 +33,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
         return response as unknown as Awaited<ReturnType<Fetcher>>;
       } catch (error) {
         options.metrics.observeSubgraphFetch(options.name, 'error', seconds());
-        throw error;
+        throw unreachable(options.name, error);
       }
     };
     super({ url: options.url, fetcher });
@@ -42,6 +49,9 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const fallback = await super.errorFromResponse(response);
     const body = (fallback.extensions.response as { body?: { errors?: { message?: unknown; extensions?: Record<string, unknown> }[] } } | undefined)?.body;
     const first = body?.errors?.find((error) => isPublicCode(error.extensions?.code));
+    if ((!first || typeof first.message !== 'string') && UNAVAILABLE_HTTP_STATUSES.has(response.status)) {
+      return new GraphQLError(serviceUnavailable().message, { extensions: { code: ErrorCode.SERVICE_UNAVAILABLE } });
+    }
     if (!first || typeof first.message !== 'string') return fallback;
     const { code, field } = first.extensions ?? {};
     return new GraphQLError(first.message, { extensions: { code, ...(typeof field === 'string' ? { field } : {}) } });
@@ -52,5 +62,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (!headers || !context) return;
     if ('authorization' in context && context.authorization) headers.set('authorization', context.authorization);
     if ('requestId' in context && context.requestId) headers.set(REQUEST_ID_HEADER, context.requestId);
+    // The client's address, signed, for the subgraphs' per-client throttles (login, registration).
+    if ('clientAddressSigned' in context && context.clientAddressSigned) headers.set(CLIENT_ADDRESS_HEADER, context.clientAddressSigned);
   }
 }

@@ -20,6 +20,7 @@ import type { Server } from 'node:http';
 import type { GatewayContext } from './context';
 import { ensureIdeBundle, mountIde } from './ide';
 import { createEdgeLimits } from './limits';
+import { createEdgeProtection, type EdgeSettings } from './rate-limit/edge'; // issue 11: authorization, trusted documents, rate limits
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
 import { checkReadiness } from './readiness';
 import { startPaymentEventHub, type PaymentEventHub } from './subscriptions/hub';
@@ -50,6 +51,8 @@ export interface GatewayOptions {
   serviceSecret?: string;
   /** Edge limits (operation limits, cost, deadline, ceiling, introspection); from the environment by default. */
   limits?: LimitSettings;
+  /** Rate limits and trusted documents (rate-limit/edge.ts); defaults for what is missing. */
+  protection?: Partial<EdgeSettings>;
 }
 
 export interface Gateway {
@@ -76,16 +79,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Introspection (and so the IDE, which needs the schema) is off in production unless INTROSPECTION=on.
   const introspection = !production || limitSettings.INTROSPECTION === 'on';
   // --- end edge limits ---
+  // --- edge protection (issue 11: authorization directives, trusted documents, rate limits; gateway/src/rate-limit/edge.ts) ---
+  const protection = createEdgeProtection({ config: options.protection ?? (config as unknown as Partial<EdgeSettings>), logger, verifyToken: options.verifyToken, serviceSecret: options.serviceSecret });
+  // --- end edge protection ---
 
   const gateway = new ApolloGateway({
     ...(source === 'static'
-      ? { supergraphSdl: readFileSync(STATIC_SUPERGRAPH_FILE, 'utf8') }
+      ? { supergraphSdl: protection.supergraph(readFileSync(STATIC_SUPERGRAPH_FILE, 'utf8')) }
       : {
-          supergraphSdl: new IntrospectAndCompose({
-            subgraphs: options.subgraphs().map(({ name, url }) => ({ name, url })),
-            pollIntervalInMs: config.SUPERGRAPH_POLL_INTERVAL_MS,
-            subgraphHealthCheck: true,
-          }),
+          supergraphSdl: protection.supergraph(
+            new IntrospectAndCompose({
+              subgraphs: options.subgraphs().map(({ name, url }) => ({ name, url })),
+              pollIntervalInMs: config.SUPERGRAPH_POLL_INTERVAL_MS,
+              subgraphHealthCheck: true,
+            }),
+          ),
         }),
     buildService: ({ name, url }) =>
       new edge.dataSource({ name, url: urlOf(name, url ?? ''), urls: urlsOf(name), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics }),
@@ -97,6 +105,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => protection.schemaLoaded(coreSupergraphSdl)); // edge protection: authorization rules
+
   const base = baseApolloOptions<GatewayContext>(logger);
   const apollo = new ApolloServer<GatewayContext>({
     gateway: edge.wrapGateway(gateway),
@@ -105,7 +115,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     introspection,
     hideSchemaDetailsFromClientErrors: production,
     stringifyResult: edge.stringifyResult,
-    plugins: [...(base.plugins ?? []), metrics.plugin, edge.plugin, rejectSubscriptionsOverHttp],
+    plugins: [...(base.plugins ?? []), metrics.plugin, edge.plugin, ...protection.plugins, rejectSubscriptionsOverHttp],
   });
 
   let hub: PaymentEventHub | null = null;
@@ -124,6 +134,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       readLog,
       logger,
       limits: {
+      operationLimits: limitSettings,
         ...(config.SUBSCRIPTIONS_PER_CONNECTION_MAX ? { perConnectionMax: config.SUBSCRIPTIONS_PER_CONNECTION_MAX } : {}),
         ...(config.SUBSCRIPTIONS_PER_USER_MAX ? { perUserMax: config.SUBSCRIPTIONS_PER_USER_MAX } : {}),
         ...(config.SUBSCRIBES_PER_MINUTE_MAX ? { subscribesPerMinuteMax: config.SUBSCRIBES_PER_MINUTE_MAX } : {}),
@@ -133,7 +144,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // Registered before start so the first composition reaches it too.
     gateway.onSchemaLoadOrUpdate(({ apiSchema }) => server.schemaUpdated(apiSchema));
   }
-      operationLimits: limitSettings,
   const detachers: (() => Promise<void>)[] = [];
 
   const [ideDist] = await Promise.all([ensureIdeBundle(), apollo.start()]);
@@ -157,11 +167,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     response.send(await metrics.registry.metrics());
   });
   if (introspection) mountIde(app, ideDist); // edge limits: no IDE where it could not load the schema
+  app.use('/graphql', ...protection.middleware); // edge protection: rate limit, body, trusted documents (before the IDE)
   app.use(
     '/graphql',
     express.json({ limit: JSON_BODY_LIMIT }),
     expressMiddleware(apollo, {
-      context: ({ req }) => identifyRequest(req, options.verifyToken, logger),
+      context: async ({ req }) => ({ ...(await identifyRequest(req, options.verifyToken, logger)), ...protection.requestContext(req) }),
     }),
   );
   app.use(httpErrorHandler(logger));
@@ -181,5 +192,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await hub?.stop();
       await apollo.stop();
     },
+      await protection.close();
   };
 }

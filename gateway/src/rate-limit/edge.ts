@@ -1,0 +1,71 @@
+/**
+ * The gateway's edge protection of issue 11 in one value, so the gateway wires it in a few lines:
+ * federated authorization (authorization/), trusted documents (trusted-documents/) and rate limits
+ * (this folder), plus the client address every throttle keys on, forwarded signed to subgraphs.
+ */
+import type { SupergraphManager } from '@apollo/gateway';
+import type { ApolloServerPlugin } from '@apollo/server';
+import express from 'express';
+import { envSchemas, parseEnv, type PlatformConfig } from '@paygraph/config';
+import { signClientAddress, type TokenVerifier } from '@paygraph/identity';
+import type { Logger } from '@paygraph/logging';
+import { JSON_BODY_LIMIT } from '@paygraph/server';
+import { createAuthorization, supergraphForGateway } from '../authorization';
+import { trustedDocumentsMiddleware } from '../trusted-documents';
+import { createRateLimits, rateLimitMiddleware, rateLimitPlugin, type RateLimitSettings } from './index';
+
+export type EdgeSettings = RateLimitSettings & Pick<PlatformConfig, 'TRUSTED_DOCUMENTS' | 'TRUSTED_DOCUMENTS_MANIFEST'>;
+
+export interface EdgeRequestContext {
+  /** The client's address as this gateway sees it (the socket peer). */
+  clientAddress?: string;
+  /** The same, signed with the platform secret, for the subgraphs' throttles (CLIENT_ADDRESS_HEADER). */
+  clientAddressSigned?: string;
+}
+
+export interface EdgeProtection {
+  /** The supergraph (a static SDL or a manager such as IntrospectAndCompose) as Apollo Gateway must receive it. */
+  supergraph<T extends string | SupergraphManager>(source: T): T;
+  /** Give it `coreSupergraphSdl` of every `gateway.onSchemaLoadOrUpdate`. */
+  schemaLoaded(coreSupergraphSdl: string): void;
+  plugins: ApolloServerPlugin<any>[];
+  /** Mounted on /graphql before the IDE and Apollo Server. */
+  middleware: express.RequestHandler[];
+  requestContext(request: express.Request): EdgeRequestContext;
+  close(): Promise<void>;
+}
+
+export function createEdgeProtection(options: { config: Partial<EdgeSettings>; logger: Logger; verifyToken: TokenVerifier; serviceSecret?: string | undefined }): EdgeProtection {
+  const { logger } = options;
+  // A configuration without these settings (a test building the gateway by hand) gets their defaults.
+  const defined = Object.fromEntries(Object.entries(options.config).filter(([, value]) => value !== undefined));
+  const config: EdgeSettings = { ...parseEnv(envSchemas.edge, {}), ...defined };
+  const authorization = createAuthorization(logger);
+  const limits = createRateLimits(config, logger);
+  const wrapManager = (manager: SupergraphManager): SupergraphManager => ({
+    async initialize(hookOptions) {
+      const started = await manager.initialize({
+        ...hookOptions,
+        update: (sdl) => hookOptions.update(supergraphForGateway(sdl)),
+        healthCheck: (sdl) => hookOptions.healthCheck(supergraphForGateway(sdl)),
+      });
+      return { ...started, supergraphSdl: supergraphForGateway(started.supergraphSdl) };
+    },
+  });
+  return {
+    supergraph: (source) => (typeof source === 'string' ? supergraphForGateway(source) : wrapManager(source)) as typeof source,
+    schemaLoaded: (sdl) => authorization.schemaLoaded(sdl),
+    plugins: [authorization.plugin, rateLimitPlugin(limits)],
+    middleware: [
+      rateLimitMiddleware(limits, options.verifyToken),
+      express.json({ limit: JSON_BODY_LIMIT }),
+      trustedDocumentsMiddleware({ mode: config.TRUSTED_DOCUMENTS, manifestFile: config.TRUSTED_DOCUMENTS_MANIFEST, logger }),
+    ],
+    requestContext(request) {
+      const clientAddress = request.ip ?? request.socket.remoteAddress;
+      if (!clientAddress) return {};
+      return { clientAddress, ...(options.serviceSecret ? { clientAddressSigned: signClientAddress(options.serviceSecret, clientAddress) } : {}) };
+    },
+    close: () => limits.close(),
+  };
+}
