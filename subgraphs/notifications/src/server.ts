@@ -53,6 +53,8 @@ export const notificationsService: ServiceDefinition = {
       resolvers,
       verifyToken: runtime.verifyToken,
       logger,
+      // A consumer that cannot receive events is not ready (/ready asks the transport too).
+      readinessChecks: { events: async () => (await runtime.events?.ready?.()) ?? true },
       extendContext: (base) => createContext(base, { store, settings, sealer }),
     });
     let subscription: EventSubscription | undefined;
