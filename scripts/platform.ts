@@ -3,7 +3,7 @@
  * its own port, then the gateway. The end-to-end tests start it the same way.
  */
 import { ConfigError, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
-import { closeSharedDatabases } from '@paygraph/db';
+import { closeSharedDatabases, waitForDatabase } from '@paygraph/db';
 import { createEventTransport } from '@paygraph/events';
 import { createGateway } from '@paygraph/gateway';
 import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
@@ -53,7 +53,10 @@ export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: L
   const services = loadServiceList(env);
   const runtime = createRuntime({ env, services, logger, config });
   // In memory on the embedded database; PostgreSQL LISTEN/NOTIFY with DATABASE_URL; NATS with NATS_URL.
-  const events = await createEventTransport({ env, logger: logger.child({ component: 'events' }) });
+  // On PostgreSQL the transport needs the database: start-up waits for it (logged), as migrations do.
+  const events = await waitForDatabase('event transport', () => createEventTransport({ env, logger: logger.child({ component: 'events' }) }), {
+    waitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
+  });
   runtime.events = events;
 
   const instances: { name: string; instance: ServiceInstance; port: number }[] = [];

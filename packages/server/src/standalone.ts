@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError, loadServiceList } from '@paygraph/config';
-import { closeSharedDatabases } from '@paygraph/db';
+import { closeSharedDatabases, waitForDatabase } from '@paygraph/db';
 import { createEventTransport } from '@paygraph/events';
 import { createLogger } from '@paygraph/logging';
 import { listen } from './listen';
@@ -26,7 +26,10 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
     });
     // A service alone shares events through PostgreSQL (DATABASE_URL) or NATS (NATS_URL); the
     // in-process transport reaches only this process.
-    const events = await createEventTransport({ env, logger: logger.child({ component: 'events' }) });
+    // On PostgreSQL the transport needs the database: start-up waits for it, as migrations do.
+    const events = await waitForDatabase('event transport', () => createEventTransport({ env, logger: logger.child({ component: 'events' }) }), {
+      waitMs: runtime.config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
+    });
     runtime.events = events;
     const instance = await definition.create(runtime);
     const listening = await listen(instance.server.app, entry.port, runtime.config.HOST);
