@@ -109,6 +109,8 @@ export const deliveries = notificationsSchema.table(
     eventType: text('event_type').notNull(),
     /** WEBHOOK: the exact JSON body sent (and signed) on every attempt. */
     body: text('body'),
+    /** EMAIL to an address other than the recipient's current one (the old address, told of an email change). */
+    emailTo: text('email_to'),
     status: text('status', { enum: DELIVERY_STATUSES }).notNull(),
     /** Attempts started so far. */
     attempts: integer('attempts').notNull().default(0),
