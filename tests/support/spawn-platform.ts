@@ -14,6 +14,10 @@ export interface SpawnedPlatform {
   gatewayUrl: string;
   subgraphUrls: Record<string, string>;
   output: () => string;
+  /** The process group's id (npm's pid): `process.kill(-pid, 'SIGKILL')` crashes the whole platform. */
+  pid: number;
+  /** Resolves with the exit code (null when killed by a signal) once the platform process has ended. */
+  exited: Promise<number | null>;
   /** Ctrl-C; resolves 'exited' when the process ended by itself, 'killed' when it had to be killed. */
   stop(): Promise<'exited' | 'killed'>;
 }
@@ -67,6 +71,8 @@ export async function spawnPlatform(env: Record<string, string>): Promise<Spawne
     gatewayUrl: urls.gateway,
     subgraphUrls: urls.subgraphs,
     output: () => output,
+    pid: child.pid!,
+    exited,
     stop: async () => {
       signalGroup('SIGINT');
       const outcome = await Promise.race([exited.then(() => 'exited' as const), new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS).unref())]);
