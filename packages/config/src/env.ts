@@ -59,6 +59,8 @@ export const envSchemas = {
     /** Start-up waits this long for an unreachable PostgreSQL (retrying with backoff) before exiting 1. */
     DATABASE_STARTUP_WAIT_SECONDS: positiveInt(86_400).default(300),
     SERVICE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** During a rotation: one more secret accepted for service credentials and sealed values (see README). */
+    SERVICE_SECRET_PREVIOUS: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_ISSUER: z.string().min(1).default('paygraph-auth'),
     JWT_AUDIENCE: z.string().min(1).default('paygraph'),
     AUTH_JWKS_URL: httpUrl.optional(),

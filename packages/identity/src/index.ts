@@ -6,4 +6,5 @@ export * from './viewer';
 export * from './tokens';
 export * from './service-credentials';
 export * from './secret-sealer';
+export * from './secrets';
 export * from './client-address';

@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { currentSecret, deriveKey, secretsOf, type SecretRing } from './secrets';
 
 /**
  * Service-to-service credentials. Every service holds a credential derived from the platform's
@@ -7,21 +8,32 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  */
 export const SERVICE_SCOPES: Readonly<Record<string, readonly string[]>> = {
   users: ['auth:credentials:write'],
-  auth: ['users:read'],
+  auth: ['users:read', 'audit:write'],
   wallet: ['ledger:write'],
   ledger: [],
-  risk: ['users:read'],
-  payments: ['users:read', 'risk:assess', 'wallet:open', 'ledger:write'],
+  risk: ['users:read', 'audit:write'],
+  payments: ['users:read', 'risk:assess', 'wallet:open', 'ledger:write', 'audit:write'],
   gateway: ['payments:events:read'],
-  notifications: ['users:read'],
+  notifications: ['users:read', 'audit:write'],
 };
 
-export function serviceCredential(serviceSecret: string, service: string): string {
-  return createHmac('sha256', serviceSecret).update(`paygraph-service-credential:${service}`).digest('base64url');
+/** Service credentials have a key of their own, derived from the platform secret. */
+const CREDENTIAL_KEY_PURPOSE = { salt: 'paygraph-identity', info: 'service-credentials' };
+
+function credentialWith(secret: string, service: string): string {
+  return createHmac('sha256', deriveKey(secret, CREDENTIAL_KEY_PURPOSE)).update(`paygraph-service-credential:${service}`).digest('base64url');
 }
 
-export function verifyServiceCredential(serviceSecret: string, service: string, credential: string): boolean {
-  const expected = Buffer.from(serviceCredential(serviceSecret, service));
+/** A service's credential, from the current platform secret. */
+export function serviceCredential(ring: SecretRing, service: string): string {
+  return credentialWith(currentSecret(ring), service);
+}
+
+/** Accepts a credential made from any secret of the ring (the previous one too, during a rotation). */
+export function verifyServiceCredential(ring: SecretRing, service: string, credential: string): boolean {
   const given = Buffer.from(credential);
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return secretsOf(ring).some((secret) => {
+    const expected = Buffer.from(credentialWith(secret, service));
+    return expected.length === given.length && timingSafeEqual(expected, given);
+  });
 }

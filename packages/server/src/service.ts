@@ -1,6 +1,6 @@
-import { loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
+import { ConfigError, loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
 import { resolveDatabaseTarget, setDatabaseLogger, type DatabaseTarget } from '@paygraph/db';
-import { createTokenVerifier, type TokenVerifier } from '@paygraph/identity';
+import { createTokenVerifier, weakSecretReason, type TokenVerifier } from '@paygraph/identity';
 import type { EventTransport } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
 import { authEndpoints, type ServiceDirectory } from '@paygraph/service-client';
@@ -14,6 +14,11 @@ export interface ServiceRuntime {
   logger: Logger;
   directory: MutableServiceDirectory;
   serviceSecret: string;
+  /**
+   * The secrets accepted for service credentials and sealed values: the current one first, then
+   * SERVICE_SECRET_PREVIOUS during a rotation.
+   */
+  serviceSecrets: readonly string[];
   /** Verifies bearer tokens against auth's published keys (JWKS). */
   verifyToken: TokenVerifier;
   databaseTarget(service: string): DatabaseTarget;
@@ -60,6 +65,14 @@ export function createDirectory(services: ServiceList): MutableServiceDirectory 
   };
 }
 
+/** In production a secret that looks like a placeholder or carries little entropy stops the process. */
+function refuseWeakSecrets(config: PlatformConfig): void {
+  for (const [name, secret] of [['SERVICE_SECRET', config.SERVICE_SECRET], ['SERVICE_SECRET_PREVIOUS', config.SERVICE_SECRET_PREVIOUS]] as const) {
+    const reason = secret === undefined ? null : weakSecretReason(secret);
+    if (reason) throw new ConfigError(`Invalid configuration: ${name} ${reason} (NODE_ENV=production)`);
+  }
+}
+
 export function createRuntime(options: {
   env: NodeJS.ProcessEnv;
   services: ServiceList;
@@ -72,6 +85,8 @@ export function createRuntime(options: {
   const directory = createDirectory(options.services);
   const jwksUrl = config.AUTH_JWKS_URL;
   let verifier: TokenVerifier | undefined;
+  if (config.NODE_ENV === 'production') refuseWeakSecrets(config);
+  const serviceSecret = resolveServiceSecret(config.SERVICE_SECRET, config.dataDir);
   // Start-up waits and reconnects are logged with the process's logger.
   setDatabaseLogger(options.logger.child({ component: 'db' }));
   const databaseTiming = { connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, startupWaitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000 };
@@ -80,7 +95,8 @@ export function createRuntime(options: {
     env: options.env,
     logger: options.logger,
     directory,
-    serviceSecret: resolveServiceSecret(config.SERVICE_SECRET, config.dataDir),
+    serviceSecret,
+    serviceSecrets: config.SERVICE_SECRET_PREVIOUS ? [serviceSecret, config.SERVICE_SECRET_PREVIOUS] : [serviceSecret],
     // Created on first use: with port 0 the auth URL is known only once auth listens.
     verifyToken: (header) => {
       verifier ??= createTokenVerifier({

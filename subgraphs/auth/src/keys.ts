@@ -3,10 +3,10 @@
  * (private half encrypted with AES-256-GCM under a key derived from SERVICE_SECRET), its public
  * half published as JWKS.
  */
-import { and, desc, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JSONWebKeySet, type JWK } from 'jose';
 import { newId, type Database } from '@paygraph/db';
-import { createSecretSealer, TOKEN_ALGORITHM } from '@paygraph/identity';
+import { createSecretSealer, TOKEN_ALGORITHM, type SecretRing } from '@paygraph/identity';
 import { signingKeys, type schema } from './db/schema';
 
 const KEY_CREATION_LOCK = 727_172_002;
@@ -18,10 +18,11 @@ export interface SigningKey {
 }
 
 /** The private half is stored sealed (packages/identity secret-sealer). */
-const signingKeySealer = (serviceSecret: string) => createSecretSealer(serviceSecret, { salt: 'paygraph-auth', info: 'signing-key-encryption' });
+const signingKeySealer = (serviceSecrets: SecretRing) => createSecretSealer(serviceSecrets, { salt: 'paygraph-auth', info: 'signing-key-encryption' });
 
 /** Loads the current signing key, creating it once (safe when two instances start together). */
-export async function loadSigningKey(db: Database<typeof schema>, serviceSecret: string): Promise<SigningKey> {
+export async function loadSigningKey(db: Database<typeof schema>, serviceSecrets: SecretRing): Promise<SigningKey> {
+  const sealer = signingKeySealer(serviceSecrets);
   const row = await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${KEY_CREATION_LOCK})`);
     const [existing] = await tx.select().from(signingKeys).where(isNull(signingKeys.retiredAt)).orderBy(desc(signingKeys.createdAt)).limit(1);
@@ -32,11 +33,17 @@ export async function loadSigningKey(db: Database<typeof schema>, serviceSecret:
     const privateJwk = await exportJWK(privateKey);
     const [created] = await tx
       .insert(signingKeys)
-      .values({ kid, algorithm: TOKEN_ALGORITHM, publicJwk, privateJwkEncrypted: signingKeySealer(serviceSecret).seal(JSON.stringify(privateJwk)) })
+      .values({ kid, algorithm: TOKEN_ALGORITHM, publicJwk, privateJwkEncrypted: sealer.seal(JSON.stringify(privateJwk)) })
       .returning();
     return created!;
   });
-  const privateKey = (await importJWK(JSON.parse(signingKeySealer(serviceSecret).open(row.privateJwkEncrypted)) as JWK, TOKEN_ALGORITHM)) as CryptoKey;
+  const privateJwkText = sealer.open(row.privateJwkEncrypted);
+  // Sealed with SERVICE_SECRET_PREVIOUS (a rotation in progress): sealed again with the current
+  // secret, so the previous one can be dropped once every process runs with the new one.
+  if (!sealer.sealedWithCurrent(row.privateJwkEncrypted)) {
+    await db.update(signingKeys).set({ privateJwkEncrypted: sealer.seal(privateJwkText) }).where(eq(signingKeys.kid, row.kid));
+  }
+  const privateKey = (await importJWK(JSON.parse(privateJwkText) as JWK, TOKEN_ALGORITHM)) as CryptoKey;
   const published = await db.select({ publicJwk: signingKeys.publicJwk }).from(signingKeys).where(and(isNull(signingKeys.retiredAt)));
   return { kid: row.kid, privateKey, jwks: { keys: published.map((key) => key.publicJwk as JWK) } };
 }

@@ -23,7 +23,7 @@ export const authService: ServiceDefinition = {
     const logger = runtime.logger.child({ service: 'auth' });
     const { config } = runtime;
     const database = await openServiceDatabase({ service: 'auth', target: runtime.databaseTarget('auth'), schema, migrationsFolder });
-    const signingKey = await loadSigningKey(database.db, runtime.serviceSecret);
+    const signingKey = await loadSigningKey(database.db, runtime.serviceSecrets);
     const settings = {
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
@@ -75,7 +75,7 @@ export const authService: ServiceDefinition = {
         app.post('/internal/service-token', express.json({ limit: '4kb' }), async (request, response) => {
           const { service, credential } = (request.body ?? {}) as { service?: unknown; credential?: unknown };
           const scopes = typeof service === 'string' ? SERVICE_SCOPES[service] : undefined;
-          if (typeof service !== 'string' || typeof credential !== 'string' || !scopes || !verifyServiceCredential(runtime.serviceSecret, service, credential)) {
+          if (typeof service !== 'string' || typeof credential !== 'string' || !scopes || !verifyServiceCredential(runtime.serviceSecrets, service, credential)) {
             logger.warn({ service: typeof service === 'string' ? service.slice(0, 40) : null }, 'service token refused');
             response.status(401).json({ error: 'invalid service credential' });
             return;

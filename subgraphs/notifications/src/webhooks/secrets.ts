@@ -6,7 +6,7 @@
  * registers the endpoint again.
  */
 import { randomBytes } from 'node:crypto';
-import { createSecretSealer as sealerFor, type SecretSealer } from '@paygraph/identity';
+import { createSecretSealer as sealerFor, type SecretRing, type SecretSealer } from '@paygraph/identity';
 
 export type { SecretSealer };
 
@@ -18,6 +18,6 @@ export function newWebhookSecret(): string {
   return `${SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64url')}`;
 }
 
-export function createSecretSealer(serviceSecret: string): SecretSealer {
-  return sealerFor(serviceSecret, { salt: 'paygraph-notifications', info: 'webhook-secret-encryption' });
+export function createSecretSealer(serviceSecrets: SecretRing): SecretSealer {
+  return sealerFor(serviceSecrets, { salt: 'paygraph-notifications', info: 'webhook-secret-encryption' });
 }

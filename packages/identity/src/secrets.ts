@@ -1,0 +1,49 @@
+/**
+ * The platform secret (SERVICE_SECRET) is only ever a root: each use gets its own key derived with
+ * HKDF-SHA256 and a label (service credentials, each sealing purpose), so no two purposes share a
+ * key. During a rotation two secrets are accepted (SERVICE_SECRET_PREVIOUS beside SERVICE_SECRET):
+ * the first signs and seals, every one verifies and opens.
+ */
+import { hkdfSync } from 'node:crypto';
+
+/** The secrets a process holds: the current one first, then one more accepted during a rotation. */
+export type SecretRing = string | readonly string[];
+
+export function secretsOf(ring: SecretRing): readonly string[] {
+  const secrets = typeof ring === 'string' ? [ring] : ring;
+  if (secrets.length === 0 || secrets.some((secret) => secret.length === 0)) throw new Error('a secret ring needs at least one non-empty secret');
+  return secrets;
+}
+
+export const currentSecret = (ring: SecretRing): string => secretsOf(ring)[0]!;
+
+/** A 32-byte key for one purpose, derived from one root secret. */
+export function deriveKey(secret: string, purpose: { salt: string; info: string }): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, purpose.salt, purpose.info, 32));
+}
+
+/** Placeholders people leave in configuration files (compared without case and punctuation). */
+const PLACEHOLDER_WORDS = ['changeme', 'replaceme', 'placeholder', 'example', 'secret', 'password', 'default', 'insecure', 'notsecure', 'dontuse', 'donotuse', 'test', 'dummy', 'sample', 'xxxx', 'todo', 'fixme', 'paygraph'];
+/** Estimated entropy a production secret must carry: 128 bits, as 32 random bytes comfortably do. */
+const SECRET_ENTROPY_BITS_MIN = 128;
+
+/**
+ * Why a secret is unfit for production, or null. A placeholder word, few distinct characters or
+ * a low estimated entropy (length times the Shannon entropy of its characters) refuse it: this
+ * catches `change-me-...`, repeated characters and dictionary phrases, not every weak secret.
+ */
+export function weakSecretReason(secret: string): string | null {
+  const folded = secret.toLowerCase().replace(/[^a-z0-9]/g, '');
+  const word = PLACEHOLDER_WORDS.find((candidate) => folded.includes(candidate));
+  if (word) return `looks like a placeholder (contains "${word}"); generate one with \`openssl rand -base64 32\``;
+  const counts = new Map<string, number>();
+  for (const character of secret) counts.set(character, (counts.get(character) ?? 0) + 1);
+  if (counts.size < 16) return 'has too few distinct characters; generate one with `openssl rand -base64 32`';
+  let perCharacter = 0;
+  for (const count of counts.values()) {
+    const share = count / secret.length;
+    perCharacter -= share * Math.log2(share);
+  }
+  if (perCharacter * secret.length < SECRET_ENTROPY_BITS_MIN) return `carries too little entropy (about ${Math.floor(perCharacter * secret.length)} bits, ${SECRET_ENTROPY_BITS_MIN} needed); generate one with \`openssl rand -base64 32\``;
+  return null;
+}
