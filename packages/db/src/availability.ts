@@ -27,6 +27,9 @@ export function setDatabaseLogger(logger: AvailabilityLogger): void {
   defaultLogger = logger;
 }
 
+/** The logger set by setDatabaseLogger (private-files.ts logs with it too). */
+export const currentDatabaseLogger = (): AvailabilityLogger => defaultLogger;
+
 export function startupRetryDelayMs(attempt: number): number {
   const base = Math.min(STARTUP_RETRY_FIRST_MS * 2 ** Math.min(attempt - 1, 16), STARTUP_RETRY_MAX_MS);
   return Math.round(base * (0.75 + Math.random() / 4));

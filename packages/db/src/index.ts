@@ -23,6 +23,7 @@ export {
   type AvailabilityLogger,
 } from './availability';
 export { applyMigrations } from './migrate';
+export { makePrivateDirectory, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE } from './private-files';
 export { newId } from './ids';
 export { isUniqueViolation, isCheckViolation, isDatabaseUnavailable } from './errors';
 export { rowsOf, retryOnConflict } from './rows';

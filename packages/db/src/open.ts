@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { makePrivateDirectory, PRIVATE_DIRECTORY_MODE } from './private-files';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -95,9 +96,13 @@ async function acquirePglite(dataDir: string): Promise<Shared<PGlite>> {
       let location = dataDir;
       if (!dataDir.startsWith('memory://')) {
         location = path.join(dataDir, 'pglite');
-        mkdirSync(location, { recursive: true });
+        // Owner-only, looser existing files tightened (private-files.ts).
+        makePrivateDirectory(dataDir);
+        mkdirSync(location, { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
       }
       const client = await PGlite.create(location);
+      // What PGlite just created (a first start's cluster) follows the umask: tightened now.
+      if (!dataDir.startsWith('memory://')) makePrivateDirectory(dataDir, { warn: () => {} });
       return { client, holders: 0, close: () => client.close() };
     })();
     pgliteClients.set(dataDir, shared);

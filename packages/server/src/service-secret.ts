@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { makePrivateDirectory } from '@paygraph/db';
 import path from 'node:path';
 
 /**
@@ -11,10 +12,11 @@ export function resolveServiceSecret(configured: string | undefined, dataDir: st
   if (configured) return configured;
   if (dataDir.startsWith('memory://')) return (globalThis.__paygraphMemorySecret ??= randomBytes(32).toString('base64url'));
   const file = path.join(dataDir, 'service-secret');
+  // The folder (and the secret in it) is owner-only; a looser one is tightened with a log line.
+  makePrivateDirectory(dataDir);
   try {
     return readFileSync(file, 'utf8').trim();
   } catch {
-    mkdirSync(dataDir, { recursive: true });
     const secret = randomBytes(32).toString('base64url');
     try {
       writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
