@@ -304,7 +304,14 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       const found = await db.select().from(transactions).where(inArray(transactions.idempotencyKey, [...keys]));
       if (found.length === 0) return [];
       const lines = await db.select().from(entries).where(inArray(entries.transactionId, found.map((row) => row.id))).orderBy(asc(entries.position));
-      return found.map((transaction) => ({ transaction, entries: lines.filter((line) => line.transactionId === transaction.id), replayed: false }));
+      // Grouped once (a lookup of 500 keys has about 1,000 entries: no scan per transaction).
+      const linesOf = new Map<string, EntryRow[]>();
+      for (const line of lines) {
+        const group = linesOf.get(line.transactionId);
+        if (group) group.push(line);
+        else linesOf.set(line.transactionId, [line]);
+      }
+      return found.map((transaction) => ({ transaction, entries: linesOf.get(transaction.id) ?? [], replayed: false }));
     },
 
     async holdById(holdId: string): Promise<HoldRow | undefined> {
