@@ -5,7 +5,7 @@
 // money-moving mutations have their own tighter budgets, and a refused mutation moves no money.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { errorCode, gql, registerAndLogin, type GraphQLResponse, type TestUser } from '@paygraph/testing';
+import { errorCode, gql, registerAndLogin, type GraphQLResponse } from '@paygraph/testing';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
 
 const platformUrl = inject('gatewayUrl');
