@@ -6,6 +6,7 @@
  *
  * Settings come from the environment through `loadNotificationSettings` (src/settings.ts).
  */
+import { createAuditRecorder } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { pruneInbox, type EventSubscription } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
@@ -18,11 +19,12 @@ import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker';
 import { resolvers } from './resolvers';
 import { loadNotificationSettings } from './settings';
 import { CONSUMER, createNotificationsStore } from './store/notifications-store';
+import { createWebhookAgent, systemResolveAll, type ResolveAll } from './webhooks/egress';
 import { createSecretSealer } from './webhooks/secrets';
 
 export const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
-export { verifyWebhookSignature, signWebhookPayload, SIGNATURE_HEADER } from './webhooks/signature';
+export { verifyWebhookSignature, signWebhookPayload, standardWebhookHeaders, SIGNATURE_HEADER } from './webhooks/signature';
 export { developmentDeliveries, type DeliveryProvider, type OutgoingMessage, type RecordedDelivery } from './delivery/providers';
 export { loadNotificationSettings, type NotificationSettings } from './settings';
 
@@ -31,6 +33,16 @@ export { loadNotificationSettings, type NotificationSettings } from './settings'
  * per process at a time in tests), to apply an event by hand or run a delivery pass now.
  */
 export const notificationsHandle: { consumer: EventConsumer | null; worker: DeliveryWorker | null } = { consumer: null, worker: null };
+
+/**
+ * Test-only: a resolver the next notifications service started uses for webhook hosts instead of
+ * the system's (to make a name resolve to 127.0.0.1, or change its answer between registration
+ * and send: DNS rebinding). Null: the system resolver.
+ */
+export const webhookEgress: { resolveAll: ResolveAll | null } = { resolveAll: null };
+
+/** The test resolver when one is set (read at each lookup, so a test can change answers), else the system's. */
+const egressResolveAll: ResolveAll = (hostname) => (webhookEgress.resolveAll ?? systemResolveAll)(hostname);
 
 /** How often processed event ids past retention are forgotten. */
 const INBOX_PRUNE_INTERVAL_MS = 10 * 60_000;
@@ -44,18 +56,22 @@ export const notificationsService: ServiceDefinition = {
     const store = createNotificationsStore(database);
     const sealer = createSecretSealer(runtime.serviceSecrets);
     const providers = createProviders({ smtpUrl: settings.smtpUrl, smtpFrom: settings.smtpFrom, logger });
-    const worker = createDeliveryWorker({ store, providers, sealer, settings, logger });
+    const webhookAgent = createWebhookAgent({ privateAddressesAllowed: settings.webhookPrivateAddressesAllowed, connectTimeoutMs: settings.webhookTimeoutMs, resolveAll: egressResolveAll });
+    if (settings.webhookPrivateAddressesAllowed) logger.warn('WEBHOOK_PRIVATE_ADDRESSES=allow: webhooks may reach loopback and private addresses (development and tests only)');
+    const worker = createDeliveryWorker({ store, providers, sealer, settings, logger, webhookAgent });
     const users = createServiceClient({ service: 'notifications', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const audit = createAuditRecorder({ client: users, logger });
     const consumer = createEventConsumer({ store, users, logger, onDeliveriesCreated: () => worker.kick() });
     const server = await createSubgraphServer({
       name: 'notifications',
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
+      serviceSecrets: runtime.serviceSecrets,
       logger,
       // A consumer that cannot receive events is not ready (/ready asks the transport too).
       readinessChecks: { events: async () => (await runtime.events?.ready?.()) ?? true },
-      extendContext: (base) => createContext(base, { store, settings, sealer }),
+      extendContext: (base) => createContext(base, { store, settings, sealer, resolveAll: egressResolveAll, audit, kickWorker: () => worker.kick() }),
     });
     let subscription: EventSubscription | undefined;
     // Retention of the inbox (processed event ids), as the outboxes prune theirs.
@@ -78,6 +94,7 @@ export const notificationsService: ServiceDefinition = {
         clearInterval(pruneTimer);
         await subscription?.unsubscribe();
         await worker.stop();
+        await webhookAgent.close();
         for (const provider of providers.values()) provider.close?.();
         if (notificationsHandle.consumer === consumer) Object.assign(notificationsHandle, { consumer: null, worker: null });
         await database.close();

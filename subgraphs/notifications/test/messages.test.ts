@@ -1,9 +1,9 @@
-// Proves which events notify whom and what they say (pure): payment and refund events to the
+// Proves which events notify whom and what they say (pure; names of other users quoted and defused, an email change told to the old address): payment and refund events to the
 // buyer and/or merchant with amounts in major units per currency, the merchant's webhooks for
 // every payment and refund event, a welcome on sign-up, nothing for orders, other sources or
 // unreadable payloads; and which channels preferences add.
 import { describe, expect, it } from 'vitest';
-import { extraChannels, planEvent, DEFAULT_PREFERENCES } from '../src/domain/messages';
+import { displayName, extraChannels, planEvent, DEFAULT_PREFERENCES } from '../src/domain/messages';
 
 const payment = (type: string, overrides: Record<string, unknown> = {}) => ({
   source: 'payments',
@@ -32,8 +32,8 @@ describe('planEvent', () => {
 
   it('writes amounts in major units with the currency\'s exponent, and names the other side', () => {
     expect(compose(payment('payment.succeeded'))).toEqual([
-      { userId: 'usr_buyer', type: 'payment.succeeded', title: 'Payment of 25.00 USD succeeded', body: 'You paid 25.00 USD to Corner Shop. Payment pay_1.' },
-      { userId: 'usr_shop', type: 'payment.succeeded', title: 'You received 25.00 USD', body: 'Ada paid you 25.00 USD. Payment pay_1.' },
+      { userId: 'usr_buyer', type: 'payment.succeeded', title: 'Payment of 25.00 USD succeeded', body: 'You paid 25.00 USD to the merchant "Corner Shop". Payment pay_1.' },
+      { userId: 'usr_shop', type: 'payment.succeeded', title: 'You received 25.00 USD', body: 'The buyer "Ada" paid you 25.00 USD. Payment pay_1.' },
     ]);
     expect(compose(payment('payment.succeeded', { amount: '1500', amountCaptured: '1500', currency: 'JPY' }))[0]!.title).toBe('Payment of 1500 JPY succeeded');
     expect(compose(payment('payment.succeeded', { amount: '5', amountCaptured: '5', currency: 'KWD' }))[0]!.title).toBe('Payment of 0.005 KWD succeeded');
@@ -92,5 +92,38 @@ describe('extraChannels', () => {
     expect(extraChannels(DEFAULT_PREFERENCES, null)).toEqual([]);
     expect(extraChannels({ email: false, sms: true, push: true }, 'a@example.test')).toEqual(['SMS', 'PUSH']);
     expect(extraChannels({ email: true, sms: true, push: false }, 'a@example.test')).toEqual(['EMAIL', 'SMS']);
+  });
+});
+
+describe('names chosen by one user, shown to another', () => {
+  it('are quoted, carry no link and no control or format characters', () => {
+    expect(displayName('Corner Shop')).toBe('"Corner Shop"');
+    const hostile = 'Paygraph Security: your wallet is frozen, verify at https://evil.example/login or www.evil.example, mail help@evil.example\u202e\u0007';
+    const shown = displayName(hostile);
+    expect(shown).toMatch(/^".*"$/);
+    expect(shown).not.toMatch(/:\/\/|www\.|@|[a-z]\.[a-z]|[\u0000-\u001f\u202e]/i);
+    expect(shown).toContain('https[:]//evil[.]example');
+    expect(displayName('Say "hi"')).toBe(`"Say 'hi'"`);
+  });
+
+  it('a hostile merchant name appears quoted and defused in the buyer\'s receipt', () => {
+    const plan = planEvent({ source: 'payments', type: 'payment.succeeded', aggregateVersion: 2, payload: { paymentId: 'pay_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', status: 'SUCCEEDED', amount: '2500', currency: 'USD', amountCaptured: '2500', failureCode: null } })!;
+    const [toBuyer] = plan.compose((userId) => (userId === 'usr_shop' ? 'Verify at https://evil.example now' : 'Ada'));
+    expect(toBuyer!.body).toBe('You paid 25.00 USD to the merchant "Verify at https[:]//evil[.]example now". Payment pay_1.');
+  });
+});
+
+describe('an email change', () => {
+  const changed = (payload: Record<string, unknown>) => planEvent({ source: 'users', type: 'user.updated', aggregateVersion: 3, payload: { userId: 'usr_1', email: 'new@example.com', name: 'Ada', role: 'BUYER', ...payload } })!;
+
+  it('tells the OLD address, by email, that the address changed', () => {
+    expect(changed({ previousEmail: 'old@example.com' }).compose(() => null)).toEqual([
+      expect.objectContaining({ userId: 'usr_1', type: 'user.email_changed', emailTo: 'old@example.com', body: expect.not.stringContaining('new@example.com') }),
+    ]);
+  });
+
+  it('says nothing for a change that kept the address', () => {
+    expect(changed({}).compose(() => null)).toEqual([]);
+    expect(changed({ previousEmail: 'new@example.com' }).compose(() => null)).toEqual([]);
   });
 });

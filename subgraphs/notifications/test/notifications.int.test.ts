@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DomainEvent } from '@paygraph/events';
-import type { TestUser } from '@paygraph/testing';
+import { TEST_PASSWORD, type TestUser } from '@paygraph/testing';
 import { developmentDeliveries, notificationsHandle } from '../src/server';
 import { errorCode, gql, key, NOTIFICATIONS, NOTIFICATION_FIELDS, notificationsOf, pay, register, startNotificationsPlatform, topUp, usd, waitForNotifications, type NotificationsTestPlatform, type NotificationView } from './support';
 
@@ -62,9 +62,9 @@ describe('payment events', () => {
     const payment = await pay(gatewayUrl, buyer, merchant, '2500');
     expect(payment.status).toBe('SUCCEEDED');
     const [toBuyer] = await waitForNotifications(gatewayUrl, buyer, mentioning(payment.id, 'payment.succeeded', 'IN_APP'));
-    expect(toBuyer).toMatchObject({ channel: 'IN_APP', status: 'SENT', title: 'Payment of 25.00 USD succeeded', body: `You paid 25.00 USD to Corner Shop. Payment ${payment.id}.`, readAt: null, deliveryAttempts: 0 });
+    expect(toBuyer).toMatchObject({ channel: 'IN_APP', status: 'SENT', title: 'Payment of 25.00 USD succeeded', body: `You paid 25.00 USD to the merchant "Corner Shop". Payment ${payment.id}.`, readAt: null, deliveryAttempts: 0 });
     const [toMerchant] = await waitForNotifications(gatewayUrl, merchant, mentioning(payment.id, 'payment.succeeded', 'IN_APP'));
-    expect(toMerchant).toMatchObject({ title: 'You received 25.00 USD', body: `Ada Buyer paid you 25.00 USD. Payment ${payment.id}.`, status: 'SENT' });
+    expect(toMerchant).toMatchObject({ title: 'You received 25.00 USD', body: `The buyer "Ada Buyer" paid you 25.00 USD. Payment ${payment.id}.`, status: 'SENT' });
     // payment.created notifies nobody; the buyer's defaults add EMAIL (development provider), not SMS or PUSH.
     const buyerAll = (await notificationsOf(gatewayUrl, buyer)).filter((entry) => entry.body.includes(payment.id));
     expect(buyerAll.map((entry) => `${entry.type}/${entry.channel}`).sort()).toEqual(['payment.succeeded/EMAIL', 'payment.succeeded/IN_APP']);
@@ -90,9 +90,9 @@ describe('payment events', () => {
     const refund = await gql(gatewayUrl, `mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { id status } }`, { input: { paymentId: payment.id, amount: usd('1000'), idempotencyKey: key() } }, merchant.accessToken);
     expect(refund.data!.refundPayment.status).toBe('SUCCEEDED');
     const [toBuyer] = await waitForNotifications(gatewayUrl, buyer, mentioning(payment.id, 'refund.succeeded', 'IN_APP'));
-    expect(toBuyer).toMatchObject({ title: 'Refund of 10.00 USD', body: `Corner Shop refunded 10.00 USD to your wallet. Payment ${payment.id}.` });
+    expect(toBuyer).toMatchObject({ title: 'Refund of 10.00 USD', body: `The merchant "Corner Shop" refunded 10.00 USD to your wallet. Payment ${payment.id}.` });
     const [toMerchant] = await waitForNotifications(gatewayUrl, merchant, mentioning(payment.id, 'refund.succeeded', 'IN_APP'));
-    expect(toMerchant).toMatchObject({ title: 'You refunded 10.00 USD', body: `Your refund of 10.00 USD to Refunded Buyer succeeded. Payment ${payment.id}.` });
+    expect(toMerchant).toMatchObject({ title: 'You refunded 10.00 USD', body: `Your refund of 10.00 USD to the buyer "Refunded Buyer" succeeded. Payment ${payment.id}.` });
   });
 
   it('welcomes a new user', async () => {
@@ -190,8 +190,10 @@ describe('recipients', () => {
     const buyer = await fundedBuyer('Moving Buyer');
     await vi.waitFor(async () => expect((await recipientRow(buyer.id))?.email).toBe(buyer.email), { timeout: 15_000, interval: 50 });
     const moved = `moved-${randomBytes(6).toString('hex')}@example.test`;
-    const updated = await gql(gatewayUrl, `mutation($input: UpdateUserInput!) { updateUser(input: $input) { id email } }`, { input: { email: moved } }, buyer.accessToken);
+    const updated = await gql(gatewayUrl, `mutation($input: UpdateUserInput!) { updateUser(input: $input) { id email } }`, { input: { email: moved, currentPassword: TEST_PASSWORD } }, buyer.accessToken);
     expect(updated.errors).toBeUndefined();
+    // The OLD address is told of the change (an EMAIL there whatever the preferences), not the new one.
+    await vi.waitFor(() => expect(developmentDeliveries.forUser(buyer.id, 'EMAIL').filter((entry) => entry.title === 'The email address of your Paygraph account was changed').map((entry) => entry.to)).toEqual([buyer.email]), { timeout: 15_000, interval: 50 });
     await vi.waitFor(async () => expect(await recipientRow(buyer.id)).toMatchObject({ email: moved, version: 2 }), { timeout: 15_000, interval: 50 });
     const payment = await pay(gatewayUrl, buyer, merchant, '300');
     await vi.waitFor(() => expect(developmentDeliveries.forUser(buyer.id, 'EMAIL').find((entry) => entry.body.includes(payment.id))?.to).toBe(moved), { timeout: 15_000, interval: 50 });

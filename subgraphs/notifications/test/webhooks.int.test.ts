@@ -3,7 +3,9 @@
 // is shown once and stored sealed; each payment event of the merchant is POSTed as
 // `{ id, type, createdAt, data }` with a Paygraph-Signature the receiver verifies, retried with
 // backoff after a 500 until it is SENT, every attempt recorded; an endpoint that never answers
-// ends FAILED after the maximum; merchants see only their own endpoints' deliveries.
+// ends FAILED after the maximum with a coarse outcome; merchants see only their own endpoints'
+// deliveries; the owner disables, enables, deletes an endpoint, rotates its secret (both secrets
+// sign during the grace period) and resends a delivery, each change in the audit trail.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -106,7 +108,7 @@ describe('registerWebhookEndpoint', () => {
     expect(created.errors).toBeUndefined();
     const endpoint = created.data!.registerWebhookEndpoint;
     expect(endpoint).toMatchObject({ id: expect.stringMatching(/^whe_[0-9a-z]{20}$/), url: 'http://127.0.0.1:9/hooks' });
-    expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+    expect(endpoint.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect((await gql(gatewayUrl, ENDPOINTS, {}, merchant.accessToken)).data!.webhookEndpoints).toEqual([{ id: endpoint.id, url: endpoint.url, secret: null }]);
     const [row] = await started.database.query<{ secret_sealed: string }>(`select secret_sealed from notifications.webhook_endpoints where id = $1`, [endpoint.id]);
     expect(row!.secret_sealed).not.toContain(endpoint.secret.slice('whsec_'.length));
@@ -137,7 +139,7 @@ describe('deliveries', () => {
         { timeout: 15_000, interval: 50 },
       );
       expect(succeeded.attempts).toEqual([
-        expect.objectContaining({ number: 1, succeeded: false, responseStatus: 500, error: 'endpoint answered HTTP 500' }),
+        expect.objectContaining({ number: 1, succeeded: false, responseStatus: 500, error: 'HTTP_500' }),
         expect.objectContaining({ number: 2, succeeded: true, responseStatus: 200, error: null }),
       ]);
       // The retry waited the backoff (100 ms after the first failure).
@@ -193,8 +195,8 @@ describe('deliveries', () => {
     expect(failed.attempts.map((attempt) => attempt.number)).toEqual([1, 2, 3]);
     for (const attempt of failed.attempts) {
       expect(attempt).toMatchObject({ succeeded: false, responseStatus: null });
-      expect(attempt.error).toMatch(/ECONNREFUSED|fetch failed/);
-      expect(attempt.error!.length).toBeLessThanOrEqual(500);
+      // A coarse outcome: never the socket error with its address and port.
+      expect(attempt.error).toBe('CONNECTION_REFUSED');
     }
   });
 
@@ -216,5 +218,101 @@ describe('deliveries', () => {
     } finally {
       await receiver.close();
     }
+  });
+});
+
+const MANAGE = {
+  disable: `mutation($id: ID!) { disableWebhookEndpoint(id: $id) { id enabled } }`,
+  enable: `mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id enabled } }`,
+  remove: `mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }`,
+  rotate: `mutation($input: RotateWebhookSecretInput!) { rotateWebhookSecret(input: $input) { id secret enabled secretRotatedAt previousSecretExpiresAt } }`,
+  resend: `mutation($id: ID!) { resendWebhookDelivery(id: $id) { id status attempts { number succeeded } } }`,
+};
+
+/** Waits for the merchant's delivery of `eventType` to reach `status`. */
+async function deliveryReaching(merchant: TestUser, endpointId: string, eventType: string, status: string) {
+  return vi.waitFor(
+    async () => {
+      const found = (await deliveriesOf(merchant, endpointId)).find((delivery) => delivery.eventType === eventType);
+      if (found?.status !== status) throw new Error(`${eventType} delivery is ${found?.status ?? 'missing'}`);
+      return found;
+    },
+    { timeout: 15_000, interval: 50 },
+  );
+}
+
+describe('endpoint management', () => {
+  it('rotates the secret: the new one is shown once and both sign during the grace period; only the owner may', async () => {
+    const secrets: string[] = [];
+    const receiver = await startReceiver(() => secrets[0] ?? '');
+    try {
+      const merchant = await register(gatewayUrl, 'MERCHANT');
+      const other = await register(gatewayUrl, 'MERCHANT');
+      const endpoint = (await registerEndpoint(merchant, receiver.url)).data!.registerWebhookEndpoint;
+      expect(errorCode(await gql(gatewayUrl, MANAGE.rotate, { input: { endpointId: endpoint.id } }, other.accessToken))).toBe('NOT_FOUND');
+      expect(errorCode(await gql(gatewayUrl, MANAGE.rotate, { input: { endpointId: endpoint.id, gracePeriodSeconds: 604_801 } }, merchant.accessToken))).toBe('BAD_USER_INPUT');
+      const rotated = await gql(gatewayUrl, MANAGE.rotate, { input: { endpointId: endpoint.id, gracePeriodSeconds: 3600 } }, merchant.accessToken);
+      expect(rotated.errors).toBeUndefined();
+      const view = rotated.data!.rotateWebhookSecret;
+      expect(view.secret).toMatch(/^whsec_/);
+      expect(view.secret).not.toBe(endpoint.secret);
+      expect(new Date(view.previousSecretExpiresAt).getTime() - Date.now()).toBeGreaterThan(3500_000);
+      secrets.push(view.secret);
+      const buyer = await register(gatewayUrl, 'BUYER');
+      await topUp(gatewayUrl, buyer, '5000');
+      await pay(gatewayUrl, buyer, merchant, '300');
+      const sent = await deliveryReaching(merchant, endpoint.id, 'payment.succeeded', 'SENT');
+      const delivered = receiver.received.filter((request) => JSON.parse(request.body).id === sent.eventId).at(-1)!;
+      const header = delivered.headers[SIGNATURE_HEADER.toLowerCase()] as string;
+      expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/);
+      expect(verifyWebhookSignature(view.secret, header, delivered.body)).toBe(true);
+      expect(verifyWebhookSignature(endpoint.secret, header, delivered.body)).toBe(true);
+      expect(String(delivered.headers['webhook-signature']).split(' ')).toHaveLength(2);
+      // The secret is not shown again.
+      expect((await gql(gatewayUrl, ENDPOINTS, {}, merchant.accessToken)).data!.webhookEndpoints).toEqual([{ id: endpoint.id, url: endpoint.url, secret: null }]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('disables (no new deliveries), enables, resends a FAILED delivery once, and deletes; someone else\'s endpoint is NOT_FOUND', async () => {
+    const closed = await startReceiver(() => '');
+    const deadUrl = closed.url;
+    await closed.close();
+    const merchant = await register(gatewayUrl, 'MERCHANT');
+    const other = await register(gatewayUrl, 'MERCHANT');
+    const endpoint = (await registerEndpoint(merchant, deadUrl)).data!.registerWebhookEndpoint;
+    expect(errorCode(await gql(gatewayUrl, MANAGE.disable, { id: endpoint.id }, other.accessToken))).toBe('NOT_FOUND');
+    const buyer = await register(gatewayUrl, 'BUYER');
+    await topUp(gatewayUrl, buyer, '5000');
+    await pay(gatewayUrl, buyer, merchant, '400');
+    const failed = await deliveryReaching(merchant, endpoint.id, 'payment.succeeded', 'FAILED');
+    expect(failed.attempts).toHaveLength(ATTEMPTS_MAX);
+    expect(errorCode(await gql(gatewayUrl, MANAGE.resend, { id: failed.id }, other.accessToken))).toBe('NOT_FOUND');
+    const resent = await gql(gatewayUrl, MANAGE.resend, { id: failed.id }, merchant.accessToken);
+    expect(resent.errors).toBeUndefined();
+    expect(resent.data!.resendWebhookDelivery.status).toBe('PENDING');
+    await vi.waitFor(
+      async () => {
+        const again = (await deliveriesOf(merchant, endpoint.id)).find((delivery) => delivery.id === failed.id)!;
+        expect(again.status).toBe('FAILED');
+        expect(again.attempts.map((attempt) => attempt.number)).toEqual([1, 2, 3, 4]);
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+
+    expect((await gql(gatewayUrl, MANAGE.disable, { id: endpoint.id }, merchant.accessToken)).data!.disableWebhookEndpoint).toEqual({ id: endpoint.id, enabled: false });
+    const before = (await deliveriesOf(merchant, endpoint.id)).length;
+    await pay(gatewayUrl, buyer, merchant, '500');
+    // The buyer's notification shows the events were applied; the disabled endpoint got no delivery.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await deliveriesOf(merchant, endpoint.id)).toHaveLength(before);
+    expect(errorCode(await gql(gatewayUrl, MANAGE.resend, { id: failed.id }, merchant.accessToken))).toBe('NOT_FOUND');
+    expect((await gql(gatewayUrl, MANAGE.enable, { id: endpoint.id }, merchant.accessToken)).data!.enableWebhookEndpoint).toEqual({ id: endpoint.id, enabled: true });
+
+    expect((await gql(gatewayUrl, MANAGE.remove, { id: endpoint.id }, other.accessToken)).data!.deleteWebhookEndpoint).toBe(false);
+    expect((await gql(gatewayUrl, MANAGE.remove, { id: endpoint.id }, merchant.accessToken)).data!.deleteWebhookEndpoint).toBe(true);
+    expect(errorCode(await gql(gatewayUrl, DELIVERIES, { endpointId: endpoint.id }, merchant.accessToken))).toBe('NOT_FOUND');
+    expect((await gql(gatewayUrl, ENDPOINTS, {}, merchant.accessToken)).data!.webhookEndpoints).toEqual([]);
   });
 });

@@ -8,7 +8,8 @@
  * claim keeps instances apart.
  */
 import type { Logger } from '@paygraph/logging';
-import { attemptErrorText, retryDelayMs, statusAfterAttempt } from '../domain/delivery-policy';
+import type { Agent } from 'undici';
+import { attemptErrorText, retryDelayMs, statusAfterAttempt, webhookOutcome } from '../domain/delivery-policy';
 import type { NotificationSettings } from '../settings';
 import type { ClaimedDelivery, NotificationsStore } from '../store/notifications-store';
 import type { SecretSealer } from '../webhooks/secrets';
@@ -37,10 +38,12 @@ export function createDeliveryWorker(options: {
   store: NotificationsStore;
   providers: ReadonlyMap<ProviderChannel, DeliveryProvider>;
   sealer: SecretSealer;
-  settings: Pick<NotificationSettings, 'deliveryAttemptsMax' | 'deliveryRetryBaseMs' | 'deliveryRetryMaxMs' | 'deliveryPollIntervalMs' | 'webhookTimeoutMs'>;
+  settings: Pick<NotificationSettings, 'deliveryAttemptsMax' | 'deliveryRetryBaseMs' | 'deliveryRetryMaxMs' | 'deliveryPollIntervalMs' | 'webhookTimeoutMs' | 'webhookPrivateAddressesAllowed'>;
+  /** The webhook egress agent (webhooks/egress.ts): connects only to vetted addresses. */
+  webhookAgent: Agent;
   logger: Logger;
 }): DeliveryWorker {
-  const { store, providers, sealer, settings, logger } = options;
+  const { store, providers, sealer, settings, logger, webhookAgent } = options;
   let chain: Promise<void> = Promise.resolve();
   let queued: Promise<void> | null = null;
   let stopped = false;
@@ -50,14 +53,20 @@ export function createDeliveryWorker(options: {
   /** Sends one claimed delivery; resolves with the HTTP status for webhooks. */
   async function send(delivery: ClaimedDelivery): Promise<number | null> {
     if (delivery.kind === 'WEBHOOK') {
-      if (!delivery.webhook) throw new Error('the webhook endpoint no longer exists');
-      let secret: string;
+      const webhook = delivery.webhook;
+      if (!webhook || webhook.disabled) throw Object.assign(new Error('the webhook endpoint was disabled or deleted'), { code: 'ENDPOINT_DISABLED' });
+      const secrets: string[] = [];
       try {
-        secret = sealer.open(delivery.webhook.secretSealed);
+        secrets.push(sealer.open(webhook.secretSealed));
+        // The replaced secret signs too while its grace period lasts (the store returns it only then).
+        if (webhook.previousSecretSealed) secrets.push(sealer.open(webhook.previousSecretSealed));
       } catch {
-        throw new Error('the endpoint signing secret cannot be read (SERVICE_SECRET changed?): register the endpoint again');
+        throw Object.assign(new Error('the endpoint signing secret cannot be read (SERVICE_SECRET changed?): rotate the secret'), { code: 'SECRET_UNREADABLE' });
       }
-      return sendWebhook({ url: delivery.webhook.url, secret, body: delivery.webhook.body, deliveryId: delivery.id }, { timeoutMs: settings.webhookTimeoutMs });
+      return sendWebhook(
+        { url: webhook.url, secrets, body: webhook.body, deliveryId: delivery.id, eventId: delivery.eventId },
+        { timeoutMs: settings.webhookTimeoutMs, agent: webhookAgent, privateAddressesAllowed: settings.webhookPrivateAddressesAllowed },
+      );
     }
     const notification = delivery.notification;
     const provider = providers.get(delivery.channel as ProviderChannel);
@@ -80,18 +89,22 @@ export function createDeliveryWorker(options: {
     let succeeded = true;
     let responseStatus: number | null = null;
     let error: string | null = null;
+    let detail: string | null = null;
     try {
       responseStatus = await send(delivery);
     } catch (failure) {
       succeeded = false;
       responseStatus = failure instanceof WebhookResponseError ? failure.status : null;
-      error = attemptErrorText(failure);
+      // Webhook attempts are shown to the merchant: a coarse outcome only; the detail is logged below.
+      error = delivery.kind === 'WEBHOOK' ? webhookOutcome(failure) : attemptErrorText(failure);
+      detail = attemptErrorText(failure);
     }
     const status = statusAfterAttempt(succeeded, delivery.attempt, settings.deliveryAttemptsMax);
     const retryInMs = status === 'PENDING' ? retryDelayMs(delivery.attempt, { baseMs: settings.deliveryRetryBaseMs, maxMs: settings.deliveryRetryMaxMs }) : 0;
     if (!succeeded) {
-      // Never the URL, address or secret: the ids lead to them for those who may see them.
-      logger.warn({ deliveryId: delivery.id, channel: delivery.channel, attempt: delivery.attempt, status, retryInMs, error }, 'delivery attempt failed');
+      // Never the URL or secret: the ids lead to them for those who may see them. The raw error
+      // (addresses, ports) is for operators only, never stored where a merchant reads it.
+      logger.warn({ deliveryId: delivery.id, channel: delivery.channel, attempt: delivery.attempt, status, retryInMs, error, detail }, 'delivery attempt failed');
     }
     await store.recordAttempt({ deliveryId: delivery.id, attempt: delivery.attempt, attemptedAt, succeeded, responseStatus, error, status, retryInMs });
   }

@@ -13,7 +13,12 @@
  * | `refund.succeeded` | "refund received" | "you refunded" | yes |
  * | `order.*` | - | - | - |
  * | `user.registered` (users) | welcome (to the new user, whatever the role) | | |
- * | `user.updated` (users) | nothing: it only refreshes the recipient's email and name | | |
+ * | `user.updated` (users) | refreshes the recipient's email and name; with `previousEmail`, "your email was changed" to the OLD address (always emailed) | | |
+ *
+ * Names chosen by one user and shown to another (a merchant's name in a buyer's receipt) are
+ * quoted and defused (`displayName`): control and format characters removed, and nothing a mail
+ * client would turn into a link (`://`, `www.`, domain names, email addresses) left intact, so a
+ * merchant named "Paygraph Security: verify at https://..." cannot speak with the platform's voice.
  *
  * Each notified user gets one IN_APP notification, plus EMAIL, SMS and PUSH as their preferences
  * say (defaults below). Amounts are shown in major units with the currency (`25.00 USD`).
@@ -43,6 +48,37 @@ export interface PlannedNotification {
   type: string;
   title: string;
   body: string;
+  /**
+   * Also EMAIL this address whatever the preferences (a security notice to an address the user no
+   * longer has on file: the old one, after an email change). Only that email, besides IN_APP.
+   */
+  emailTo?: string;
+}
+
+/** Longest name shown in a message. */
+export const DISPLAY_NAME_LENGTH_MAX = 100;
+const CONTROL_OR_FORMAT = /[\p{Cc}\p{Cf}\u2028\u2029]/gu;
+
+/**
+ * A name as our messages show it: control and format characters (bidi overrides, zero-width)
+ * removed, links defused (`https://x` -> `https[:]//x`, `www.x` -> `www[.]x`, `evil.com` ->
+ * `evil[.]com`, `a@b.c` -> `a[at]b[.]c`), bounded, and in quotes so it reads as a name, not as
+ * our words. Pure.
+ */
+export function displayName(raw: string): string {
+  return `"${defusedName(raw).replace(/"/g, "'")}"`;
+}
+
+/** `displayName` without the quotes, for a user's own name in their own messages. */
+export function defusedName(raw: string): string {
+  return raw
+    .replace(CONTROL_OR_FORMAT, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, DISPLAY_NAME_LENGTH_MAX)
+    .replace(/:\/\//g, '[:]//')
+    .replace(/@/g, '[at]')
+    .replace(/([a-z0-9-])\.(?=[a-z0-9-])/gi, '$1[.]');
 }
 
 /** What one event asks of this service. */
@@ -115,6 +151,13 @@ function recipientPayload(value: unknown): RecipientFacts | null {
   return { userId, email, name: fields.name.slice(0, 100), role: fields.role };
 }
 
+/** `previousEmail` of a user.updated event that replaced the address, else null. */
+function previousEmailOf(value: unknown, current: string | null): string | null {
+  const fields = asRecord(value);
+  const previous = fields && typeof fields.previousEmail === 'string' && fields.previousEmail.length <= 254 && fields.previousEmail.includes('@') ? fields.previousEmail : null;
+  return previous && previous !== current ? previous : null;
+}
+
 const FAILURE_REASONS: Record<string, string> = {
   RISK_DECLINED: 'It was declined by our risk checks.',
   RISK_UNAVAILABLE: 'We could not complete the risk check; please try again later.',
@@ -124,8 +167,10 @@ const FAILURE_REASONS: Record<string, string> = {
 function paymentMessages(type: string, payment: PaymentPayload, nameOf: (userId: string) => string | null): PlannedNotification[] {
   const money = (value: bigint) => formatMoney({ amount: value, currency: payment.currency });
   const total = money(payment.amount);
-  const merchant = nameOf(payment.merchantId) ?? 'the merchant';
-  const buyer = nameOf(payment.buyerId) ?? 'A buyer';
+  const merchantName = nameOf(payment.merchantId);
+  const buyerName = nameOf(payment.buyerId);
+  const merchant = merchantName === null ? 'the merchant' : `the merchant ${displayName(merchantName)}`;
+  const buyer = buyerName === null ? 'A buyer' : `The buyer ${displayName(buyerName)}`;
   const toBuyer = (title: string, body: string) => ({ userId: payment.buyerId, type, title, body });
   const toMerchant = (title: string, body: string) => ({ userId: payment.merchantId, type, title, body });
   switch (type) {
@@ -158,8 +203,10 @@ function paymentMessages(type: string, payment: PaymentPayload, nameOf: (userId:
 function refundMessages(type: string, refund: RefundPayload, nameOf: (userId: string) => string | null): PlannedNotification[] {
   if (type !== 'refund.succeeded') return [];
   const total = formatMoney({ amount: refund.amount, currency: refund.currency });
-  const merchant = nameOf(refund.merchantId) ?? 'The merchant';
-  const buyer = nameOf(refund.buyerId) ?? 'the buyer';
+  const merchantName = nameOf(refund.merchantId);
+  const buyerName = nameOf(refund.buyerId);
+  const merchant = merchantName === null ? 'The merchant' : `The merchant ${displayName(merchantName)}`;
+  const buyer = buyerName === null ? 'the buyer' : `the buyer ${displayName(buyerName)}`;
   return [
     { userId: refund.buyerId, type, title: `Refund of ${total}`, body: `${merchant} refunded ${total} to your wallet. Payment ${refund.paymentId}.` },
     { userId: refund.merchantId, type, title: `You refunded ${total}`, body: `Your refund of ${total} to ${buyer} succeeded. Payment ${refund.paymentId}.` },
@@ -185,12 +232,24 @@ export function planEvent(event: Pick<DomainEvent, 'source' | 'type' | 'payload'
     const user = recipientPayload(event.payload);
     if (!user) return null;
     const welcome = event.type === 'user.registered';
+    const previousEmail = welcome ? null : previousEmailOf(event.payload, user.email);
     return {
       userIds: [],
       recipient: { ...user, version: event.aggregateVersion },
       webhookMerchantId: null,
-      compose: () =>
-        welcome ? [{ userId: user.userId, type: event.type, title: `Welcome to Paygraph, ${user.name}`, body: `Your ${user.role.toLowerCase()} account is ready. We will tell you here about your payments and refunds.` }] : [],
+      compose: () => {
+        if (welcome) return [{ userId: user.userId, type: event.type, title: `Welcome to Paygraph, ${defusedName(user.name)}`, body: `Your ${user.role.toLowerCase()} account is ready. We will tell you here about your payments and refunds.` }];
+        if (!previousEmail) return [];
+        return [
+          {
+            userId: user.userId,
+            type: 'user.email_changed',
+            title: 'The email address of your Paygraph account was changed',
+            body: 'The email address of your Paygraph account was changed, and this address no longer receives its messages. If you did not make this change, contact Paygraph support at once.',
+            emailTo: previousEmail,
+          },
+        ];
+      },
     };
   }
   return null;

@@ -1,15 +1,18 @@
 /**
- * Which URLs a merchant may register as a webhook endpoint. Pure: no I/O.
+ * Which URLs a merchant may register as a webhook endpoint.
  *
- * http and https only, at most 2048 characters, no credentials in the URL (they would be stored
- * and shown in clear) and no fragment. Loopback and private IP addresses (and `localhost`) are
- * refused when private addresses are denied (the production default) so a merchant cannot make
- * this service call the platform's own network; they are allowed in development and tests, which
- * receive webhooks on 127.0.0.1. Only literal addresses are checked: a DNS name that resolves to
- * a private address is not caught here.
+ * `assertWebhookUrl` (pure): http and https only, at most 2048 characters, no credentials in the
+ * URL (they would be stored and shown in clear) and no fragment; when private addresses are
+ * denied (the production default), a literal address that is not public unicast and the
+ * `localhost` names are refused. `vetWebhookUrl` adds the DNS check: every address the host name
+ * resolves to must be public too (webhooks/egress.ts). The same address check runs again at every
+ * send, on the address actually connected to, so a name that changes its answer later (DNS
+ * rebinding) gains nothing. Development and tests (`WEBHOOK_PRIVATE_ADDRESSES=allow`) receive
+ * webhooks on 127.0.0.1 and skip the address checks.
  */
 import { isIP } from 'node:net';
 import { badUserInput } from '@paygraph/errors';
+import { addressProblem, destinationProblem, type ResolveAll } from '../webhooks/egress';
 
 export const WEBHOOK_URL_LENGTH_MAX = 2048;
 const FIELD = 'input.url';
@@ -27,31 +30,35 @@ export function assertWebhookUrl(raw: string, options: { privateAddressesAllowed
   if (url.username !== '' || url.password !== '') throw badUserInput('url must not contain a user name or password', FIELD);
   if (url.hash !== '') throw badUserInput('url must not contain a fragment (#...)', FIELD);
   if (url.hostname === '') throw badUserInput('url must name a host', FIELD);
-  if (!options.privateAddressesAllowed && isPrivateHost(url.hostname)) throw badUserInput('url must not point to a loopback or private address', FIELD);
+  if (!options.privateAddressesAllowed) {
+    const problem = literalHostProblem(url.hostname);
+    if (problem) throw badUserInput(`url must not point to a loopback, private or other internal address: ${problem}`, FIELD);
+  }
   return url.toString();
 }
 
-/** Literal loopback, private, link-local or unspecified addresses, and `localhost`. */
-export function isPrivateHost(hostname: string): boolean {
+/** Why a literal address or a `localhost` name may not receive webhooks; null for other names (resolved later) and public addresses. */
+export function literalHostProblem(hostname: string): string | null {
   const host = hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  const version = isIP(host);
-  if (version === 4) return isPrivateIPv4(host);
-  if (version === 6) {
-    // IPv4-mapped (::ffff:a.b.c.d, which URL parsing writes as ::ffff:xxxx:yyyy).
-    const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host);
-    if (dotted) return isPrivateIPv4(dotted[1]!);
-    const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
-    if (hex) {
-      const [high, low] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
-      return isPrivateIPv4(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
-    }
-    return host === '::' || host === '::1' || /^f[cd][0-9a-f]{2}:/.test(host) || /^fe[89ab][0-9a-f]:/.test(host);
-  }
-  return false;
+  if (host === 'localhost' || host.endsWith('.localhost')) return `${host} is a loopback name`;
+  if (isIP(host) === 0) return null;
+  const problem = addressProblem(host);
+  return problem ? `${host} is ${problem}` : null;
 }
 
-function isPrivateIPv4(address: string): boolean {
-  const [a, b] = address.split('.').map(Number) as [number, number, number, number];
-  return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+/**
+ * `assertWebhookUrl`, then (private addresses denied) every address the host resolves to checked
+ * now. A name that does not resolve is refused too: it could not be delivered to.
+ */
+export async function vetWebhookUrl(raw: string, options: { privateAddressesAllowed: boolean; resolveAll: ResolveAll }): Promise<string> {
+  const normalized = assertWebhookUrl(raw, options);
+  if (options.privateAddressesAllowed) return normalized;
+  let problem: string | null;
+  try {
+    problem = await destinationProblem(new URL(normalized).hostname, options.resolveAll);
+  } catch {
+    throw badUserInput('url host name does not resolve', FIELD);
+  }
+  if (problem) throw badUserInput(`url must not point to a loopback, private or other internal address: ${problem}`, FIELD);
+  return normalized;
 }

@@ -3,19 +3,35 @@
  * (anonymous: UNAUTHENTICATED); a notification or endpoint of someone else is NOT_FOUND, as if
  * it did not exist. Webhook endpoints belong to merchants (and admins, for their own tests).
  */
-import { badUserInput, notFound } from '@paygraph/errors';
+import { badUserInput, invalidState, notFound } from '@paygraph/errors';
 import { requireRole, requireUser } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
 import type { WebhookEndpointRow } from '../db/schema';
-import { assertWebhookUrl } from '../domain/webhook-url';
+import { vetWebhookUrl } from '../domain/webhook-url';
 import type { Resolvers } from '../generated/resolvers-types';
 import { WEBHOOK_ENDPOINTS_PER_MERCHANT_MAX } from '../store/notifications-store';
 import { newWebhookSecret } from '../webhooks/secrets';
 import type { WebhookEndpointView } from './mappers';
 
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
-const endpointView = (row: WebhookEndpointRow, secret: string | null = null): WebhookEndpointView => ({ id: row.id, url: row.url, createdAt: row.createdAt, secret });
+const endpointView = (row: WebhookEndpointRow, secret: string | null = null): WebhookEndpointView => ({
+  id: row.id,
+  url: row.url,
+  createdAt: row.createdAt,
+  enabled: row.disabledAt === null,
+  secretRotatedAt: row.secretRotatedAt,
+  // Shown only while it still signs.
+  previousSecretExpiresAt: row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > Date.now() ? row.previousSecretExpiresAt : null,
+  secret,
+});
+
+/** How long a rotated-out secret keeps signing when the merchant does not say: a day to roll receivers over. */
+export const SECRET_GRACE_SECONDS_DEFAULT = 86_400;
+/** Longest grace period: a week. */
+export const SECRET_GRACE_SECONDS_MAX = 604_800;
+
+const noSuchEndpoint = () => notFound('No such webhook endpoint.');
 
 export const resolvers: Resolvers = {
   DateTime: scalarResolvers.DateTime,
@@ -40,7 +56,7 @@ export const resolvers: Resolvers = {
       const limit = pageSize(args.first);
       const before = decodeCursor(args.after);
       const endpoint = ID.test(args.endpointId) ? await context.store.endpointById(args.endpointId) : null;
-      if (!endpoint || endpoint.merchantId !== viewer.userId) throw notFound('No such webhook endpoint.');
+      if (!endpoint || endpoint.merchantId !== viewer.userId) throw noSuchEndpoint();
       const rows = await context.store.deliveriesOfEndpoint(endpoint.id, before === null ? null : BigInt(before), limit + 1);
       return connection(rows, limit, (row) => row.position.toString());
     },
@@ -58,11 +74,50 @@ export const resolvers: Resolvers = {
     },
     registerWebhookEndpoint: async (_parent, { input }, context) => {
       const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
-      const url = assertWebhookUrl(input.url, { privateAddressesAllowed: context.settings.webhookPrivateAddressesAllowed });
+      const url = await vetWebhookUrl(input.url, { privateAddressesAllowed: context.settings.webhookPrivateAddressesAllowed, resolveAll: context.resolveAll });
       const secret = newWebhookSecret();
       const row = await context.store.createEndpoint(viewer.userId, url, context.sealer.seal(secret));
       if (!row) throw badUserInput(`A merchant may register at most ${WEBHOOK_ENDPOINTS_PER_MERCHANT_MAX} webhook endpoints`, 'input.url');
+      await context.audit.record(context, { type: 'webhook.endpoint_registered', actorId: viewer.userId, subjectId: row.id, outcome: 'SUCCESS' });
       return endpointView(row, secret);
+    },
+    disableWebhookEndpoint: async (_parent, { id }, context) => {
+      const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
+      const row = ID.test(id) ? await context.store.setEndpointEnabled(viewer.userId, id, false) : null;
+      if (!row) throw noSuchEndpoint();
+      await context.audit.record(context, { type: 'webhook.endpoint_disabled', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' });
+      return endpointView(row);
+    },
+    enableWebhookEndpoint: async (_parent, { id }, context) => {
+      const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
+      const row = ID.test(id) ? await context.store.setEndpointEnabled(viewer.userId, id, true) : null;
+      if (!row) throw noSuchEndpoint();
+      await context.audit.record(context, { type: 'webhook.endpoint_enabled', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' });
+      return endpointView(row);
+    },
+    deleteWebhookEndpoint: async (_parent, { id }, context) => {
+      const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
+      const deleted = ID.test(id) && (await context.store.deleteEndpoint(viewer.userId, id));
+      if (deleted) await context.audit.record(context, { type: 'webhook.endpoint_deleted', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' });
+      return deleted;
+    },
+    rotateWebhookSecret: async (_parent, { input }, context) => {
+      const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
+      const grace = input.gracePeriodSeconds ?? SECRET_GRACE_SECONDS_DEFAULT;
+      if (!Number.isInteger(grace) || grace < 0 || grace > SECRET_GRACE_SECONDS_MAX) throw badUserInput(`gracePeriodSeconds must be 0 to ${SECRET_GRACE_SECONDS_MAX}`, 'input.gracePeriodSeconds');
+      const secret = newWebhookSecret();
+      const row = ID.test(input.endpointId) ? await context.store.rotateSecret(viewer.userId, input.endpointId, context.sealer.seal(secret), grace) : null;
+      if (!row) throw noSuchEndpoint();
+      await context.audit.record(context, { type: 'webhook.secret_rotated', actorId: viewer.userId, subjectId: row.id, outcome: 'SUCCESS' });
+      return endpointView(row, secret);
+    },
+    resendWebhookDelivery: async (_parent, { id }, context) => {
+      const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
+      const delivery = ID.test(id) ? await context.store.resendDelivery(viewer.userId, id) : null;
+      if (!delivery) throw notFound('No such webhook delivery (or its endpoint is disabled).');
+      if (delivery === 'PENDING') throw invalidState('This delivery is still being attempted.');
+      context.kickWorker();
+      return delivery;
     },
   },
   Notification: {

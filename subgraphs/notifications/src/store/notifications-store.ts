@@ -40,7 +40,7 @@ export interface ClaimedDelivery {
   /** The number of this attempt (1 for the first). */
   attempt: number;
   notification: { id: string; type: string; title: string; body: string; email: string | null; name: string | null } | null;
-  webhook: { endpointId: string; url: string; secretSealed: string; body: string } | null;
+  webhook: { endpointId: string; url: string; secretSealed: string; previousSecretSealed: string | null; disabled: boolean; body: string } | null;
 }
 
 export interface AttemptOutcome {
@@ -85,8 +85,17 @@ async function upsertRecipient(sql: SqlRunner, recipient: RecipientFacts, versio
   );
 }
 
+/** A disabled or deleted endpoint's pending deliveries end FAILED (resendable while the endpoint exists). */
+async function failPendingDeliveries(sql: SqlRunner, endpointId: string): Promise<void> {
+  await sql.query(`update notifications.deliveries set status = 'FAILED', last_error = 'ENDPOINT_DISABLED', updated_at = now() where endpoint_id = $1 and status = 'PENDING'`, [endpointId]);
+}
+
 export function createNotificationsStore(database: { db: Db; transaction: RawTransaction; query: SqlRunner['query'] }) {
   const db = database.db;
+  const findEndpoint = async (id: string): Promise<WebhookEndpointRow | null> => {
+    const [row] = await db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
+    return row ?? null;
+  };
   return {
     /** Of `userIds`, those this service has no recipient row for. */
     async unknownRecipients(userIds: readonly string[]): Promise<string[]> {
@@ -131,21 +140,23 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
             `insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id) values ($1, $2, 'IN_APP', $3, $4, $5, 'SENT', $6)`,
             [newId('ntf'), planned.userId, planned.type, planned.title, planned.body, event.id],
           );
-          for (const channel of extraChannels(prefs.get(planned.userId) ?? DEFAULT_PREFERENCES, recipient.email)) {
+          // A notice to another address (the old one) goes by EMAIL there only, whatever the preferences.
+          const channels = planned.emailTo ? (['EMAIL'] as const) : extraChannels(prefs.get(planned.userId) ?? DEFAULT_PREFERENCES, recipient.email);
+          for (const channel of channels) {
             const notificationId = newId('ntf');
             await sql.query(
               `insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id) values ($1, $2, $3, $4, $5, $6, 'PENDING', $7)`,
               [notificationId, planned.userId, channel, planned.type, planned.title, planned.body, event.id],
             );
             await sql.query(
-              `insert into notifications.deliveries (id, kind, channel, notification_id, user_id, event_id, event_type, status) values ($1, 'NOTIFICATION', $2, $3, $4, $5, $6, 'PENDING')`,
-              [newId('dlv'), channel, notificationId, planned.userId, event.id, event.type],
+              `insert into notifications.deliveries (id, kind, channel, notification_id, user_id, event_id, event_type, status, email_to) values ($1, 'NOTIFICATION', $2, $3, $4, $5, $6, 'PENDING', $7)`,
+              [newId('dlv'), channel, notificationId, planned.userId, event.id, event.type, planned.emailTo ?? null],
             );
             created += 1;
           }
         }
         if (plan.webhookMerchantId) {
-          const endpoints = await sql.query<{ id: string }>(`select id from notifications.webhook_endpoints where merchant_id = $1 and created_at <= $2::timestamptz order by created_at`, [
+          const endpoints = await sql.query<{ id: string }>(`select id from notifications.webhook_endpoints where merchant_id = $1 and created_at <= $2::timestamptz and disabled_at is null order by created_at`, [
             plan.webhookMerchantId,
             event.occurredAt,
           ]);
@@ -231,6 +242,69 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
       return row ?? null;
     },
 
+    /**
+     * Disables (or enables) the merchant's endpoint; null when it is not theirs. Disabling fails
+     * its pending deliveries (ENDPOINT_DISABLED: the merchant can resend them) and no new ones are
+     * created until it is enabled again.
+     */
+    async setEndpointEnabled(merchantId: string, id: string, enabled: boolean): Promise<WebhookEndpointRow | null> {
+      const found = await database.transaction(async (sql) => {
+        const [row] = await sql.query<{ id: string }>(
+          `update notifications.webhook_endpoints set disabled_at = case when $3::text::boolean then null else coalesce(disabled_at, now()) end, updated_at = now()
+            where id = $1 and merchant_id = $2 returning id`,
+          [id, merchantId, String(enabled)],
+        );
+        if (!row) return false;
+        if (!enabled) await failPendingDeliveries(sql, id);
+        return true;
+      });
+      return found ? findEndpoint(id) : null;
+    },
+
+    /** Deletes the merchant's endpoint and fails its pending deliveries; false when it is not theirs. */
+    async deleteEndpoint(merchantId: string, id: string): Promise<boolean> {
+      return database.transaction(async (sql) => {
+        const deleted = await sql.query(`delete from notifications.webhook_endpoints where id = $1 and merchant_id = $2 returning id`, [id, merchantId]);
+        if (deleted.length === 0) return false;
+        await failPendingDeliveries(sql, id);
+        return true;
+      });
+    },
+
+    /**
+     * Replaces the signing secret; the replaced one keeps signing (a second v1) until
+     * `graceSeconds` from now. Null when the endpoint is not the merchant's.
+     */
+    async rotateSecret(merchantId: string, id: string, secretSealed: string, graceSeconds: number): Promise<WebhookEndpointRow | null> {
+      const updated = await database.query(
+        `update notifications.webhook_endpoints
+            set previous_secret_sealed = secret_sealed, secret_sealed = $3,
+                previous_secret_expires_at = now() + $4::integer * interval '1 second', secret_rotated_at = now(), updated_at = now()
+          where id = $1 and merchant_id = $2 returning id`,
+        [id, merchantId, secretSealed, String(graceSeconds)],
+      );
+      return updated.length === 0 ? null : findEndpoint(id);
+    },
+
+    /**
+     * Sends a finished (SENT or FAILED) webhook delivery once more, now: PENDING again with its
+     * attempt count kept, so the next attempt is numbered after the earlier ones and is the only
+     * one (a resend is one attempt; the merchant may resend again). Null when it is not the
+     * merchant's, or its endpoint is disabled; 'PENDING' when it is still being delivered.
+     */
+    async resendDelivery(merchantId: string, id: string): Promise<DeliveryRow | 'PENDING' | null> {
+      const [row] = await database.query<{ status: string }>(
+        `select d.status from notifications.deliveries d join notifications.webhook_endpoints e on e.id = d.endpoint_id
+          where d.id = $1 and d.kind = 'WEBHOOK' and e.merchant_id = $2 and e.disabled_at is null`,
+        [id, merchantId],
+      );
+      if (!row) return null;
+      if (row.status === 'PENDING') return 'PENDING';
+      await database.query(`update notifications.deliveries set status = 'PENDING', next_attempt_at = now(), updated_at = now() where id = $1 and status <> 'PENDING'`, [id]);
+      const [delivery] = await db.select().from(deliveries).where(eq(deliveries.id, id));
+      return delivery ?? null;
+    },
+
     /** Newest first. */
     async deliveriesOfEndpoint(endpointId: string, beforePosition: bigint | null, limit: number): Promise<DeliveryRow[]> {
       const conditions = [eq(deliveries.endpointId, endpointId)];
@@ -265,8 +339,10 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
            update notifications.deliveries d
               set attempts = d.attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond', updated_at = now()
              from due where d.id = due.id
-           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts)
-         select c.*, n.type as notification_type, n.title, n.body as notification_body, r.email, r.name, e.url, e.secret_sealed
+           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts, d.email_to)
+         select c.*, n.type as notification_type, n.title, n.body as notification_body, coalesce(c.email_to, r.email) as email, r.name, e.url, e.secret_sealed,
+                (e.disabled_at is not null) as endpoint_disabled,
+                case when e.previous_secret_expires_at > now() then e.previous_secret_sealed end as previous_secret_sealed
            from claimed c
            left join notifications.notifications n on n.id = c.notification_id
            left join notifications.recipients r on r.user_id = c.user_id
@@ -288,7 +364,14 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
         webhook:
           row.endpoint_id === null || row.endpoint_id === undefined || row.url === null || row.url === undefined
             ? null
-            : { endpointId: String(row.endpoint_id), url: String(row.url), secretSealed: String(row.secret_sealed), body: String(row.body) },
+            : {
+                endpointId: String(row.endpoint_id),
+                url: String(row.url),
+                secretSealed: String(row.secret_sealed),
+                previousSecretSealed: textOrNull(row.previous_secret_sealed),
+                disabled: row.endpoint_disabled === true || row.endpoint_disabled === 't',
+                body: String(row.body),
+              },
       }));
     },
 

@@ -13,9 +13,12 @@ export type { SecretSealer };
 const SECRET_PREFIX = 'whsec_';
 const SECRET_BYTES = 32;
 
-/** A new signing secret: `whsec_` and 32 random bytes, base64url. */
+/**
+ * A new signing secret: `whsec_` and 32 random bytes in standard base64, the form Standard
+ * Webhooks libraries decode into their key (signature.ts). Older secrets were base64url; both sign.
+ */
 export function newWebhookSecret(): string {
-  return `${SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64url')}`;
+  return `${SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64')}`;
 }
 
 export function createSecretSealer(serviceSecrets: SecretRing): SecretSealer {
