@@ -29,7 +29,7 @@ export interface Registration {
 const emailTaken = () => badUserInput('A user with this email already exists', 'input.email');
 
 export async function registerUser(
-  deps: { store: UsersStore; auth: ServiceClient; logger: Logger; requestId?: string },
+  deps: { store: UsersStore; auth: ServiceClient; logger: Logger; requestId?: string; actorId?: string | null },
   input: Registration,
 ): Promise<UserRow> {
   const email = normalizeEmail(input.email, 'input.email');
@@ -46,7 +46,9 @@ export async function registerUser(
     throw error;
   }
   try {
-    return await deps.store.insert({ id, email, name, role: input.role });
+    // The sign-up's audit record commits with the user: the actor is the admin who created it, else the new user.
+    const audit = { type: 'user.registered', actorId: deps.actorId ?? id, subjectId: id, outcome: 'SUCCESS' as const, requestId: deps.requestId ?? null, service: 'users', details: JSON.stringify({ role: input.role }) };
+    return await deps.store.insert({ id, email, name, role: input.role }, [audit]);
   } catch (error) {
     await deps.auth.request('auth', DELETE_CREDENTIAL, { userId: id }, callOptions).catch((cleanupError: unknown) => {
       deps.logger.error({ err: cleanupError, userId: id }, 'could not remove the credential of a user that was not created');

@@ -6,6 +6,8 @@ import { badUserInput } from '@paygraph/errors';
 export const EMAIL_LENGTH_MAX = 254;
 export const EMAIL_LOCAL_LENGTH_MAX = 64;
 export const NAME_LENGTH_MAX = 100;
+/** Longest password sent on to auth for a check (its policy allows 128). */
+export const PASSWORD_INPUT_LENGTH_MAX = 128;
 
 const emailShape = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 
@@ -19,13 +21,31 @@ export function normalizeEmail(raw: string, field: string): string {
   return email;
 }
 
-// eslint-disable-next-line no-control-regex
-const controlCharacters = /[\u0000-\u001f\u007f]/;
+/**
+ * C0/C1 controls and Unicode format characters (bidirectional overrides such as U+202E, zero-width
+ * characters): they can make a name display as something else than it is.
+ */
+const controlCharacters = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+/**
+ * What mail and chat clients turn into links: a scheme (`https://`, `javascript:` with `//`),
+ * `www.`, an email address, or a domain name (`word.tld`, the TLD 2 to 24 letters). Names are shown
+ * to other users (a merchant's name in a buyer's receipt), so a name must not carry a link: a
+ * merchant named "Security team: verify at evil.example" would speak with the platform's voice.
+ */
+const linkLike = [/[a-z][a-z0-9+.-]*:\/\//i, /:\/\//, /\bwww\./i, /[^\s@]+@[^\s@]+\.[^\s@]+/, /[a-z0-9-]\.[a-z]{2,24}(?![a-z0-9-])/i];
+
+/** Why a display name may not be used (a link, a control character), or null. Pure. */
+export function nameProblem(name: string): string | null {
+  if (controlCharacters.test(name)) return 'Name must not contain control characters';
+  if (linkLike.some((pattern) => pattern.test(name))) return 'Name must not contain a web address, domain name or email address';
+  return null;
+}
 
 export function normalizeName(raw: string, field: string): string {
   const name = raw.trim();
   if (name.length === 0) throw badUserInput('Name must not be blank', field);
   if (name.length > NAME_LENGTH_MAX) throw badUserInput(`Name must be at most ${NAME_LENGTH_MAX} characters`, field);
-  if (controlCharacters.test(name)) throw badUserInput('Name must not contain control characters', field);
+  const problem = nameProblem(name);
+  if (problem) throw badUserInput(problem, field);
   return name;
 }

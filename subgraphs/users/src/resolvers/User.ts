@@ -1,4 +1,5 @@
-import { isAdmin, requireAuthenticated } from '@paygraph/identity';
+import { forbidden } from '@paygraph/errors';
+import { hasScope, isAdmin, requireAuthenticated } from '@paygraph/identity';
 import type { UserResolvers } from '../generated/resolvers-types';
 
 export const User: UserResolvers = {
@@ -11,5 +12,10 @@ export const User: UserResolvers = {
     const viewer = context.viewer;
     const visible = (viewer.kind === 'user' && (viewer.userId === user.id || isAdmin(viewer))) || viewer.kind === 'service';
     return visible ? user.email : null;
+  },
+  /** For risk's blocklist (users:read) and admins only. */
+  emailDomains: (user, _args, context) => {
+    if (!hasScope(context.viewer, 'users:read') && !isAdmin(context.viewer)) throw forbidden();
+    return context.store.emailDomainsOf(user.id);
   },
 };

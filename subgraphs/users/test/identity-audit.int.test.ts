@@ -1,0 +1,177 @@
+// Proves, through the gateway with the platform in-process, that identity changes keep their
+// history and are audited: changing one's own email needs the current password (missing or wrong
+// is BAD_USER_INPUT and changes nothing), a buyer on a blocklisted email domain who moves to a
+// clean address is still declined by risk, display names refuse links and control characters, and
+// the audit trail records sign-ups, logins and failed logins, email changes, blocklist changes and
+// webhook secret rotations with actor, request id and outcome, readable by admins only, never
+// writable through the API and append-only in the database (a trigger refuses UPDATE and DELETE).
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
+import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, startTestPlatform, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
+import { schema } from '../src/db/schema';
+
+const REGISTER = `mutation($input: RegisterUserInput!) { registerUser(input: $input) { id name } }`;
+const UPDATE = `mutation($input: UpdateUserInput!) { updateUser(input: $input) { id name email } }`;
+const AUDIT = `query($first: Int, $after: String, $actorId: ID, $type: String) { auditEvents(first: $first, after: $after, actorId: $actorId, type: $type) {
+  edges { cursor node { id type actorId subjectId outcome requestId service details occurredAt } } pageInfo { hasNextPage endCursor } } }`;
+const BLOCK = `mutation($input: BlocklistEntryInput!) { addToBlocklist(input: $input) { kind value } }`;
+
+interface AuditView {
+  id: string;
+  type: string;
+  actorId: string | null;
+  subjectId: string | null;
+  outcome: string;
+  requestId: string | null;
+  service: string;
+  details: string | null;
+}
+
+const adminEmail = uniqueEmail('admin');
+let platform: Platform;
+let gatewayUrl: string;
+let urls: { register: string; login: string };
+let admin: TestUser;
+let usersDatabase: ServiceDatabase<typeof schema>;
+
+beforeAll(async () => {
+  platform = await startTestPlatform({ env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD } });
+  gatewayUrl = platform.gatewayUrl!;
+  urls = { register: gatewayUrl, login: gatewayUrl };
+  admin = await loginAs(gatewayUrl, adminEmail, TEST_PASSWORD);
+  usersDatabase = await openServiceDatabase({
+    service: 'users',
+    target: resolveDatabaseTarget('users', process.env, 'memory://'),
+    schema,
+    migrationsFolder: path.join(import.meta.dirname, '../drizzle'),
+  });
+});
+
+afterAll(async () => {
+  await usersDatabase?.close();
+  await platform?.stop();
+});
+
+async function auditOf(filter: { actorId?: string; type?: string }): Promise<AuditView[]> {
+  const result = await gql(gatewayUrl, AUDIT, { first: 100, ...filter }, admin.accessToken);
+  if (result.errors) throw new Error(JSON.stringify(result.errors));
+  return result.data!.auditEvents.edges.map((edge: { node: AuditView }) => edge.node);
+}
+
+async function registerWithEmail(email: string, role: 'BUYER' | 'MERCHANT' = 'BUYER'): Promise<TestUser> {
+  const registered = await gql(gatewayUrl, REGISTER, { input: { email, password: TEST_PASSWORD, name: 'Blocked Buyer', role } });
+  if (registered.errors) throw new Error(JSON.stringify(registered.errors));
+  return loginAs(gatewayUrl, email, TEST_PASSWORD);
+}
+
+async function pay(buyer: TestUser, merchant: TestUser, amount: string): Promise<{ status: string; failureCode: string | null }> {
+  const key = () => `k-${randomBytes(6).toString('hex')}`;
+  const credit = await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: { amount: '10000', currency: 'USD' }, idempotencyKey: key() } }, buyer.accessToken);
+  if (credit.errors) throw new Error(JSON.stringify(credit.errors));
+  const order = await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: { amount, currency: 'USD' } } }, buyer.accessToken);
+  if (order.errors) throw new Error(JSON.stringify(order.errors));
+  const paid = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { status failureCode } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: key() } }, buyer.accessToken);
+  if (paid.errors) throw new Error(JSON.stringify(paid.errors));
+  return paid.data!.payOrder;
+}
+
+describe('changing one\'s own email', () => {
+  it('needs the current password: missing or wrong is BAD_USER_INPUT and nothing changes; right changes it', async () => {
+    const user = await registerAndLogin(urls);
+    const moved = uniqueEmail('moved');
+    const missing = await gql(gatewayUrl, UPDATE, { input: { email: moved } }, user.accessToken);
+    expect(errorCode(missing)).toBe('BAD_USER_INPUT');
+    expect(missing.errors![0]!.extensions!.field).toBe('input.currentPassword');
+    const wrong = await gql(gatewayUrl, UPDATE, { input: { email: moved, currentPassword: 'not the password at all' } }, user.accessToken);
+    expect(errorCode(wrong)).toBe('BAD_USER_INPUT');
+    expect(wrong.errors![0]!.extensions!.field).toBe('input.currentPassword');
+    expect((await gql(gatewayUrl, `{ me { email } }`, {}, user.accessToken)).data!.me.email).toBe(user.email);
+    // A name change alone needs no password.
+    expect((await gql(gatewayUrl, UPDATE, { input: { name: 'Renamed' } }, user.accessToken)).errors).toBeUndefined();
+    const changed = await gql(gatewayUrl, UPDATE, { input: { email: moved, currentPassword: TEST_PASSWORD } }, user.accessToken);
+    expect(changed.errors).toBeUndefined();
+    expect(changed.data!.updateUser.email).toBe(moved);
+    // Audited: the refusal (FAILURE) and the change (SUCCESS), with the request id.
+    const records = await auditOf({ actorId: user.id });
+    expect(records.filter((record) => record.type === 'user.email_change_refused')).toEqual([expect.objectContaining({ outcome: 'FAILURE', subjectId: user.id, service: 'users' })]);
+    const [change] = records.filter((record) => record.type === 'user.email_changed');
+    expect(change).toMatchObject({ outcome: 'SUCCESS', actorId: user.id, subjectId: user.id, requestId: expect.any(String) });
+  });
+
+  it('does not escape the blocklist: a buyer on a blocklisted domain who moves to a clean address is still declined', async () => {
+    const domain = `blocked-${randomBytes(4).toString('hex')}.test`;
+    const merchant = await registerAndLogin(urls, 'MERCHANT');
+    const first = await registerWithEmail(`first-${randomBytes(4).toString('hex')}@${domain}`);
+    const buyer = await registerWithEmail(`buyer-${randomBytes(4).toString('hex')}@${domain}`);
+    expect((await gql(gatewayUrl, BLOCK, { input: { kind: 'EMAIL_DOMAIN', value: domain } }, admin.accessToken)).errors).toBeUndefined();
+    expect(await pay(first, merchant, '100')).toEqual({ status: 'FAILED', failureCode: 'RISK_DECLINED' });
+    // The second buyer changes email BEFORE any payment (nothing about it is cached in risk yet), then pays.
+    const moved = await gql(gatewayUrl, UPDATE, { input: { email: uniqueEmail('clean'), currentPassword: TEST_PASSWORD } }, buyer.accessToken);
+    expect(moved.errors).toBeUndefined();
+    expect(moved.data!.updateUser.email).not.toContain(domain);
+    expect(await pay(buyer, merchant, '100')).toEqual({ status: 'FAILED', failureCode: 'RISK_DECLINED' });
+    // The clean buyer next to it pays: the decline is the history, not the amount.
+    const clean = await registerAndLogin(urls);
+    expect((await pay(clean, merchant, '100')).status).toBe('SUCCEEDED');
+    const [blocked] = await auditOf({ type: 'risk.blocklist_added', actorId: admin.id }).then((records) => records.filter((record) => record.subjectId === `EMAIL_DOMAIN:${domain}`));
+    expect(blocked).toMatchObject({ outcome: 'SUCCESS', service: 'risk' });
+  });
+});
+
+describe('display names', () => {
+  it.each(['Paygraph Security: verify at https://evil.example', 'Visit www.example', 'evil.example', 'mail me at a@b.example', 'Right\u202eleft', 'Bell\u0007'])('refuses %j at registration and on update', async (name) => {
+    const registered = await gql(gatewayUrl, REGISTER, { input: { email: uniqueEmail(), password: TEST_PASSWORD, name, role: 'MERCHANT' } });
+    expect(errorCode(registered)).toBe('BAD_USER_INPUT');
+    expect(registered.errors![0]!.extensions!.field).toBe('input.name');
+    const merchant = await registerAndLogin(urls, 'MERCHANT');
+    expect(errorCode(await gql(gatewayUrl, UPDATE, { input: { name } }, merchant.accessToken))).toBe('BAD_USER_INPUT');
+  });
+
+  it('accepts ordinary names with dots and ampersands', async () => {
+    for (const name of ['J. Smith & Co.', 'Dr. No', 'St. Louis Coffee']) {
+      const registered = await gql(gatewayUrl, REGISTER, { input: { email: uniqueEmail(), password: TEST_PASSWORD, name, role: 'MERCHANT' } });
+      expect(registered.errors).toBeUndefined();
+    }
+  });
+});
+
+describe('the audit trail', () => {
+  it('records sign-ups, logins and failed logins, and webhook secret rotations with actor, request id and outcome', async () => {
+    const merchant = await registerAndLogin(urls, 'MERCHANT');
+    expect(errorCode(await gql(gatewayUrl, `mutation($input: LoginInput!) { login(input: $input) { accessToken } }`, { input: { email: merchant.email, password: 'wrong password here' } }))).toBe('UNAUTHENTICATED');
+    const endpoint = await gql(gatewayUrl, `mutation($input: RegisterWebhookEndpointInput!) { registerWebhookEndpoint(input: $input) { id } }`, { input: { url: 'https://example.com/hooks' } }, merchant.accessToken);
+    const endpointId = endpoint.data!.registerWebhookEndpoint.id as string;
+    expect((await gql(gatewayUrl, `mutation($input: RotateWebhookSecretInput!) { rotateWebhookSecret(input: $input) { id } }`, { input: { endpointId } }, merchant.accessToken)).errors).toBeUndefined();
+    await vi.waitFor(
+      async () => {
+        const records = await auditOf({ actorId: merchant.id });
+        const types = records.map((record) => record.type);
+        expect(types).toEqual(expect.arrayContaining(['user.registered', 'auth.login', 'webhook.endpoint_registered', 'webhook.secret_rotated']));
+        expect(records.find((record) => record.type === 'webhook.secret_rotated')).toMatchObject({ subjectId: endpointId, outcome: 'SUCCESS', service: 'notifications', requestId: expect.any(String) });
+        expect(records.find((record) => record.type === 'user.registered')).toMatchObject({ subjectId: merchant.id, service: 'users', details: JSON.stringify({ role: 'MERCHANT' }) });
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    const failed = (await auditOf({ type: 'auth.login_failed' })).filter((record) => record.subjectId === merchant.email);
+    expect(failed).toEqual([expect.objectContaining({ actorId: null, outcome: 'FAILURE', service: 'auth' })]);
+  });
+
+  it('pages newest first with cursors; admins only; no API writes it; the database refuses UPDATE and DELETE', async () => {
+    const buyer = await registerAndLogin(urls);
+    expect(errorCode(await gql(gatewayUrl, AUDIT, { first: 5 }, buyer.accessToken))).toBe('FORBIDDEN');
+    expect(errorCode(await gql(gatewayUrl, AUDIT, { first: 5 }))).toBe('UNAUTHENTICATED');
+    const first = await gql(gatewayUrl, AUDIT, { first: 2 }, admin.accessToken);
+    expect(first.data!.auditEvents.pageInfo.hasNextPage).toBe(true);
+    const second = await gql(gatewayUrl, AUDIT, { first: 2, after: first.data!.auditEvents.pageInfo.endCursor }, admin.accessToken);
+    const ids = [...first.data!.auditEvents.edges, ...second.data!.auditEvents.edges].map((edge: { node: AuditView }) => edge.node.id);
+    expect(new Set(ids).size).toBe(4);
+    // The internal append mutation is not part of the public API.
+    const appended = await gql(gatewayUrl, `mutation { appendAuditEvents(events: [{ type: "user.forged", outcome: SUCCESS }]) }`, {}, admin.accessToken);
+    expect(errorCode(appended)).toBe('GRAPHQL_VALIDATION_FAILED');
+    const [row] = await usersDatabase.query<{ id: string }>(`select id from users.audit_events limit 1`);
+    await expect(usersDatabase.query(`update users.audit_events set outcome = 'FAILURE' where id = $1`, [row!.id])).rejects.toThrow(/append-only/);
+    await expect(usersDatabase.query(`delete from users.audit_events where id = $1`, [row!.id])).rejects.toThrow(/append-only/);
+  });
+});
