@@ -3,6 +3,7 @@
  * (JWKS) every verifier reads, and the service-token exchange for service credentials.
  */
 import express from 'express';
+import { createAuditRecorder } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { ACCESS_TOKEN_TYPE, SERVICE_SCOPES, SERVICE_TOKEN_TYPE, clientAddressOf, createTokenVerifier, verifyServiceCredential } from '@paygraph/identity';
 import { createServiceClient } from '@paygraph/service-client';
@@ -53,7 +54,8 @@ export const authService: ServiceDefinition = {
       lockSecondsMax: LOGIN_LOCK_SECONDS_MAX,
     };
     if (!throttle.enabled) logger.warn('RATE_LIMITS=off: logins are not throttled');
-    const sessions: SessionDeps = { store: createAuthStore(database.db), users, signingKey, settings, logger, throttle };
+    const audit = createAuditRecorder({ client: users, logger });
+    const sessions: SessionDeps = { store: createAuthStore(database.db), users, signingKey, settings, logger, throttle, audit };
     const verifyToken = createTokenVerifier({
       keys: localKeySet(signingKey),
       issuer: settings.issuer,
@@ -66,8 +68,9 @@ export const authService: ServiceDefinition = {
       typeDefs,
       resolvers,
       verifyToken,
+      serviceSecrets: runtime.serviceSecrets,
       logger,
-      extendContext: (base, request) => ({ ...base, sessions: { ...sessions, logger: base.logger, clientAddress: clientAddressOf(request, runtime.serviceSecret) } }),
+      extendContext: (base, request) => ({ ...base, audit, sessions: { ...sessions, logger: base.logger, clientAddress: clientAddressOf(request, runtime.serviceSecret) } }),
       routes: (app) => {
         app.get('/.well-known/jwks.json', (_request, response) => {
           response.set('cache-control', 'public, max-age=300').json(signingKey.jwks);

@@ -10,6 +10,7 @@ import type { IssuedSession, UserReference } from './domain/session';
 import type { SigningKey } from './keys';
 import { verifyPassword } from './passwords';
 import type { AuthStore } from './store/auth-store';
+import type { AuditRecorder } from '@paygraph/audit';
 import { throttleKeys, type LoginThrottleSettings } from './domain/throttle';
 import { newRefreshToken, signAccessToken, type TokenSettings } from './tokens';
 
@@ -33,6 +34,8 @@ export interface SessionDeps {
   clientAddress?: string;
   /** Checks a password against its hash; argon2id unless a test counts the checks. */
   verifyPassword?: (hash: string | undefined, password: string) => Promise<boolean>;
+  /** The audit trail (packages/audit): a reused refresh token's family revocation is recorded. */
+  audit?: AuditRecorder;
 }
 
 const invalidCredentials = () => unauthenticated('Invalid email or password.');
@@ -111,6 +114,7 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
   if (outcome.kind === 'reused') {
     const revoked = await deps.store.revokeFamily(outcome.familyId);
     deps.logger.warn({ userId: outcome.userId, familyId: outcome.familyId, revoked }, 'refresh token reused: session revoked');
+    await deps.audit?.record({ requestId: deps.requestId, logger: deps.logger }, { type: 'auth.token_family_revoked', actorId: outcome.userId, subjectId: outcome.familyId, outcome: 'SUCCESS', details: { reason: 'refresh_token_reused', revoked } });
     throw invalidRefreshToken();
   }
   const callOptions = deps.requestId ? { requestId: deps.requestId } : {};

@@ -11,7 +11,8 @@ import type { AssessmentRow } from './db/schema';
 import { evaluate, type RiskFeatures } from './domain/rules';
 import type { RiskStore } from './store/risk-store';
 
-const BUYER = `query Buyer($id: ID!) { user(id: $id) { id email createdAt } }`;
+/** `emailDomains`: every domain the account has had, so changing email does not escape a blocklisted one. */
+const BUYER = `query Buyer($id: ID!) { user(id: $id) { id email createdAt emailDomains } }`;
 
 export interface AssessDeps {
   store: RiskStore;
@@ -25,6 +26,8 @@ export interface Buyer {
   id: string;
   email: string | null;
   createdAt: string;
+  /** Current and earlier email domains (users keeps the history). */
+  emailDomains: string[];
 }
 
 export const BUYER_CACHE_TTL_MS = 60_000;
@@ -36,8 +39,9 @@ export async function assess(
   const amount = assertMovableAmount(input.amount, 'input.amount');
   const user = await deps.buyers.get(input.userId, async () => (await deps.users.request<{ user: Buyer | null }>('users', BUYER, { id: input.userId }, { requestId: deps.requestId })).user);
   if (!user) throw apiError(ErrorCode.NOT_FOUND, `No user ${input.userId}`, { field: 'input.userId' });
-  const emailDomain = user.email?.split('@')[1]?.toLowerCase() ?? null;
-  const [ruleSet, blocklisted] = await Promise.all([deps.store.currentRuleSet(), deps.store.isBlocklisted(user.id, emailDomain)]);
+  const current = user.email?.split('@')[1]?.toLowerCase();
+  const emailDomains = [...new Set([...(current ? [current] : []), ...(user.emailDomains ?? []).map((domain) => domain.toLowerCase())])];
+  const [ruleSet, blocklisted] = await Promise.all([deps.store.currentRuleSet(), deps.store.isBlocklisted(user.id, emailDomains)]);
   const accountAgeMinutes = Math.max(0, Math.floor((Date.now() - new Date(user.createdAt).getTime()) / 60_000));
   return deps.store.recordAssessment({
     userId: user.id,

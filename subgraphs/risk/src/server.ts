@@ -1,4 +1,5 @@
 /** The risk subgraph as a value: a check on every payment attempt, versioned and replayable. */
+import { createAuditRecorder } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, lookupCache, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
@@ -17,14 +18,16 @@ export const riskService: ServiceDefinition = {
     const database = await openServiceDatabase({ service: 'risk', target: runtime.databaseTarget('risk'), schema, migrationsFolder });
     const store = createRiskStore(database);
     const users = createServiceClient({ service: 'risk', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+    const audit = createAuditRecorder({ client: users, logger });
     const buyers = lookupCache<Buyer | null>({ ttlMs: BUYER_CACHE_TTL_MS, entriesMax: 10_000 });
     const server = await createSubgraphServer({
       name: 'risk',
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
+      serviceSecrets: runtime.serviceSecrets,
       logger,
-      extendContext: (base) => createContext(base, store, users, buyers),
+      extendContext: (base) => createContext(base, store, users, buyers, audit),
     });
     return { server, close: () => database.close() };
   },

@@ -2,17 +2,39 @@ import { scalarResolvers } from '@paygraph/scalars';
 import { requireScope } from '@paygraph/identity';
 import type { Resolvers } from '../generated/resolvers-types';
 import { assertPasswordPolicy } from '../domain/password-policy';
-import { hashPassword } from '../passwords';
+import { hashPassword, verifyPassword } from '../passwords';
 import { login, logout, refresh } from '../sessions';
+
+/** The audit codes of a refused login: a wrong password (or unknown email) and the throttle. */
+const loginFailureType = (error: unknown) => ((error as { extensions?: { code?: string } }).extensions?.code === 'RATE_LIMITED' ? 'auth.login_throttled' : 'auth.login_failed');
+/** Longest attempted email kept in an audit record. */
+const AUDIT_EMAIL_LENGTH_MAX = 254;
 
 const CREDENTIALS_SCOPE = 'auth:credentials:write';
 
 export const resolvers: Resolvers = {
   DateTime: scalarResolvers.DateTime,
   Mutation: {
-    login: (_parent, { input }, context) => login({ ...context.sessions, requestId: context.requestId }, input.email, input.password),
+    login: async (_parent, { input }, context) => {
+      const attempted = input.email.trim().toLowerCase().slice(0, AUDIT_EMAIL_LENGTH_MAX);
+      try {
+        const session = await login({ ...context.sessions, requestId: context.requestId }, input.email, input.password);
+        await context.audit.record(context, { type: 'auth.login', actorId: session.user.id, subjectId: session.user.id, outcome: 'SUCCESS' });
+        return session;
+      } catch (error) {
+        const code = (error as { extensions?: { code?: string } }).extensions?.code;
+        if (code === 'UNAUTHENTICATED' || code === 'RATE_LIMITED') {
+          await context.audit.record(context, { type: loginFailureType(error), actorId: null, subjectId: attempted, outcome: code === 'RATE_LIMITED' ? 'DENIED' : 'FAILURE' });
+        }
+        throw error;
+      }
+    },
     refreshToken: (_parent, { refreshToken }, context) => refresh({ ...context.sessions, requestId: context.requestId }, refreshToken),
-    logout: (_parent, { refreshToken }, context) => logout(context.sessions, refreshToken),
+    logout: async (_parent, { refreshToken }, context) => {
+      const ended = await logout(context.sessions, refreshToken);
+      if (ended) await context.audit.record(context, { type: 'auth.token_family_revoked', actorId: null, outcome: 'SUCCESS', details: { reason: 'logout' } });
+      return ended;
+    },
     setPassword: async (_parent, { userId, password }, context) => {
       requireScope(context.viewer, CREDENTIALS_SCOPE);
       assertPasswordPolicy(password, 'password');
@@ -22,6 +44,11 @@ export const resolvers: Resolvers = {
     deleteCredential: async (_parent, { userId }, context) => {
       requireScope(context.viewer, CREDENTIALS_SCOPE);
       return context.sessions.store.deleteCredential(userId);
+    },
+    verifyPassword: async (_parent, { userId, password }, context) => {
+      requireScope(context.viewer, CREDENTIALS_SCOPE);
+      // Same cost whether or not the user has a credential (verifyPassword hashes against a dummy).
+      return verifyPassword(await context.sessions.store.passwordHash(userId), password);
     },
   },
 };

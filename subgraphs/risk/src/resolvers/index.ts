@@ -68,7 +68,9 @@ export const resolvers: Resolvers = {
         newAccountAgeHours: input.newAccountAgeHours ?? current.newAccountAgeHours,
         weights,
       });
-      return context.store.saveRuleSet(next, admin.userId);
+      const saved = await context.store.saveRuleSet(next, admin.userId);
+      await context.audit.record(context, { type: 'risk.rules_updated', actorId: admin.userId, subjectId: `rules:${saved.version}`, outcome: 'SUCCESS' });
+      return saved;
     },
     replayRiskAssessment: async (_parent, { id }, context) => {
       requireRole(context.viewer, 'ADMIN');
@@ -81,11 +83,17 @@ export const resolvers: Resolvers = {
     },
     addToBlocklist: async (_parent, { input }, context) => {
       const admin = requireRole(context.viewer, 'ADMIN');
-      return context.store.addToBlocklist({ kind: input.kind, value: blocklistValue(input.kind, input.value), createdBy: admin.userId });
+      const value = blocklistValue(input.kind, input.value);
+      const entry = await context.store.addToBlocklist({ kind: input.kind, value, createdBy: admin.userId });
+      await context.audit.record(context, { type: 'risk.blocklist_added', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' });
+      return entry;
     },
     removeFromBlocklist: async (_parent, { input }, context) => {
-      requireRole(context.viewer, 'ADMIN');
-      return context.store.removeFromBlocklist(input.kind, blocklistValue(input.kind, input.value));
+      const admin = requireRole(context.viewer, 'ADMIN');
+      const value = blocklistValue(input.kind, input.value);
+      const removed = await context.store.removeFromBlocklist(input.kind, value);
+      if (removed) await context.audit.record(context, { type: 'risk.blocklist_removed', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' });
+      return removed;
     },
   },
   RiskAssessment: {

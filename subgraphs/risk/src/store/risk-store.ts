@@ -55,10 +55,11 @@ export function createRiskStore(database: { db: Database<typeof schema>; transac
       });
     },
 
-    async isBlocklisted(userId: string, emailDomain: string | null): Promise<boolean> {
+    /** Whether the user, or any email domain the account has had, is on the blocklist. */
+    async isBlocklisted(userId: string, emailDomains: readonly string[]): Promise<boolean> {
       const hits = await database.query(
-        `select kind from risk.blocklist where (kind = 'USER' and value = $1) or (kind = 'EMAIL_DOMAIN' and value = $2) limit 1`,
-        [userId, emailDomain ?? ''],
+        `select kind from risk.blocklist where (kind = 'USER' and value = $1) or (kind = 'EMAIL_DOMAIN' and value = any(string_to_array($2, ','))) limit 1`,
+        [userId, emailDomains.filter((domain) => !domain.includes(',')).join(',')],
       );
       return hits.length > 0;
     },
