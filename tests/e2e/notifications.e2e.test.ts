@@ -41,7 +41,7 @@ describe('notifications', () => {
         const toBuyer = (await notificationsOf(buyer)).filter((entry) => entry.channel === 'IN_APP' && entry.body.includes(paymentId));
         expect(toBuyer).toEqual([expect.objectContaining({ type: 'payment.succeeded', title: 'Payment of 31.50 USD succeeded', status: 'SENT' })]);
         const toMerchant = (await notificationsOf(merchant)).filter((entry) => entry.channel === 'IN_APP' && entry.body.includes(paymentId));
-        expect(toMerchant).toEqual([expect.objectContaining({ type: 'payment.succeeded', title: 'You received 31.50 USD', body: `E2E Buyer paid you 31.50 USD. Payment ${paymentId}.` })]);
+        expect(toMerchant).toEqual([expect.objectContaining({ type: 'payment.succeeded', title: 'You received 31.50 USD', body: `The buyer "E2E Buyer" paid you 31.50 USD. Payment ${paymentId}.` })]);
       },
       { timeout: 20_000, interval: 100 },
     );
