@@ -20,7 +20,7 @@
  * its probe notices).
  */
 import { request } from 'undici';
-import type { Logger } from '@paygraph/logging';
+import { createLogger, type Logger } from '@paygraph/logging';
 
 /** First delay before probing an instance that failed to connect, doubled after each failed probe. */
 export const INSTANCE_PROBE_BACKOFF_INITIAL_MS = 250;
@@ -129,9 +129,13 @@ async function probeHealth(url: string): Promise<boolean> {
   }
 }
 
+let processLogger: Logger | null = null;
+
 export function createInstancePool(urls: readonly string[], options: InstancePoolOptions = {}): InstancePool {
   if (urls.length === 0) throw new Error('An instance pool needs at least one URL');
   const probe = options.probe ?? probeHealth;
+  // An instance leaving or rejoining the rotation is worth a line in every process's log.
+  const logger = () => options.logger ?? (processLogger ??= createLogger({ name: 'service-client' }));
   const instances: Instance[] = urls.map((url) => ({ url, down: false, probeDelayMs: INSTANCE_PROBE_BACKOFF_INITIAL_MS, probe: null }));
   let cursor = 0;
   let closed = false;
@@ -142,7 +146,7 @@ export function createInstancePool(urls: readonly string[], options: InstancePoo
     instance.probeDelayMs = INSTANCE_PROBE_BACKOFF_INITIAL_MS;
     if (instance.probe) clearTimeout(instance.probe);
     instance.probe = null;
-    options.logger?.info({ instance: instance.url }, 'service instance back in rotation');
+    logger().info({ instance: instance.url }, 'service instance back in rotation');
   };
 
   const scheduleProbe = (instance: Instance) => {
@@ -167,7 +171,7 @@ export function createInstancePool(urls: readonly string[], options: InstancePoo
     // With one instance there is nowhere else to go: it is always tried.
     if (instances.length === 1 || instance.down) return;
     instance.down = true;
-    options.logger?.warn({ instance: instance.url }, 'service instance refused a connection: out of rotation until /health answers');
+    logger().warn({ instance: instance.url }, 'service instance refused a connection: out of rotation until /health answers');
     scheduleProbe(instance);
   };
 
