@@ -114,6 +114,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // --- edge limits: schema policy, response ceiling, limits plugin ---
     introspection,
     hideSchemaDetailsFromClientErrors: production,
+    parseOptions: edge.parseOptions,
     stringifyResult: edge.stringifyResult,
     plugins: [...(base.plugins ?? []), metrics.plugin, edge.plugin, ...protection.plugins, rejectSubscriptionsOverHttp],
   });

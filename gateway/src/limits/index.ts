@@ -13,7 +13,8 @@ import type { ApolloGateway, GraphQLDataSourceProcessOptions } from '@apollo/gat
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import type { LimitSettings } from '@paygraph/config';
-import { operationLimitsPlugin } from '@paygraph/server';
+import { ErrorCode, isPublicCode } from '@paygraph/errors';
+import { LimitCode, limitsParseOptions, operationLimitsPlugin } from '@paygraph/server';
 import type { GatewayContext } from '../context';
 import { SubgraphDataSource } from '../data-source';
 import type { GatewayMetrics } from '../metrics';
@@ -29,6 +30,9 @@ export const EdgeErrorCode = {
   /** Ours: the subgraph responses or the response of one request outgrew RESPONSE_SIZE_MAX_BYTES. */
   RESPONSE_TOO_LARGE: 'RESPONSE_TOO_LARGE',
 } as const;
+
+/** A subgraph's own limit refusals, passed through as they are. */
+const SUBGRAPH_LIMIT_CODES: ReadonlySet<string> = new Set(Object.values(LimitCode));
 
 /** What one request may still spend; kept beside its context object, never in a module global. */
 class RequestBudget {
@@ -68,6 +72,8 @@ export interface EdgeLimits {
   dataSource: typeof SubgraphDataSource;
   /** Apollo's stringifyResult with the ceiling on the response sent. */
   stringifyResult(value: unknown): string;
+  /** Apollo's parseOptions: parsing stops past OPERATION_TOKENS_MAX tokens (MAX_TOKENS_LIMIT). */
+  parseOptions: { maxTokens: number };
 }
 
 export const timeoutError = (settings: EdgeSettings) =>
@@ -120,6 +126,7 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
 
   return {
     plugin,
+    parseOptions: limitsParseOptions(settings),
     wrapGateway(gateway) {
       return {
         onSchemaLoadOrUpdate: (callback) =>
@@ -163,6 +170,23 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
         // Past the deadline or the ceiling nothing more is fetched for this request.
         if (budget?.exhausted) throw budget.tooLarge ? tooLargeError(settings) : timeoutError(settings);
         return super.process(options);
+      }
+
+      /**
+       * A subgraph that refuses a request with HTTP 4xx and no public code (a literal its scalar
+       * rejects fails its validation: GRAPHQL_VALIDATION_FAILED) was given bad input: the client
+       * gets BAD_USER_INPUT with the subgraph's message (it describes the request), not an internal
+       * error. A subgraph's own limit refusal keeps its code.
+       */
+      override async errorFromResponse(response: Parameters<SubgraphDataSource['errorFromResponse']>[0]): Promise<GraphQLError> {
+        const error = await super.errorFromResponse(response);
+        if (isPublicCode(error.extensions.code) || response.status < 400 || response.status >= 500) return error;
+        const body = (error.extensions.response as { body?: { errors?: { message?: unknown; extensions?: Record<string, unknown> }[] } } | undefined)?.body;
+        const first = body?.errors?.[0];
+        if (!first || typeof first.message !== 'string') return error;
+        const code = first.extensions?.code;
+        if (typeof code === 'string' && SUBGRAPH_LIMIT_CODES.has(code)) return new GraphQLError(first.message, { extensions: { code } });
+        return new GraphQLError(first.message, { extensions: { code: ErrorCode.BAD_USER_INPUT } });
       }
 
       override async parseBody(fetchResponse: Parameters<SubgraphDataSource['parseBody']>[0], fetchRequest?: unknown, context?: GatewayContext): Promise<object | string> {

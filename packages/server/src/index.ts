@@ -17,4 +17,4 @@ export { rowLoader, groupLoader } from './loaders';
 export { subgraphFiles } from './files';
 export { lookupCache, type LookupCache } from './cache';
 export { CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX, assertIdempotencyKey, requestHash } from './idempotency';
-export { LimitCode, FREE_TEXT_FIELD_NAMES, checkInputs, checkOperationShape, countTokens, measureOperation, operationLimitsPlugin, subgraphEdgeOptions, tokensError, type LimitsHooks, type OperationLimits, type OperationShape } from './limits';
+export { LimitCode, FREE_TEXT_FIELD_NAMES, checkInputs, checkOperationShape, countTokens, limitsParseOptions, measureOperation, operationLimitsPlugin, subgraphEdgeOptions, tokensError, type LimitsHooks, type OperationLimits, type OperationShape } from './limits';

@@ -267,13 +267,22 @@ export interface LimitsHooks<TContext extends BaseContext> {
   afterChecks?: (request: GraphQLRequestContextDidResolveOperation<TContext>) => GraphQLError | null;
 }
 
+/** graphql-js's message when parse() stops at maxTokens. */
+const tokenLimitMessage = /^Syntax Error: Document contains more tha[nt] \d+ tokens\. Parsing aborted\.$/; // graphql 16 writes "more that"
+
+/** Apollo Server's parseOptions that stop parsing a document past OPERATION_TOKENS_MAX tokens. */
+export function limitsParseOptions(limits: Pick<OperationLimits, 'OPERATION_TOKENS_MAX'>): { maxTokens: number } {
+  return { maxTokens: limits.OPERATION_TOKENS_MAX };
+}
+
 /** Documents that already passed (by query hash), so a repeated operation skips the walk; bounded. */
 const PASSED_DOCUMENTS_MAX = 1_000;
 
 /**
- * The Apollo Server plugin that enforces the operation limits and input hygiene. Tokens are counted
- * when the source is known (before parsing); the shape after validation (before execution, so
- * before planning at the gateway).
+ * The Apollo Server plugin that enforces the operation limits and input hygiene. The token limit is
+ * graphql-js's own (parse stops at limitsParseOptions' maxTokens, so a huge document costs no more
+ * than the limit); the shape is checked after validation (before execution, so before planning at
+ * the gateway). Use both.
  */
 export function operationLimitsPlugin<TContext extends BaseContext>(
   limits: OperationLimits,
@@ -287,11 +296,15 @@ export function operationLimitsPlugin<TContext extends BaseContext>(
   return {
     async requestDidStart() {
       return {
-        async didResolveSource({ source, queryHash, contextValue }) {
-          if (passed.has(queryHash)) return;
-          if (countTokens(source, limits.OPERATION_TOKENS_MAX) > limits.OPERATION_TOKENS_MAX) {
+        // graphql-js stops parsing at parseOptions.maxTokens (see limitsParseOptions) with a syntax
+        // error; it is given the limit's own code and message here, before it is formatted.
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const error of errors) {
+            if (error.extensions.code !== 'GRAPHQL_PARSE_FAILED' || !tokenLimitMessage.test(error.message)) continue;
+            const refusal = tokensError(limits);
+            (error as { message: string }).message = refusal.message;
+            Object.assign(error.extensions as Record<string, unknown>, { code: LimitCode.MAX_TOKENS_LIMIT });
             hooks.onRefused?.(LimitCode.MAX_TOKENS_LIMIT, contextValue);
-            throw tokensError(limits);
           }
         },
         async didResolveOperation(requestContext) {
@@ -309,7 +322,6 @@ export function operationLimitsPlugin<TContext extends BaseContext>(
               throw refusal;
             }
             remember(key);
-            remember(queryHash);
           }
           const problem = checkInputs(schema, document, operation, request.variables);
           if (problem) {
@@ -343,10 +355,11 @@ export function subgraphLimitsPlugin<TContext extends BaseContext>(env: NodeJS.P
 export function subgraphEdgeOptions<TContext extends BaseContext>(
   base: { plugins?: ApolloServerPlugin<TContext>[] },
   env: NodeJS.ProcessEnv = process.env,
-): { plugins: ApolloServerPlugin<TContext>[]; hideSchemaDetailsFromClientErrors: boolean; introspection: boolean } {
+): { plugins: ApolloServerPlugin<TContext>[]; parseOptions: { maxTokens: number }; hideSchemaDetailsFromClientErrors: boolean; introspection: boolean } {
   const production = env.NODE_ENV === 'production';
   return {
     plugins: [...(base.plugins ?? []), subgraphLimitsPlugin<TContext>(env)],
+    parseOptions: limitsParseOptions(loadLimitSettings(env)),
     hideSchemaDetailsFromClientErrors: production,
     introspection: !production || loadLimitSettings(env).INTROSPECTION === 'on',
   };

@@ -4,8 +4,9 @@
 // codes with the limit's name, and control characters and impossible dates are BAD_USER_INPUT
 // naming the field, in literals and in variables.
 import { describe, expect, it } from 'vitest';
+import { ApolloServer } from '@apollo/server';
 import { buildSchema, getOperationAST, parse } from 'graphql';
-import { checkInputs, checkOperationShape, countTokens, measureOperation, type OperationLimits } from '../src/limits';
+import { checkInputs, checkOperationShape, countTokens, limitsParseOptions, measureOperation, operationLimitsPlugin, type OperationLimits } from '../src/limits';
 
 const limits: OperationLimits = {
   OPERATION_DEPTH_MAX: 5,
@@ -27,6 +28,33 @@ describe('countTokens', () => {
   it('counts punctuators and names, and stops one past the limit', () => {
     expect(countTokens('{ me { id } }', 100)).toBe(6);
     expect(countTokens(`{ ${'a '.repeat(100_000)} }`, 100)).toBe(101);
+  });
+});
+
+describe('the plugin in Apollo Server', () => {
+  it('stops parsing past the token limit and answers MAX_TOKENS_LIMIT (400); refuses the shape before execution', async () => {
+    const resolved: string[] = [];
+    const server = new ApolloServer({
+      typeDefs: 'type Query { a: String  b: Query }',
+      resolvers: { Query: { a: () => resolved.push('a') && 'x', b: () => ({}) } },
+      plugins: [operationLimitsPlugin(limits)],
+      parseOptions: limitsParseOptions(limits),
+      includeStacktraceInErrorResponses: false,
+    });
+    await server.start();
+    const tooLong = await server.executeOperation({ query: `{ ${'a '.repeat(200)} }` });
+    expect(tooLong.http.status).toBe(400);
+    expect(tooLong.body.kind === 'single' && tooLong.body.singleResult.errors?.[0]).toMatchObject({
+      message: 'Maximum tokens limit exceeded in this document: OPERATION_TOKENS_MAX is 100.',
+      extensions: { code: 'MAX_TOKENS_LIMIT' },
+    });
+    const tooDeep = await server.executeOperation({ query: `{ b { b { b { b { b { a } } } } } }` });
+    expect(tooDeep.http.status).toBe(400);
+    expect(tooDeep.body.kind === 'single' && tooDeep.body.singleResult.errors?.[0]?.extensions?.code).toBe('MAX_DEPTH_LIMIT');
+    expect(resolved).toEqual([]);
+    const fine = await server.executeOperation({ query: `{ b { a } }` });
+    expect(fine.body.kind === 'single' && fine.body.singleResult.data).toEqual({ b: { a: 'x' } });
+    await server.stop();
   });
 });
 
