@@ -86,8 +86,12 @@ describe('deploy/k8s', () => {
     }
   });
 
-  it('runs two payments replicas', () => {
+  it('runs two payments replicas, and keeps one of them (and of the gateway) through a drain', () => {
     expect(deployments.find((manifest) => manifest.metadata.name === 'payments')!.spec!.replicas).toBe(2);
+    for (const name of ['payments', 'gateway']) {
+      const budget = ofKind('PodDisruptionBudget').find((manifest) => manifest.metadata.name === name) as (Manifest & { spec: { minAvailable?: number } }) | undefined;
+      expect(budget?.spec.minAvailable, `PodDisruptionBudget ${name}`).toBe(1);
+    }
   });
 
   it.each(containers.map(({ container }) => container.name))('container %s has readiness on /ready and liveness on /health', (name) => {
