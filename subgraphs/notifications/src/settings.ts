@@ -11,7 +11,7 @@
  * | `DELIVERY_RETRY_MAX_MS` | `3600000` | longest wait between two attempts |
  * | `DELIVERY_POLL_INTERVAL_MS` | `1000` | how often the worker looks for due deliveries (it is also woken after each commit and when a retry falls due) |
  * | `WEBHOOK_TIMEOUT_MS` | `5000` | how long a merchant's endpoint has to answer |
- * | `WEBHOOK_PRIVATE_ADDRESSES` | `deny` when `NODE_ENV=production`, else `allow` | whether an endpoint may name a loopback or private IP address (or `localhost`) |
+ * | `WEBHOOK_PRIVATE_ADDRESSES` | `deny` when `NODE_ENV=production` (where `allow` is refused), else `allow` | whether webhooks may reach loopback, private and other non-public addresses (webhooks/egress.ts) |
  *
  * SMTP_URL may hold a password: it is never logged nor echoed in a configuration error.
  */
@@ -58,6 +58,10 @@ export function loadNotificationSettings(env: NodeJS.ProcessEnv, nodeEnv: string
   if (smtpUrl !== '' && !isSmtpUrl(smtpUrl)) {
     // Not echoed: the URL may carry credentials.
     throw new ConfigError('Invalid configuration: SMTP_URL must be an smtp:// or smtps:// URL such as smtp://user:password@mail.example.com:587 (value not shown)');
+  }
+  if (parsed.WEBHOOK_PRIVATE_ADDRESSES === 'allow' && nodeEnv === 'production') {
+    // Webhooks to the platform's own network are for a laptop or a test, never a deployment.
+    throw new ConfigError('Invalid configuration: WEBHOOK_PRIVATE_ADDRESSES=allow is for local development and tests; it is refused with NODE_ENV=production');
   }
   if (parsed.DELIVERY_RETRY_MAX_MS < parsed.DELIVERY_RETRY_BASE_MS) {
     throw new ConfigError('Invalid configuration: DELIVERY_RETRY_MAX_MS must be at least DELIVERY_RETRY_BASE_MS');

@@ -79,7 +79,8 @@ describe('loadNotificationSettings', () => {
       webhookPrivateAddressesAllowed: true,
     });
     expect(loadNotificationSettings({}, 'production').webhookPrivateAddressesAllowed).toBe(false);
-    expect(loadNotificationSettings({ WEBHOOK_PRIVATE_ADDRESSES: 'allow' }, 'production').webhookPrivateAddressesAllowed).toBe(true);
+    expect(() => loadNotificationSettings({ WEBHOOK_PRIVATE_ADDRESSES: 'allow' }, 'production')).toThrow(/WEBHOOK_PRIVATE_ADDRESSES=allow .*refused with NODE_ENV=production/);
+    expect(loadNotificationSettings({ WEBHOOK_PRIVATE_ADDRESSES: 'deny' }, 'development').webhookPrivateAddressesAllowed).toBe(false);
   });
 
   it('reads the variables and refuses bad values naming the variable', () => {
