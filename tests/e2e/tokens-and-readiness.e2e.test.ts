@@ -92,7 +92,8 @@ describe('/ready', () => {
       expect(down.status).toBe(503);
       expect(await down.json()).toMatchObject({ status: 'unavailable', missing: ['users'], subgraphs: { users: 'down', auth: 'up' } });
       const query = await gql(gatewayUrl, `{ user(id: "usr_x") { id } }`, {}, session.accessToken);
-      expect(query.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+      // An unreachable subgraph is the retryable SERVICE_UNAVAILABLE, not an internal error (issue 10).
+      expect(query.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
       expect(JSON.stringify(query)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|fetch failed/);
     } finally {
       await users.restart();
