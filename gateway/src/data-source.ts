@@ -2,7 +2,7 @@ import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@
 import type { Fetcher } from '@apollo/utils.fetcher';
 import { GraphQLError } from 'graphql';
 import { ErrorCode, isPublicCode, serviceUnavailable } from '@paygraph/errors';
-import { CLIENT_ADDRESS_HEADER } from '@paygraph/identity';
+import { CLIENT_ADDRESS_HEADER, GATEWAY_CREDENTIAL_HEADER } from '@paygraph/identity';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
 import { instancePool, isReadRequestBody, keepAliveFetcher, unreachable } from '@paygraph/service-client';
 import type { GatewayContext } from './context';
@@ -19,7 +19,10 @@ const UNAVAILABLE_HTTP_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
  * SERVICE_UNAVAILABLE (its database is down): retryable, never an internal error.
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
-  constructor(options: { name: string; url: string; urls?: readonly string[]; timeoutMs: number; metrics: GatewayMetrics }) {
+  /** Proves to the subgraph that the request comes from the gateway (GATEWAY_CREDENTIAL_HEADER). */
+  private readonly callerCredential: string | undefined;
+
+  constructor(options: { name: string; url: string; urls?: readonly string[]; timeoutMs: number; metrics: GatewayMetrics; callerCredential?: string }) {
     const send = keepAliveFetcher(options.timeoutMs);
     // Round robin over the subgraph's instances, resent elsewhere only when safe (service-client balancer.ts).
     const pool = instancePool(options.urls && options.urls.length > 0 ? options.urls : [options.url]);
@@ -37,6 +40,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       }
     };
     super({ url: options.url, fetcher });
+    this.callerCredential = options.callerCredential;
   }
 
   /**
@@ -59,6 +63,8 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
     const headers = request.http?.headers;
+    // Every request, introspection and health checks too: subgraphs answer only the gateway and services.
+    if (headers && this.callerCredential) headers.set(GATEWAY_CREDENTIAL_HEADER, this.callerCredential);
     if (!headers || !context) return;
     if ('authorization' in context && context.authorization) headers.set('authorization', context.authorization);
     if ('requestId' in context && context.requestId) headers.set(REQUEST_ID_HEADER, context.requestId);

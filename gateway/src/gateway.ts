@@ -12,7 +12,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { loadLimitSettings, repositoryRoot, type LimitSettings, type PlatformConfig } from '@paygraph/config';
 import type { EventTransport } from '@paygraph/events';
-import type { TokenVerifier } from '@paygraph/identity';
+import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential, type TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { baseApolloOptions, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
 import { createServiceClient } from '@paygraph/service-client';
@@ -72,6 +72,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const source = config.SUPERGRAPH_SOURCE ?? (config.NODE_ENV === 'production' ? 'static' : 'introspect');
   const urlOf = (name: string, fallback: string) => options.subgraphs().find((subgraph) => subgraph.name === name)?.url ?? fallback;
   const urlsOf = (name: string) => options.subgraphs().find((subgraph) => subgraph.name === name)?.urls;
+  // Subgraphs answer only the gateway and services: every subgraph request carries this credential.
+  const callerCredential = options.serviceSecret ? gatewayCredential(options.serviceSecret) : undefined;
   // --- edge limits (issue 11: operation limits, cost, deadline, response ceiling; gateway/src/limits) ---
   const limitSettings = options.limits ?? loadLimitSettings(process.env);
   const edge = createEdgeLimits(limitSettings, metrics);
@@ -92,11 +94,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
               subgraphs: options.subgraphs().map(({ name, url }) => ({ name, url })),
               pollIntervalInMs: config.SUPERGRAPH_POLL_INTERVAL_MS,
               subgraphHealthCheck: true,
+              ...(callerCredential ? { introspectionHeaders: { [GATEWAY_CREDENTIAL_HEADER]: callerCredential } } : {}),
             }),
           ),
         }),
     buildService: ({ name, url }) =>
-      new edge.dataSource({ name, url: urlOf(name, url ?? ''), urls: urlsOf(name), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics }),
+      new edge.dataSource({ name, url: urlOf(name, url ?? ''), urls: urlsOf(name), timeoutMs: config.SUBGRAPH_TIMEOUT_MS, metrics, callerCredential }),
     logger: {
       debug: (message) => logger.debug(message),
       info: (message) => logger.info(message),

@@ -29,6 +29,16 @@ export function serviceCredential(ring: SecretRing, service: string): string {
   return credentialWith(currentSecret(ring), service);
 }
 
+/**
+ * The header that tells a subgraph a request comes from the gateway: subgraphs answer only the
+ * gateway (this header) and services (a service token), so a subgraph reached directly, from
+ * inside the network, gives nothing away (`_service`, `_entities` included).
+ */
+export const GATEWAY_CREDENTIAL_HEADER = 'x-paygraph-gateway';
+
+/** The gateway's credential for that header, from the current platform secret. */
+export const gatewayCredential = (ring: SecretRing): string => serviceCredential(ring, 'gateway');
+
 /** Accepts a credential made from any secret of the ring (the previous one too, during a rotation). */
 export function verifyServiceCredential(ring: SecretRing, service: string, credential: string): boolean {
   const given = Buffer.from(credential);

@@ -4,7 +4,8 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
 import express from 'express';
 import type { DocumentNode } from 'graphql';
-import type { TokenVerifier, Viewer } from '@paygraph/identity';
+import { timingSafeEqual } from 'node:crypto';
+import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential, type TokenVerifier, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
 import { httpErrorHandler, identifyRequest } from './http';
@@ -24,6 +25,11 @@ export interface SubgraphServerOptions<TContext extends SubgraphContext> {
   /** The codegen-typed resolver map; federation's own type for it is looser than codegen's. */
   resolvers: object;
   verifyToken: TokenVerifier;
+  /**
+   * The platform secrets (current first): /graphql answers only the gateway (its credential in
+   * GATEWAY_CREDENTIAL_HEADER) and services (a service token); anyone else gets 401.
+   */
+  serviceSecrets: readonly string[];
   logger: Logger;
   /** Adds per-request state (DataLoaders, stores) to the base context. */
   extendContext: (base: SubgraphContext, request: express.Request) => TContext;
@@ -38,6 +44,34 @@ export interface SubgraphServer {
   app: express.Express;
   apollo: ApolloServer<SubgraphContext>;
   stop(): Promise<void>;
+}
+
+const UNTRUSTED_CALLER_BODY = {
+  errors: [{ message: 'This subgraph answers the gateway and services only: send requests to the gateway.', extensions: { code: 'UNAUTHENTICATED' } }],
+};
+
+/**
+ * Lets through the gateway (its credential, compared in constant time with the ones the secrets
+ * give) and services (a valid service token); refuses everything else with 401 before any
+ * parsing or execution, `_service` and `_entities` included.
+ */
+function trustedCallersOnly(options: Pick<SubgraphServerOptions<SubgraphContext>, 'serviceSecrets' | 'verifyToken'>): express.RequestHandler {
+  const accepted = options.serviceSecrets.map((secret) => Buffer.from(gatewayCredential(secret)));
+  const isGateway = (value: unknown) => {
+    if (typeof value !== 'string') return false;
+    const given = Buffer.from(value);
+    return accepted.some((expected) => expected.length === given.length && timingSafeEqual(expected, given));
+  };
+  return (request, response, next) => {
+    if (isGateway(request.headers[GATEWAY_CREDENTIAL_HEADER])) return next();
+    const authorization = request.headers.authorization;
+    const refuse = () => void response.status(401).json(UNTRUSTED_CALLER_BODY);
+    if (typeof authorization !== 'string' || !/^Bearer\s/i.test(authorization)) return refuse();
+    options.verifyToken(authorization).then(
+      (viewer) => (viewer.kind === 'service' ? next() : refuse()),
+      () => refuse(),
+    );
+  };
 }
 
 export async function createSubgraphServer<TContext extends SubgraphContext>(options: SubgraphServerOptions<TContext>): Promise<SubgraphServer> {
@@ -60,6 +94,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
     response.status(readiness.ready ? 200 : 503).json(readiness.body);
   });
   options.routes?.(app);
+  app.use('/graphql', trustedCallersOnly(options));
   app.use(
     '/graphql',
     express.json({ limit: JSON_BODY_LIMIT }),

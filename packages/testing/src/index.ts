@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { loadServiceList } from '@paygraph/config';
+import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
 import { createLogger } from '@paygraph/logging';
 import { startPlatform, type Platform } from '../../../scripts/platform';
 
@@ -14,6 +15,16 @@ export interface GraphQLResponse<TData = Record<string, any>> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
 }
 
+/**
+ * Subgraphs answer only the gateway and services: a test that calls a subgraph directly does so
+ * as the gateway would, with the credential derived from the test run's SERVICE_SECRET (the
+ * gateway ignores the header). A test of the refusal itself sends its request without it.
+ */
+function gatewayHeaders(): Record<string, string> {
+  const secret = process.env.SERVICE_SECRET;
+  return secret ? { [GATEWAY_CREDENTIAL_HEADER]: gatewayCredential(secret) } : {};
+}
+
 export async function gql<TData = Record<string, any>>(
   url: string,
   query: string,
@@ -21,7 +32,7 @@ export async function gql<TData = Record<string, any>>(
   token?: string,
   extraHeaders: Record<string, string> = {},
 ): Promise<GraphQLResponse<TData>> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...extraHeaders };
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...gatewayHeaders(), ...extraHeaders };
   if (token) headers.authorization = token.startsWith('Bearer ') ? token : `Bearer ${token}`;
   const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const text = await response.text();

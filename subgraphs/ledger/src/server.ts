@@ -24,6 +24,7 @@ export const ledgerService: ServiceDefinition = {
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
+      serviceSecrets: runtime.serviceSecrets,
       logger,
       extendContext: (base) => createContext(base, store, database.db),
     });

@@ -40,6 +40,7 @@ export const paymentsService: ServiceDefinition = {
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
+      serviceSecrets: runtime.serviceSecrets,
       logger,
       extendContext: (base) => createContext(base, flow),
     });

@@ -30,6 +30,7 @@ export const usersService: ServiceDefinition = {
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
+      serviceSecrets: runtime.serviceSecrets,
       logger,
       extendContext: (base, request) => createContext(base, store, auth, { throttle, clientAddress: clientAddressOf(request, runtime.serviceSecret) }),
     });

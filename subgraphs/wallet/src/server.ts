@@ -23,6 +23,7 @@ export const walletService: ServiceDefinition = {
       typeDefs,
       resolvers,
       verifyToken: runtime.verifyToken,
+      serviceSecrets: runtime.serviceSecrets,
       logger,
       extendContext: (base) => createContext(base, store, ledger, systemAccounts),
     });
