@@ -21,6 +21,8 @@ const PAYMENTS_PER_BUYER_MAX = 8;
 const BUYER_FUNDING_MINOR = 500_000n;
 /** Above 1,000.00 a new account's payment is reviewed (risk NEW_ACCOUNT): the review path. */
 const REVIEW_AMOUNT_MINOR = 150_000n;
+/** How much earlier one side of a capture/cancel race may start. */
+const RACE_HEAD_START_MS_MAX = 40;
 /** After an ambiguous answer anywhere, clients start no new operation for a while (bounded). */
 const TROUBLE_WINDOW_MS = 1_000;
 const TROUBLE_PAUSE_MS = 250;
@@ -268,7 +270,13 @@ async function runClient(world: World, index: number, options: LoadOptions, stop
       // The buyer cancels while the merchant captures: exactly one may win.
       const paid = await payNewOrder(payer, merchant, between(1_000, 30_000), currency, 'MANUAL');
       if (paid?.status !== 'AUTHORIZED') continue;
-      const [captured, canceled] = await Promise.all([capture(merchant, paid.id, null, currency), cancel(payer, paid.orderId)]);
+      // Either side may start first, by up to RACE_HEAD_START_MS_MAX, so both outcomes occur.
+      const headStart = Math.floor(random() * RACE_HEAD_START_MS_MAX);
+      const captureFirst = random() < 0.5;
+      const [captured, canceled] = await Promise.all([
+        sleep(captureFirst ? 0 : headStart).then(() => capture(merchant, paid.id, null, currency)),
+        sleep(captureFirst ? headStart : 0).then(() => cancel(payer, paid.orderId)),
+      ]);
       world.races.push({ orderId: paid.orderId, paymentId: paid.id, capture: outcomeOf(captured), cancel: outcomeOf(canceled) });
     } else if (roll < 0.77) {
       // Over the new-account limit: held for review, then captured (approved) or canceled.

@@ -285,7 +285,8 @@ export async function runScenario(definition: ScenarioDefinition, cluster: Priva
 
     // The log, the subscribers and the notifications.
     log(`${definition.name}: replaying the log`);
-    const adminReplay = await replayFromStart(gatewayUrl, admin, { quietMs: 2_000, timeoutMs: 60_000 });
+    // A replay is complete when nothing new came for a while after its first event (any payment gives the admin one).
+    const adminReplay = await replayFromStart(gatewayUrl, admin, { quietMs: 3_000, timeoutMs: 60_000, atLeast: payments.length > 0 ? 1 : 0 });
     checkReplay(adminReplay, payments, check);
     await checkSubscribers(gatewayUrl, subscribers, check);
     log(`${definition.name}: checking notifications`);
@@ -558,7 +559,8 @@ async function checkSubscribers(gatewayUrl: string, subscribers: ResumingSubscri
   const problems: string[] = [];
   const summary: string[] = [];
   for (const subscriber of subscribers) {
-    const replay = await replayFromStart(gatewayUrl, subscriber.viewer, { quietMs: 1_500, timeoutMs: 40_000 });
+    // The viewer's log is not empty when the live subscriber received anything: wait for the replay's first event.
+    const replay = await replayFromStart(gatewayUrl, subscriber.viewer, { quietMs: 3_000, timeoutMs: 40_000, atLeast: subscriber.events().length > 0 ? 1 : 0 });
     const want = replay.events.map(eventKey);
     const deadline = Date.now() + CATCH_UP_TIMEOUT_MS;
     while (Date.now() < deadline && subscriber.events().length < want.length) await sleep(250);
