@@ -72,7 +72,11 @@ export interface OperationShape {
   aliases: number;
   rootFields: number;
   directivesPerField: number;
+  /** Every root field is __schema, __type or __typename (an IDE or codegen loading the schema). */
+  introspectionOnly: boolean;
 }
+
+const INTROSPECTION_ROOT_FIELDS: ReadonlySet<string> = new Set(['__schema', '__type', '__typename']);
 
 /**
  * Measures an operation with its fragments expanded. The walk is bounded: it does not descend past
@@ -89,7 +93,7 @@ export function measureOperation(
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   }
-  const shape: OperationShape = { depth: 0, height: 0, aliases: 0, rootFields: 0, directivesPerField: 0 };
+  const shape: OperationShape = { depth: 0, height: 0, aliases: 0, rootFields: 0, directivesPerField: 0, introspectionOnly: true };
   const seen = new Set<string>();
   let visits = 0;
   const walk = (selectionSet: SelectionSetNode, depth: number, path: string, activeFragments: ReadonlySet<string>): void => {
@@ -98,7 +102,10 @@ export function measureOperation(
       directivesPerField = Math.max(directivesPerField, selection.directives?.length ?? 0);
       if (selection.kind === Kind.FIELD) {
         visits += 1;
-        if (depth === 1) shape.rootFields += 1;
+        if (depth === 1) {
+          shape.rootFields += 1;
+          if (!INTROSPECTION_ROOT_FIELDS.has(selection.name.value)) shape.introspectionOnly = false;
+        }
         if (selection.alias) shape.aliases += 1;
         shape.depth = Math.max(shape.depth, depth);
         const key = `${path}.${selection.alias?.value ?? selection.name.value}`;
@@ -125,12 +132,18 @@ export function measureOperation(
   return shape;
 }
 
-/** The first limit an operation breaks, in a fixed precedence: depth, height, root fields, aliases, directives. */
+/**
+ * The first limit an operation breaks, in a fixed precedence: depth, height, root fields, aliases,
+ * directives. An introspection-only operation is exempt from depth and height (see below).
+ */
 export function checkOperationShape(shape: OperationShape, limits: OperationLimits): GraphQLError | null {
-  if (shape.depth > limits.OPERATION_DEPTH_MAX) {
+  // The schema's own introspection nests `ofType` a dozen levels deep (GraphiQL's query); its
+  // cycles (fields { type { fields ... } }) are bounded by graphql-js's MaxIntrospectionDepthRule,
+  // a standard validation rule, so depth and height do not apply to it.
+  if (shape.depth > limits.OPERATION_DEPTH_MAX && !shape.introspectionOnly) {
     return limitError(LimitCode.MAX_DEPTH_LIMIT, `Maximum depth limit exceeded in this operation: OPERATION_DEPTH_MAX is ${limits.OPERATION_DEPTH_MAX}.`);
   }
-  if (shape.height > limits.OPERATION_HEIGHT_MAX) {
+  if (shape.height > limits.OPERATION_HEIGHT_MAX && !shape.introspectionOnly) {
     return limitError(LimitCode.MAX_HEIGHT_LIMIT, `Maximum height (field count) limit exceeded in this operation: OPERATION_HEIGHT_MAX is ${limits.OPERATION_HEIGHT_MAX}.`);
   }
   if (shape.rootFields > limits.OPERATION_ROOT_FIELDS_MAX) {

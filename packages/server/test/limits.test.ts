@@ -5,7 +5,7 @@
 // naming the field, in literals and in variables.
 import { describe, expect, it } from 'vitest';
 import { ApolloServer } from '@apollo/server';
-import { buildSchema, getOperationAST, parse } from 'graphql';
+import { buildSchema, getIntrospectionQuery, getOperationAST, parse } from 'graphql';
 import { checkInputs, checkOperationShape, countTokens, limitsParseOptions, measureOperation, operationLimitsPlugin, type OperationLimits } from '../src/limits';
 
 const limits: OperationLimits = {
@@ -61,7 +61,7 @@ describe('the plugin in Apollo Server', () => {
 describe('operation shape', () => {
   it('measures depth, aliases, root fields and height with fragments expanded', () => {
     const shape = shapeOf(`query { me { ...F } other: me { id } } fragment F on User { id wallets { owner { id } } x: id }`);
-    expect(shape).toEqual({ depth: 4, height: 8, aliases: 2, rootFields: 2, directivesPerField: 0 });
+    expect(shape).toEqual({ depth: 4, height: 8, aliases: 2, rootFields: 2, directivesPerField: 0, introspectionOnly: false });
   });
 
   it('refuses each limit with its code and names the setting', () => {
@@ -72,6 +72,15 @@ describe('operation shape', () => {
     expect(codeOf(`{ a { b @include(if: true) @skip(if: false) @include(if: true) } }`)).toBe('MAX_DIRECTIVES_LIMIT');
     expect(codeOf(`{ a { ${Array.from({ length: 25 }, (_, index) => `f${index}`).join(' ')} } }`)).toBe('MAX_HEIGHT_LIMIT');
     expect(codeOf(`{ a { b { c } } }`)).toBeNull();
+  });
+
+  it("exempts the schema's introspection from depth and height, not a query that mixes it with data", () => {
+    const introspection = getIntrospectionQuery();
+    const shape = shapeOf(introspection);
+    expect(shape.depth).toBeGreaterThan(limits.OPERATION_DEPTH_MAX);
+    expect(shape.introspectionOnly).toBe(true);
+    expect(checkOperationShape(shape, limits)).toBeNull();
+    expect(codeOf(`{ __typename a { b { c { d { e { f } } } } } }`)).toBe('MAX_DEPTH_LIMIT');
   });
 
   it('stops a fragment bomb after a bounded number of visits', () => {
