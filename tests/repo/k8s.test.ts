@@ -109,6 +109,13 @@ describe('deploy/k8s', () => {
     }
   });
 
+  it('runs the image as its non-root user, the uid the manifests name', () => {
+    const dockerfile = readFileSync(path.join(repositoryRoot, 'Dockerfile'), 'utf8');
+    // The node images' `node` user is uid 1000.
+    expect(dockerfile).toMatch(/^USER node$/m);
+    for (const { deployment } of containers) expect(deployment.spec!.template!.spec.securityContext?.runAsUser).toBe(1000);
+  });
+
   it.each(containers.map(({ container }) => container.name))('container %s runs as a non-root user', (name) => {
     const { deployment, container } = containers.find((entry) => entry.container.name === name)!;
     const pod = deployment.spec!.template!.spec.securityContext;
