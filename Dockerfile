@@ -7,6 +7,8 @@ COPY packages packages
 COPY subgraphs subgraphs
 COPY gateway gateway
 COPY tests/package.json tests/package.json
+# npm ci's postinstall applies these (patch-package): the postgres.js crash fix.
+COPY patches patches
 RUN npm ci --include=dev
 COPY . .
 # The IDE bundle is built here, not on the gateway's first start: the processes run as a user
