@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { unauthenticated } from '@paygraph/errors';
+import { serviceUnavailable, unauthenticated } from '@paygraph/errors';
 import { USER_ROLES, type UserRole, type Viewer } from './viewer';
 
 /** The only signature algorithm accepted: pinned so `alg: none` or HMAC confusion cannot pass. */
@@ -38,12 +38,15 @@ function viewerFromClaims(payload: JWTPayload, accept: ReadonlyArray<string>): V
   return { kind: 'service', service, scopes: new Set(scope.split(' ').filter(Boolean)) };
 }
 
+/** Fetching auth's public keys gives up after this long, so the request still answers within ~2 s. */
+const JWKS_TIMEOUT_MS = 1_500;
+
 /**
  * Turns an `Authorization` header into a viewer. No header is anonymous; a header that is present
  * but not a valid token (malformed, forged, expired, wrong issuer or audience) is UNAUTHENTICATED.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const keys = typeof options.keys === 'string' ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 5_000, timeoutDuration: 5_000 }) : options.keys;
+  const keys = typeof options.keys === 'string' ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 5_000, timeoutDuration: JWKS_TIMEOUT_MS }) : options.keys;
   const accept = options.accept ?? [ACCESS_TOKEN_TYPE, SERVICE_TOKEN_TYPE];
   // A token's signature and claims never change: once verified, only its expiry is checked again.
   const verified = new Map<string, { viewer: Viewer; expiresAtMs: number }>();
@@ -68,7 +71,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === 'ERR_JWT_EXPIRED') throw unauthenticated('The access token has expired: refresh it.');
-      if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') throw error; // key service unreachable: an internal error
+      // The key service did not answer: retryable, not the caller's fault (issue 10).
+      if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') throw serviceUnavailable();
       throw unauthenticated('Invalid access token.');
     }
     const viewer = viewerFromClaims(payload, accept);
