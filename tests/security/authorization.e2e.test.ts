@@ -71,6 +71,13 @@ describe('@authenticated', () => {
     expect(Object.values(mutation.fetches).reduce((sum, count) => sum + count, 0)).toBe(0);
   });
 
+  it('keeps working when a removed field was the only user of a variable', async () => {
+    const { result, fetches } = await fetchesDuring(() => gql(gateway.url, `query Vars($currency: Currency!) { me { id } wallet(currency: $currency) { id } }`, { currency: 'USD' }));
+    expect(result.data).toEqual({ me: null, wallet: null });
+    expect(result.errors!.map((error) => error.extensions!.code)).toEqual(['UNAUTHENTICATED']);
+    expect(fetches.wallet ?? 0).toBe(0);
+  });
+
   it('lets a logged-in caller through unchanged', async () => {
     const result = await gql(gateway.url, `{ me { id } wallet(currency: "USD") { id } }`, {}, buyer.accessToken);
     expect(result.errors).toBeUndefined();
