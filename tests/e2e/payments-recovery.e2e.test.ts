@@ -125,7 +125,7 @@ describe('recovery covers every step', () => {
     },
   );
 
-  it('heals a capture only the ledger recorded (no claim in payments): a retry with another amount gets the ledger’s amount', async () => {
+  it.each(['a retry with another amount', 'recovery'] as const)('heals a capture only the ledger recorded (no claim in payments) by %s, on the ledger’s amount', async (how) => {
     const { buyer, paymentId } = await heldPayment('3000');
     faultInjection.crashAfter = 'capture-posted';
     expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('2500') }, merchant.accessToken))).toBe('INTERNAL_SERVER_ERROR');
@@ -137,8 +137,12 @@ describe('recovery covers every step', () => {
     } finally {
       await database.close();
     }
-    const retried = await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('1000') }, merchant.accessToken);
-    expect(retried.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2500' }, order: { status: 'PAID' } });
+    if (how === 'recovery') await recoverAll();
+    else {
+      const retried = await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('1000') }, merchant.accessToken);
+      expect(retried.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2500' }, order: { status: 'PAID' } });
+    }
+    expect(await view(paymentId, buyer)).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2500' }, order: { status: 'PAID' } });
     expect(await walletOf(buyer)).toEqual({ balance: { amount: '7500' }, available: { amount: '7500' } });
     await expectBooksAgree();
   });

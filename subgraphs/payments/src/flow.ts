@@ -12,6 +12,7 @@ import { ErrorCode, apiError, badUserInput, forbidden, idempotencyKeyReused, inv
 import { isAdmin, requireUser, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { assertMovableAmount, type Money } from '@paygraph/money';
+import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
 import { assertIdempotencyKey, requestHash } from '@paygraph/server';
 import type { OrderRow, PaymentRow, RefundRow } from './db/schema';
 import { CAPTURABLE, FAILURE_CODES, must, statusAfterHold } from './domain/payment-state';
@@ -448,6 +449,36 @@ async function completeRefund(deps: FlowDeps, refund: RefundRow, payment: Paymen
 // ---------------------------------------------------------------- recovery
 
 export const RECOVERY_BATCH_MAX = 100;
+/** Held payments whose capture key is looked up in the ledger per pass (one lookup, under its limit). */
+export const HELD_CHECKED_PER_PASS_MAX = Math.min(500, KEYS_PER_LOOKUP_MAX);
+
+/** Where each store's walk through held payments resumes on the next pass (it wraps around). */
+const heldWalks = new WeakMap<PaymentsStore, { afterPosition: bigint }>();
+
+/**
+ * Held payments (no claim) whose hold the ledger has captured: left by an older version that asked
+ * the ledger before recording anything. Settled on the ledger's facts, one page per pass.
+ */
+async function settleCapturesOnlyTheLedgerHas(deps: FlowDeps, untouchedSince: Date): Promise<number> {
+  const walk = heldWalks.get(deps.store) ?? { afterPosition: 0n };
+  heldWalks.set(deps.store, walk);
+  const held = await deps.store.unclaimedHeldPaymentsAfter(walk.afterPosition, untouchedSince, HELD_CHECKED_PER_PASS_MAX);
+  walk.afterPosition = held.length < HELD_CHECKED_PER_PASS_MAX ? 0n : must(held.at(-1), 'a full page has a last row').position;
+  if (held.length === 0) return 0;
+  const captured = new Map<string, bigint>();
+  for (const movement of await services.ledgerMovements(deps.services, held.map((payment) => services.ledgerKeys.capture(payment.id)))) {
+    const credit = movement.entries.find((entry) => entry.direction === 'CREDIT');
+    if (credit) captured.set(movement.idempotencyKey, BigInt(credit.amount.amount));
+  }
+  let settled = 0;
+  for (const payment of held) {
+    const amount = captured.get(services.ledgerKeys.capture(payment.id));
+    if (amount === undefined) continue;
+    const succeeded = await deps.store.updatePayment(payment.id, { statuses: CAPTURABLE, step: 'HOLD_PLACED' }, { status: 'SUCCEEDED', step: 'CAPTURED', amountCaptured: amount }, { to: 'PAID' });
+    if (succeeded) settled += 1;
+  }
+  return settled;
+}
 
 /**
  * Drives every unfinished payment and refund untouched since `untouchedSince` to a final or
@@ -455,11 +486,12 @@ export const RECOVERY_BATCH_MAX = 100;
  * step, a claimed capture or cancel (CAPTURE_REQUESTED, CANCEL_REQUESTED), a PENDING refund. Each
  * step's remote call is keyed, so what the ledger did before an interruption is found, not
  * repeated: a capture or refund it posted is replayed and recorded, a void repeated is harmless,
- * and a capture it refuses is settled on what it holds under the payment's capture key.
+ * and a capture it refuses is settled on what it holds under the payment's capture key. Held
+ * payments whose hold the ledger captured without a claim here are settled on the ledger's facts.
  * Returns what it touched.
  */
-export async function recover(deps: FlowDeps, untouchedSince: Date): Promise<{ payments: number; refunds: number; expired: number }> {
-  const touched = { payments: 0, refunds: 0, expired: 0 };
+export async function recover(deps: FlowDeps, untouchedSince: Date): Promise<{ payments: number; refunds: number; expired: number; capturesOnlyInLedger: number }> {
+  const touched = { payments: 0, refunds: 0, expired: 0, capturesOnlyInLedger: 0 };
   for (const payment of await deps.store.unfinishedPayments(untouchedSince, RECOVERY_BATCH_MAX)) {
     try {
       await advance(deps, payment);
@@ -478,6 +510,11 @@ export async function recover(deps: FlowDeps, untouchedSince: Date): Promise<{ p
       if (codeOf(error) === ErrorCode.INSUFFICIENT_FUNDS) touched.refunds += 1;
       else deps.logger.error({ err: error, refundId: refund.id }, 'recovery could not complete a refund');
     }
+  }
+  try {
+    touched.capturesOnlyInLedger = await settleCapturesOnlyTheLedgerHas(deps, untouchedSince);
+  } catch (error) {
+    if (codeOf(error) !== ErrorCode.SERVICE_UNAVAILABLE && !services.isUnavailable(error)) deps.logger.error({ err: error }, 'recovery could not look for captures only the ledger recorded');
   }
   for (const payment of await deps.store.expiredHolds(new Date(), RECOVERY_BATCH_MAX)) {
     try {

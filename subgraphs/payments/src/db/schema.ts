@@ -77,6 +77,8 @@ export const payments = paymentsSchema.table(
     index('payments_order_idx').on(table.orderId),
     index('payments_buyer_position_idx').on(table.buyerId, table.position),
     index('payments_merchant_position_idx').on(table.merchantId, table.position),
+    // Held payments by position: recovery walks them to find captures only the ledger recorded.
+    index('payments_held_position_idx').on(table.position).where(sql`${table.status} in ('AUTHORIZED', 'REQUIRES_REVIEW')`),
     index('payments_unfinished_idx').on(table.updatedAt).where(sql`${table.status} = 'PENDING' or ${table.step} in ('CANCEL_REQUESTED', 'CAPTURE_REQUESTED')`),
   ],
 );

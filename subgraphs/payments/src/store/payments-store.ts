@@ -261,6 +261,19 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
         .limit(limit);
     },
 
+    /**
+     * Held payments no capture or cancel has claimed, untouched since `untouchedSince`, after a
+     * position (recovery walks them in pages to settle captures only the ledger recorded).
+     */
+    async unclaimedHeldPaymentsAfter(afterPosition: bigint, untouchedSince: Date, limit: number): Promise<PaymentRow[]> {
+      return db
+        .select()
+        .from(payments)
+        .where(and(inArray(payments.status, ['AUTHORIZED', 'REQUIRES_REVIEW']), eq(payments.step, 'HOLD_PLACED'), sql`${payments.position} > ${afterPosition}`, lt(payments.updatedAt, untouchedSince)))
+        .orderBy(payments.position)
+        .limit(limit);
+    },
+
     /** Held payments whose hold has expired and that no capture or cancel has claimed. */
     async expiredHolds(now: Date, limit: number): Promise<PaymentRow[]> {
       return db

@@ -1,0 +1,1 @@
+CREATE INDEX "payments_held_position_idx" ON "payments"."payments" USING btree ("position") WHERE "payments"."payments"."status" in ('AUTHORIZED', 'REQUIRES_REVIEW');
