@@ -1,6 +1,6 @@
 // Proves, through the gateway with the platform in-process, that identity changes keep their
 // history and are audited: changing one's own email needs the current password (missing or wrong
-// is BAD_USER_INPUT and changes nothing), a buyer on a blocklisted email domain who moves to a
+// is BAD_USER_INPUT and changes nothing; five wrong ones are RATE_LIMITED), a buyer on a blocklisted email domain who moves to a
 // clean address is still declined by risk, display names refuse links and control characters, and
 // the audit trail records sign-ups, logins and failed logins, email changes, blocklist changes and
 // webhook secret rotations with actor, request id and outcome, readable by admins only, never
@@ -98,6 +98,17 @@ describe('changing one\'s own email', () => {
     expect(records.filter((record) => record.type === 'user.email_change_refused')).toEqual([expect.objectContaining({ outcome: 'FAILURE', subjectId: user.id, service: 'users' })]);
     const [change] = records.filter((record) => record.type === 'user.email_changed');
     expect(change).toMatchObject({ outcome: 'SUCCESS', actorId: user.id, subjectId: user.id, requestId: expect.any(String) });
+  });
+
+  it('is RATE_LIMITED after 5 wrong current passwords (a stolen access token cannot guess the password)', async () => {
+    const user = await registerAndLogin(urls);
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      expect(errorCode(await gql(gatewayUrl, UPDATE, { input: { email: uniqueEmail('guess'), currentPassword: `wrong guess ${attempt}` } }, user.accessToken))).toBe('BAD_USER_INPUT');
+    }
+    const limited = await gql(gatewayUrl, UPDATE, { input: { email: uniqueEmail('guess'), currentPassword: TEST_PASSWORD } }, user.accessToken);
+    expect(errorCode(limited)).toBe('RATE_LIMITED');
+    expect(limited.errors![0]!.extensions!.retryAfterSeconds).toBeGreaterThan(0);
+    expect((await gql(gatewayUrl, `{ me { email } }`, {}, user.accessToken)).data!.me.email).toBe(user.email);
   });
 
   it('does not escape the blocklist: a buyer on a blocklisted domain who moves to a clean address is still declined', async () => {

@@ -72,6 +72,18 @@ export function createUsersStore(database: { db: Database<typeof schema>; transa
       return [...new Set([current.email, ...past.map((row) => String(row.email))].map(domainOf))];
     },
 
+    /** How many `type` records about `subjectId` the last `windowSeconds` hold, and when the oldest of them leaves the window. */
+    async recentAudit(type: string, subjectId: string, windowSeconds: number): Promise<{ count: number; oldestLeavesInSeconds: number }> {
+      const [row] = await database.transaction((sql) =>
+        sql.query<{ count: string; leaves: string | null }>(
+          `select count(*)::text as count, ceil(extract(epoch from (min(occurred_at) + $3::integer * interval '1 second' - now())))::text as leaves
+             from users.audit_events where type = $1 and subject_id = $2 and occurred_at > now() - $3::integer * interval '1 second'`,
+          [type, subjectId, String(windowSeconds)],
+        ),
+      );
+      return { count: Number(row?.count ?? 0), oldestLeavesInSeconds: Math.max(1, Number(row?.leaves ?? 1)) };
+    },
+
     async appendAudit(records: readonly AuditRecord[]): Promise<void> {
       await database.transaction((sql) => appendAudit(sql, records));
     },
