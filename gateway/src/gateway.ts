@@ -159,7 +159,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     response.json({ status: 'ok' });
   });
   app.get('/ready', async (_request, response) => {
-    const readiness = await checkReadiness(options.subgraphs());
+    // The gateway consumes payment events (subscriptions): its transport counts too.
+    const readiness = await checkReadiness(options.subgraphs(), options.events);
     response.status(readiness.ready ? 200 : 503).json({
       status: readiness.ready ? 'ready' : 'unavailable',
       subgraphs: readiness.subgraphs,

@@ -6,7 +6,7 @@ import { loadPlatformConfig, loadServiceList } from '@paygraph/config';
 import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import { createLogger } from '@paygraph/logging';
 import { createEventTransport } from '@paygraph/events';
-import { listen, resolveServiceSecret, runProcess } from '@paygraph/server';
+import { listen, resolveServiceSecret, runProcess, waitForDatabase } from '@paygraph/server';
 import { authEndpoints } from '@paygraph/service-client';
 import { createGateway } from './gateway';
 
@@ -17,7 +17,11 @@ await runProcess(logger, async () => {
   const directory = { url: (name: string) => services.find((service) => service.name === name)!.url };
   // Subscriptions need events from the payments service's process: a shared transport
   // (DATABASE_URL for PostgreSQL LISTEN/NOTIFY, or NATS_URL); in-process sees none.
-  const events = await createEventTransport({ env: process.env, logger: logger.child({ component: 'events' }) });
+  // On PostgreSQL the transport needs the database: start-up waits for it (each attempt logged).
+  const events = await waitForDatabase('event transport', () => createEventTransport({ env: process.env, logger: logger.child({ component: 'events' }) }), {
+    waitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
+    logger,
+  });
   if (events.kind === 'in-process') logger.warn('no shared event transport (set DATABASE_URL or NATS_URL): subscriptions receive no events');
   const gateway = await createGateway({
     config,

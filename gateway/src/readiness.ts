@@ -10,7 +10,15 @@ export const READINESS_TIMEOUT_MS = 2_000;
 export interface Readiness {
   ready: boolean;
   subgraphs: Record<string, 'up' | 'down'>;
+  /** The gateway's own event transport (subscriptions), when it has one. */
+  events?: 'up' | 'down';
+  /** Subgraph names that are down, and `events` when the transport is. */
   missing: string[];
+}
+
+/** What the gateway's own readiness asks of its event transport (EventTransport.ready). */
+interface EventsReadiness {
+  ready?(): Promise<boolean>;
 }
 
 /** `http://host:port/graphql` -> `http://host:port/ready` (every subgraph serves it beside /graphql). */
@@ -35,12 +43,30 @@ async function subgraphReady(subgraph: { url: string; urls?: readonly string[] }
   return results.some(Boolean);
 }
 
-export async function checkReadiness(subgraphs: ReadonlyArray<{ name: string; url: string; urls?: readonly string[] }>): Promise<Readiness> {
-  const results = await Promise.all(subgraphs.map(async (subgraph) => [subgraph.name, await subgraphReady(subgraph)] as const));
+async function eventsReady(events: EventsReadiness): Promise<boolean> {
+  if (!events.ready) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), READINESS_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([events.ready().catch(() => false), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function checkReadiness(subgraphs: ReadonlyArray<{ name: string; url: string; urls?: readonly string[] }>, events?: EventsReadiness): Promise<Readiness> {
+  const [results, eventsUp] = await Promise.all([
+    Promise.all(subgraphs.map(async (subgraph) => [subgraph.name, await subgraphReady(subgraph)] as const)),
+    events ? eventsReady(events) : Promise.resolve(null),
+  ]);
   const missing = results.filter(([, up]) => !up).map(([name]) => name);
+  if (eventsUp === false) missing.push('events');
   return {
     ready: missing.length === 0,
     subgraphs: Object.fromEntries(results.map(([name, up]) => [name, up ? 'up' : 'down'])),
+    ...(eventsUp === null ? {} : { events: eventsUp ? 'up' : 'down' }),
     missing,
   };
 }

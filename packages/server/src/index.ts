@@ -12,6 +12,8 @@ export { resolveServiceSecret } from './service-secret';
 export { runStandalone } from './standalone';
 export { identifyRequest, httpErrorHandler, type RequestIdentity } from './http';
 export { runProcess } from './process';
+/** Start-up of a process that needs the database (e.g. the gateway's PostgreSQL event transport) waits for it. */
+export { waitForDatabase } from '@paygraph/db';
 export { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, pageSize, encodeCursor, decodeCursor, connection } from './pagination';
 export { rowLoader, groupLoader } from './loaders';
 export { subgraphFiles } from './files';
