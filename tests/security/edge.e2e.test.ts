@@ -2,6 +2,7 @@
 // platform's subgraphs (defaults; NODE_ENV=production; limits raised with a short deadline and a
 // small response ceiling) receive each attack and answer its documented refusal, with no subgraph
 // fetch (counted in the gateway's /metrics) and /health still 200 afterwards.
+import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
@@ -118,6 +119,12 @@ describe('operation limits at the gateway', () => {
     const directives = await gql(edge.url, `{ me { id @include(if: true) @skip(if: false) @include(if: true) @skip(if: false) @include(if: true) } }`, {}, buyer.accessToken);
     expect(directives.status).toBe(400);
     expect(await subgraphFetches(edge.url)).toBe(before);
+  });
+
+  it("answers the IDE's introspection (deeper than the depth limit) outside production", async () => {
+    const introspection = await gql(edge.url, getIntrospectionQuery());
+    expect(introspection.errors).toBeUndefined();
+    expect(introspection.data!.__schema.queryType.name).toBe('Query');
   });
 
   it('applies the limits in a subgraph reached directly', async () => {
