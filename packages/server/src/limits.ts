@@ -353,13 +353,23 @@ export function operationLimitsPlugin<TContext extends BaseContext>(
 }
 
 /**
- * What a subgraph applies: the same limits from the environment, with one more level of depth
- * (the gateway's entity fetches wrap the client's selection in `_entities`).
+ * What a subgraph applies: the same limits from the environment, with one more level of depth (the
+ * gateway's entity fetches wrap the client's selection in `_entities`) and twice the height (the
+ * query planner adds `__typename` and key fields at every entity boundary).
  */
 export function subgraphLimitsPlugin<TContext extends BaseContext>(env: NodeJS.ProcessEnv = process.env): ApolloServerPlugin<TContext> {
   const settings = loadLimitSettings(env);
-  return operationLimitsPlugin<TContext>({ ...settings, OPERATION_DEPTH_MAX: settings.OPERATION_DEPTH_MAX + 1 });
+  return operationLimitsPlugin<TContext>({
+    ...settings,
+    OPERATION_DEPTH_MAX: settings.OPERATION_DEPTH_MAX + SUBGRAPH_DEPTH_EXTRA,
+    OPERATION_HEIGHT_MAX: settings.OPERATION_HEIGHT_MAX * SUBGRAPH_HEIGHT_FACTOR,
+  });
 }
+
+/** The `_entities` level the gateway adds above a client's selection. */
+const SUBGRAPH_DEPTH_EXTRA = 1;
+/** Room for the `__typename` and key fields the query planner adds to a client's selection. */
+const SUBGRAPH_HEIGHT_FACTOR = 2;
 
 /**
  * The Apollo options every subgraph adds to the base ones: the limits plugin, no field suggestions
