@@ -36,7 +36,9 @@ beforeAll(async () => {
     env = { PAYMENTS_DATABASE_URL: urlOf(databases.payments), LEDGER_DATABASE_URL: urlOf(databases.ledger) };
   }
   // The reconciliation of 10,000 payments is one request: give it the time a large book needs.
-  platform = await startTestPlatform({ env: { ...env, ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD, SUBGRAPH_TIMEOUT_MS: '60000', PAYMENT_RECOVERY_INTERVAL_MS: '3600000' } });
+  // One reconciliation of 10,000 payments runs longer than the default per-request deadline
+  // (REQUEST_TIMEOUT_MS 15 s) and subgraph timeout: an operator reconciling this much raises both.
+  platform = await startTestPlatform({ env: { ...env, ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD, SUBGRAPH_TIMEOUT_MS: '60000', REQUEST_TIMEOUT_MS: '90000', PAYMENT_RECOVERY_INTERVAL_MS: '3600000' } });
 });
 
 afterAll(async () => {
