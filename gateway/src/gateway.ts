@@ -137,8 +137,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       verifyToken: options.verifyToken,
       readLog,
       logger,
-      limits: {
       operationLimits: limitSettings,
+      limits: {
         ...(config.SUBSCRIPTIONS_PER_CONNECTION_MAX ? { perConnectionMax: config.SUBSCRIPTIONS_PER_CONNECTION_MAX } : {}),
         ...(config.SUBSCRIPTIONS_PER_USER_MAX ? { perUserMax: config.SUBSCRIPTIONS_PER_USER_MAX } : {}),
         ...(config.SUBSCRIBES_PER_MINUTE_MAX ? { subscribesPerMinuteMax: config.SUBSCRIBES_PER_MINUTE_MAX } : {}),
@@ -171,8 +171,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     response.setHeader('content-type', metrics.registry.contentType);
     response.send(await metrics.registry.metrics());
   });
-  if (introspection) mountIde(app, ideDist); // edge limits: no IDE where it could not load the schema
   app.use('/graphql', ...protection.middleware); // edge protection: rate limit, body, trusted documents (before the IDE)
+  if (introspection) mountIde(app, ideDist); // edge limits: no IDE where it could not load the schema
   app.use(
     '/graphql',
     express.json({ limit: JSON_BODY_LIMIT }),
@@ -196,7 +196,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       for (const detach of detachers.splice(0)) await detach();
       await hub?.stop();
       await apollo.stop();
-    },
       await protection.close();
+    },
   };
 }

@@ -68,19 +68,19 @@ export const envSchemas = {
     NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1 to 64 letters, digits, _ or -').default('PAYGRAPH_EVENTS'),
     NATS_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be dot-separated tokens of letters, digits, _ or -').default('paygraph.events'),
     EVENT_TRANSPORT: z.enum(['in-process', 'postgres', 'nats'], { message: 'must be in-process, postgres or nats' }).optional(),
+    /** Outbox and inbox rows older than this are pruned (never past what a durable consumer applied). */
+    EVENT_RETENTION_SECONDS: positiveInt(315_360_000).default(2_592_000),
   },
   gateway: {
     PORT: port.default(4000),
-    SUPERGRAPH_SOURCE: z.enum(['introspect', 'static'], { message: 'must be introspect or static' }).optional(),
-    /** Outbox and inbox rows older than this are pruned (never past what a durable consumer applied). */
-    EVENT_RETENTION_SECONDS: positiveInt(315_360_000).default(2_592_000),
-    SUPERGRAPH_POLL_INTERVAL_MS: positiveInt(3_600_000).default(10_000),
-    SUBGRAPH_TIMEOUT_MS: positiveInt(120_000).default(10_000),
-  },
     /** Live subscriptions per WebSocket, per user across sockets, and subscribe messages per socket and minute. */
     SUBSCRIPTIONS_PER_CONNECTION_MAX: positiveInt(1_000).default(20),
     SUBSCRIPTIONS_PER_USER_MAX: positiveInt(100_000).default(100),
     SUBSCRIBES_PER_MINUTE_MAX: positiveInt(100_000).default(120),
+    SUPERGRAPH_SOURCE: z.enum(['introspect', 'static'], { message: 'must be introspect or static' }).optional(),
+    SUPERGRAPH_POLL_INTERVAL_MS: positiveInt(3_600_000).default(10_000),
+    SUBGRAPH_TIMEOUT_MS: positiveInt(120_000).default(10_000),
+  },
   // --- edge protection: rate limits, login throttles, trusted documents (issue 11) ---
   edge: {
     /** `off` switches every rate limit and throttle off (load tests, benchmarks); logged as a warning. */
