@@ -76,13 +76,15 @@ describe('payOrder', () => {
     expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: authorized.id }, merchant.accessToken))).toBe('INVALID_STATE');
   });
 
-  it('holds a payment for review when risk asks for it, until the merchant approves by capturing', async () => {
+  it('holds a payment for review when risk asks for it, until an admin approves it with reviewPayment (a capture does not)', async () => {
     const buyer = await fundedBuyer('500000');
     const held = (await pay(buyer, await order(buyer, '100001'))).data!.payOrder;
     expect(held).toMatchObject({ status: 'REQUIRES_REVIEW', riskAssessment: { decision: 'REVIEW', reasons: ['NEW_ACCOUNT'] } });
     expect((await balances(buyer))!.available.amount).toBe(String(500000 - 100001));
-    const approved = await gql(gatewayUrl, CAPTURE, { id: held.id }, admin.accessToken);
-    expect(approved.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '100001' } });
+    expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: held.id }, merchant.accessToken))).toBe('INVALID_STATE');
+    expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: held.id }, admin.accessToken))).toBe('INVALID_STATE');
+    const approved = await gql(gatewayUrl, `mutation($input: ReviewPaymentInput!) { reviewPayment(input: $input) { status amountCaptured { amount } } }`, { input: { paymentId: held.id, decision: 'APPROVE' } }, admin.accessToken);
+    expect(approved.data!.reviewPayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '100001' } });
   });
 
   it('records a declined attempt as a FAILED payment, not an error, and moves no money', async () => {

@@ -37,6 +37,7 @@ const CREATE_ORDER = `mutation($input: CreateOrderInput!) { createOrder(input: $
 const PAY = `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status failureCode amountCaptured { amount } } }`;
 const CAPTURE = `mutation($id: ID!, $amount: MoneyInput) { capturePayment(id: $id, amount: $amount) { id status amountCaptured { amount } } }`;
 const CANCEL = `mutation($id: ID!) { cancelOrder(id: $id) { id status } }`;
+const REVIEW = `mutation($input: ReviewPaymentInput!) { reviewPayment(input: $input) { id status amountCaptured { amount } } }`;
 const REFUND = `mutation($input: RefundPaymentInput!) { refundPayment(input: $input) { id status amount { amount } } }`;
 
 export type Outcome = 'acked' | 'rejected' | 'ambiguous';
@@ -233,6 +234,16 @@ async function runClient(world: World, index: number, options: LoadOptions, stop
     return answer;
   };
 
+  /** An admin decides a review; an approval is acknowledged like a full capture (the payment succeeds). */
+  const review = async (paymentId: string, decision: 'APPROVE' | 'REJECT') => {
+    const operation: CaptureOperation = { paymentId, amount: 0n, outcome: 'ambiguous' };
+    if (decision === 'APPROVE') world.captures.push(operation);
+    const answer = await withRetries(() => call(world, REVIEW, { input: { paymentId, decision, note: 'fault suite' } }, world.admin.accessToken), () => undefined, stopped);
+    operation.outcome = outcomeOf(answer);
+    if (answer.kind !== 'ok') operation.code = answer.code;
+    return answer;
+  };
+
   const cancel = async (payer: TestUser, orderId: string) => {
     const operation = { orderId, outcome: 'ambiguous' as Outcome };
     world.cancels.push(operation);
@@ -279,10 +290,13 @@ async function runClient(world: World, index: number, options: LoadOptions, stop
       ]);
       world.races.push({ orderId: paid.orderId, paymentId: paid.id, capture: outcomeOf(captured), cancel: outcomeOf(canceled) });
     } else if (roll < 0.77) {
-      // Over the new-account limit: held for review, then captured (approved) or canceled.
+      // Over the new-account limit: held for review, then approved or rejected by an admin, or
+      // the order canceled by the buyer (the merchant may not capture it).
       const paid = await payNewOrder(payer, merchant, REVIEW_AMOUNT_MINOR, currency, 'AUTOMATIC');
       if (paid?.status !== 'REQUIRES_REVIEW') continue;
-      if (random() < 0.5) await capture(merchant, paid.id, null, currency);
+      const choice = random();
+      if (choice < 0.4) await review(paid.id, 'APPROVE');
+      else if (choice < 0.7) await review(paid.id, 'REJECT');
       else await cancel(payer, paid.orderId);
     } else {
       // Concurrent partial refunds of a succeeded payment; together they may ask for more than was captured.

@@ -119,6 +119,8 @@ export const envSchemas = {
   },
   payments: {
     PAYMENT_HOLD_EXPIRY_SECONDS: positiveInt(31_536_000).default(604_800),
+    /** How long a payment held for review waits for a decision before it is canceled (hold released). */
+    PAYMENT_REVIEW_EXPIRY_SECONDS: positiveInt(31_536_000).default(604_800),
     PAYMENT_RECOVERY_INTERVAL_MS: positiveInt(3_600_000).default(30_000),
     EVENT_RELAY_INTERVAL_MS: positiveInt(60_000).default(200),
   },

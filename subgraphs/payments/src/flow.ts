@@ -8,8 +8,9 @@
  */
 import { newId } from '@paygraph/db';
 import type { GraphQLError } from 'graphql';
-import { ErrorCode, apiError, badUserInput, forbidden, idempotencyKeyReused, invalidState, notFound, serviceUnavailable } from '@paygraph/errors';
-import { isAdmin, requireUser, type Viewer } from '@paygraph/identity';
+import { ErrorCode, apiError, badUserInput, forbidden, idempotencyKeyReused, invalidState, notFound, serviceUnavailable, unauthenticated } from '@paygraph/errors';
+import { hasScope, isAdmin, requireUser, type Viewer } from '@paygraph/identity';
+import type { AuditRecorder } from '@paygraph/audit';
 import type { Logger } from '@paygraph/logging';
 import { assertMovableAmount, type Money } from '@paygraph/money';
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
@@ -23,6 +24,8 @@ import { PaymentConflict, type PaymentsStore } from './store/payments-store';
 export interface FlowSettings {
   /** How long an authorization holds the buyer's funds (like a card authorization). */
   holdExpiryMs: number;
+  /** How long a payment waits for a review decision before it is canceled and its hold released. */
+  reviewExpiryMs: number;
 }
 
 export interface FlowDeps {
@@ -30,7 +33,13 @@ export interface FlowDeps {
   services: services.Services;
   settings: FlowSettings;
   logger: Logger;
+  /** Where security-relevant decisions (reviews) are recorded; absent in tests that do not read it. */
+  audit?: AuditRecorder;
 }
+
+/** The service scope that may decide reviews besides admins (a risk operations service). */
+export const REVIEW_SCOPE = 'risk:review';
+export const REVIEW_NOTE_LENGTH_MAX = 1_000;
 
 export const DESCRIPTION_LENGTH_MAX = 500;
 
@@ -365,8 +374,11 @@ function capturedOrRefused(payment: PaymentRow): PaymentRow {
 export async function capturePayment(deps: FlowDeps, viewer: Viewer, paymentId: string, requested: Money | null): Promise<PaymentRow> {
   const payment = assertMerchantOrAdmin(viewer, (await deps.store.paymentsByIds([paymentId]))[0]);
   if (payment.step === 'CAPTURE_REQUESTED') return capturedOrRefused(await finishCapture(deps, payment));
-  if (!CAPTURABLE.includes(payment.status) || payment.step !== 'HOLD_PLACED') {
-    throw invalidState(`The payment is ${payment.status.toLowerCase()}; only an authorized payment or one under review can be captured.`);
+  // A payment under review is decided by reviewPayment (an admin or risk operations), never by
+  // the merchant who receives the money.
+  if (payment.status === 'REQUIRES_REVIEW') throw invalidState('The payment is under risk review; it is approved or rejected with reviewPayment, not captured.');
+  if (payment.status !== 'AUTHORIZED' || payment.step !== 'HOLD_PLACED') {
+    throw invalidState(`The payment is ${payment.status.toLowerCase()}; only an authorized payment can be captured.`);
   }
   let amount = payment.amount;
   if (requested) {
@@ -384,6 +396,69 @@ export async function capturePayment(deps: FlowDeps, viewer: Viewer, paymentId: 
   }
   checkpoint('capture-requested');
   return capturedOrRefused(await finishCapture(deps, claimed));
+}
+
+// ---------------------------------------------------------------- reviews
+
+/**
+ * Decides a payment held for review: an admin or a service with risk:review, never the payment's
+ * merchant or buyer. The decision is recorded with who, when and the note under the payment's row
+ * lock (step HOLD_PLACED, status REQUIRES_REVIEW), so it and a cancel, an expiry or another review
+ * never both win. APPROVE continues the payment: AUTOMATIC is captured in full (claimed as a
+ * capture, finished like one), MANUAL becomes AUTHORIZED for the merchant to capture. REJECT
+ * cancels it and releases the hold; the order stays payable, as after an expired hold. Asking
+ * again for the decision already taken returns the payment; the other decision is INVALID_STATE.
+ */
+export async function reviewPayment(
+  deps: FlowDeps,
+  viewer: Viewer,
+  input: { paymentId: string; decision: 'APPROVE' | 'REJECT'; note?: string | null },
+  request: { requestId?: string } = {},
+): Promise<PaymentRow> {
+  if (viewer.kind === 'anonymous') throw unauthenticated();
+  const reviewer = viewer.kind === 'service' ? `service:${viewer.service}` : viewer.userId;
+  if (!(isAdmin(viewer) || hasScope(viewer, REVIEW_SCOPE))) throw forbidden('Only an admin or risk operations may decide a review.');
+  const note = input.note ?? null;
+  if (note !== null && note.length > REVIEW_NOTE_LENGTH_MAX) throw badUserInput(`A note is at most ${REVIEW_NOTE_LENGTH_MAX} characters`, 'input.note');
+  const [payment] = await deps.store.paymentsByIds([input.paymentId]);
+  if (!payment) throw notFound('No such payment.');
+  if (viewer.kind === 'user' && (viewer.userId === payment.merchantId || viewer.userId === payment.buyerId)) {
+    throw forbidden('The merchant or buyer of a payment may not decide its review.');
+  }
+  if (payment.reviewDecision !== null) return repeatedReview(deps, payment, input.decision);
+  if (payment.status !== 'REQUIRES_REVIEW' || payment.step !== 'HOLD_PLACED') {
+    throw invalidState(`The payment is ${payment.status.toLowerCase()}; only a payment under review can be reviewed.`);
+  }
+  const review = { reviewDecision: input.decision, reviewNote: note, reviewedBy: reviewer, reviewedAt: new Date() } as const;
+  const next =
+    input.decision === 'REJECT'
+      ? { step: 'CANCEL_REQUESTED' as const }
+      : payment.captureMethod === 'MANUAL'
+        ? { status: 'AUTHORIZED' as const }
+        : { step: 'CAPTURE_REQUESTED' as const, captureRequestedAmount: payment.amount };
+  const claimed = await deps.store.updatePayment(payment.id, { statuses: ['REQUIRES_REVIEW'], step: 'HOLD_PLACED' }, { ...review, ...next });
+  if (!claimed) {
+    const now = await reload(deps, payment.id);
+    if (now.reviewDecision !== null) return repeatedReview(deps, now, input.decision);
+    throw invalidState(`The payment is ${now.status.toLowerCase()}${now.step === 'CANCEL_REQUESTED' ? ' and being canceled' : ''}; it can no longer be reviewed.`);
+  }
+  await deps.audit?.record(
+    { ...request, logger: deps.logger },
+    { type: 'payment.review_decided', actorId: reviewer, subjectId: payment.id, outcome: 'SUCCESS', details: { decision: input.decision, captureMethod: payment.captureMethod } },
+  );
+  return finishReview(deps, claimed);
+}
+
+/** Carries a recorded decision to its end (a capture or a void still to post); safe to repeat. */
+async function finishReview(deps: FlowDeps, payment: PaymentRow): Promise<PaymentRow> {
+  if (payment.step === 'CAPTURE_REQUESTED') return finishCapture(deps, payment);
+  if (payment.step === 'CANCEL_REQUESTED') return finishCancel(deps, payment);
+  return payment;
+}
+
+async function repeatedReview(deps: FlowDeps, payment: PaymentRow, decision: 'APPROVE' | 'REJECT'): Promise<PaymentRow> {
+  if (payment.reviewDecision !== decision) throw invalidState(`This payment's review was already decided: ${payment.reviewDecision}.`);
+  return finishReview(deps, payment);
 }
 
 // ---------------------------------------------------------------- refunds
@@ -515,6 +590,16 @@ export async function recover(deps: FlowDeps, untouchedSince: Date): Promise<{ p
     touched.capturesOnlyInLedger = await settleCapturesOnlyTheLedgerHas(deps, untouchedSince);
   } catch (error) {
     if (codeOf(error) !== ErrorCode.SERVICE_UNAVAILABLE && !services.isUnavailable(error)) deps.logger.error({ err: error }, 'recovery could not look for captures only the ledger recorded');
+  }
+  // Reviews nobody decided in time: canceled like an expired hold, the funds released.
+  for (const payment of await deps.store.undecidedReviews(new Date(Date.now() - deps.settings.reviewExpiryMs), RECOVERY_BATCH_MAX)) {
+    try {
+      const requested = await deps.store.updatePayment(payment.id, { statuses: ['REQUIRES_REVIEW'], step: 'HOLD_PLACED' }, { step: 'CANCEL_REQUESTED' });
+      if (requested) await finishCancel(deps, requested);
+      touched.expired += 1;
+    } catch (error) {
+      deps.logger.error({ err: error, paymentId: payment.id }, 'could not cancel a payment whose review expired');
+    }
   }
   for (const payment of await deps.store.expiredHolds(new Date(), RECOVERY_BATCH_MAX)) {
     try {

@@ -2,6 +2,7 @@
  * The payments subgraph as a value: orders, payments and refunds over risk and the ledger, with a
  * recovery pass at start-up and on a timer.
  */
+import { createAuditRecorder } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { serviceOutbox } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
@@ -32,8 +33,9 @@ export const paymentsService: ServiceDefinition = {
     const flow: FlowDeps = {
       store,
       services: { client, caches: createServiceCaches() },
-      settings: { holdExpiryMs: runtime.config.PAYMENT_HOLD_EXPIRY_SECONDS * 1000 },
+      settings: { holdExpiryMs: runtime.config.PAYMENT_HOLD_EXPIRY_SECONDS * 1000, reviewExpiryMs: runtime.config.PAYMENT_REVIEW_EXPIRY_SECONDS * 1000 },
       logger,
+      audit: createAuditRecorder({ client, logger }),
     };
     const server = await createSubgraphServer({
       name: 'payments',

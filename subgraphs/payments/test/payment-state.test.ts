@@ -23,6 +23,7 @@ describe('payment transitions', () => {
     ['PENDING', 'SUCCEEDED'],
     ['AUTHORIZED', 'SUCCEEDED'],
     ['AUTHORIZED', 'CANCELED'],
+    ['REQUIRES_REVIEW', 'AUTHORIZED'],
     ['REQUIRES_REVIEW', 'SUCCEEDED'],
     ['REQUIRES_REVIEW', 'CANCELED'],
   ] as const)('allows %s -> %s', (from, to) => {

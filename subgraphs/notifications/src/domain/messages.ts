@@ -4,7 +4,7 @@
  * | event (source) | buyer | merchant | webhook of the merchant |
  * |---|---|---|---|
  * | `payment.created` (payments) | - | - | yes |
- * | `payment.requires_review` | "under review" | "needs your review" (capture to approve) | yes |
+ * | `payment.requires_review` | "under review" | "held for review" (decided by Paygraph) | yes |
  * | `payment.authorized` (manual capture) | - | "ready to capture" | yes |
  * | `payment.succeeded` | "payment succeeded" | "you received" | yes |
  * | `payment.failed` | "payment failed" with the reason | - | yes |
@@ -189,7 +189,7 @@ function paymentMessages(type: string, payment: PaymentPayload, nameOf: (userId:
     case 'payment.requires_review':
       return [
         toBuyer(`Your payment of ${total} is under review`, `Your payment to ${merchant} is held for review; the funds stay reserved until it is approved or canceled. Payment ${payment.paymentId}.`),
-        toMerchant(`A payment of ${total} needs your review`, `${buyer}'s payment is held for review: capture it to approve it, or cancel the order. Payment ${payment.paymentId}.`),
+        toMerchant(`A payment of ${total} is held for review`, `${buyer}'s payment is held for a risk review by Paygraph; you will be told when it is approved or rejected. Payment ${payment.paymentId}.`),
       ];
     case 'payment.authorized':
       return [toMerchant(`A payment of ${total} is ready to capture`, `${buyer}'s payment is authorized and the funds are held: capture it to collect them. Payment ${payment.paymentId}.`)];

@@ -65,6 +65,14 @@ export const payments = paymentsSchema.table(
      * of the payment's idempotency key resumes such a payment at once (others wait for recovery).
      */
     stalledAt: timestamp('stalled_at', { withTimezone: true }),
+    /**
+     * A risk review's decision (reviewPayment), by an admin or a service with risk:review, never the
+     * payment's merchant or buyer; null until decided. Who, when and the note are kept with it.
+     */
+    reviewDecision: text('review_decision', { enum: ['APPROVE', 'REJECT'] }),
+    reviewNote: text('review_note'),
+    reviewedBy: text('reviewed_by'),
+    reviewedAt: timestamp('reviewed_at', { withTimezone: true }),
     amountCaptured: money('amount_captured').notNull().default(sql`0`),
     amountRefunded: money('amount_refunded').notNull().default(sql`0`),
     version: integer('version').notNull().default(1),

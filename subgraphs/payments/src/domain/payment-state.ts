@@ -11,7 +11,8 @@ export type RiskDecision = NonNullable<PaymentRow['riskDecision']>;
 
 export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
   PENDING: ['REQUIRES_REVIEW', 'AUTHORIZED', 'SUCCEEDED', 'FAILED'],
-  REQUIRES_REVIEW: ['SUCCEEDED', 'CANCELED'],
+  // A review decides: approved to AUTHORIZED (manual capture) or captured (automatic), or canceled.
+  REQUIRES_REVIEW: ['AUTHORIZED', 'SUCCEEDED', 'CANCELED'],
   AUTHORIZED: ['SUCCEEDED', 'CANCELED'],
   SUCCEEDED: [],
   FAILED: [],

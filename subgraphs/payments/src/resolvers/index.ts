@@ -2,7 +2,7 @@ import { isAdmin, requireRole, requireScope, requireUser, type Viewer } from '@p
 import { scalarResolvers } from '@paygraph/scalars';
 import { badUserInput } from '@paygraph/errors';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
-import { canSee, cancelOrder, capturePayment, createOrder, payOrder, refundPayment } from '../flow';
+import { canSee, cancelOrder, capturePayment, createOrder, payOrder, refundPayment, reviewPayment } from '../flow';
 import type { PaymentStatus, Resolvers } from '../generated/resolvers-types';
 import { reconcilePayments } from '../reconcile';
 import { LogPruned } from '../store/payments-store';
@@ -64,6 +64,7 @@ export const resolvers: Resolvers = {
     payOrder: (_parent, { input }, context) => payOrder(context.flow, context.viewer, input),
     capturePayment: (_parent, { id, amount }, context) => capturePayment(context.flow, context.viewer, id, amount ?? null),
     refundPayment: (_parent, { input }, context) => refundPayment(context.flow, context.viewer, input),
+    reviewPayment: (_parent, { input }, context) => reviewPayment(context.flow, context.viewer, input, { requestId: context.requestId }),
   },
   Order: {
     __resolveReference: async (reference, context) => visibleTo(context.viewer, await context.loaders.orderById.load(reference.id)),
@@ -79,6 +80,16 @@ export const resolvers: Resolvers = {
     amountCaptured: (payment) => money(payment.amountCaptured, payment.currency),
     amountRefunded: (payment) => money(payment.amountRefunded, payment.currency),
     refunds: (payment, _args, context) => context.loaders.refundsByPaymentId.load(payment.id),
+    review: (payment) =>
+      payment.reviewDecision === null || payment.reviewedAt === null
+        ? null
+        : {
+            decision: payment.reviewDecision,
+            note: payment.reviewNote,
+            // A service's decision ("service:<name>") names no user.
+            reviewedBy: payment.reviewedBy && !payment.reviewedBy.startsWith('service:') ? { id: payment.reviewedBy } : null,
+            reviewedAt: payment.reviewedAt,
+          },
   },
   Refund: {
     __resolveReference: async (reference, context) => {

@@ -64,6 +64,10 @@ const PAYMENT_COLUMNS: Record<string, { column: string; cast: string }> = {
   amountRefunded: { column: 'amount_refunded', cast: '::bigint' },
   captureRequestedAmount: { column: 'capture_requested_amount', cast: '::bigint' },
   stalledAt: { column: 'stalled_at', cast: '::timestamptz' },
+  reviewDecision: { column: 'review_decision', cast: '' },
+  reviewNote: { column: 'review_note', cast: '' },
+  reviewedBy: { column: 'reviewed_by', cast: '' },
+  reviewedAt: { column: 'reviewed_at', cast: '::timestamptz' },
 };
 
 /** An order that had to move with a payment could not (the payment change is rolled back). */
@@ -71,7 +75,7 @@ class OrderDidNotMove extends Error {}
 
 /** Fields a payment update may change. */
 type PaymentChanges = Partial<
-  Pick<PaymentRow, 'status' | 'step' | 'failureCode' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'amountCaptured' | 'amountRefunded' | 'captureRequestedAmount' | 'stalledAt'>
+  Pick<PaymentRow, 'status' | 'step' | 'failureCode' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'amountCaptured' | 'amountRefunded' | 'captureRequestedAmount' | 'stalledAt' | 'reviewDecision' | 'reviewNote' | 'reviewedBy' | 'reviewedAt'>
 >;
 
 /**
@@ -196,7 +200,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
      * Records a new payment attempt. A key the buyer used before, or an order that already has a
      * payment in flight or succeeded, is a PaymentConflict (the caller replays or refuses).
      */
-    async insertPayment(payment: Omit<PaymentRow, 'position' | 'version' | 'createdAt' | 'updatedAt' | 'amountCaptured' | 'amountRefunded' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'failureCode' | 'captureRequestedAmount' | 'stalledAt'>): Promise<PaymentRow> {
+    async insertPayment(payment: Omit<PaymentRow, 'position' | 'version' | 'createdAt' | 'updatedAt' | 'amountCaptured' | 'amountRefunded' | 'riskAssessmentId' | 'riskDecision' | 'buyerAccountId' | 'merchantAccountId' | 'holdId' | 'holdExpiresAt' | 'failureCode' | 'captureRequestedAmount' | 'stalledAt' | 'reviewDecision' | 'reviewNote' | 'reviewedBy' | 'reviewedAt'>): Promise<PaymentRow> {
       try {
         return await database.transaction(async (sql) => {
           // Under the order's row lock, so a payment never starts on an order a cancel just closed
@@ -271,6 +275,16 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
         .from(payments)
         .where(and(inArray(payments.status, ['AUTHORIZED', 'REQUIRES_REVIEW']), eq(payments.step, 'HOLD_PLACED'), sql`${payments.position} > ${afterPosition}`, lt(payments.updatedAt, untouchedSince)))
         .orderBy(payments.position)
+        .limit(limit);
+    },
+
+    /** Payments held for review since before `enteredBefore` that nobody decided (nor claimed). */
+    async undecidedReviews(enteredBefore: Date, limit: number): Promise<PaymentRow[]> {
+      return db
+        .select()
+        .from(payments)
+        .where(and(eq(payments.status, 'REQUIRES_REVIEW'), eq(payments.step, 'HOLD_PLACED'), lt(payments.updatedAt, enteredBefore)))
+        .orderBy(payments.updatedAt)
         .limit(limit);
     },
 

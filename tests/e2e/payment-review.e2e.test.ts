@@ -1,0 +1,112 @@
+// Proves payment reviews end to end through the gateway, on a platform of this file's own (short
+// review expiry): a payment risk holds for review is decided only by an admin with reviewPayment,
+// never captured by the merchant who receives the money nor decided by its merchant or buyer;
+// APPROVE captures an automatic payment or authorizes a manual one, REJECT cancels it and releases
+// the hold; who, when and the note are on the payment and in the audit trail; a decision is taken
+// once; admins read the queue with payments(status: REQUIRES_REVIEW); undecided reviews expire.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { errorCode, gql, loginAs, registerAndLogin, startTestPlatform, TEST_PASSWORD, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
+
+let platform: Platform;
+let gatewayUrl: string;
+let admin: TestUser;
+let merchant: TestUser;
+const key = () => `k-${randomBytes(6).toString('hex')}`;
+const usd = (amount: string) => ({ amount, currency: 'USD' });
+/** Risk holds a new account's payment over 1,000.00 USD for review (NEW_ACCOUNT). */
+const REVIEWED_AMOUNT = '100001';
+const REVIEW_EXPIRY_SECONDS = 3;
+
+const REVIEW = `mutation($input: ReviewPaymentInput!) {
+  reviewPayment(input: $input) { id status amountCaptured { amount } review { decision note reviewedAt reviewedBy { id name } } order { status } }
+}`;
+const CAPTURE = `mutation($id: ID!) { capturePayment(id: $id) { id status amountCaptured { amount } } }`;
+
+beforeAll(async () => {
+  const adminEmail = uniqueEmail('admin');
+  platform = await startTestPlatform({
+    env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD, PAYMENT_REVIEW_EXPIRY_SECONDS: String(REVIEW_EXPIRY_SECONDS), PAYMENT_RECOVERY_INTERVAL_MS: '500', RATE_LIMITS: 'off' },
+  });
+  gatewayUrl = platform.gatewayUrl!;
+  admin = await loginAs(gatewayUrl, adminEmail, TEST_PASSWORD);
+  merchant = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl }, 'MERCHANT');
+});
+
+afterAll(async () => {
+  await platform?.stop();
+});
+
+async function heldForReview(captureMethod: 'AUTOMATIC' | 'MANUAL' = 'AUTOMATIC') {
+  const buyer = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl });
+  await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: usd('500000'), idempotencyKey: key() } }, buyer.accessToken);
+  const order = await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: usd(REVIEWED_AMOUNT) } }, buyer.accessToken);
+  const paid = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: key(), captureMethod } }, buyer.accessToken);
+  expect(paid.data?.payOrder.status).toBe('REQUIRES_REVIEW');
+  return { buyer, paymentId: paid.data!.payOrder.id as string };
+}
+
+const available = async (user: TestUser) => (await gql(gatewayUrl, `{ wallet(currency: "USD") { available { amount } } }`, {}, user.accessToken)).data!.wallet.available.amount as string;
+const review = (user: TestUser, paymentId: string, decision: 'APPROVE' | 'REJECT', note?: string) => gql(gatewayUrl, REVIEW, { input: { paymentId, decision, ...(note ? { note } : {}) } }, user.accessToken);
+
+it('refuses the merchant and the buyer, and lets an admin approve an automatic payment, once, with who, when and why recorded', async () => {
+  const { buyer, paymentId } = await heldForReview();
+  expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId }, merchant.accessToken))).toBe('INVALID_STATE');
+  expect(errorCode(await review(merchant, paymentId, 'APPROVE'))).toBe('FORBIDDEN');
+  expect(errorCode(await review(buyer, paymentId, 'APPROVE'))).toBe('FORBIDDEN');
+  // The queue: admins see it among the payments under review.
+  const queue = await gql(gatewayUrl, `{ payments(first: 100, status: REQUIRES_REVIEW) { edges { node { id } } } }`, {}, admin.accessToken);
+  expect(queue.data!.payments.edges.map((edge: { node: { id: string } }) => edge.node.id)).toContain(paymentId);
+
+  const before = Date.now();
+  const approved = await review(admin, paymentId, 'APPROVE', 'Known customer, verified by phone');
+  expect(approved.errors).toBeUndefined();
+  expect(approved.data!.reviewPayment).toMatchObject({
+    status: 'SUCCEEDED',
+    amountCaptured: { amount: REVIEWED_AMOUNT },
+    order: { status: 'PAID' },
+    review: { decision: 'APPROVE', note: 'Known customer, verified by phone', reviewedBy: { id: admin.id } },
+  });
+  expect(new Date(approved.data!.reviewPayment.review.reviewedAt).getTime()).toBeGreaterThanOrEqual(before - 1_000);
+  // The same decision again is the same answer; the other one is refused.
+  expect((await review(admin, paymentId, 'APPROVE')).data!.reviewPayment.status).toBe('SUCCEEDED');
+  expect(errorCode(await review(admin, paymentId, 'REJECT'))).toBe('INVALID_STATE');
+  // The merchant reads the decision on the payment; the audit trail has it.
+  const seen = await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { review { decision reviewedBy { id } } } }`, { id: paymentId }, merchant.accessToken);
+  expect(seen.data!.payment.review).toEqual({ decision: 'APPROVE', reviewedBy: { id: admin.id } });
+  await expect
+    .poll(async () => {
+      const audit = await gql(gatewayUrl, `{ auditEvents(first: 50, type: "payment.review_decided") { edges { node { actorId subjectId outcome } } } }`, {}, admin.accessToken);
+      return audit.data?.auditEvents.edges.map((edge: { node: unknown }) => edge.node);
+    }, { timeout: 5_000 })
+    .toContainEqual({ actorId: admin.id, subjectId: paymentId, outcome: 'SUCCESS' });
+});
+
+it('approves a manual payment to AUTHORIZED for the merchant to capture', async () => {
+  const { paymentId } = await heldForReview('MANUAL');
+  const approved = await review(admin, paymentId, 'APPROVE');
+  expect(approved.data!.reviewPayment).toMatchObject({ status: 'AUTHORIZED', amountCaptured: { amount: '0' }, order: { status: 'PENDING' } });
+  const captured = await gql(gatewayUrl, CAPTURE, { id: paymentId }, merchant.accessToken);
+  expect(captured.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: REVIEWED_AMOUNT } });
+});
+
+it('rejects: the payment is canceled, the hold released, the order stays payable', async () => {
+  const { buyer, paymentId } = await heldForReview();
+  expect(await available(buyer)).toBe(String(500000 - Number(REVIEWED_AMOUNT)));
+  const rejected = await review(admin, paymentId, 'REJECT', 'Card testing pattern');
+  expect(rejected.data!.reviewPayment).toMatchObject({ status: 'CANCELED', order: { status: 'PENDING' }, review: { decision: 'REJECT', note: 'Card testing pattern' } });
+  expect(await available(buyer)).toBe('500000');
+  expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId }, merchant.accessToken))).toBe('INVALID_STATE');
+});
+
+it('cancels a review nobody decided in time and releases the funds', async () => {
+  const { buyer, paymentId } = await heldForReview();
+  await expect
+    .poll(async () => (await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { status review { decision } } }`, { id: paymentId }, buyer.accessToken)).data!.payment, {
+      timeout: (REVIEW_EXPIRY_SECONDS + 10) * 1000,
+      interval: 500,
+    })
+    .toEqual({ status: 'CANCELED', review: null });
+  expect(await available(buyer)).toBe('500000');
+  expect(errorCode(await review(admin, paymentId, 'APPROVE'))).toBe('INVALID_STATE');
+}, 30_000);
