@@ -1,15 +1,19 @@
 // Proves SERVICE_SECRET rotates without downtime, on platforms started in this process over one
 // data folder (or a PostgreSQL database of the test's own): started with secret A, then with B
 // current and A previous while requests flow (a process still on A keeps getting service tokens,
-// one with an unknown secret does not, the signing key sealed under A opens and is sealed again
-// under B), then with B alone; and that production refuses a placeholder secret.
+// one with an unknown secret does not, the signing key and a merchant's webhook secret sealed
+// under A open and are sealed again under B), then with B alone; and that production refuses a
+// placeholder secret.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
 import { serviceCredential } from '@paygraph/identity';
+import { schema as notificationsSchema } from '../../subgraphs/notifications/src/db/schema';
+import { createSecretSealer as createWebhookSecretSealer } from '../../subgraphs/notifications/src/webhooks/secrets';
 import { gql, loginAs, registerAndLogin, startTestPlatform, TEST_PASSWORD, type Platform } from '@paygraph/testing';
 
 const secretA = randomBytes(32).toString('base64url');
@@ -43,6 +47,25 @@ afterAll(async () => {
 const start = (secrets: Record<string, string>) =>
   startTestPlatform({ env: { DATA_DIR: dataDir, RATE_LIMITS: 'off', ...(database ? { DATABASE_URL: database.url } : {}), ...secrets } });
 
+/** The webhook secrets as the notifications database holds them, opened with B alone (null: not readable so). */
+async function sealedWebhookSecrets(): Promise<{ underBAlone: string | null }[]> {
+  const target = resolveDatabaseTarget('notifications', { ...process.env, ...(database ? { DATABASE_URL: database.url } : {}) }, dataDir);
+  const notifications = await openServiceDatabase({ service: 'notifications', target, schema: notificationsSchema, migrationsFolder: new URL('../../subgraphs/notifications/drizzle', import.meta.url).pathname });
+  try {
+    const rows = await notifications.query<{ secret_sealed: string }>(`select secret_sealed from notifications.webhook_endpoints`);
+    const underB = createWebhookSecretSealer(secretB);
+    return rows.map((row) => {
+      try {
+        return { underBAlone: underB.open(row.secret_sealed) };
+      } catch {
+        return { underBAlone: null };
+      }
+    });
+  } finally {
+    await notifications.close();
+  }
+}
+
 async function serviceTokenStatus(platform: Platform, secret: string): Promise<number> {
   const origin = new URL(platform.subgraphs.get('auth')!.url).origin;
   const response = await fetch(`${origin}/internal/service-token`, {
@@ -57,6 +80,11 @@ it('rotates the service secret while requests flow, then runs on the new one alo
   let platform = await start({ SERVICE_SECRET: secretA });
   const urls = { register: platform.gatewayUrl!, login: platform.gatewayUrl! };
   const user = await registerAndLogin(urls);
+  // A merchant's webhook signing secret, sealed under A.
+  const merchant = await registerAndLogin(urls, 'MERCHANT');
+  const registered = await gql(urls.register, `mutation { registerWebhookEndpoint(input: { url: "https://hooks.example.com/paygraph" }) { id secret } }`, {}, merchant.accessToken);
+  const webhookSecret = registered.data?.registerWebhookEndpoint?.secret as string;
+  expect(webhookSecret).toMatch(/^whsec_/);
   await platform.stop();
 
   platform = await start({ SERVICE_SECRET: secretB, SERVICE_SECRET_PREVIOUS: secretA });
@@ -78,6 +106,8 @@ it('rotates the service secret while requests flow, then runs on the new one alo
   } finally {
     await platform.stop();
   }
+  // Notifications sealed the merchant's secret again under B at start-up.
+  expect(await sealedWebhookSecrets()).toContainEqual({ underBAlone: webhookSecret });
 
   // The signing key was sealed again under B: the previous secret can go.
   platform = await start({ SERVICE_SECRET: secretB });

@@ -86,6 +86,14 @@ export const notificationsService: ServiceDefinition = {
       server,
       async afterListen() {
         worker.start();
+        // A SERVICE_SECRET rotation in progress: merchants' signing secrets sealed under the
+        // previous secret are sealed again under the current one (README, "Rotating SERVICE_SECRET").
+        if (runtime.serviceSecrets.length > 1) {
+          store
+            .resealEndpointSecrets(sealer)
+            .then((resealed) => resealed > 0 && logger.info({ resealed }, 'webhook signing secrets sealed again under the current SERVICE_SECRET'))
+            .catch((error: unknown) => logger.error({ err: error }, 'webhook signing secrets could not be sealed again; they stay readable while SERVICE_SECRET_PREVIOUS is set'));
+        }
         // After every service listens: applying an event may ask users about a recipient.
         if (runtime.events) subscription = await runtime.events.subscribe((event) => consumer.handle(event).then(() => undefined), { durable: CONSUMER });
         else logger.warn('no event transport: notifications consumes no events');

@@ -287,6 +287,37 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
     },
 
     /**
+     * During a SERVICE_SECRET rotation: seals every endpoint secret (and previous secret) again
+     * under the current platform secret, so the previous one can be dropped. Each row is updated
+     * only if it still holds what was read (a rotation in between wins). Returns the rows resealed.
+     */
+    async resealEndpointSecrets(sealer: { open(sealed: string): string; seal(plain: string): string; sealedWithCurrent(sealed: string): boolean }): Promise<number> {
+      const rows = await database.query<{ id: string; secret_sealed: string; previous_secret_sealed: string | null }>(
+        `select id, secret_sealed, previous_secret_sealed from notifications.webhook_endpoints`,
+      );
+      let resealed = 0;
+      for (const row of rows) {
+        const stale = (sealed: string | null) => sealed !== null && !sealer.sealedWithCurrent(sealed);
+        if (!stale(row.secret_sealed) && !stale(row.previous_secret_sealed)) continue;
+        const again = (sealed: string | null) => (sealed !== null && stale(sealed) ? sealer.seal(sealer.open(sealed)) : sealed);
+        let secret: string | null;
+        let previous: string | null;
+        try {
+          [secret, previous] = [again(row.secret_sealed), again(row.previous_secret_sealed)];
+        } catch {
+          continue; // sealed with neither secret: unreadable already (its deliveries say SECRET_UNREADABLE)
+        }
+        const updated = await database.query(
+          `update notifications.webhook_endpoints set secret_sealed = $2, previous_secret_sealed = $3
+            where id = $1 and secret_sealed = $4 and previous_secret_sealed is not distinct from $5 returning id`,
+          [row.id, secret, previous, row.secret_sealed, row.previous_secret_sealed],
+        );
+        resealed += updated.length;
+      }
+      return resealed;
+    },
+
+    /**
      * Sends a finished (SENT or FAILED) webhook delivery once more, now: PENDING again with its
      * attempt count kept, so the next attempt is numbered after the earlier ones and is the only
      * one (a resend is one attempt; the merchant may resend again). Null when it is not the
