@@ -17,7 +17,7 @@
  * work sharing here); the inbox (inbox.ts) makes their effects happen once.
  */
 import postgres from 'postgres';
-import type { SqlRunner } from '@paygraph/db';
+import { reconnectDelaySeconds, type SqlRunner } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
 import { logHead, readLog } from './outbox';
 import type { DomainEvent, EventHandler, EventSubscription, EventTransport, SubscribeOptions } from './types';
@@ -31,6 +31,7 @@ export interface PostgresTransportOptions {
   pollIntervalMs?: number;
 }
 
+const EVENTS_CONNECT_TIMEOUT_SECONDS = 1;
 /** Events read from a log per query while catching up. */
 const READ_BATCH = 100;
 const RETRY_FIRST_MS = 250;
@@ -42,7 +43,17 @@ type Query = SqlRunner['query'];
 export async function createPostgresTransport(options: PostgresTransportOptions): Promise<EventTransport> {
   const { url, logger, channel = 'paygraph_events', pollIntervalMs = 2000 } = options;
   // Two pooled connections for reads and offsets; `listen` opens one more of its own.
-  const sql = postgres(url, { max: 2, onnotice: () => {}, connect_timeout: 10, idle_timeout: 30, connection: { application_name: 'paygraph-events' } });
+  // Like the services' pools (packages/db): a connection attempt gives up after a second and a
+  // dropped one is reopened within half a second, so after a database restart events (and /ready)
+  // come back as soon as the database does.
+  const sql = postgres(url, {
+    max: 2,
+    onnotice: () => {},
+    connect_timeout: EVENTS_CONNECT_TIMEOUT_SECONDS,
+    backoff: reconnectDelaySeconds,
+    idle_timeout: 30,
+    connection: { application_name: 'paygraph-events' },
+  });
   const query: Query = async <T>(text: string, params: readonly unknown[] = []) =>
     (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[];
   try {
