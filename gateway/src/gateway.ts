@@ -138,6 +138,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       readLog,
       logger,
       operationLimits: limitSettings,
+      trustedDocuments: protection.documents,
       limits: {
         ...(config.SUBSCRIPTIONS_PER_CONNECTION_MAX ? { perConnectionMax: config.SUBSCRIPTIONS_PER_CONNECTION_MAX } : {}),
         ...(config.SUBSCRIPTIONS_PER_USER_MAX ? { perUserMax: config.SUBSCRIPTIONS_PER_USER_MAX } : {}),

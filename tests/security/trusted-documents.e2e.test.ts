@@ -1,4 +1,4 @@
-// Proves trusted documents at the gateway: gateway processes spawned with TRUSTED_DOCUMENTS=enforce
+// Proves trusted documents at the gateway (HTTP and WebSocket subscriptions): gateway processes spawned with TRUSTED_DOCUMENTS=enforce
 // (an Apollo persisted query list) and =log (a GraphQL Code Generator persisted-documents.json)
 // resolve listed documents from their id, refuse unknown ids with PERSISTED_QUERY_NOT_FOUND and
 // unlisted documents with FORBIDDEN and do not serve the IDE when enforcing, and run unknown
@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { errorCode, gql } from '@paygraph/testing';
+import { errorCode, gql, registerAndLogin } from '@paygraph/testing';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
+import { subscribe, wsClient } from '../support/subscriptions';
 
 const platformUrl = inject('gatewayUrl');
 const subgraphUrls = inject('subgraphUrls');
@@ -20,6 +21,8 @@ const ME_ID = createHash('sha256').update(ME).digest('hex');
 const TYPENAME = 'query Kind { __typename }';
 const TYPENAME_ID = 'kind-v1';
 const UNLISTED = 'query Other { me { id name } }';
+const LISTED_SUBSCRIPTION = 'subscription Changes { paymentStatusChanged { sequence status } }';
+const UNLISTED_SUBSCRIPTION = 'subscription Mine { paymentStatusChanged { sequence } }';
 
 let folder: string;
 let enforcing: SpawnedGateway;
@@ -44,6 +47,7 @@ beforeAll(async () => {
     operations: [
       { id: ME_ID, body: ME, name: 'Me', type: 'query' },
       { id: TYPENAME_ID, body: TYPENAME, name: 'Kind', type: 'query' },
+      { id: 'changes-v1', body: LISTED_SUBSCRIPTION, name: 'Changes', type: 'subscription' },
     ],
   }));
   const codegenList = path.join(folder, 'persisted-documents.json');
@@ -84,6 +88,22 @@ describe('TRUSTED_DOCUMENTS=enforce', () => {
     expect(result.status).toBe(403);
     expect(errorCode(result)).toBe('FORBIDDEN');
     expect(result.data).toBeUndefined();
+  });
+
+  it('applies the same list to subscriptions over WebSocket', async () => {
+    const user = await registerAndLogin({ register: platformUrl, login: platformUrl });
+    const client = wsClient(enforcing.url, user.accessToken);
+    try {
+      const unlisted = subscribe(client, UNLISTED_SUBSCRIPTION);
+      const listed = subscribe(client, LISTED_SUBSCRIPTION);
+      const refused = (await Promise.race([unlisted.failure, new Promise((resolve) => setTimeout(() => resolve(null), 5_000))])) as { extensions?: { code?: string } }[] | null;
+      expect(refused?.[0]?.extensions?.code).toBe('FORBIDDEN');
+      // The listed one is live: no refusal arrives.
+      expect(await Promise.race([listed.failure.then(() => 'refused'), new Promise((resolve) => setTimeout(() => resolve('live'), 1_000))])).toBe('live');
+      await listed.dispose();
+    } finally {
+      await client.dispose();
+    }
   });
 
   it('does not serve the IDE', async () => {

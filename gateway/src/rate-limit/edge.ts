@@ -11,7 +11,7 @@ import { signClientAddress, type TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { JSON_BODY_LIMIT } from '@paygraph/server';
 import { createAuthorization, supergraphForGateway } from '../authorization';
-import { trustedDocumentsMiddleware } from '../trusted-documents';
+import { trustedDocumentsCheck, trustedDocumentsMiddleware, type DocumentVerdict, type GraphQLParameters } from '../trusted-documents';
 import { createRateLimits, rateLimitMiddleware, rateLimitPlugin, type RateLimitSettings } from './index';
 
 export type EdgeSettings = RateLimitSettings & Pick<PlatformConfig, 'TRUSTED_DOCUMENTS' | 'TRUSTED_DOCUMENTS_MANIFEST'>;
@@ -32,6 +32,8 @@ export interface EdgeProtection {
   /** Mounted on /graphql before the IDE and Apollo Server. */
   middleware: express.RequestHandler[];
   requestContext(request: express.Request): EdgeRequestContext;
+  /** The trusted documents rule for WebSocket subscribe messages (null when TRUSTED_DOCUMENTS=off). */
+  documents: ((parameters: GraphQLParameters) => DocumentVerdict) | null;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,8 @@ export function createEdgeProtection(options: { config: Partial<EdgeSettings>; l
   const config: EdgeSettings = { ...parseEnv(envSchemas.edge, {}), ...defined };
   const authorization = createAuthorization(logger);
   const limits = createRateLimits(config, logger);
+  const documentOptions = { mode: config.TRUSTED_DOCUMENTS, manifestFile: config.TRUSTED_DOCUMENTS_MANIFEST, logger };
+  const documents = trustedDocumentsCheck(documentOptions);
   const wrapManager = (manager: SupergraphManager): SupergraphManager => ({
     async initialize(hookOptions) {
       const started = await manager.initialize({
@@ -59,13 +63,14 @@ export function createEdgeProtection(options: { config: Partial<EdgeSettings>; l
     middleware: [
       rateLimitMiddleware(limits, options.verifyToken),
       express.json({ limit: JSON_BODY_LIMIT }),
-      trustedDocumentsMiddleware({ mode: config.TRUSTED_DOCUMENTS, manifestFile: config.TRUSTED_DOCUMENTS_MANIFEST, logger }),
+      trustedDocumentsMiddleware(documentOptions, documents),
     ],
     requestContext(request) {
       const clientAddress = request.ip ?? request.socket.remoteAddress;
       if (!clientAddress) return {};
       return { clientAddress, ...(options.serviceSecret ? { clientAddressSigned: signClientAddress(options.serviceSecret, clientAddress) } : {}) };
     },
+    documents,
     close: () => limits.close(),
   };
 }

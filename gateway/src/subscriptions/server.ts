@@ -61,6 +61,8 @@ export interface SubscriptionServerOptions {
    * selection then runs through the gateway's own request pipeline, with its limits and cost).
    */
   operationLimits?: OperationLimits;
+  /** TRUSTED_DOCUMENTS for subscribe messages: the listed text to run, or a refusal (null: off). */
+  trustedDocuments?: ((parameters: { query?: unknown; operationName?: unknown; extensions?: unknown }) => { listed: string } | { listed: undefined; refusal: { code: string; message: string } | null }) | null;
 }
 
 /** Field visits measured per document before giving up (as the HTTP limits do). */
@@ -302,7 +304,14 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     const refusal = overLimits(session);
     if (refusal) return [refusal];
     if (!schema) return [new GraphQLError('Subscriptions are not available: the supergraph has no paymentStatusChanged.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
-    const prepared = prepare(payload.query, payload.operationName ?? null);
+    let query = payload.query;
+    if (options.trustedDocuments) {
+      // The same list as for HTTP: a listed document (by id or text) runs as listed; in enforce, nothing else.
+      const verdict = options.trustedDocuments({ query: payload.query || undefined, operationName: payload.operationName, extensions: payload.extensions });
+      if (verdict.listed !== undefined) query = verdict.listed;
+      else if (verdict.refusal) return [new GraphQLError(verdict.refusal.message, { extensions: { code: verdict.refusal.code } })];
+    }
+    const prepared = prepare(query, payload.operationName ?? null);
     if ('errors' in prepared) return prepared.errors;
     const { document, operation, root, payloadQuery, queryId } = prepared;
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], payload.variables ?? {});

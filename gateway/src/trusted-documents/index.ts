@@ -23,7 +23,7 @@ export type TrustedDocumentsMode = 'off' | 'log' | 'enforce';
 /** Longest operation name written to the log for an unknown document. */
 const LOGGED_NAME_LENGTH_MAX = 100;
 
-interface GraphQLParameters {
+export interface GraphQLParameters {
   query?: unknown;
   operationName?: unknown;
   extensions?: unknown;
@@ -57,11 +57,45 @@ export interface TrustedDocumentsOptions {
   documents?: TrustedDocuments;
 }
 
-export function trustedDocumentsMiddleware(options: TrustedDocumentsOptions): express.RequestHandler {
+/** What the list says of one request's document: the listed text to run, or why it is not listed. */
+export type DocumentVerdict =
+  | { listed: string }
+  | { listed: undefined; refusal: { status: number; code: string; message: string } | null; idOnly: boolean };
+
+/**
+ * The one rule for HTTP requests and WebSocket subscribe messages alike: a listed document (by
+ * id, or by its full text) runs as the manifest has it; anything else is logged, and refused in
+ * `enforce`. Null in `off`.
+ */
+export function trustedDocumentsCheck(options: TrustedDocumentsOptions): ((parameters: GraphQLParameters) => DocumentVerdict) | null {
   const { mode, logger } = options;
-  if (mode === 'off') return (_request, _response, next) => next();
+  if (mode === 'off') return null;
   const documents = options.documents ?? loadManifest(resolveManifestPath(options.manifestFile));
   logger.info({ mode, documents: documents.size }, 'trusted documents loaded');
+  return (parameters) => {
+    const hash = persistedHash(parameters.extensions);
+    const query = typeof parameters.query === 'string' ? parameters.query : undefined;
+    let listed: string | undefined;
+    if (query === undefined && hash !== undefined) listed = documents.byId(hash);
+    else if (query !== undefined) listed = documents.includes(query) || documents.byId(sha256Hex(query)) === query || (hash !== undefined && documents.byId(hash) === query) ? query : undefined;
+    if (listed !== undefined) return { listed };
+    const name = typeof parameters.operationName === 'string' ? parameters.operationName.slice(0, LOGGED_NAME_LENGTH_MAX) : null;
+    logger.warn({ operationName: name, documentId: hash ?? (query === undefined ? null : sha256Hex(query)), mode }, 'document not in the trusted documents list');
+    const idOnly = query === undefined && hash !== undefined;
+    if (mode !== 'enforce') return { listed: undefined, refusal: null, idOnly };
+    return {
+      listed: undefined,
+      idOnly,
+      refusal: idOnly
+        ? { status: 200, code: 'PERSISTED_QUERY_NOT_FOUND', message: 'PersistedQueryNotFound: this document id is not in the trusted documents list.' }
+        : { status: 403, code: ErrorCode.FORBIDDEN, message: 'This document is not in the trusted documents list: send a listed document or its id.' },
+    };
+  };
+}
+
+export function trustedDocumentsMiddleware(options: TrustedDocumentsOptions, check = trustedDocumentsCheck(options)): express.RequestHandler {
+  const { mode } = options;
+  if (!check) return (_request, _response, next) => next();
 
   return (request, response, next) => {
     // In enforce mode the IDE (GET /graphql from a browser and its assets) is not served.
@@ -87,23 +121,13 @@ export function trustedDocumentsMiddleware(options: TrustedDocumentsOptions): ex
       return;
     }
 
-    const hash = persistedHash(parameters.extensions);
-    const query = typeof parameters.query === 'string' ? parameters.query : undefined;
-    let listed: string | undefined;
-    if (query === undefined && hash !== undefined) listed = documents.byId(hash);
-    else if (query !== undefined) listed = documents.includes(query) || documents.byId(sha256Hex(query)) === query || (hash !== undefined && documents.byId(hash) === query) ? query : undefined;
-
-    if (listed === undefined) {
-      const name = typeof parameters.operationName === 'string' ? parameters.operationName.slice(0, LOGGED_NAME_LENGTH_MAX) : null;
-      logger.warn({ operationName: name, documentId: hash ?? (query === undefined ? null : sha256Hex(query)), mode }, 'document not in the trusted documents list');
-      if (mode === 'enforce') {
-        if (query === undefined && hash !== undefined) refuse(response, 200, 'PERSISTED_QUERY_NOT_FOUND', 'PersistedQueryNotFound: this document id is not in the trusted documents list.');
-        else refuse(response, 403, ErrorCode.FORBIDDEN, 'This document is not in the trusted documents list: send a listed document or its id.');
-        return;
-      }
-      next();
+    const verdict = check(parameters);
+    if (verdict.listed === undefined) {
+      if (verdict.refusal) refuse(response, verdict.refusal.status, verdict.refusal.code, verdict.refusal.message);
+      else next();
       return;
     }
+    const listed = verdict.listed;
 
     // A listed document: hand Apollo Server the text, without the persisted-query extension (the
     // manifest is the source of truth, not Apollo's automatic persisted query cache).

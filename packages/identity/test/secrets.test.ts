@@ -38,6 +38,8 @@ it('opens values sealed with the previous secret, seals with the current one, an
 
 it('names placeholder and low-entropy secrets, and accepts random ones', () => {
   expect(weakSecretReason('change-me-change-me-change-me-change-me')).toMatch(/placeholder/);
+  // The literal docker-compose.yml used to ship.
+  expect(weakSecretReason('change-me-to-a-long-random-secret-of-32-chars-or-more')).toMatch(/placeholder/);
   expect(weakSecretReason('paygraph-development-service-secret-1234')).toMatch(/placeholder/);
   expect(weakSecretReason('a'.repeat(64))).toMatch(/distinct characters/);
   expect(weakSecretReason('qwrtyzxvbnmlkjhgfdsp')).toMatch(/entropy/);
