@@ -5,11 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { displayName, extraChannels, planEvent, DEFAULT_PREFERENCES } from '../src/domain/messages';
 
+/** The status a payment has when payments announces it with this event type (as payments writes it). */
+const statusOf = (type: string) => ({ 'payment.created': 'PENDING', 'payment.refunded': 'SUCCEEDED' })[type] ?? type.split('.')[1]!.toUpperCase();
 const payment = (type: string, overrides: Record<string, unknown> = {}) => ({
   source: 'payments',
   type,
   aggregateVersion: 2,
-  payload: { paymentId: 'pay_1', orderId: 'ord_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', status: type.split('.')[1]!.toUpperCase(), previousStatus: 'PENDING', amount: '2500', currency: 'USD', amountCaptured: '2500', amountRefunded: '0', failureCode: null, ...overrides },
+  payload: { paymentId: 'pay_1', orderId: 'ord_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', status: statusOf(type), previousStatus: 'PENDING', amount: '2500', currency: 'USD', amountCaptured: '2500', amountRefunded: '0', failureCode: null, ...overrides },
 });
 const names: Record<string, string> = { usr_buyer: 'Ada', usr_shop: 'Corner Shop' };
 const compose = (event: Parameters<typeof planEvent>[0]) => planEvent(event)!.compose((id) => names[id] ?? null);
@@ -107,7 +109,7 @@ describe('names chosen by one user, shown to another', () => {
   });
 
   it('a hostile merchant name appears quoted and defused in the buyer\'s receipt', () => {
-    const plan = planEvent({ source: 'payments', type: 'payment.succeeded', aggregateVersion: 2, payload: { paymentId: 'pay_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', status: 'SUCCEEDED', amount: '2500', currency: 'USD', amountCaptured: '2500', failureCode: null } })!;
+    const plan = planEvent({ source: 'payments', type: 'payment.succeeded', aggregateVersion: 2, payload: { paymentId: 'pay_1', orderId: 'ord_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', status: 'SUCCEEDED', amount: '2500', currency: 'USD', amountCaptured: '2500', failureCode: null } })!;
     const [toBuyer] = plan.compose((userId) => (userId === 'usr_shop' ? 'Verify at https://evil.example now' : 'Ada'));
     expect(toBuyer!.body).toBe('You paid 25.00 USD to the merchant "Verify at https[:]//evil[.]example now". Payment pay_1.');
   });

@@ -23,8 +23,8 @@
  * Each notified user gets one IN_APP notification, plus EMAIL, SMS and PUSH as their preferences
  * say (defaults below). Amounts are shown in major units with the currency (`25.00 USD`).
  */
-import { formatMoney, isCurrency } from '@paygraph/money';
-import type { DomainEvent } from '@paygraph/events';
+import { formatMoney } from '@paygraph/money';
+import { parsePaymentFacts, parseRefundFacts, type DomainEvent, type FailureCode, type PaymentFacts, type RefundFacts } from '@paygraph/events';
 
 /** A user who has never chosen: email on (receipts matter), sms and push off (opt-in). */
 export const DEFAULT_PREFERENCES = { email: true, sms: false, push: false } as const;
@@ -93,54 +93,13 @@ export interface EventPlan {
   compose(nameOf: (userId: string) => string | null): PlannedNotification[];
 }
 
-interface PaymentPayload {
-  paymentId: string;
-  buyerId: string;
-  merchantId: string;
-  status: string;
-  amount: bigint;
-  currency: string;
-  amountCaptured: bigint;
-  failureCode: string | null;
-}
-
-interface RefundPayload {
-  refundId: string;
-  paymentId: string;
-  buyerId: string;
-  merchantId: string;
-  amount: bigint;
-  currency: string;
-}
-
+// Payment and refund payloads are read with the event contract (packages/events contracts/payments.ts).
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
-const DIGITS = /^(0|[1-9][0-9]{0,17})$/;
 
 type Fields = Record<string, unknown>;
 
 const asRecord = (value: unknown): Fields | null => (value && typeof value === 'object' && !Array.isArray(value) ? (value as Fields) : null);
 const id = (fields: Fields, name: string): string | null => (typeof fields[name] === 'string' && ID.test(fields[name]) ? fields[name] : null);
-const amount = (fields: Fields, name: string): bigint | null => (typeof fields[name] === 'string' && DIGITS.test(fields[name]) ? BigInt(fields[name]) : null);
-const currency = (fields: Fields): string | null => (typeof fields.currency === 'string' && isCurrency(fields.currency) ? fields.currency : null);
-
-function paymentPayload(value: unknown): PaymentPayload | null {
-  const fields = asRecord(value);
-  if (!fields) return null;
-  const [paymentId, buyerId, merchantId] = [id(fields, 'paymentId'), id(fields, 'buyerId'), id(fields, 'merchantId')];
-  const [total, captured, code] = [amount(fields, 'amount'), amount(fields, 'amountCaptured') ?? 0n, currency(fields)];
-  if (!paymentId || !buyerId || !merchantId || total === null || !code || typeof fields.status !== 'string') return null;
-  const failureCode = typeof fields.failureCode === 'string' ? fields.failureCode.slice(0, 64) : null;
-  return { paymentId, buyerId, merchantId, status: fields.status, amount: total, currency: code, amountCaptured: captured, failureCode };
-}
-
-function refundPayload(value: unknown): RefundPayload | null {
-  const fields = asRecord(value);
-  if (!fields) return null;
-  const [refundId, paymentId, buyerId, merchantId] = [id(fields, 'refundId'), id(fields, 'paymentId'), id(fields, 'buyerId'), id(fields, 'merchantId')];
-  const [total, code] = [amount(fields, 'amount'), currency(fields)];
-  if (!refundId || !paymentId || !buyerId || !merchantId || total === null || !code) return null;
-  return { refundId, paymentId, buyerId, merchantId, amount: total, currency: code };
-}
 
 function recipientPayload(value: unknown): RecipientFacts | null {
   const fields = asRecord(value);
@@ -158,13 +117,13 @@ function previousEmailOf(value: unknown, current: string | null): string | null 
   return previous && previous !== current ? previous : null;
 }
 
-const FAILURE_REASONS: Record<string, string> = {
+const FAILURE_REASONS: Record<FailureCode, string> = {
   RISK_DECLINED: 'It was declined by our risk checks.',
   RISK_UNAVAILABLE: 'We could not complete the risk check; please try again later.',
   INSUFFICIENT_FUNDS: 'Your wallet did not have enough available funds.',
 };
 
-function paymentMessages(type: string, payment: PaymentPayload, nameOf: (userId: string) => string | null): PlannedNotification[] {
+function paymentMessages(type: string, payment: PaymentFacts, nameOf: (userId: string) => string | null): PlannedNotification[] {
   const money = (value: bigint) => formatMoney({ amount: value, currency: payment.currency });
   const total = money(payment.amount);
   const merchantName = nameOf(payment.merchantId);
@@ -183,7 +142,7 @@ function paymentMessages(type: string, payment: PaymentPayload, nameOf: (userId:
       ];
     }
     case 'payment.failed': {
-      const reason = payment.failureCode ? (FAILURE_REASONS[payment.failureCode] ?? `Reason: ${payment.failureCode}.`) : 'No money was moved.';
+      const reason = payment.failureCode ? (FAILURE_REASONS[payment.failureCode as FailureCode] ?? `Reason: ${payment.failureCode}.`) : 'No money was moved.';
       return [toBuyer(`Payment of ${total} failed`, `Your payment of ${total} to ${merchant} did not go through. ${reason} Payment ${payment.paymentId}.`)];
     }
     case 'payment.requires_review':
@@ -200,7 +159,7 @@ function paymentMessages(type: string, payment: PaymentPayload, nameOf: (userId:
   }
 }
 
-function refundMessages(type: string, refund: RefundPayload, nameOf: (userId: string) => string | null): PlannedNotification[] {
+function refundMessages(type: string, refund: RefundFacts, nameOf: (userId: string) => string | null): PlannedNotification[] {
   if (type !== 'refund.succeeded') return [];
   const total = formatMoney({ amount: refund.amount, currency: refund.currency });
   const merchantName = nameOf(refund.merchantId);
@@ -219,12 +178,12 @@ function refundMessages(type: string, refund: RefundPayload, nameOf: (userId: st
  */
 export function planEvent(event: Pick<DomainEvent, 'source' | 'type' | 'payload' | 'aggregateVersion'>): EventPlan | null {
   if (event.source === 'payments' && event.type.startsWith('payment.')) {
-    const payment = paymentPayload(event.payload);
+    const payment = parsePaymentFacts(event.payload);
     if (!payment) return null;
     return { userIds: [payment.buyerId, payment.merchantId], recipient: null, webhookMerchantId: payment.merchantId, compose: (nameOf) => paymentMessages(event.type, payment, nameOf) };
   }
   if (event.source === 'payments' && event.type.startsWith('refund.')) {
-    const refund = refundPayload(event.payload);
+    const refund = parseRefundFacts(event.payload);
     if (!refund) return null;
     return { userIds: [refund.buyerId, refund.merchantId], recipient: null, webhookMerchantId: refund.merchantId, compose: (nameOf) => refundMessages(event.type, refund, nameOf) };
   }

@@ -111,8 +111,5 @@ export function must<T>(value: T | null | undefined, invariant: string): T {
   return value;
 }
 
-export const FAILURE_CODES = {
-  RISK_DECLINED: 'RISK_DECLINED',
-  RISK_UNAVAILABLE: 'RISK_UNAVAILABLE',
-  INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
-} as const;
+/** Why a payment FAILED: the event contract's codes (packages/events contracts/payments.ts). */
+export { FAILURE_CODES } from '@paygraph/events';

@@ -4,7 +4,20 @@
  * bumps the object's version and writes its outbox event in the same transaction.
  */
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { appendEvent, logTail, PAYMENTS_SOURCE, readPaymentStatusChanges, type StatusChangeFilter } from '@paygraph/events';
+import {
+  appendEvent,
+  logTail,
+  orderStatusEventType,
+  paymentStatusEventType,
+  PAYMENTS_EVENT_TYPES,
+  PAYMENTS_SOURCE,
+  readPaymentStatusChanges,
+  serializeOrderFacts,
+  serializePaymentFacts,
+  serializeRefundFacts,
+  type PaymentsEventType,
+  type StatusChangeFilter,
+} from '@paygraph/events';
 import { isUniqueViolation, newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { RESUMABLE_SETTLED_STEPS, assertTransition, canMoveOrder, orderStatusAfterRefund } from '../domain/payment-state';
 import { orders, outboxEvents, payments, refunds, type OrderRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
@@ -25,28 +38,32 @@ export class PaymentConflict extends Error {
   }
 }
 
+/** A payment's facts as the event contract (packages/events contracts/payments.ts) carries them. */
 function paymentEvent(payment: PaymentRow, previousStatus: PaymentRow['status'] | null) {
-  return {
+  return serializePaymentFacts({
     paymentId: payment.id,
     orderId: payment.orderId,
     buyerId: payment.buyerId,
     merchantId: payment.merchantId,
     status: payment.status,
     previousStatus,
-    amount: payment.amount.toString(),
+    amount: payment.amount,
     currency: payment.currency,
-    amountCaptured: payment.amountCaptured.toString(),
-    amountRefunded: payment.amountRefunded.toString(),
+    amountCaptured: payment.amountCaptured,
+    amountRefunded: payment.amountRefunded,
     failureCode: payment.failureCode,
-  };
+  });
 }
 
 function orderEvent(order: OrderRow, previousStatus: OrderRow['status'] | null) {
-  return { orderId: order.id, buyerId: order.buyerId, merchantId: order.merchantId, status: order.status, previousStatus, amount: order.amount.toString(), currency: order.currency };
+  return serializeOrderFacts({ orderId: order.id, buyerId: order.buyerId, merchantId: order.merchantId, status: order.status, previousStatus, amount: order.amount, currency: order.currency });
 }
 
-function emit(sql: SqlRunner, aggregateType: 'Order' | 'Payment' | 'Refund', aggregateId: string, aggregateVersion: number, type: string, payload: unknown) {
-  return appendEvent(sql, 'payments', { aggregateType, aggregateId, aggregateVersion, type, payload });
+/** Writes one payments event; its type is one of the contract's, about the aggregate the contract says. */
+function emit(sql: SqlRunner, aggregateId: string, aggregateVersion: number, type: PaymentsEventType, payload: unknown) {
+  const aggregateType = PAYMENTS_EVENT_TYPES[type];
+  if (!aggregateType) throw new Error(`Event type ${type} is not in the payments event contract`);
+  return appendEvent(sql, PAYMENTS_SOURCE, { aggregateType, aggregateId, aggregateVersion, type, payload });
 }
 
 /** Columns a payment update may set, with the cast each text parameter needs. */
@@ -93,7 +110,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
     if (!before || !canMoveOrder(before.status, status)) return null;
     const [updated] = await sql.query(`update payments.orders set status = $2, version = version + 1, updated_at = now() where id = $1 returning *`, [id, status]);
     const order = toOrder(updated!);
-    await emit(sql, 'Order', id, order.version, `order.${status.toLowerCase()}`, orderEvent(order, before.status));
+    await emit(sql, id, order.version, orderStatusEventType(status), orderEvent(order, before.status));
     return order;
   }
 
@@ -124,7 +141,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
         ...keys.map((name) => parameter((changes as Record<string, unknown>)[name])),
       ]);
       const updated = toPayment(row!);
-      if (statusChanges) await emit(sql, 'Payment', id, updated.version, `payment.${updated.status.toLowerCase()}`, paymentEvent(updated, before.status));
+      if (statusChanges) await emit(sql, id, updated.version, paymentStatusEventType(updated.status), paymentEvent(updated, before.status));
       if (order) {
         const moved = await updateOrderIn(sql, updated.orderId, order.to);
         if (!moved && order.required) throw new OrderDidNotMove();
@@ -141,7 +158,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
           [newId('ord'), order.buyerId, order.merchantId, order.amount.toString(), order.currency, order.description],
         );
         const row = toOrder(created!);
-        await emit(sql, 'Order', row.id, row.version, 'order.created', orderEvent(row, null));
+        await emit(sql, row.id, row.version, 'order.created', orderEvent(row, null));
         return row;
       });
     },
@@ -213,7 +230,7 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
             [payment.id, payment.orderId, payment.buyerId, payment.merchantId, payment.amount.toString(), payment.currency, payment.status, payment.step, payment.captureMethod, payment.idempotencyKey, payment.requestHash],
           );
           const row = toPayment(created!);
-          await emit(sql, 'Payment', row.id, row.version, 'payment.created', paymentEvent(row, null));
+          await emit(sql, row.id, row.version, 'payment.created', paymentEvent(row, null));
           return row;
         });
       } catch (error) {
@@ -341,8 +358,8 @@ export function createPaymentsStore(database: { db: Db; transaction: RawTransact
           [refund.paymentId, refund.amount.toString()],
         );
         const payment = toPayment(row!);
-        await emit(sql, 'Refund', refund.id, refund.version, 'refund.succeeded', { refundId: refund.id, paymentId: payment.id, orderId: payment.orderId, buyerId: payment.buyerId, merchantId: payment.merchantId, amount: refund.amount.toString(), currency: refund.currency });
-        await emit(sql, 'Payment', payment.id, payment.version, 'payment.refunded', paymentEvent(payment, before.status));
+        await emit(sql, refund.id, refund.version, 'refund.succeeded', serializeRefundFacts({ refundId: refund.id, paymentId: payment.id, orderId: payment.orderId, buyerId: payment.buyerId, merchantId: payment.merchantId, amount: refund.amount, currency: refund.currency }));
+        await emit(sql, payment.id, payment.version, 'payment.refunded', paymentEvent(payment, before.status));
         await updateOrderIn(sql, payment.orderId, orderStatusAfterRefund(payment.amountCaptured, payment.amountRefunded));
         return refund;
       });
