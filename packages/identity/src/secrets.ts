@@ -27,23 +27,35 @@ const PLACEHOLDER_WORDS = ['changeme', 'replaceme', 'placeholder', 'example', 's
 /** Estimated entropy a production secret must carry: 128 bits, as 32 random bytes comfortably do. */
 const SECRET_ENTROPY_BITS_MIN = 128;
 
+/** Length times the Shannon entropy of the characters: a rough estimate, generous to random text. */
+function estimatedBits(text: string): number {
+  const counts = new Map<string, number>();
+  for (const character of text) counts.set(character, (counts.get(character) ?? 0) + 1);
+  let perCharacter = 0;
+  for (const count of counts.values()) {
+    const share = count / text.length;
+    perCharacter -= share * Math.log2(share);
+  }
+  return perCharacter * text.length;
+}
+
 /**
- * Why a secret is unfit for production, or null. A placeholder word, few distinct characters or
- * a low estimated entropy (length times the Shannon entropy of its characters) refuse it: this
- * catches `change-me-...`, repeated characters and dictionary phrases, not every weak secret.
+ * Why a secret is unfit for production, or null. A placeholder word with too little else around
+ * it, few distinct characters or a low estimated entropy (length times the Shannon entropy of its
+ * characters) refuse it: this catches `change-me-...`, repeated characters and dictionary
+ * phrases, not every weak secret. A placeholder word alone does not refuse a secret: random
+ * output contains "test" or "xxxx" now and then (about one `openssl rand -base64 32` in 400), so
+ * the word is refused only when what remains without it is not itself a strong secret.
  */
 export function weakSecretReason(secret: string): string | null {
   const folded = secret.toLowerCase().replace(/[^a-z0-9]/g, '');
-  const word = PLACEHOLDER_WORDS.find((candidate) => folded.includes(candidate));
-  if (word) return `looks like a placeholder (contains "${word}"); generate one with \`openssl rand -base64 32\``;
-  const counts = new Map<string, number>();
-  for (const character of secret) counts.set(character, (counts.get(character) ?? 0) + 1);
-  if (counts.size < 16) return 'has too few distinct characters; generate one with `openssl rand -base64 32`';
-  let perCharacter = 0;
-  for (const count of counts.values()) {
-    const share = count / secret.length;
-    perCharacter -= share * Math.log2(share);
+  const words = PLACEHOLDER_WORDS.filter((candidate) => folded.includes(candidate));
+  if (words.length > 0) {
+    const rest = words.reduce((text, word) => text.replaceAll(word, ''), folded);
+    if (estimatedBits(rest) < SECRET_ENTROPY_BITS_MIN) return `looks like a placeholder (contains "${words[0]}"); generate one with \`openssl rand -base64 32\``;
   }
-  if (perCharacter * secret.length < SECRET_ENTROPY_BITS_MIN) return `carries too little entropy (about ${Math.floor(perCharacter * secret.length)} bits, ${SECRET_ENTROPY_BITS_MIN} needed); generate one with \`openssl rand -base64 32\``;
+  if (new Set(secret).size < 16) return 'has too few distinct characters; generate one with `openssl rand -base64 32`';
+  const bits = estimatedBits(secret);
+  if (bits < SECRET_ENTROPY_BITS_MIN) return `carries too little entropy (about ${Math.floor(bits)} bits, ${SECRET_ENTROPY_BITS_MIN} needed); generate one with \`openssl rand -base64 32\``;
   return null;
 }
