@@ -18,7 +18,8 @@ import path from 'node:path';
 import { buildClientSchema, getIntrospectionQuery, getOperationAST, parse, validate, type IntrospectionQuery } from 'graphql';
 import { loadLimitSettings, repositoryRoot } from '@paygraph/config';
 import { checkInputs, checkOperationShape, measureOperation } from '@paygraph/server';
-import { gql, registerAndLogin, startTestPlatform } from '@paygraph/testing';
+import { gql, registerAndLogin } from '@paygraph/testing';
+import { startTestPlatform } from '@paygraph/platform';
 import { actualCost, estimateCost, readCostDirectives } from '../gateway/src/limits/cost';
 import { timed } from './timed';
 

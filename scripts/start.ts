@@ -4,7 +4,7 @@
  */
 import { createLogger } from '@paygraph/logging';
 import { runProcess } from '@paygraph/server';
-import { startPlatform } from './platform';
+import { startPlatform } from '@paygraph/platform';
 
 const logger = createLogger({ name: 'paygraph' });
 const startedAt = Date.now();

@@ -7,7 +7,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gql, registerAndLogin, startTestPlatform, type Platform } from '@paygraph/testing';
+import { gql, registerAndLogin } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
 import { subscribe, wsClient } from '../support/subscriptions';
 

@@ -6,7 +6,8 @@
 // once; admins read the queue with payments(status: REQUIRES_REVIEW); undecided reviews expire.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { errorCode, gql, loginAs, registerAndLogin, startTestPlatform, TEST_PASSWORD, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
+import { errorCode, gql, loginAs, registerAndLogin, TEST_PASSWORD, uniqueEmail, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 
 let platform: Platform;
 let gatewayUrl: string;

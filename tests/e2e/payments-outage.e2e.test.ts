@@ -5,7 +5,8 @@
 // pass) completes it exactly once.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, startTestPlatform, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { recoveryHandle } from '../../subgraphs/payments/src/server';
 
 const adminEmail = uniqueEmail('admin');

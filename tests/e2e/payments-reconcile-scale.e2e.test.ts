@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
-import { TEST_PASSWORD, gql, loginAs, startTestPlatform, uniqueEmail, type Platform } from '@paygraph/testing';
+import { TEST_PASSWORD, gql, loginAs, uniqueEmail } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { schema as ledgerSchema } from '../../subgraphs/ledger/src/db/schema';
 import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
 

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queryCounts } from '@paygraph/db';
-import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, startTestPlatform, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { CANCEL_CHECKPOINTS, CAPTURE_CHECKPOINTS, FLOW_CHECKPOINTS, REFUND_CHECKPOINTS, faultInjection } from '../../subgraphs/payments/src/faults';
 import { recoveryHandle } from '../../subgraphs/payments/src/server';
 import { createPaymentsStore } from '../../subgraphs/payments/src/store/payments-store';

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TEST_PASSWORD, errorCode, gql, registerAndLogin, startTestPlatform, uniqueEmail, type Platform } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, registerAndLogin, uniqueEmail } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const database = `paygraph_risk_down_${randomBytes(4).toString('hex')}`;

@@ -14,7 +14,8 @@ import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
 import { serviceCredential } from '@paygraph/identity';
 import { schema as notificationsSchema } from '../../subgraphs/notifications/src/db/schema';
 import { createSecretSealer as createWebhookSecretSealer } from '../../subgraphs/notifications/src/webhooks/secrets';
-import { gql, loginAs, registerAndLogin, startTestPlatform, TEST_PASSWORD, type Platform } from '@paygraph/testing';
+import { gql, loginAs, registerAndLogin, TEST_PASSWORD } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 
 const secretA = randomBytes(32).toString('base64url');
 const secretB = randomBytes(32).toString('base64url');

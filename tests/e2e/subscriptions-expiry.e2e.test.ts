@@ -3,7 +3,8 @@
 // with 4401; reconnecting with the expired token is refused with 4403.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tokenExpiresAtMs } from '@paygraph/identity';
-import { registerAndLogin, startTestPlatform, type Platform } from '@paygraph/testing';
+import { registerAndLogin } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { subscribe, wsClient } from '../support/subscriptions';
 
 let platform: Platform;

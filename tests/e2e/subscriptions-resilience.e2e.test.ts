@@ -6,7 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
-import { gql, registerAndLogin, startTestPlatform, type Platform, type TestUser } from '@paygraph/testing';
+import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
 import { TEST_SERVICE_SECRET } from '../support/constants';
 import { subscribe, wsClient, type TestSubscription } from '../support/subscriptions';

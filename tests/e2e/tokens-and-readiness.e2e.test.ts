@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
-import { errorCode, gql, registerAndLogin, startTestPlatform, type Platform, type TestUser } from '@paygraph/testing';
+import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { schema } from '../../subgraphs/auth/src/db/schema';
 import { loadSigningKey, type SigningKey } from '../../subgraphs/auth/src/keys';
 import { TEST_SERVICE_SECRET } from '../support/constants';

@@ -33,7 +33,7 @@ describe('docker-compose.yml', () => {
 
 describe('npm start', () => {
   it('implements every subgraph of the service list', async () => {
-    const { serviceDefinitions } = await import('../../scripts/platform');
+    const { serviceDefinitions } = await import('@paygraph/platform');
     expect(Object.keys(serviceDefinitions).sort()).toEqual(services.map((service) => service.name).sort());
   });
 

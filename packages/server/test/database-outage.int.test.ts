@@ -5,7 +5,8 @@
 // 503 on the subgraph and on the gateway (/health stays 200); after start requests succeed and /ready
 // is 200 again; a platform started while the database is down waits for it and then comes up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorCode, gql, registerAndLogin, startTestPlatform, type Platform, type TestUser } from '@paygraph/testing';
+import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { createPrivatePostgres, type PrivatePostgres } from '../../../tests/support/private-postgres';
 
 /** Every request gets its answer within this, success or SERVICE_UNAVAILABLE. */

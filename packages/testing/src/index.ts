@@ -1,12 +1,10 @@
 /**
- * Test helpers: a GraphQL client over real HTTP, unique test identities, and the platform started
- * in-process on free ports (embedded PGlite in memory, or the server named by DATABASE_URL).
+ * Test client helpers: a GraphQL client over real HTTP and unique test identities. This package
+ * imports nothing above the shared packages: tests that start the platform import
+ * @paygraph/platform.
  */
 import { randomBytes } from 'node:crypto';
-import { loadServiceList } from '@paygraph/config';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
-import { createLogger } from '@paygraph/logging';
-import { startPlatform, type Platform } from '../../../scripts/platform';
 
 export interface GraphQLResponse<TData = Record<string, any>> {
   status: number;
@@ -87,27 +85,3 @@ export async function registerAndLogin(
   if (registered.errors) throw new Error(`registerUser failed: ${JSON.stringify(registered.errors)}`);
   return loginAs(urls.login, email, TEST_PASSWORD);
 }
-
-/**
- * Starts the platform in this process on free ports. Embedded PGlite in memory unless
- * DATABASE_URL is set (then the real server, shared by every test; tests never truncate).
- */
-export async function startTestPlatform(options: { env?: Record<string, string>; gateway?: boolean } = {}): Promise<Platform> {
-  const ports = Object.fromEntries(loadServiceList({}).map((service) => [`${service.name.toUpperCase()}_PORT`, '0']));
-  const env = {
-    ...process.env,
-    DATA_DIR: 'memory://',
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    // Tests sign up and log in many users from 127.0.0.1: rate limits and login throttles are off
-    // unless a test passes RATE_LIMITS=on (auth's throttle tests do).
-    RATE_LIMITS: 'off',
-    ...ports,
-    ...options.env,
-  };
-  const logger = createLogger({ level: env.LOG_LEVEL, name: 'test' });
-  return startPlatform({ env, logger, ...(options.gateway === undefined ? {} : { gateway: options.gateway }) });
-}
-
-export type { Platform };

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
-import { TEST_PASSWORD, errorCode, gql, registerAndLogin, startTestPlatform, uniqueEmail, type Platform } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, registerAndLogin, uniqueEmail } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { credentials, schema } from '../src/db/schema';
 
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken expiresAt user { id email name role createdAt } } }`;

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { vi } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
-import { errorCode, gql, registerAndLogin, startTestPlatform, type Platform, type TestUser } from '@paygraph/testing';
+import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { schema } from '../src/db/schema';
 import { migrationsFolder } from '../src/server';
 

@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_ADDRESS_HEADER, signClientAddress } from '@paygraph/identity';
-import { TEST_PASSWORD, errorCode, gql, loginAs, startTestPlatform, uniqueEmail, type Platform } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, loginAs, uniqueEmail } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 
 const REGISTRATIONS_PER_HOUR = 3;
 const REGISTER = `mutation($input: RegisterUserInput!) { registerUser(input: $input) { id } }`;

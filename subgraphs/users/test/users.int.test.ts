@@ -3,7 +3,8 @@
 // token nothing that needs a login is given.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, generateKeyPair } from 'jose';
-import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, startTestPlatform, uniqueEmail, type Platform, type TestUser } from '@paygraph/testing';
+import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
+import { startTestPlatform, type Platform } from '@paygraph/platform';
 
 const REGISTER = `mutation($input: RegisterUserInput!) { registerUser(input: $input) { id name role createdAt } }`;
 const UPDATE = `mutation($input: UpdateUserInput!) { updateUser(input: $input) { id name email } }`;
