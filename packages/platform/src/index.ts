@@ -3,5 +3,5 @@
  * every subgraph of the service list and the gateway in one process (`npm start`) and is what the
  * tests that need the whole platform start.
  */
-export { serviceDefinitions, startPlatform, type Platform, type RunningSubgraph } from './platform';
-export { startTestPlatform } from './testing';
+export { serviceDefinitions, startPlatform, type Platform, type PlatformOptions, type RunningSubgraph } from './platform';
+export { startTestPlatform, type TestPlatformOptions } from './testing';

@@ -47,7 +47,19 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: Logger; gateway?: boolean }): Promise<Platform> {
+export interface PlatformOptions {
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** False starts the subgraphs only (subgraph integration tests). */
+  gateway?: boolean;
+  /**
+   * Definitions to use instead of serviceDefinitions, by name: how a test hands a service its test
+   * controls (e.g. payments created with its fault checkpoints) instead of module globals.
+   */
+  services?: Partial<Record<string, ServiceDefinition>>;
+}
+
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   const { env, logger } = options;
   const config = loadPlatformConfig(env);
   const services = loadServiceList(env);
@@ -74,7 +86,7 @@ export async function startPlatform(options: { env: NodeJS.ProcessEnv; logger: L
 
   try {
     for (const entry of services) {
-      const definition = serviceDefinitions[entry.name];
+      const definition = options.services?.[entry.name] ?? serviceDefinitions[entry.name];
       if (!definition) throw new ConfigError(`Invalid configuration: schema/supergraph.yaml lists ${entry.name}, which this repository does not implement`);
       instances.push({ name: entry.name, instance: await definition.create(runtime), port: entry.port });
     }

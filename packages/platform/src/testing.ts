@@ -4,9 +4,16 @@
  */
 import { loadServiceList } from '@paygraph/config';
 import { createLogger } from '@paygraph/logging';
-import { startPlatform, type Platform } from './platform';
+import { startPlatform, type Platform, type PlatformOptions } from './platform';
 
-export async function startTestPlatform(options: { env?: Record<string, string>; gateway?: boolean } = {}): Promise<Platform> {
+export interface TestPlatformOptions {
+  /** Added to the test environment (wins over it). */
+  env?: Record<string, string>;
+  gateway?: boolean;
+  services?: PlatformOptions['services'];
+}
+
+export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<Platform> {
   const ports = Object.fromEntries(loadServiceList({}).map((service) => [`${service.name.toUpperCase()}_PORT`, '0']));
   const env = {
     ...process.env,
@@ -21,5 +28,10 @@ export async function startTestPlatform(options: { env?: Record<string, string>;
     ...options.env,
   };
   const logger = createLogger({ level: env.LOG_LEVEL, name: 'test' });
-  return startPlatform({ env, logger, ...(options.gateway === undefined ? {} : { gateway: options.gateway }) });
+  return startPlatform({
+    env,
+    logger,
+    ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
+    ...(options.services ? { services: options.services } : {}),
+  });
 }
