@@ -90,7 +90,7 @@ afterAll(async () => {
 });
 
 for (const scenario of scenarios) {
-  describe.sequential(scenario.name, () => {
+  describe(scenario.name, { concurrent: false }, () => { // vitest 5 dropped describe.sequential
     let report: ScenarioReport | null = null;
     let failure: unknown = null;
 

@@ -343,7 +343,7 @@ const eventKey = (event: StatusEvent) => `${event.sequence}:${event.paymentId}:$
 
 // ---------------------------------------------------------------------------------------------
 
-describe.sequential('scale-out: two payments instances, two gateways, NATS; one payments instance SIGKILLed and restarted', () => {
+describe('scale-out: two payments instances, two gateways, NATS; one payments instance SIGKILLed and restarted', { concurrent: false }, () => { // vitest 5 dropped describe.sequential
   let topology: Topology | null = null;
   let world: World;
   let admin: TestUser;

@@ -1,7 +1,6 @@
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
-import { buildSubgraphSchema } from '@apollo/subgraph';
-import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper';
+import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import express from 'express';
 import type { DocumentNode } from 'graphql';
 import { timingSafeEqual } from 'node:crypto';
@@ -78,7 +77,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
   const logger = options.logger;
   const base = baseApolloOptions<TContext>(logger);
   const apollo = new ApolloServer<TContext>({
-    schema: buildSubgraphSchema({ typeDefs: options.typeDefs, resolvers: options.resolvers as GraphQLResolverMap<unknown> }),
+    schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers as GraphQLResolverMap<unknown> }]), // 2.15 takes a list of modules only
     ...base,
     ...subgraphEdgeOptions(base), // operation limits, input hygiene, production schema policy (limits.ts)
   });
