@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { badUserInput } from '@paygraph/errors';
 import { assertMovableAmount } from '@paygraph/money';
-import { assertIdempotencyKey } from '@paygraph/server';
+import { LEDGER_IDEMPOTENCY_KEY_LENGTH_MAX, assertIdempotencyKey } from '@paygraph/server';
 
 export { requestHash } from '@paygraph/server';
 
@@ -20,7 +20,8 @@ export interface PostingLine {
 
 /** Bounds on one journal transaction. */
 export const ENTRIES_PER_TRANSACTION_MAX = 32;
-export const IDEMPOTENCY_KEY_LENGTH_MAX = 200;
+/** The callers' key builders (`ledgerKeys` in @paygraph/server) are bounded by the same constant. */
+export const IDEMPOTENCY_KEY_LENGTH_MAX = LEDGER_IDEMPOTENCY_KEY_LENGTH_MAX;
 export const DESCRIPTION_LENGTH_MAX = 500;
 /** The hash the chain starts from. */
 export const GENESIS_HASH = '0'.repeat(64);

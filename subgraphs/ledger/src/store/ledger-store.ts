@@ -10,6 +10,7 @@ import { isCheckViolation, newId, retryOnConflict, type Database, type RawTransa
 import { accounts, entries, holds, transactions, type AccountRow, type EntryRow, type HoldRow, type TransactionRow, type schema } from '../db/schema';
 import { toEntry, toHold, toTransaction } from './rows';
 import { LEDGER_SQL } from './statements';
+import { claimOrReplay, replayOrRefuse } from '@paygraph/server';
 import { chainPayload, requestHash, type PostingLine } from '../domain/postings';
 
 type Db = Database<typeof schema>;
@@ -144,9 +145,10 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
   /** The earlier result of an idempotency key, or IDEMPOTENCY_KEY_REUSED when its request differs. */
   async function replayTransaction(sql: SqlRunner, idempotencyKey: string, hash: string): Promise<PostedTransaction> {
     const [existing] = await sql.query(LEDGER_SQL.transactionByKey, [idempotencyKey]);
-    if (!existing || existing.request_hash !== hash) throw keyReused();
-    const rows = await sql.query(LEDGER_SQL.entriesOfTransaction, [existing.id]);
-    return { transaction: toTransaction(existing), entries: rows.map(toEntry), replayed: true };
+    if (!existing) throw keyReused();
+    const transaction = replayOrRefuse(toTransaction(existing), hash);
+    const rows = await sql.query(LEDGER_SQL.entriesOfTransaction, [transaction.id]);
+    return { transaction, entries: rows.map(toEntry), replayed: true };
   }
 
   const inTransaction = <T>(work: (sql: SqlRunner) => Promise<T>) => retryOnConflict(() => database.transaction(work));
@@ -209,28 +211,35 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       );
       if (input.debitAccountId === input.creditAccountId) throw badUserInput('A hold needs two different accounts', 'input.creditAccountId');
       return inTransaction(async (sql) => {
-        const [inserted] = await sql.query(LEDGER_SQL.insertHold, [
-          newId('hld'),
-          idempotencyKey,
+        const outcome = await claimOrReplay({
           hash,
-          input.debitAccountId,
-          input.creditAccountId,
-          input.amount.toString(),
-          input.currency,
-          input.description,
-          input.expiresAt.toISOString(),
-        ]);
-        if (!inserted) {
-          const [existing] = await sql.query(LEDGER_SQL.holdByKey, [idempotencyKey]);
-          if (!existing || existing.request_hash !== hash) throw keyReused();
-          return { hold: toHold(existing), replayed: true };
-        }
+          claim: async () => {
+            const [inserted] = await sql.query(LEDGER_SQL.insertHold, [
+              newId('hld'),
+              idempotencyKey,
+              hash,
+              input.debitAccountId,
+              input.creditAccountId,
+              input.amount.toString(),
+              input.currency,
+              input.description,
+              input.expiresAt.toISOString(),
+            ]);
+            return inserted ? toHold(inserted) : undefined;
+          },
+          find: async () => {
+            const [existing] = await sql.query(LEDGER_SQL.holdByKey, [idempotencyKey]);
+            return existing ? toHold(existing) : undefined;
+          },
+        });
+        if (outcome.replayed) return { hold: outcome.existing, replayed: true };
+        const inserted = outcome.claimed;
         const deltas = new Map<string, AccountDelta>([
           [input.debitAccountId, { ...zeroDelta(), pendingDebits: input.amount }],
           [input.creditAccountId, { ...zeroDelta(), pendingCredits: input.amount }],
         ]);
         await applyDeltas(sql, deltas);
-        return { hold: toHold(inserted), replayed: false };
+        return { hold: inserted, replayed: false };
       });
     },
 
