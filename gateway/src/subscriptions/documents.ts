@@ -1,0 +1,101 @@
+/**
+ * Subscription documents: a subscribe message's text checked once (the HTTP operation limits,
+ * parse, validation against the subscription schema, one `paymentStatusChanged` root) and turned
+ * into the payload query each event runs; then its arguments read. Documents are kept by text, so
+ * subscribers sending the same text share one prepared copy, until the schema changes.
+ */
+import { getArgumentValues, getOperationAST, getVariableValues, GraphQLError, Kind, parse, validate, type DocumentNode, type FieldNode, type GraphQLSchema } from 'graphql';
+import { apiError } from '@paygraph/errors';
+import { checkOperationShape, countTokens, measureOperation, tokensError, type OperationLimits } from '@paygraph/server';
+import { SUBSCRIPTION_FIELD } from './schema';
+import { buildPayloadQuery } from './selection';
+
+/** Field visits measured per document before giving up (as the HTTP limits do). */
+const MEASURE_VISITS_MAX = 10_000;
+/** Prepared documents kept (the oldest goes first). */
+const DOCUMENTS_MAX = 1_000;
+
+export interface Prepared {
+  document: DocumentNode;
+  operation: NonNullable<ReturnType<typeof getOperationAST>>;
+  root: FieldNode;
+  payloadQuery: ReturnType<typeof buildPayloadQuery>;
+  /** Names the payload query in the per-event cache key (cheaper than its text). */
+  queryId: number;
+}
+
+export type Refused = { errors: readonly GraphQLError[] };
+
+/** What a subscribe message asks for, once its variables are coerced. */
+export interface SubscriptionArguments {
+  paymentId: string | null;
+  /** Replay after this sequence (exclusive); null: live only. */
+  after: bigint | null;
+}
+
+export function createDocuments(options: { operationLimits?: OperationLimits | undefined }) {
+  let documents = new Map<string, Prepared | Refused>();
+  let preparedCount = 0;
+
+  function prepareUncached(schema: GraphQLSchema, query: string, operationName: string | null): Prepared | Refused {
+    const limits = options.operationLimits;
+    if (limits && countTokens(query, limits.OPERATION_TOKENS_MAX) > limits.OPERATION_TOKENS_MAX) return { errors: [tokensError(limits)] };
+    let document: DocumentNode;
+    try {
+      document = parse(query, { noLocation: true });
+    } catch (error) {
+      return { errors: [new GraphQLError((error as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })] };
+    }
+    const invalid = validate(schema, document);
+    if (invalid.length > 0) return { errors: invalid.map((error) => new GraphQLError(error.message, { nodes: error.nodes ?? [], extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } })) };
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return { errors: [new GraphQLError('Unable to identify the operation to run.', { extensions: { code: 'BAD_REQUEST' } })] };
+    if (operation.operation !== 'subscription') {
+      return { errors: [new GraphQLError('Only subscriptions are served over WebSocket; send queries and mutations with POST /graphql.', { extensions: { code: 'BAD_REQUEST' } })] };
+    }
+    if (limits) {
+      const shape = measureOperation(document, operation, { depthCut: limits.OPERATION_DEPTH_MAX + 1, visitsMax: MEASURE_VISITS_MAX });
+      const refused = checkOperationShape(shape, limits);
+      if (refused) return { errors: [refused] };
+    }
+    const root = operation.selectionSet.selections[0];
+    if (!root || root.kind !== Kind.FIELD || root.name.value !== SUBSCRIPTION_FIELD) {
+      return { errors: [new GraphQLError(`Subscribe to ${SUBSCRIPTION_FIELD}.`, { extensions: { code: 'BAD_REQUEST' } })] };
+    }
+    const payloadQuery = buildPayloadQuery(root, operation, document);
+    return { document, operation, root, payloadQuery, queryId: (preparedCount += 1) };
+  }
+
+  return {
+    /** The prepared document for this text and operation name, or why it is refused. */
+    prepare(schema: GraphQLSchema, query: string, operationName: string | null): Prepared | Refused {
+      const key = `${operationName ?? ''}\u0000${query}`;
+      let found = documents.get(key);
+      if (!found) {
+        found = prepareUncached(schema, query, operationName);
+        if (documents.size >= DOCUMENTS_MAX) documents.delete(documents.keys().next().value!);
+        documents.set(key, found);
+      }
+      return found;
+    },
+    /** Forgets every prepared document (they were validated against the previous schema). */
+    clear() {
+      documents = new Map();
+    },
+  };
+}
+
+/** The subscription's variables coerced and its arguments (`paymentId`, `after`) checked. */
+export function readArguments(schema: GraphQLSchema, prepared: Prepared, variables: Record<string, unknown>): SubscriptionArguments | Refused {
+  const coerced = getVariableValues(schema, prepared.operation.variableDefinitions ?? [], variables);
+  if (coerced.errors) return { errors: coerced.errors.map((error) => apiError('BAD_USER_INPUT', error.message)) };
+  const args = getArgumentValues(schema.getSubscriptionType()!.getFields()[SUBSCRIPTION_FIELD]!, prepared.root, coerced.coerced) as { paymentId?: string | null; after?: string | null };
+  const paymentId = args.paymentId ?? null;
+  if (paymentId !== null && /[\u0000-\u001f]/.test(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must not contain control characters.')] };
+  let after: bigint | null = null;
+  if (args.after !== undefined && args.after !== null) {
+    if (!/^\d{1,19}$/.test(args.after)) return { errors: [apiError('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).')] };
+    after = BigInt(args.after);
+  }
+  return { paymentId, after };
+}
