@@ -333,6 +333,76 @@ describe('concurrency', () => {
   });
 });
 
+describe('group commit: postings that arrive together share one transaction, each with its own outcome', () => {
+  const transfer = (from: AccountRow, to: AccountRow, amount: bigint, idempotencyKey = key()) =>
+    store.postTransaction({
+      idempotencyKey,
+      description: null,
+      lines: [
+        { accountId: from.id, direction: 'DEBIT', amount, currency: from.currency },
+        { accountId: to.id, direction: 'CREDIT', amount, currency: from.currency },
+      ],
+    });
+
+  it('an overdraft, a reused key, a replay and a duplicate in the batch fail or replay alone; the rest post once, chained', async () => {
+    const { source, wallet } = await fundedWallet('USD', 100n);
+    const { wallet: empty } = await fundedWallet('USD', 0n);
+    const earlierKey = key();
+    const earlier = await transfer(wallet, source, 10n, earlierKey);
+    const sharedKey = key();
+    // The first call goes alone (nothing in flight); the others arrive while it is written and go
+    // together in the next batch, the first of them ahead of the overdraft that would follow it.
+    const [first, postedA, overdraft, reused, replay, postedB, duplicateA, duplicateB] = await Promise.allSettled([
+      transfer(wallet, source, 1n),
+      transfer(wallet, source, 80n),
+      transfer(wallet, source, 80n),
+      transfer(wallet, source, 11n, earlierKey),
+      transfer(wallet, source, 10n, earlierKey),
+      transfer(source, empty, 5n),
+      transfer(source, wallet, 3n, sharedKey),
+      transfer(source, wallet, 3n, sharedKey),
+    ]);
+    const code = (result: PromiseSettledResult<unknown>) => (result.status === 'fulfilled' ? 'OK' : String((result.reason as GraphQLError).extensions.code));
+    expect([first, postedA, overdraft, reused, replay, postedB, duplicateA, duplicateB].map(code)).toEqual(['OK', 'OK', 'INSUFFICIENT_FUNDS', 'IDEMPOTENCY_KEY_REUSED', 'OK', 'OK', 'OK', 'OK']);
+    const value = <T>(result: PromiseSettledResult<T>) => (result as PromiseFulfilledResult<T>).value;
+    expect(value(replay)).toMatchObject({ replayed: true, transaction: { id: earlier.transaction.id } });
+    // The two requests under one key: one effect, the other its replay.
+    expect(value(duplicateA).transaction.id).toBe(value(duplicateB).transaction.id);
+    expect([value(duplicateA).replayed, value(duplicateB).replayed].sort()).toEqual([false, true]);
+    // 100 - 10 - 1 - 80 + 3: the refused 80 moved nothing; totals equal entries.
+    const row = (await reload([wallet.id])).get(wallet.id)!;
+    expect(row.postedCredits - row.postedDebits).toBe(12n);
+    expect((await entrySums([wallet.id])).get(wallet.id)).toEqual({ debits: row.postedDebits, credits: row.postedCredits });
+    // Posted in one transaction (one commit time), each a link of its own in the hash chain.
+    expect(value(postedA).transaction.createdAt).toEqual(value(postedB).transaction.createdAt);
+    expect(value(postedB).transaction.sequence).toBe(value(postedA).transaction.sequence! + 1n);
+    expect(value(postedA).transaction.sequence).toBeGreaterThan(value(first).transaction.sequence!);
+    const verification = await verifyLedger(database.db);
+    expect(verification.mismatches).toEqual([]);
+  });
+
+  it('64 concurrent transfers among 4 hot wallets conserve money, never overdraw and keep the chain', async () => {
+    const hot = await Promise.all(Array.from({ length: 4 }, () => fundedWallet('USD', 50n)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 64 }, (_unused, n) => codeOf(transfer(hot[n % 4]!.wallet, hot[(n + 1 + (n % 3)) % 4]!.wallet, BigInt(5 + (n % 20))))),
+    );
+    expect(outcomes.every((outcome) => outcome === 'OK' || outcome === 'INSUFFICIENT_FUNDS')).toBe(true);
+    expect(outcomes.filter((outcome) => outcome === 'OK').length).toBeGreaterThan(0);
+    const ids = hot.map(({ wallet }) => wallet.id);
+    const rows = await reload(ids);
+    const sums = await entrySums(ids);
+    let total = 0n;
+    for (const id of ids) {
+      const row = rows.get(id)!;
+      expect(row.postedCredits - row.postedDebits).toBeGreaterThanOrEqual(0n);
+      expect(sums.get(id)).toEqual({ debits: row.postedDebits, credits: row.postedCredits });
+      total += row.postedCredits - row.postedDebits;
+    }
+    expect(total).toBe(200n);
+    expect((await verifyLedger(database.db)).mismatches).toEqual([]);
+  });
+});
+
 describe('holds', () => {
   it('captures part of a hold and releases the rest', async () => {
     const { source, wallet } = await fundedWallet('USD', 300n);

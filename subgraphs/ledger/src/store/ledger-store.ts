@@ -9,9 +9,10 @@ import { ErrorCode, apiError, badUserInput, idempotencyKeyReused, invalidState, 
 import { isCheckViolation, newId, retryOnConflict, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { accounts, entries, holds, transactions, type AccountRow, type EntryRow, type HoldRow, type TransactionRow, type schema } from '../db/schema';
 import { toEntry, toHold, toTransaction } from './rows';
-import { LEDGER_SQL } from './statements';
+import { LEDGER_BATCH_SQL, LEDGER_SQL } from './statements';
+import { createGroupCommit, type Settlement } from './group-commit';
 import { claimOrReplay, replayOrRefuse } from '@paygraph/server';
-import { chainPayload, requestHash, type PostingLine } from '../domain/postings';
+import { chainHash, chainPayload, requestHash, type PostingLine } from '../domain/postings';
 
 type Db = Database<typeof schema>;
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -36,6 +37,41 @@ const zeroDelta = (): AccountDelta => ({ postedDebits: 0n, postedCredits: 0n, pe
 
 const insufficientFunds = () => apiError(ErrorCode.INSUFFICIENT_FUNDS, 'The account does not have enough available funds.');
 const keyReused = () => idempotencyKeyReused();
+
+/** Postings written in one transaction at most (a batch of 32-line postings stays a few thousand rows). */
+export const POSTINGS_PER_BATCH_MAX = 128;
+/** Postings waiting for a batch at most; more are refused as SERVICE_UNAVAILABLE (retried by key). */
+export const POSTINGS_WAITING_MAX = 10_000;
+
+interface PostingRequest {
+  idempotencyKey: string;
+  description: string | null;
+  lines: readonly PostingLine[];
+  hash: string;
+}
+
+function settledAll<T>(outcomes: ReadonlyArray<Settlement<T> | undefined>): Array<Settlement<T>> {
+  return outcomes.map((outcome, index) => {
+    if (!outcome) throw new Error(`Posting ${index} of a batch was left unsettled`);
+    return outcome;
+  });
+}
+
+function groupEntries(rows: readonly EntryRow[]): Map<string, EntryRow[]> {
+  const grouped = new Map<string, EntryRow[]>();
+  for (const row of rows) {
+    const group = grouped.get(row.transactionId);
+    if (group) group.push(row);
+    else grouped.set(row.transactionId, [row]);
+  }
+  return grouped;
+}
+
+/** A data exception or integrity violation (SQLSTATE class 22 or 23): something about a row, not the database. */
+function isCausedByData(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code ?? (error as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
+}
 
 /** What never changes about an account, cached so the hot path does not read it again. */
 interface AccountFacts {
@@ -153,6 +189,135 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
 
   const inTransaction = <T>(work: (sql: SqlRunner) => Promise<T>) => retryOnConflict(() => database.transaction(work));
 
+  /**
+   * One batch of postings in one transaction: claim every key, replay or refuse the taken ones,
+   * lock the touched accounts once (ascending ids), check each posting in arrival order against
+   * the locked totals plus the postings before it (a refused one gives its key back and fails
+   * alone), then every entry and total in one statement and the hash chain, one link per posting.
+   * The outcomes are only handed out after commit.
+   */
+  async function postBatchIn(sql: SqlRunner, batch: readonly PostingRequest[]): Promise<Array<Settlement<PostedTransaction>>> {
+    const outcomes: Array<Settlement<PostedTransaction> | undefined> = batch.map(() => undefined);
+    const ids = batch.map(() => newId('ltx'));
+    const claimedRows = await sql.query<{ id: string }>(LEDGER_BATCH_SQL.claimTransactions, [
+      JSON.stringify(batch.map((posting, index) => ({ id: ids[index], idempotency_key: posting.idempotencyKey, request_hash: posting.hash, description: posting.description }))),
+    ]);
+    const claimedIds = new Set(claimedRows.map((row) => row.id));
+    const taken = batch.flatMap((_posting, index) => (claimedIds.has(ids[index]!) ? [] : [index]));
+    if (taken.length > 0) await settleTaken(sql, batch, taken, outcomes);
+
+    const claimed = batch.flatMap((_posting, index) => (claimedIds.has(ids[index]!) ? [index] : []));
+    if (claimed.length === 0) return settledAll(outcomes);
+    const accountIds = [...new Set(claimed.flatMap((index) => batch[index]!.lines.map((line) => line.accountId)))].sort();
+    const locked = await sql.query<{ id: string; guarded: boolean; posted_debits: string; posted_credits: string; pending_debits: string }>(LEDGER_BATCH_SQL.lockAccounts, [JSON.stringify(accountIds)]);
+    const totals = new Map(locked.map((row) => [row.id, { guarded: row.guarded, postedDebits: BigInt(row.posted_debits), postedCredits: BigInt(row.posted_credits), pendingDebits: BigInt(row.pending_debits) }]));
+
+    const posted: number[] = [];
+    const refused: number[] = [];
+    const batchDeltas = new Map<string, AccountDelta>();
+    for (const index of claimed) {
+      const deltas = linesToDeltas(batch[index]!.lines);
+      const missing = [...deltas.keys()].find((accountId) => !totals.has(accountId));
+      const overdrawn = [...deltas].some(([accountId, delta]) => {
+        const total = totals.get(accountId);
+        return total !== undefined && total.guarded && total.postedCredits + delta.postedCredits - total.postedDebits - delta.postedDebits - total.pendingDebits < 0n;
+      });
+      if (missing !== undefined || overdrawn) {
+        outcomes[index] = { ok: false, error: missing !== undefined ? notFound(`No ledger account ${missing}`) : insufficientFunds() };
+        refused.push(index);
+        continue;
+      }
+      for (const [accountId, delta] of deltas) {
+        const total = totals.get(accountId)!;
+        total.postedDebits += delta.postedDebits;
+        total.postedCredits += delta.postedCredits;
+        const sum = batchDeltas.get(accountId) ?? zeroDelta();
+        sum.postedDebits += delta.postedDebits;
+        sum.postedCredits += delta.postedCredits;
+        batchDeltas.set(accountId, sum);
+      }
+      posted.push(index);
+    }
+    if (refused.length > 0) await sql.query(LEDGER_BATCH_SQL.releaseClaims, [JSON.stringify(refused.map((index) => ids[index]))]);
+    if (posted.length === 0) return settledAll(outcomes);
+
+    let ordinal = 0;
+    const linesOf = posted.map((index) => batch[index]!.lines.map((line) => ({ ...line, id: newId('len'), ordinal: (ordinal += 1) })));
+    const entryRows = await sql.query(LEDGER_BATCH_SQL.postEntriesAndTotals, [
+      JSON.stringify(
+        linesOf.flatMap((lines, n) =>
+          lines.map((line) => ({ ordinal: line.ordinal, id: line.id, transaction_id: ids[posted[n]!], account_id: line.accountId, direction: line.direction, amount: line.amount.toString(), currency: line.currency })),
+        ),
+      ),
+      JSON.stringify([...batchDeltas].map(([id, delta]) => ({ id, posted_debits: delta.postedDebits.toString(), posted_credits: delta.postedCredits.toString() }))),
+    ]);
+    if (entryRows.length !== ordinal || entryRows[0]?.accounts_updated !== batchDeltas.size) {
+      throw new Error(`A batch wrote ${entryRows.length} of ${ordinal} entries and ${String(entryRows[0]?.accounts_updated)} of ${batchDeltas.size} accounts`);
+    }
+
+    const [head] = await sql.query<{ sequence: string; hash: string }>(LEDGER_BATCH_SQL.lockChainHead);
+    let sequence = BigInt(head!.sequence);
+    let hash = head!.hash;
+    const stamps = posted.map((index, n) => {
+      const posting = batch[index]!;
+      sequence += 1n;
+      hash = chainHash(hash, chainPayload({ id: ids[index]!, idempotencyKey: posting.idempotencyKey, description: posting.description }, linesOf[n]!));
+      return { id: ids[index]!, sequence: sequence.toString(), hash };
+    });
+    const stamped = await sql.query(LEDGER_BATCH_SQL.stampTransactions, [JSON.stringify(stamps), sequence.toString(), hash]);
+    const transactionsById = new Map(stamped.map((row) => [row.id as string, toTransaction(row)]));
+    const entriesById = groupEntries(entryRows.map(toEntry));
+    for (const index of posted) {
+      const transaction = transactionsById.get(ids[index]!);
+      if (!transaction) throw new Error(`A batch did not stamp transaction ${ids[index]}`);
+      outcomes[index] = { ok: true, value: { transaction, entries: entriesById.get(transaction.id) ?? [], replayed: false } };
+    }
+    return settledAll(outcomes);
+  }
+
+  /** Postings whose key was taken: the first result when the request is the same, else IDEMPOTENCY_KEY_REUSED. */
+  async function settleTaken(sql: SqlRunner, batch: readonly PostingRequest[], taken: readonly number[], outcomes: Array<Settlement<PostedTransaction> | undefined>) {
+    const existing = (await sql.query(LEDGER_BATCH_SQL.transactionsByKeys, [JSON.stringify(taken.map((index) => batch[index]!.idempotencyKey))])).map(toTransaction);
+    const byKey = new Map(existing.map((transaction) => [transaction.idempotencyKey, transaction]));
+    const entriesById = existing.length === 0 ? new Map<string, EntryRow[]>() : groupEntries((await sql.query(LEDGER_BATCH_SQL.entriesOfTransactions, [JSON.stringify(existing.map((transaction) => transaction.id))])).map(toEntry));
+    for (const index of taken) {
+      const posting = batch[index]!;
+      try {
+        const found = byKey.get(posting.idempotencyKey);
+        if (!found) throw keyReused();
+        const transaction = replayOrRefuse(found, posting.hash);
+        outcomes[index] = { ok: true, value: { transaction, entries: entriesById.get(transaction.id) ?? [], replayed: true } };
+      } catch (error) {
+        outcomes[index] = { ok: false, error };
+      }
+    }
+  }
+
+  /**
+   * A batch in a transaction of its own (retried on a deadlock). An error the checks above did not
+   * foresee and that one posting may have caused (a data or integrity error: SQLSTATE class 22 or
+   * 23) fails no one else: each posting of that batch is tried alone.
+   */
+  async function postBatch(batch: readonly PostingRequest[]): Promise<Array<Settlement<PostedTransaction>>> {
+    try {
+      return await inTransaction((sql) => postBatchIn(sql, batch));
+    } catch (error) {
+      if (batch.length === 1 || !isCausedByData(error)) throw error;
+      const settled: Array<Settlement<PostedTransaction>> = [];
+      for (const posting of batch) {
+        settled.push(await postBatch([posting]).then(([one]) => one!, (alone: unknown) => ({ ok: false as const, error: alone })));
+      }
+      return settled;
+    }
+  }
+
+  const postings = createGroupCommit<PostingRequest, PostedTransaction>({
+    run: postBatch,
+    keyOf: (posting) => posting.idempotencyKey,
+    batchSizeMax: POSTINGS_PER_BATCH_MAX,
+    waitingMax: POSTINGS_WAITING_MAX,
+  });
+
   return {
     /** The account of an owner in a currency, created on first use (safe under concurrency). */
     async ensureAccount(ownerId: string, kind: AccountKind, currency: string): Promise<AccountRow> {
@@ -176,17 +341,14 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
     },
 
 
-    /** Posts a balanced journal transaction (validated by the caller) exactly once per key. */
+    /**
+     * Posts a balanced journal transaction (validated by the caller) exactly once per key, in the
+     * next batch of postings (group commit): its own result, replay or error, whatever the others'.
+     */
     async postTransaction(input: { idempotencyKey: string; description: string | null; lines: readonly PostingLine[] }): Promise<PostedTransaction> {
       const hash = requestHash('post', { description: input.description, lines: input.lines });
       await assertAccounts(db, input.lines, 'input.entries');
-      return inTransaction(async (sql) => {
-        const id = newId('ltx');
-        const claimed = await sql.query(LEDGER_SQL.insertTransaction, [id, input.idempotencyKey, hash, 'TRANSFER', null, input.description]);
-        if (claimed.length === 0) return replayTransaction(sql, input.idempotencyKey, hash);
-        const transaction = { id, idempotencyKey: input.idempotencyKey, description: input.description };
-        return { ...(await post(sql, transaction, input.lines, linesToDeltas(input.lines))), replayed: false };
-      });
+      return postings.submit({ ...input, hash });
     },
 
     /** Reserves funds: raises the debit account's pending debits (guarded) and the credit account's pending credits. */

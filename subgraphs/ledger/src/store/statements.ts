@@ -66,3 +66,69 @@ export const LEDGER_SQL = {
     returning ${HOLD_COLUMNS}`,
   markHoldReleased: `update ledger.holds set status = $2, updated_at = now() where id = $1 returning ${HOLD_COLUMNS}`,
 } as const;
+
+const TRANSACTION_COLUMNS = `id, idempotency_key, request_hash, kind, hold_id, description, sequence::text as sequence, hash, created_at`;
+const ENTRY_COLUMNS = `id, position::text as position, transaction_id, account_id, direction, amount::text as amount, currency, created_at`;
+
+/**
+ * The statements of one batch of transfers (group commit, `postBatch` in the store). Each takes
+ * its rows as one JSON text parameter (`$1::text::jsonb`, the same on both drivers); amounts travel
+ * as decimal strings and are cast in SQL.
+ */
+export const LEDGER_BATCH_SQL = {
+  /**
+   * Claims every key of the batch, in ascending key order (two ledger processes' batches never wait
+   * on each other's keys in a cycle); returns the ids of the claimed ones: the others exist.
+   */
+  claimTransactions: `
+    insert into ledger.transactions (id, idempotency_key, request_hash, kind, hold_id, description)
+    select x.id, x.idempotency_key, x.request_hash, 'TRANSFER', null, x.description
+      from jsonb_to_recordset($1::text::jsonb) as x(id text, idempotency_key text, request_hash text, description text)
+     order by x.idempotency_key
+    on conflict (idempotency_key) do nothing
+    returning id`,
+  transactionsByKeys: `
+    select ${TRANSACTION_COLUMNS} from ledger.transactions
+     where idempotency_key in (select jsonb_array_elements_text($1::text::jsonb))`,
+  entriesOfTransactions: `
+    select ${ENTRY_COLUMNS} from ledger.entries
+     where transaction_id in (select jsonb_array_elements_text($1::text::jsonb))
+     order by position`,
+  /** Locks the batch's accounts in ascending id order (the one lock order of the ledger) and reads their totals. */
+  lockAccounts: `
+    select id, guarded, posted_debits::text as posted_debits, posted_credits::text as posted_credits, pending_debits::text as pending_debits
+      from ledger.accounts
+     where id in (select jsonb_array_elements_text($1::text::jsonb))
+     order by id
+       for update`,
+  /** Gives back the keys of transfers refused in the batch (never visible: same transaction). */
+  releaseClaims: `delete from ledger.transactions where id in (select jsonb_array_elements_text($1::text::jsonb))`,
+  /**
+   * Every entry of the batch (in order) and every account's summed deltas, in one statement. The
+   * deltas were checked against the locked totals; the accounts' CHECK constraints stay the backstop.
+   */
+  postEntriesAndTotals: `
+    with inserted as (
+      insert into ledger.entries (id, transaction_id, account_id, direction, amount, currency)
+      select e.id, e.transaction_id, e.account_id, e.direction, e.amount::bigint, e.currency
+        from jsonb_to_recordset($1::text::jsonb) as e(ordinal int, id text, transaction_id text, account_id text, direction text, amount text, currency text)
+       order by e.ordinal
+      returning ${ENTRY_COLUMNS}),
+    totals as (
+      update ledger.accounts a
+         set posted_debits = a.posted_debits + d.posted_debits::bigint,
+             posted_credits = a.posted_credits + d.posted_credits::bigint
+        from jsonb_to_recordset($2::text::jsonb) as d(id text, posted_debits text, posted_credits text)
+       where a.id = d.id
+      returning a.id)
+    select inserted.*, (select count(*) from totals)::int as accounts_updated from inserted`,
+  /** Locks the hash chain's head (held until commit) and reads it. */
+  lockChainHead: `select sequence::text as sequence, hash from ledger.chain_head where id = 1 for update`,
+  /** Stamps each transaction with its place in the chain and moves the head to the last one. */
+  stampTransactions: `
+    with head as (update ledger.chain_head set sequence = $2::bigint, hash = $3 where id = 1)
+    update ledger.transactions t set sequence = x.sequence::bigint, hash = x.hash
+      from jsonb_to_recordset($1::text::jsonb) as x(id text, sequence text, hash text)
+     where t.id = x.id
+    returning t.id, t.idempotency_key, t.request_hash, t.kind, t.hold_id, t.description, t.sequence::text as sequence, t.hash, t.created_at`,
+} as const;
