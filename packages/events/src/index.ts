@@ -7,6 +7,7 @@ export type { DomainEvent, EventHandler, EventSubscription, EventTransport, Subs
 export { createInProcessTransport } from './in-process';
 export { outboxTable, appendEvent, readLog, logHead, logTail, pruneLog, relayPass, relayFaults, serviceOutbox, type BindParameter, type OutboxRelay, type ReadLogOptions, type ServiceOutbox } from './outbox';
 export { inboxTable, applyOnce, pruneInbox } from './inbox';
+export { reportOutbox, consumerProgress } from './metrics';
 export { createEventTransport, chooseEventTransport, type EventTransportChoice } from './select';
 export { createPostgresTransport, type PostgresTransportOptions } from './postgres';
 export { createNatsTransport, type NatsTransportOptions } from './nats';
