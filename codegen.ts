@@ -27,6 +27,28 @@ function subgraph(name: string, mappers: Record<string, string>): CodegenConfig[
   };
 }
 
+/**
+ * The operations `caller` sends to `callee` (`subgraphs/<caller>/src/ports/<callee>.graphql`, or a
+ * package's `src/ports/`), validated against the callee's schema and typed as the callee answers
+ * them over the wire (Amount and DateTime are strings there): result and variables types plus a
+ * typed document string per operation, for the service client's ports.
+ */
+function port(caller: string, callee: string): CodegenConfig['generates'] {
+  return {
+    [`${caller}/src/generated/${callee}-operations.ts`]: {
+      schema: `subgraphs/${callee}/src/schema.graphql`,
+      documents: `${caller}/src/ports/${callee}.graphql`,
+      plugins: ['typescript-operations', 'typed-document-node'],
+      config: {
+        documentMode: 'string',
+        scalars: { DateTime: 'string', Amount: 'string', Currency: 'string' },
+        enumsAsTypes: true,
+        useTypeImports: true,
+      },
+    },
+  };
+}
+
 const config: CodegenConfig = {
   overwrite: true,
   silent: true,
@@ -60,6 +82,11 @@ const config: CodegenConfig = {
       WebhookDelivery: '../db/schema#DeliveryRow',
       DeliveryAttempt: '../db/schema#DeliveryAttemptRow',
     }),
+    ...port('subgraphs/wallet', 'ledger'),
+    ...port('subgraphs/payments', 'ledger'),
+    ...port('subgraphs/payments', 'risk'),
+    ...port('subgraphs/payments', 'wallet'),
+    ...port('subgraphs/payments', 'users'),
   },
 };
 

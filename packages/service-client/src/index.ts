@@ -1,18 +1,22 @@
 /**
  * The internal client for service-to-service GraphQL calls: the target is looked up in the
  * service list, a service token (scoped, short-lived, from auth) is attached, the request id is
- * propagated and every call has a timeout. Errors with a public code keep it (so a validation
- * error raised by auth, or a callee's SERVICE_UNAVAILABLE, reaches the user as it is); a callee
- * that cannot be reached or does not answer in time is SERVICE_UNAVAILABLE (retryable); anything
- * else (a callee's internal error, a malformed answer) is a ServiceCallError, an internal error.
+ * propagated and every call has a timeout. A callee's error with a public code is thrown with that
+ * code and the callee's refusal attached (port.ts): services call each other through ports, which
+ * translate it into the caller's outcome or error so the callee's message and input path never
+ * reach the caller's clients; a callee that cannot be reached or does not answer in time is
+ * SERVICE_UNAVAILABLE (retryable); anything else (a callee's internal error, a malformed answer) is
+ * a ServiceCallError, an internal error.
  */
-import { apiError, isPublicCode, serviceUnavailable } from '@paygraph/errors';
+import { isPublicCode, serviceUnavailable } from '@paygraph/errors';
 import { serviceCredential } from '@paygraph/identity';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
 import { instancePool, instancesOf, isReadOperation } from './balancer';
 import { postText, type HttpResponse } from './http';
+import { refusalError } from './port';
 
 export { keepAliveFetcher, postText, SERVICE_CONNECT_TIMEOUT_MS, type HttpResponse } from './http';
+export { createPort, refusalError, refusalOf, ServiceContractError, translations, type Port, type PortCallOptions, type PortOptions, type Refusal, type Translation, type Translations, type TypedOperation } from './port';
 export { instancePool, instancesOf, isConnectFailure, isConnectionLost, isReadOperation, isReadRequestBody, type InstancePool } from './balancer';
 
 /** Resolves a service name to its GraphQL URL at call time (ports may be known only after listen). */
@@ -145,8 +149,9 @@ export function createServiceClient(options: ServiceClientOptions): ServiceClien
       if (first) {
         const code = first.extensions?.code;
         if (isPublicCode(code)) {
-          const { code: _code, http: _http, ...details } = first.extensions ?? {};
-          throw apiError(code, first.message, { details });
+          // The callee's words, kept on the error for a port (port.ts) to translate into the caller's.
+          const { code: _code, http: _http, field, ...details } = first.extensions ?? {};
+          throw refusalError({ service: target, code, message: first.message, field: typeof field === 'string' ? field : null, details });
         }
         throw new ServiceCallError(`${target} failed: ${first.message}`);
       }

@@ -1,11 +1,25 @@
 /**
- * The calls payments makes to other services, each with its service token and the request id.
- * Every money-moving call carries an idempotency key derived from the payment or refund id, so a
- * step repeated by recovery is applied once.
+ * The calls payments makes to other services (its ports), each with its service token and the
+ * request id. The operations are the documents in src/ports/*.graphql, typed by GraphQL Code
+ * Generator from each callee's schema (src/generated/<callee>-operations.ts). Every money-moving
+ * call carries an idempotency key derived from the payment or refund id, so a step repeated by
+ * recovery is applied once.
+ *
+ * What a callee refuses is translated here into payments' terms, so a payOrder, capturePayment,
+ * cancelOrder or refundPayment caller never sees a ledger message or a ledger input path: the
+ * refusals the payment steps read (INSUFFICIENT_FUNDS, a hold no longer capturable or voidable)
+ * keep their code with payments' own message and no field; any other refusal means payments sent
+ * what the callee cannot accept, an internal error (ServiceContractError, masked for clients).
+ * SERVICE_UNAVAILABLE passes through unchanged (isUnavailable).
  */
-import { ErrorCode } from '@paygraph/errors';
+import { apiError, ErrorCode, invalidState } from '@paygraph/errors';
+import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
 import { lookupCache, type LookupCache } from '@paygraph/server';
-import { ServiceCallError, type ServiceClient } from '@paygraph/service-client';
+import { createPort, ServiceCallError, translations, type Port, type ServiceClient } from '@paygraph/service-client';
+import { AuthorizeHoldDocument, CaptureHoldDocument, LedgerMovementsDocument, RefundTransferDocument, VoidHoldDocument, type LedgerMovementsQuery } from './generated/ledger-operations';
+import { AssessRiskDocument, type AssessRiskMutation } from './generated/risk-operations';
+import { UserRoleDocument } from './generated/users-operations';
+import { OpenWalletDocument } from './generated/wallet-operations';
 
 /**
  * The idempotency keys payments sends to the ledger, built in one place: the ledger applies each
@@ -52,39 +66,46 @@ export function createServiceCaches(): Services['caches'] {
   };
 }
 
-const call = <T>(services: Services, target: string, query: string, variables: Record<string, unknown>) =>
-  services.client.request<T>(target, query, variables, services.requestId ? { requestId: services.requestId } : {});
+/** The port to one callee for this request (its request id); translations are per call below. */
+const port = (services: Services, service: 'ledger' | 'risk' | 'users' | 'wallet'): Port =>
+  createPort({ client: services.client, service, callOptions: services.requestId ? { requestId: services.requestId } : {} });
 
+/** The user's role, or null when users knows no such user (or refuses the id as malformed). */
 export function userRole(services: Services, userId: string): Promise<string | null> {
   return services.caches.roles.get(userId, async () => {
-    const { user } = await call<{ user: { role: string } | null }>(services, 'users', `query User($id: ID!) { user(id: $id) { role } }`, { id: userId });
-    return user?.role ?? null;
+    const answer = await port(services, 'users').call(UserRoleDocument, { id: userId }, { translate: { BAD_USER_INPUT: translations.outcome(null), NOT_FOUND: translations.outcome(null) } });
+    return answer?.user?.role ?? null;
   });
 }
 
-export async function assessRisk(services: Services, input: { userId: string; merchantId: string; amount: bigint; currency: string; paymentId: string }) {
-  const { assessRisk: assessment } = await call<{ assessRisk: { id: string; decision: 'APPROVE' | 'REVIEW' | 'DECLINE' } }>(
-    services,
-    'risk',
-    `mutation Assess($input: AssessRiskInput!) { assessRisk(input: $input) { id decision } }`,
-    { input: { userId: input.userId, merchantId: input.merchantId, paymentId: input.paymentId, amount: { amount: input.amount.toString(), currency: input.currency } } },
-  );
+/** Risk's decision; any refusal is an internal error, which the payment step fails closed on. */
+export async function assessRisk(services: Services, input: { userId: string; merchantId: string; amount: bigint; currency: string; paymentId: string }): Promise<AssessRiskMutation['assessRisk']> {
+  const { assessRisk: assessment } = await port(services, 'risk').call(AssessRiskDocument, {
+    input: { userId: input.userId, merchantId: input.merchantId, paymentId: input.paymentId, amount: { amount: input.amount.toString(), currency: input.currency } },
+  });
   return assessment;
 }
 
-/** The ledger account of a user's wallet in a currency, opened through the wallet service. */
+/**
+ * The ledger account of a user's wallet in a currency, opened through the wallet service: wallet
+ * records the wallet (so `User.wallets` lists it, a merchant's too before any top-up) and opens
+ * its ledger account once. Cached for the life of the process, so the hop costs one call per user
+ * and currency.
+ */
 export function walletAccount(services: Services, userId: string, currency: string): Promise<string> {
-  return services.caches.walletAccounts.get(`${userId}:${currency}`, async () => {
-    const { openWallet } = await call<{ openWallet: { id: string } }>(services, 'wallet', `mutation Open($userId: ID!, $currency: Currency!) { openWallet(userId: $userId, currency: $currency) { id } }`, { userId, currency });
-    return openWallet.id;
-  });
+  return services.caches.walletAccounts.get(`${userId}:${currency}`, async () => (await port(services, 'wallet').call(OpenWalletDocument, { userId, currency })).openWallet.id);
 }
 
+const buyerUnfunded = translations.error(ErrorCode.INSUFFICIENT_FUNDS, "The buyer's wallet does not have enough available funds.");
+const merchantUnfunded = translations.error(ErrorCode.INSUFFICIENT_FUNDS, 'The merchant no longer has the funds to refund this amount.');
+/** The hold was captured, voided or expired: the step settles on the ledger's facts (flow.ts). */
+const holdSettled = () => invalidState("The payment's hold is no longer pending.");
+/** The capture key was used with another amount: also settled on the facts. */
+const captureKeyUsed = () => apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, "The payment's capture was already posted with another amount.");
+
 export async function authorizeHold(services: Services, input: { paymentId: string; debitAccountId: string; creditAccountId: string; amount: bigint; currency: string; expiresAt: Date }) {
-  const { authorizeHold: hold } = await call<{ authorizeHold: { id: string; expiresAt: string } }>(
-    services,
-    'ledger',
-    `mutation Authorize($input: AuthorizeHoldInput!) { authorizeHold(input: $input) { id expiresAt } }`,
+  const { authorizeHold: hold } = await port(services, 'ledger').call(
+    AuthorizeHoldDocument,
     {
       input: {
         idempotencyKey: ledgerKeys.authorize(input.paymentId),
@@ -95,51 +116,52 @@ export async function authorizeHold(services: Services, input: { paymentId: stri
         description: `Payment ${input.paymentId}`,
       },
     },
+    { translate: { INSUFFICIENT_FUNDS: buyerUnfunded } },
   );
   return { id: hold.id, expiresAt: new Date(hold.expiresAt) };
 }
 
 /** Posts all or part of a hold; returns the amount the ledger captured (a replay returns the first capture's). */
 export async function captureHold(services: Services, input: { paymentId: string; holdId: string; amount: bigint }): Promise<bigint> {
-  const { captureHold: hold } = await call<{ captureHold: { capturedAmount: { amount: string } | null } }>(
-    services,
-    'ledger',
-    `mutation Capture($input: CaptureHoldInput!) { captureHold(input: $input) { id capturedAmount { amount } } }`,
+  const { captureHold: hold } = await port(services, 'ledger').call(
+    CaptureHoldDocument,
     { input: { holdId: input.holdId, idempotencyKey: ledgerKeys.capture(input.paymentId), amount: input.amount.toString() } },
+    { translate: { INVALID_STATE: holdSettled, IDEMPOTENCY_KEY_REUSED: captureKeyUsed } },
   );
   if (!hold.capturedAmount) throw new Error(`The ledger answered a capture of payment ${input.paymentId} without a captured amount`);
   return BigInt(hold.capturedAmount.amount);
 }
 
+/** Releases a hold; INVALID_STATE when the ledger captured it (flow.ts settles on the capture). */
 export async function voidHold(services: Services, holdId: string) {
-  await call(services, 'ledger', `mutation Void($holdId: ID!) { voidHold(holdId: $holdId) { id } }`, { holdId });
+  await port(services, 'ledger').call(VoidHoldDocument, { holdId }, { translate: { INVALID_STATE: holdSettled } });
 }
 
 export async function refundTransfer(services: Services, input: { refundId: string; merchantAccountId: string; buyerAccountId: string; amount: bigint; currency: string }) {
-  await call(services, 'ledger', `mutation Refund($input: TransferFundsInput!) { transferFunds(input: $input) { id } }`, {
-    input: {
-      idempotencyKey: ledgerKeys.refund(input.refundId),
-      debitAccountId: input.merchantAccountId,
-      creditAccountId: input.buyerAccountId,
-      amount: { amount: input.amount.toString(), currency: input.currency },
-      description: `Refund ${input.refundId}`,
+  await port(services, 'ledger').call(
+    RefundTransferDocument,
+    {
+      input: {
+        idempotencyKey: ledgerKeys.refund(input.refundId),
+        debitAccountId: input.merchantAccountId,
+        creditAccountId: input.buyerAccountId,
+        amount: { amount: input.amount.toString(), currency: input.currency },
+        description: `Refund ${input.refundId}`,
+      },
     },
-  });
-}
-
-export interface LedgerMovement {
-  idempotencyKey: string;
-  entries: { accountId: string; direction: 'DEBIT' | 'CREDIT'; amount: { amount: string } }[];
-}
-
-/** The ledger transactions of at most the ledger's KEYS_PER_LOOKUP_MAX keys (callers page). */
-export async function ledgerMovements(services: Services, idempotencyKeys: string[]): Promise<LedgerMovement[]> {
-  const { ledgerTransactionsByKeys } = await call<{ ledgerTransactionsByKeys: LedgerMovement[] }>(
-    services,
-    'ledger',
-    `query Movements($keys: [String!]!) { ledgerTransactionsByKeys(keys: $keys) { idempotencyKey entries { accountId direction amount { amount } } } }`,
-    { keys: idempotencyKeys },
+    { translate: { INSUFFICIENT_FUNDS: merchantUnfunded } },
   );
+}
+
+export type LedgerMovement = LedgerMovementsQuery['ledgerTransactionsByKeys'][number];
+
+/**
+ * The ledger transactions of at most the ledger's KEYS_PER_LOOKUP_MAX keys (callers page); the
+ * limit is the ledger's own constant, and more keys is a programmer error, never sent.
+ */
+export async function ledgerMovements(services: Services, idempotencyKeys: string[]): Promise<LedgerMovement[]> {
+  if (idempotencyKeys.length > KEYS_PER_LOOKUP_MAX) throw new Error(`ledgerMovements takes at most the ledger's ${KEYS_PER_LOOKUP_MAX} keys per call, not ${idempotencyKeys.length}: page them`);
+  const { ledgerTransactionsByKeys } = await port(services, 'ledger').call(LedgerMovementsDocument, { keys: idempotencyKeys });
   return ledgerTransactionsByKeys;
 }
 

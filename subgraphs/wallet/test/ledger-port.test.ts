@@ -1,0 +1,46 @@
+// Proves that wallet's port to the ledger answers the ledger's refusals in a wallet caller's terms:
+// INSUFFICIENT_FUNDS in wallet's words, a reused key on the caller's own input.idempotencyKey, and
+// any other ledger refusal (a BAD_USER_INPUT on the ledger's account path) an internal error the
+// public formatter masks. The ledger is a fake service client refusing as the real one does.
+import { GraphQLError } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { maskError } from '@paygraph/errors';
+import { refusalError, ServiceContractError, type Refusal, type ServiceClient } from '@paygraph/service-client';
+import { ledgerPort } from '../src/ports/ledger';
+
+function ledgerRefusing(code: Refusal['code'], message: string, field: string | null): ServiceClient {
+  return {
+    async request() {
+      throw refusalError({ service: 'ledger', code, message, field, details: {} });
+    },
+  };
+}
+
+function publicView(error: unknown) {
+  const graphQLError = error instanceof GraphQLError ? error : new GraphQLError((error as Error).message, { originalError: error as Error });
+  return maskError(graphQLError.toJSON(), error);
+}
+
+const transfer = { idempotencyKey: 'wallet:usr_1:k1', debitAccountId: 'acc_1', creditAccountId: 'acc_bank', amount: { amount: '501', currency: 'USD' }, description: 'Wallet withdrawal' };
+const caught = (promise: Promise<unknown>) => promise.then(() => null, (error: unknown) => error);
+
+describe("wallet's port to the ledger", () => {
+  it("an unfunded withdrawal is INSUFFICIENT_FUNDS in wallet's words", async () => {
+    const error = await caught(ledgerPort(ledgerRefusing('INSUFFICIENT_FUNDS', 'The account does not have enough available funds.', null)).transfer(transfer));
+    expect(publicView(error)).toEqual({ message: 'Your wallet does not have enough available funds.', extensions: { code: 'INSUFFICIENT_FUNDS' } });
+  });
+
+  it("a reused key names the caller's input.idempotencyKey", async () => {
+    const error = await caught(ledgerPort(ledgerRefusing('IDEMPOTENCY_KEY_REUSED', 'reused', 'input.idempotencyKey')).transfer(transfer));
+    expect(publicView(error).extensions).toEqual({ code: 'IDEMPOTENCY_KEY_REUSED', field: 'input.idempotencyKey' });
+  });
+
+  it("any other ledger refusal is an internal error: the ledger's message and account path never reach the caller", async () => {
+    const client = ledgerRefusing('BAD_USER_INPUT', 'Account acc_1 holds USD, not EUR', 'input.accounts.0.amount.currency');
+    for (const call of [ledgerPort(client).transfer(transfer), ledgerPort(client).openAccount('usr_1', 'EUR'), ledgerPort(client).systemAccount('EUR')]) {
+      const error = await caught(call);
+      expect(error).toBeInstanceOf(ServiceContractError);
+      expect(publicView(error)).toEqual({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+    }
+  });
+});
