@@ -1,21 +1,28 @@
 /**
  * Prometheus metrics of one gateway: GraphQL requests and their latency by operation name and
- * outcome, subgraph fetch latency by subgraph and outcome, live subscriptions, edge refusals by code
- * and demand-control cost (estimated and actual). One registry per gateway instance.
+ * outcome (packages/metrics, the same as every subgraph's), subgraph fetch latency by subgraph and
+ * outcome with the composition polling (SDL fetches and health checks) in a metric of its own,
+ * live subscriptions and WebSocket connections, edge refusals by code and demand-control cost
+ * (estimated and actual). One registry per gateway instance; process metrics are the process's
+ * (packages/metrics), appended to the scrape.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequestMetricsPlugin, processExposition, registryMakers } from '@paygraph/metrics';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Distinct operation names tracked before further names are counted as "other" (bounded memory). */
-export const OPERATION_NAMES_MAX = 200;
-const operationNamePattern = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+export { OPERATION_NAMES_MAX } from '@paygraph/metrics';
 
 export interface GatewayMetrics {
   registry: Registry;
   plugin: ApolloServerPlugin;
-  observeSubgraphFetch(subgraph: string, outcome: 'ok' | 'error', seconds: number): void;
+  /** A fetch to a subgraph: client traffic, or composition polling (SDL and health checks) counted apart. */
+  observeSubgraphFetch(subgraph: string, outcome: 'ok' | 'error', seconds: number, kind?: 'traffic' | 'composition'): void;
   /** Reports the live subscriptions (read at scrape time). */
   trackSubscriptions(count: () => number): void;
+  /** Reports the open WebSocket connections (read at scrape time). */
+  trackWebSocketConnections(count: () => number): void;
+  /** What a scrape of /metrics returns: this gateway's metrics, then the process's. */
+  exposition(): Promise<string>;
   /** An operation refused by an edge limit (its error code). */
   observeRefusal(code: string): void;
   /** Demand control: an operation's estimated cost (before planning) or actual cost (of its response). */
@@ -27,27 +34,14 @@ const COST_BUCKETS = [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_0
 
 export function createGatewayMetrics(): GatewayMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const requests = new Counter({
-    name: 'graphql_requests_total',
-    help: 'GraphQL requests by operation name and outcome (ok, error).',
-    labelNames: ['operation', 'outcome'],
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'graphql_request_duration_seconds',
-    help: 'GraphQL request latency at the gateway by operation name and outcome.',
-    labelNames: ['operation', 'outcome'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
-  const subgraphLatency = new Histogram({
-    name: 'subgraph_fetch_duration_seconds',
-    help: 'Latency of the gateway fetches to each subgraph by outcome.',
-    labelNames: ['subgraph', 'outcome'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
+  const plugin = createRequestMetricsPlugin(registryMakers(registry), { kindLabel: false });
+  const fetchHistogram = (name: string, help: string) =>
+    new Histogram({ name, help, labelNames: ['subgraph', 'outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
+  const subgraphLatency = fetchHistogram('subgraph_fetch_duration_seconds', 'Latency of the gateway fetches to each subgraph by outcome.');
+  const compositionLatency = fetchHistogram(
+    'subgraph_composition_fetch_duration_seconds',
+    'Latency of the gateway\'s composition polling of each subgraph (SDL fetches and health checks, IntrospectAndCompose) by outcome: apart from traffic.',
+  );
 
   const refusals = new Counter({
     name: 'graphql_operations_refused_total',
@@ -63,36 +57,21 @@ export function createGatewayMetrics(): GatewayMetrics {
     registers: [registry],
   });
 
-  const seenOperations = new Set<string>();
-  const operationLabel = (name: string | null | undefined): string => {
-    if (!name || !operationNamePattern.test(name)) return name ? 'invalid' : 'anonymous';
-    if (seenOperations.has(name)) return name;
-    if (seenOperations.size >= OPERATION_NAMES_MAX) return 'other';
-    seenOperations.add(name);
-    return name;
-  };
-
-  const plugin: ApolloServerPlugin = {
-    async requestDidStart({ request }) {
-      const started = process.hrtime.bigint();
-      return {
-        async willSendResponse({ response, operationName }) {
-          const body = response.body;
-          const failed = response.http.status !== undefined && response.http.status >= 400
-            ? true
-            : body.kind === 'single' && (body.singleResult.errors?.length ?? 0) > 0;
-          const labels = { operation: operationLabel(operationName ?? request.operationName), outcome: failed ? 'error' : 'ok' };
-          requests.inc(labels);
-          latency.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
-        },
-      };
-    },
-  };
-
   return {
     registry,
     plugin,
-    observeSubgraphFetch: (subgraph, outcome, seconds) => subgraphLatency.observe({ subgraph, outcome }, seconds),
+    observeSubgraphFetch: (subgraph, outcome, seconds, kind = 'traffic') => (kind === 'composition' ? compositionLatency : subgraphLatency).observe({ subgraph, outcome }, seconds),
+    exposition: async () => `${await registry.metrics()}\n${await processExposition()}`,
+    trackWebSocketConnections(count) {
+      new Gauge({
+        name: 'websocket_connections_active',
+        help: 'Open WebSocket connections (graphql-ws on /graphql) on this gateway.',
+        registers: [registry],
+        collect() {
+          this.set(count());
+        },
+      });
+    },
     // Codes are a closed set (edge limits), so the label stays bounded.
     observeRefusal: (code) => refusals.inc({ code }),
     observeCost: (kind, cost) => costs.observe({ kind }, cost),

@@ -9,6 +9,8 @@ import postgres from 'postgres';
 import { DATABASE_STARTUP_WAIT_MS_DEFAULT, registerPing, waitForDatabase } from './availability';
 import { applyMigrations } from './migrate';
 import type { RawTransaction, SqlRunner } from './raw';
+import { reportPool, timedRunners } from './metrics';
+import { tracedRunners } from './tracing';
 
 /** The drizzle database type every store is written against; both drivers satisfy it. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -170,6 +172,7 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
       counter.logQuery();
       return (await shared.client.query<T>(text, [...params])).rows;
     };
+    reportPool(options.service, null); // no pool: the pool gauges are listed without samples (metrics.ts)
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
   } else {
     const shared = acquirePostgres(target.url, target.poolMax, target.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS_DEFAULT);
@@ -187,8 +190,16 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
       counter.logQuery();
       return (await shared.client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as R[];
     };
-    close = () => release(postgresClients, target.url, shared);
+    const stopReporting = reportPool(options.service, shared.client as unknown as Parameters<typeof reportPool>[1]);
+    close = () => {
+      stopReporting();
+      return release(postgresClients, target.url, shared);
+    };
   }
+  // Statement and transaction durations of the hand-written SQL path on the service's /metrics (metrics.ts).
+  ({ transaction, query } = timedRunners(options.service, transaction, query));
+  // A span per transaction and statement while tracing is on (tracing.ts); nothing added while off.
+  ({ transaction, query } = tracedRunners(options.service, transaction, query));
   try {
     // A database that is down or restarting at start-up is waited for (each attempt logged), not a
     // reason to exit: the process comes up as soon as it answers.

@@ -3,7 +3,7 @@
  * child carrying `service` and `requestId`. Credentials are redacted wherever they appear.
  */
 import { randomUUID } from 'node:crypto';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -26,13 +26,15 @@ const redactPaths = [
   '*.secret',
 ];
 
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino({
+/** `destination`: where lines go instead of stdout (tests capture them). */
+export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
+  const settings = {
     level: options.level ?? process.env.LOG_LEVEL ?? 'info',
     ...(options.name ? { name: options.name } : {}),
     redact: { paths: redactPaths, censor: '[redacted]' },
     base: { pid: process.pid },
-  });
+  };
+  return options.destination ? pino(settings, options.destination) : pino(settings);
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,64}$/;

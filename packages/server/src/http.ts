@@ -2,6 +2,7 @@ import express from 'express';
 import { withHttpStatus } from '@paygraph/errors';
 import type { TokenVerifier, Viewer } from '@paygraph/identity';
 import { REQUEST_ID_HEADER, requestIdFrom, type Logger } from '@paygraph/logging';
+import { accessRecordOf, recordViewer } from './access-log';
 
 /** What every GraphQL request starts with, at the gateway and in every subgraph. */
 export interface RequestIdentity {
@@ -16,11 +17,13 @@ export interface RequestIdentity {
  * the request with HTTP 401 and UNAUTHENTICATED.
  */
 export async function identifyRequest(request: express.Request, verifyToken: TokenVerifier, logger: Logger): Promise<RequestIdentity> {
-  const requestId = requestIdFrom(request.headers[REQUEST_ID_HEADER]);
+  // The access log's id when it runs (one id per request in every line), else the header's or a new one.
+  const requestId = accessRecordOf(request)?.requestId ?? requestIdFrom(request.headers[REQUEST_ID_HEADER]);
   const authorization = request.headers.authorization || undefined;
   const viewer = await verifyToken(authorization).catch((error: unknown) => {
     throw withHttpStatus(error);
   });
+  recordViewer(request, viewer);
   return { requestId, viewer, authorization, logger: logger.child({ requestId }) };
 }
 

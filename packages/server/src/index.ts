@@ -11,6 +11,7 @@ export { createRuntime, createDirectory, type ServiceDefinition, type ServiceRun
 export { resolveServiceSecret } from './service-secret';
 export { runStandalone } from './standalone';
 export { identifyRequest, httpErrorHandler, type RequestIdentity } from './http';
+export { accessLog, accessRecordOf, operationNameOf, recordViewer, traceIdOf, type AccessRecord } from './access-log';
 export { runProcess } from './process';
 /** Start-up of a process that needs the database (e.g. the gateway's PostgreSQL event transport) waits for it. */
 export { waitForDatabase } from '@paygraph/db';

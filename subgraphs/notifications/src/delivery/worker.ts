@@ -15,6 +15,7 @@ import type { ClaimedDelivery, NotificationsStore } from '../store/notifications
 import type { SecretSealer } from '../webhooks/secrets';
 import { sendWebhook, WebhookResponseError } from '../webhooks/sender';
 import type { DeliveryProvider, ProviderChannel } from './providers';
+import { deliveryMetrics } from './metrics';
 
 /** Deliveries claimed and sent at once per batch; a pass runs batches until none is due. */
 export const DELIVERY_BATCH_MAX = 20;
@@ -49,6 +50,7 @@ export function createDeliveryWorker(options: {
   let stopped = false;
   let poll: NodeJS.Timeout | undefined;
   let wake: { timer: NodeJS.Timeout; at: number } | null = null;
+  const metrics = deliveryMetrics(store);
 
   /** Sends one claimed delivery; resolves with the HTTP status for webhooks. */
   async function send(delivery: ClaimedDelivery): Promise<number | null> {
@@ -90,10 +92,12 @@ export function createDeliveryWorker(options: {
     let responseStatus: number | null = null;
     let error: string | null = null;
     let detail: string | null = null;
+    let failed: unknown = null;
     try {
       responseStatus = await send(delivery);
     } catch (failure) {
       succeeded = false;
+      failed = failure;
       responseStatus = failure instanceof WebhookResponseError ? failure.status : null;
       // Webhook attempts are shown to the merchant: a coarse outcome only; the detail is logged below.
       error = delivery.kind === 'WEBHOOK' ? webhookOutcome(failure) : attemptErrorText(failure);
@@ -107,6 +111,7 @@ export function createDeliveryWorker(options: {
       logger.warn({ deliveryId: delivery.id, channel: delivery.channel, attempt: delivery.attempt, status, retryInMs, error, detail }, 'delivery attempt failed');
     }
     await store.recordAttempt({ deliveryId: delivery.id, attempt: delivery.attempt, attemptedAt, succeeded, responseStatus, error, status, retryInMs });
+    metrics.attempt(delivery.channel, status, delivery.kind === 'WEBHOOK' ? { succeeded, failure: failed } : null);
   }
 
   /** Wakes the worker when the earliest pending delivery falls due, if that is before the next poll. */
@@ -161,6 +166,7 @@ export function createDeliveryWorker(options: {
     },
     async stop() {
       stopped = true;
+      metrics.stop();
       clearInterval(poll);
       if (wake) clearTimeout(wake.timer);
       wake = null;

@@ -433,6 +433,14 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
       });
     },
 
+    /** Pending deliveries: due now, and scheduled for a later retry (the delivery queue's depth, for /metrics). */
+    async deliveryQueueDepth(): Promise<{ due: number; scheduled: number }> {
+      const [row] = await database.query<{ due: string; scheduled: string }>(
+        `select count(*) filter (where next_attempt_at <= now())::text as due, count(*) filter (where next_attempt_at > now())::text as scheduled
+           from notifications.deliveries where status = 'PENDING'`,
+      );
+      return { due: Number(row?.due ?? 0), scheduled: Number(row?.scheduled ?? 0) };
+    },
     /** When the earliest pending delivery falls due (null when none waits). */
     async nextDueAt(): Promise<Date | null> {
       const [row] = await database.query<{ due: unknown }>(`select min(next_attempt_at) as due from notifications.deliveries where status = 'PENDING'`);
