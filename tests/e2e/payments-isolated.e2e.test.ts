@@ -6,7 +6,10 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TEST_PASSWORD, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
-import { recoveryHandle } from '../../subgraphs/payments/src/server';
+import { createPaymentsService, createRecoveryHandle } from '../../subgraphs/payments/src/server';
+
+/** The payments service's test controls, handed to it where it is created. */
+const recoveryHandle = createRecoveryHandle();
 
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const database = `paygraph_payments_${randomBytes(4).toString('hex')}`;
@@ -27,6 +30,7 @@ beforeAll(async () => {
   url.pathname = `/${database}`;
   paymentsDb = postgres(url.toString(), { max: 1, onnotice: () => {} });
   platform = await startTestPlatform({
+    services: { payments: createPaymentsService({ recovery: recoveryHandle }) },
     env: {
       PAYMENTS_DATABASE_URL: url.toString(),
       ADMIN_EMAIL: adminEmail,

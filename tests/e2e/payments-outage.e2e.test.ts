@@ -7,7 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
-import { recoveryHandle } from '../../subgraphs/payments/src/server';
+import { createPaymentsService, createRecoveryHandle } from '../../subgraphs/payments/src/server';
+
+/** The payments service's test controls, handed to it where it is created. */
+const recoveryHandle = createRecoveryHandle();
 
 const adminEmail = uniqueEmail('admin');
 let platform: Platform;
@@ -26,7 +29,10 @@ const WALLET = `{ wallet(currency: "USD") { balance { amount } available { amoun
 
 beforeAll(async () => {
   // Recovery only when a test asks for it, so what a retry does is the retry's doing.
-  platform = await startTestPlatform({ env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD, PAYMENT_RECOVERY_INTERVAL_MS: '3600000' } });
+  platform = await startTestPlatform({
+    env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD, PAYMENT_RECOVERY_INTERVAL_MS: '3600000' },
+    services: { payments: createPaymentsService({ recovery: recoveryHandle }) },
+  });
   gatewayUrl = platform.gatewayUrl!;
   admin = await loginAs(gatewayUrl, adminEmail, TEST_PASSWORD);
   merchant = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl }, 'MERCHANT');

@@ -9,13 +9,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queryCounts } from '@paygraph/db';
 import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
-import { CANCEL_CHECKPOINTS, CAPTURE_CHECKPOINTS, FLOW_CHECKPOINTS, REFUND_CHECKPOINTS, faultInjection } from '../../subgraphs/payments/src/faults';
-import { recoveryHandle } from '../../subgraphs/payments/src/server';
+import { CANCEL_CHECKPOINTS, CAPTURE_CHECKPOINTS, FLOW_CHECKPOINTS, REFUND_CHECKPOINTS, createFaultInjection } from '../../subgraphs/payments/src/faults';
+import { createPaymentsService, createRecoveryHandle } from '../../subgraphs/payments/src/server';
 import { createPaymentsStore } from '../../subgraphs/payments/src/store/payments-store';
 import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
 import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
 
 const adminEmail = uniqueEmail('admin');
+/** The payments service's test controls, handed to it where it is created. */
+const faultInjection = createFaultInjection();
+const recoveryHandle = createRecoveryHandle();
 let platform: Platform;
 let gatewayUrl: string;
 let admin: TestUser;
@@ -25,7 +28,10 @@ const usd = (amount: string) => ({ amount, currency: 'USD' });
 
 beforeAll(async () => {
   // Timers that issue queries of their own (recovery, outbox relay) stay quiet, so query counts measure requests only.
-  platform = await startTestPlatform({ env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD, PAYMENT_RECOVERY_INTERVAL_MS: '3600000', EVENT_RELAY_INTERVAL_MS: '60000' } });
+  platform = await startTestPlatform({
+    env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD, PAYMENT_RECOVERY_INTERVAL_MS: '3600000', EVENT_RELAY_INTERVAL_MS: '60000' },
+    services: { payments: createPaymentsService({ faults: faultInjection, recovery: recoveryHandle }) },
+  });
   gatewayUrl = platform.gatewayUrl!;
   admin = await loginAs(gatewayUrl, adminEmail, TEST_PASSWORD);
   merchant = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl }, 'MERCHANT');

@@ -163,3 +163,13 @@ export function maskError(formatted: GraphQLFormattedError, error: unknown, opti
     },
   };
 }
+
+/** A programmer's invariant that did not hold: the request fails as an internal error (masked), the log says which. */
+export class InvariantError extends Error {
+  override name = 'InvariantError';
+}
+
+/** Asserts a programmer's invariant with a message saying which one (instead of a bare `!`). */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new InvariantError(`Invariant broken: ${message}`);
+}

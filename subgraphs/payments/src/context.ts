@@ -1,7 +1,7 @@
 import type DataLoader from 'dataloader';
 import { groupLoader, rowLoader, type SubgraphContext } from '@paygraph/server';
 import type { OrderRow, PaymentRow, RefundRow } from './db/schema';
-import type { FlowDeps } from './flow';
+import type { FlowDeps } from './deps';
 
 /** Per-request context of the payments subgraph. */
 export interface Context extends SubgraphContext {

@@ -1,6 +1,7 @@
 /**
  * Test-only fault injection: a test names a step after which the flow stops as if the process had
- * crashed (the step's effect is durable, the next step never runs). Inert unless a test sets it.
+ * crashed (the step's effect is durable, the next step never runs). Passed in where the payments
+ * service is created (`createPaymentsService({ faults })`); inert without it or unless a test sets it.
  */
 export type FlowCheckpoint =
   | 'payment-created'
@@ -28,8 +29,12 @@ export class SimulatedCrash extends Error {
   override name = 'SimulatedCrash';
 }
 
-export const faultInjection: { crashAfter: FlowCheckpoint | null } = { crashAfter: null };
+export interface FaultInjection {
+  crashAfter: FlowCheckpoint | null;
+}
 
-export function checkpoint(step: FlowCheckpoint): void {
-  if (faultInjection.crashAfter === step) throw new SimulatedCrash(`simulated crash after ${step}`);
+export const createFaultInjection = (): FaultInjection => ({ crashAfter: null });
+
+export function checkpoint(faults: FaultInjection | undefined, step: FlowCheckpoint): void {
+  if (faults?.crashAfter === step) throw new SimulatedCrash(`simulated crash after ${step}`);
 }

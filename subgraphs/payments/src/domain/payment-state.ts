@@ -3,6 +3,8 @@
  * state. Pure: no I/O. An impossible transition is a programmer error (assertion), never a
  * client error.
  */
+import { invariant } from '@paygraph/errors';
+import type { FailureCode } from '@paygraph/events';
 import type { OrderRow, PaymentRow } from '../db/schema';
 
 export type PaymentStatus = PaymentRow['status'];
@@ -64,50 +66,142 @@ export function orderStatusOf(payments: ReadonlyArray<Pick<PaymentRow, 'status' 
 
 export type PaymentStep = PaymentRow['step'];
 
+/** Payments that hold or took the order's money: at most one per order (a unique index says so too). */
+export const LIVE: readonly PaymentStatus[] = ['PENDING', 'REQUIRES_REVIEW', 'AUTHORIZED', 'SUCCEEDED'];
+
+/** Where an outcome (of a step's call, or of a command's claim) leads. */
+export interface StepTarget {
+  step: PaymentStep;
+  /** The status it sets (unchanged when absent); PAYMENT_TRANSITIONS must allow it. */
+  status?: PaymentStatus;
+  failureCode?: FailureCode;
+  /** The order moves with the payment in the same transaction, as ORDER_TRANSITIONS allows. */
+  order?: OrderStatus;
+  /** With `order`: a claim whose order cannot move is not made (the payment change rolls back). */
+  orderRequired?: true;
+  /** The call could not run (a service unavailable): the payment stays at its step and the caller gets SERVICE_UNAVAILABLE. */
+  stalled?: true;
+}
+
+/** A command (or the recovery pass) claiming a payment waiting at a step, under its row lock. */
+export interface StepClaim extends StepTarget {
+  by: string;
+  /** The statuses it claims from; a payment in another (or already claimed) is not claimed. */
+  from: readonly PaymentStatus[];
+}
+
+export interface StepRow {
+  /** The remote call the step makes, keyed so repeating it is safe; null for a final step. */
+  call: string | null;
+  /** Statuses in which `advance` makes the call; in the others the payment waits for a claim. */
+  runsWhile: readonly PaymentStatus[];
+  /** Each outcome of the call and where it leads. */
+  next: Readonly<Record<string, StepTarget>>;
+  /** What may claim a payment waiting at this step, and where the claim leads. */
+  claims: Readonly<Record<string, StepClaim>>;
+  resumedByRecovery: boolean;
+}
+
 /**
  * The payment saga as data: each step, the remote call it makes (keyed, so repeating it is safe),
- * where each outcome leads, and whether the recovery pass resumes it. `advance` implements these
- * rows, recovery selects the resumable steps from here, and the tests walk them with a crash after
- * each call.
+ * each outcome of that call and where it leads, and what may claim a payment waiting there.
+ * `advance` (saga/advance.ts) is a loop over this table: make the step's call, record the outcome's
+ * target under the payment's row lock, go on; recovery resumes the steps marked resumedByRecovery,
+ * commands claim through `claims`, and the tests walk it.
  */
-export const PAYMENT_STEPS: Readonly<
-  Record<PaymentStep, { call: string | null; next: Readonly<Record<string, string>>; resumedByRecovery: boolean }>
-> = {
+export const PAYMENT_STEPS = {
   CREATED: {
     call: 'risk.assessRisk (one assessment per payment)',
-    next: { APPROVE: 'RISK_ASSESSED', REVIEW: 'RISK_ASSESSED', DECLINE: 'DONE: FAILED RISK_DECLINED', refused: 'DONE: FAILED RISK_UNAVAILABLE', unavailable: 'CREATED (stalled: the key or recovery resumes it)' },
+    runsWhile: ['PENDING'],
+    next: {
+      APPROVE: { step: 'RISK_ASSESSED' },
+      REVIEW: { step: 'RISK_ASSESSED' },
+      DECLINE: { step: 'DONE', status: 'FAILED', failureCode: 'RISK_DECLINED' },
+      // Fail closed: no decision from risk (a refusal, or unreachable past the hold's lifetime) is never an approval.
+      refused: { step: 'DONE', status: 'FAILED', failureCode: 'RISK_UNAVAILABLE' },
+      unavailable: { step: 'CREATED', stalled: true },
+    },
+    claims: {},
     resumedByRecovery: true,
   },
   RISK_ASSESSED: {
     call: 'ledger.authorizeHold (payment:<id>:authorize)',
-    next: { held: 'HOLD_PLACED (PENDING to capture, AUTHORIZED or REQUIRES_REVIEW)', INSUFFICIENT_FUNDS: 'DONE: FAILED INSUFFICIENT_FUNDS', unavailable: 'RISK_ASSESSED (stalled)' },
+    runsWhile: ['PENDING'],
+    next: {
+      'held-to-capture': { step: 'HOLD_PLACED' },
+      'held-authorized': { step: 'HOLD_PLACED', status: 'AUTHORIZED' },
+      'held-for-review': { step: 'HOLD_PLACED', status: 'REQUIRES_REVIEW' },
+      INSUFFICIENT_FUNDS: { step: 'DONE', status: 'FAILED', failureCode: 'INSUFFICIENT_FUNDS' },
+      unavailable: { step: 'RISK_ASSESSED', stalled: true },
+    },
+    claims: {},
     resumedByRecovery: true,
   },
   HOLD_PLACED: {
     call: 'ledger.captureHold (payment:<id>:capture) when PENDING; none while AUTHORIZED or REQUIRES_REVIEW',
-    next: { captured: 'CAPTURED: SUCCEEDED, order PAID', capture: 'CAPTURE_REQUESTED (capturePayment claims)', cancel: 'CANCEL_REQUESTED (cancelOrder or hold expiry claims)', unavailable: 'HOLD_PLACED (stalled)' },
+    runsWhile: ['PENDING'],
+    next: {
+      captured: { step: 'CAPTURED', status: 'SUCCEEDED', order: 'PAID' },
+      unavailable: { step: 'HOLD_PLACED', stalled: true },
+    },
+    claims: {
+      capture: { by: 'capturePayment', from: CAPTURABLE, step: 'CAPTURE_REQUESTED' },
+      cancel: { by: 'cancelOrder', from: CAPTURABLE, step: 'CANCEL_REQUESTED', order: 'CANCELED', orderRequired: true },
+      'hold-expired': { by: 'recovery: the hold expired', from: CAPTURABLE, step: 'CANCEL_REQUESTED' },
+      'review-approved-automatic': { by: 'reviewPayment APPROVE (automatic capture)', from: ['REQUIRES_REVIEW'], step: 'CAPTURE_REQUESTED' },
+      'review-approved-manual': { by: 'reviewPayment APPROVE (manual capture)', from: ['REQUIRES_REVIEW'], step: 'HOLD_PLACED', status: 'AUTHORIZED' },
+      'review-rejected': { by: 'reviewPayment REJECT', from: ['REQUIRES_REVIEW'], step: 'CANCEL_REQUESTED' },
+      'review-expired': { by: 'recovery: nobody decided the review in time', from: ['REQUIRES_REVIEW'], step: 'CANCEL_REQUESTED' },
+      'captured-in-ledger': { by: 'recovery: a capture only the ledger recorded', from: CAPTURABLE, step: 'CAPTURED', status: 'SUCCEEDED', order: 'PAID' },
+    },
     resumedByRecovery: true,
   },
   CAPTURE_REQUESTED: {
     call: 'ledger.captureHold of the recorded amount (payment:<id>:capture)',
-    next: { captured: 'CAPTURED: SUCCEEDED with the amount the ledger captured, order PAID', refused: 'CANCEL_REQUESTED when the ledger holds no capture (the hold expired)', unavailable: 'CAPTURE_REQUESTED' },
+    runsWhile: CAPTURABLE,
+    next: {
+      // With the amount the ledger captured (a replay returns the first capture's).
+      captured: { step: 'CAPTURED', status: 'SUCCEEDED', order: 'PAID' },
+      // The ledger refuses and holds no capture under the key: the hold expired or was released.
+      refused: { step: 'CANCEL_REQUESTED' },
+      unavailable: { step: 'CAPTURE_REQUESTED', stalled: true },
+    },
+    claims: {},
     resumedByRecovery: true,
   },
   CANCEL_REQUESTED: {
     call: 'ledger.voidHold',
-    next: { voided: 'DONE: CANCELED', refused: 'CAPTURED when the ledger holds a capture (recorded as it is)', unavailable: 'CANCEL_REQUESTED' },
+    runsWhile: CAPTURABLE,
+    next: {
+      voided: { step: 'DONE', status: 'CANCELED' },
+      // The ledger refused to release the hold and its facts show it captured (by an older version): recorded as it is.
+      'captured-in-ledger': { step: 'CAPTURED', status: 'SUCCEEDED', order: 'PAID' },
+      unavailable: { step: 'CANCEL_REQUESTED', stalled: true },
+    },
+    claims: {},
     resumedByRecovery: true,
   },
-  CAPTURED: { call: null, next: {}, resumedByRecovery: false },
-  DONE: { call: null, next: {}, resumedByRecovery: false },
-};
+  CAPTURED: { call: null, runsWhile: [], next: {}, claims: {}, resumedByRecovery: false },
+  DONE: { call: null, runsWhile: [], next: {}, claims: {}, resumedByRecovery: false },
+} as const satisfies Record<PaymentStep, StepRow>;
+
+/** The steps whose call `advance` makes (the others are final). */
+export type CallingStep = { [S in PaymentStep]: (typeof PAYMENT_STEPS)[S]['call'] extends null ? never : S }[PaymentStep];
+/** The outcomes of a step's call, as the table names them. */
+export type StepOutcome<S extends CallingStep> = keyof (typeof PAYMENT_STEPS)[S]['next'] & string;
+export type ClaimName = keyof (typeof PAYMENT_STEPS)['HOLD_PLACED']['claims'] & string;
+
+/** The row of a step, typed as the general shape (for loops over the table). */
+export const stepRow = (step: PaymentStep): StepRow => PAYMENT_STEPS[step];
 
 /** Steps recovery resumes whatever the payment's status (PENDING payments are resumed at any step). */
-export const RESUMABLE_SETTLED_STEPS: readonly PaymentStep[] = ['CAPTURE_REQUESTED', 'CANCEL_REQUESTED'];
+export const RESUMABLE_SETTLED_STEPS: readonly PaymentStep[] = (Object.keys(PAYMENT_STEPS) as PaymentStep[]).filter(
+  (step) => stepRow(step).resumedByRecovery && !stepRow(step).runsWhile.includes('PENDING'),
+);
 
 /** Asserts a programmer's invariant with a message saying which one (instead of a bare `!`). */
-export function must<T>(value: T | null | undefined, invariant: string): T {
-  if (value === null || value === undefined) throw new Error(`Invariant broken: ${invariant}`);
+export function must<T>(value: T | null | undefined, message: string): T {
+  invariant(value !== null && value !== undefined, message);
   return value;
 }
 

@@ -2,9 +2,16 @@ import { isAdmin, requireRole, requireScope, requireUser, type Viewer } from '@p
 import { scalarResolvers } from '@paygraph/scalars';
 import { badUserInput } from '@paygraph/errors';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
-import { canSee, cancelOrder, capturePayment, createOrder, payOrder, refundPayment, reviewPayment } from '../flow';
+import { cancelOrder } from '../commands/cancel-order';
+import { capturePayment } from '../commands/capture-payment';
+import { createOrder } from '../commands/create-order';
+import { payOrder } from '../commands/pay-order';
+import { refundPayment } from '../commands/refund-payment';
+import { reviewPayment } from '../commands/review-payment';
+import { canSee } from '../domain/access';
+import { must } from '../domain/payment-state';
 import type { PaymentStatus, Resolvers } from '../generated/resolvers-types';
-import { reconcilePayments } from '../reconcile';
+import { reconcilePayments } from '../saga/reconcile';
 import { LogPruned } from '../store/payments-store';
 
 /** Rows the viewer may not see resolve to null: another buyer's payment leaks nothing, not even that it exists. */
@@ -75,7 +82,7 @@ export const resolvers: Resolvers = {
   },
   Payment: {
     __resolveReference: async (reference, context) => visibleTo(context.viewer, await context.loaders.paymentById.load(reference.id)),
-    order: async (payment, _args, context) => (await context.loaders.orderById.load(payment.orderId))!,
+    order: async (payment, _args, context) => must(await context.loaders.orderById.load(payment.orderId), `payment ${payment.id}'s order exists`),
     amount: (payment) => money(payment.amount, payment.currency),
     amountCaptured: (payment) => money(payment.amountCaptured, payment.currency),
     amountRefunded: (payment) => money(payment.amountRefunded, payment.currency),
@@ -97,7 +104,7 @@ export const resolvers: Resolvers = {
       if (!refund) return null;
       return visibleTo(context.viewer, await context.loaders.paymentById.load(refund.paymentId)) ? refund : null;
     },
-    payment: async (refund, _args, context) => (await context.loaders.paymentById.load(refund.paymentId))!,
+    payment: async (refund, _args, context) => must(await context.loaders.paymentById.load(refund.paymentId), `refund ${refund.id}'s payment exists`),
     amount: (refund) => money(refund.amount, refund.currency),
   },
 };

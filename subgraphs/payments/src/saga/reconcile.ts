@@ -6,9 +6,10 @@
  * reported as a mismatch.
  */
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
-import type { PaymentRow } from './db/schema';
-import type { FlowDeps } from './flow';
-import * as services from './services';
+import type { PaymentRow } from '../db/schema';
+import type { FlowDeps } from '../deps';
+import { RESUMABLE_SETTLED_STEPS } from '../domain/payment-state';
+import * as services from '../services';
 
 /**
  * Payments checked per page. A page's ledger transactions (one capture per payment, one per
@@ -19,7 +20,8 @@ const MISMATCHES_REPORTED_MAX = 100;
 /** How long a suspect payment is given to finish a step before it is checked again. */
 const RECHECK_DELAY_MS = 250;
 
-const inFlight = (payment: PaymentRow) => payment.status === 'PENDING' || payment.step === 'CANCEL_REQUESTED' || payment.step === 'CAPTURE_REQUESTED';
+/** Unfinished as recovery sees it: PENDING, or a claimed capture or cancel still to post. */
+const inFlight = (payment: PaymentRow) => payment.status === 'PENDING' || RESUMABLE_SETTLED_STEPS.includes(payment.step);
 
 /** The ledger transactions of these keys, in calls under the ledger's per-lookup limit. */
 async function movementsByKey(deps: FlowDeps, keys: readonly string[]): Promise<Map<string, services.LedgerMovement>> {
@@ -64,8 +66,9 @@ export async function reconcilePayments(deps: FlowDeps): Promise<{ ok: boolean; 
   let after = 0n;
   for (;;) {
     const page = await deps.store.paymentsAfter(after, RECONCILE_PAGE_SIZE);
-    if (page.length === 0) break;
-    after = page.at(-1)!.position;
+    const last = page.at(-1);
+    if (last === undefined) break;
+    after = last.position;
     const settled = page.filter((payment) => !inFlight(payment));
     pending += page.length - settled.length;
     checked += settled.length;

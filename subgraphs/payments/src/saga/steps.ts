@@ -1,0 +1,172 @@
+/**
+ * The remote call of each step of the payment saga (PAYMENT_STEPS), answering with the outcome
+ * the table names and the facts to record with it. Each call is keyed by the payment (risk: one
+ * assessment per payment; ledger: the keys of `services.ledgerKeys`), so repeating a step after an
+ * interruption finds its first effect instead of doubling it. Recording is `advance`'s job.
+ */
+import { ErrorCode, invariant } from '@paygraph/errors';
+import type { PaymentRow } from '../db/schema';
+import { codeOf, orderOf, type FlowDeps } from '../deps';
+import { must, statusAfterHold, type CallingStep, type StepOutcome } from '../domain/payment-state';
+import { checkpoint, type FlowCheckpoint } from '../faults';
+import * as services from '../services';
+import type { PaymentChanges } from '../store/payments-store';
+
+export interface StepResult<S extends CallingStep> {
+  outcome: StepOutcome<S>;
+  /** Facts the call returned, recorded with the outcome's target. */
+  facts?: PaymentChanges;
+  /** Why the call could not run (outcome `unavailable`). */
+  error?: unknown;
+  /** Test-only crash point right after the outcome is recorded. */
+  recorded?: FlowCheckpoint;
+  /** Work once the outcome is recorded. */
+  afterRecord?: (payment: PaymentRow) => Promise<void>;
+}
+
+export type StepCall<S extends CallingStep> = (deps: FlowDeps, payment: PaymentRow) => Promise<StepResult<S>>;
+
+/** CREATED: risk decides. Fail closed: unreachable past the hold's lifetime, or a refusal, is never an approval. */
+async function assessRisk(deps: FlowDeps, payment: PaymentRow): Promise<StepResult<'CREATED'>> {
+  let assessment: { id: string; decision: 'APPROVE' | 'REVIEW' | 'DECLINE' };
+  try {
+    assessment = await services.assessRisk(deps.services, { userId: payment.buyerId, merchantId: payment.merchantId, amount: payment.amount, currency: payment.currency, paymentId: payment.id });
+  } catch (error) {
+    // Unreachable: the payment waits at this step (its key or recovery resumes it) until the hold
+    // it would place could no longer last; a refusal, or a wait that long, fails it.
+    const waitedTooLong = Date.now() >= payment.createdAt.getTime() + deps.settings.holdExpiryMs;
+    if (services.isUnavailable(error) && !waitedTooLong) return { outcome: 'unavailable', error };
+    deps.logger.warn({ err: error, paymentId: payment.id }, 'risk could not decide: payment fails');
+    return { outcome: 'refused' };
+  }
+  checkpoint(deps.faults, 'risk-called');
+  return { outcome: assessment.decision, facts: { riskAssessmentId: assessment.id, riskDecision: assessment.decision }, recorded: 'risk-recorded' };
+}
+
+/** RISK_ASSESSED: the buyer's funds are held for the merchant until captured, voided or expired. */
+async function placeHold(deps: FlowDeps, payment: PaymentRow): Promise<StepResult<'RISK_ASSESSED'>> {
+  let hold: { id: string; expiresAt: Date };
+  let buyerAccountId: string;
+  let merchantAccountId: string;
+  try {
+    [buyerAccountId, merchantAccountId] = await Promise.all([
+      services.walletAccount(deps.services, payment.buyerId, payment.currency),
+      services.walletAccount(deps.services, payment.merchantId, payment.currency),
+    ]);
+    hold = await services.authorizeHold(deps.services, {
+      paymentId: payment.id,
+      debitAccountId: buyerAccountId,
+      creditAccountId: merchantAccountId,
+      amount: payment.amount,
+      currency: payment.currency,
+      expiresAt: new Date(payment.createdAt.getTime() + deps.settings.holdExpiryMs),
+    });
+  } catch (error) {
+    if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
+    if (codeOf(error) !== ErrorCode.INSUFFICIENT_FUNDS) throw error;
+    return { outcome: 'INSUFFICIENT_FUNDS' };
+  }
+  checkpoint(deps.faults, 'hold-placed');
+  const after = statusAfterHold(must(payment.riskDecision, `payment ${payment.id} past RISK_ASSESSED has a risk decision`), payment.captureMethod);
+  return {
+    outcome: after === 'CAPTURE' ? 'held-to-capture' : after === 'AUTHORIZED' ? 'held-authorized' : 'held-for-review',
+    facts: { holdId: hold.id, holdExpiresAt: hold.expiresAt, buyerAccountId, merchantAccountId },
+    recorded: 'hold-recorded',
+  };
+}
+
+/**
+ * Asks the ledger to capture `amount` of the payment's hold under the payment's capture key and
+ * returns what the ledger captured. A refusal (the hold is no longer pending, or the key was used
+ * with another amount) is settled on the facts: what the ledger holds under the capture key, or
+ * null when it holds no capture (the hold was released or expired). Unavailability is thrown.
+ */
+async function postCapture(deps: FlowDeps, payment: PaymentRow, amount: bigint): Promise<bigint | null> {
+  const holdId = must(payment.holdId, `payment ${payment.id} at ${payment.step} has a hold`);
+  let captured: bigint;
+  try {
+    captured = await services.captureHold(deps.services, { paymentId: payment.id, holdId, amount });
+  } catch (error) {
+    const code = codeOf(error);
+    if (code !== ErrorCode.INVALID_STATE && code !== ErrorCode.IDEMPOTENCY_KEY_REUSED) throw error;
+    return services.capturedInLedger(deps.services, payment.id);
+  }
+  checkpoint(deps.faults, 'capture-posted');
+  return captured;
+}
+
+/** HOLD_PLACED while PENDING: an automatic capture of the whole amount. */
+async function captureInFull(deps: FlowDeps, payment: PaymentRow): Promise<StepResult<'HOLD_PLACED'>> {
+  let captured: bigint | null;
+  try {
+    captured = await postCapture(deps, payment, payment.amount);
+  } catch (error) {
+    if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
+    throw error;
+  }
+  invariant(captured !== null, `payment ${payment.id}: the ledger captures the hold it placed moments ago (hold ${payment.holdId} was refused and holds no capture: released or expired)`);
+  return { outcome: 'captured', facts: { amountCaptured: captured } };
+}
+
+/**
+ * CAPTURE_REQUESTED: posts the amount the claim recorded (a replay in the ledger when it was posted
+ * before). When the ledger holds no capture and refuses one (the hold expired), the payment is
+ * canceled instead.
+ */
+async function captureRequested(deps: FlowDeps, payment: PaymentRow): Promise<StepResult<'CAPTURE_REQUESTED'>> {
+  const amount = must(payment.captureRequestedAmount, `payment ${payment.id} at CAPTURE_REQUESTED has the amount it requested`);
+  let captured: bigint | null;
+  try {
+    captured = await postCapture(deps, payment, amount);
+  } catch (error) {
+    if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
+    throw error;
+  }
+  return captured === null ? { outcome: 'refused' } : { outcome: 'captured', facts: { amountCaptured: captured } };
+}
+
+/**
+ * CANCEL_REQUESTED: releases the hold (a repeat is harmless: the ledger returns a released hold
+ * as it is). The ledger refuses to release a captured hold, and INVALID_STATE is not taken on
+ * trust: the payment is recorded captured only when the ledger's facts show a capture under its
+ * key (left by an older version that captured without a claim here), with the amount the ledger
+ * captured. A refusal with no capture behind it is a broken invariant, reported and left at this
+ * step for a person to look at, never recorded as a capture.
+ */
+async function voidHold(deps: FlowDeps, payment: PaymentRow): Promise<StepResult<'CANCEL_REQUESTED'>> {
+  try {
+    if (payment.holdId) await services.voidHold(deps.services, payment.holdId);
+  } catch (error) {
+    if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
+    if (codeOf(error) !== ErrorCode.INVALID_STATE) throw error;
+    let captured: bigint | null;
+    try {
+      captured = await services.capturedInLedger(deps.services, payment.id);
+    } catch (lookupError) {
+      if (services.isUnavailable(lookupError)) return { outcome: 'unavailable', error: lookupError };
+      throw lookupError;
+    }
+    invariant(captured !== null, `the ledger refused to void hold ${payment.holdId} of payment ${payment.id} and holds no capture for it`);
+    return { outcome: 'captured-in-ledger', facts: { amountCaptured: captured }, afterRecord: (recorded) => reportCapturedOnCanceledOrder(deps, recorded) };
+  }
+  checkpoint(deps.faults, 'void-posted');
+  return { outcome: 'voided' };
+}
+
+/**
+ * Under the claim protocol a hold claimed by a cancel is never captured, so the order moves only
+ * from PENDING (after an expiry); a canceled order with a captured hold is reported, never hidden.
+ */
+async function reportCapturedOnCanceledOrder(deps: FlowDeps, payment: PaymentRow): Promise<void> {
+  const order = await orderOf(deps, payment.orderId);
+  if (order.status === 'CANCELED') deps.logger.error({ paymentId: payment.id, orderId: order.id }, 'a captured payment on a canceled order: reconcile by hand');
+}
+
+/** The call of every step that makes one, by step: what `advance` runs. */
+export const STEP_CALLS: { [S in CallingStep]: StepCall<S> } = {
+  CREATED: assessRisk,
+  RISK_ASSESSED: placeHold,
+  HOLD_PLACED: captureInFull,
+  CAPTURE_REQUESTED: captureRequested,
+  CANCEL_REQUESTED: voidHold,
+};

@@ -1,0 +1,92 @@
+/**
+ * The one column list of the hand-written statements: the drizzle tables themselves. Raw rows are
+ * mapped to the row types through each table's columns, and a payment update or insert names the
+ * fields it may set; the SQL column names and casts come from the same columns.
+ */
+import { getTableColumns, type Column } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
+import { orders, payments, refunds, type OrderRow, type PaymentRow, type RefundRow } from '../db/schema';
+
+type Raw = Record<string, unknown>;
+
+/** A mapper from a raw row (snake_case, driver values) to the table's row type. */
+function rowMapper<Row>(table: PgTable): (raw: Raw) => Row {
+  const columns = Object.entries(getTableColumns(table)) as [string, Column][];
+  return (raw) => {
+    const row: Raw = {};
+    for (const [field, column] of columns) {
+      const value = raw[column.name];
+      row[field] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+    }
+    return row as Row;
+  };
+}
+
+export const toOrder = rowMapper<OrderRow>(orders);
+export const toPayment = rowMapper<PaymentRow>(payments);
+export const toRefund = rowMapper<RefundRow>(refunds);
+
+const paymentColumns = getTableColumns(payments);
+type PaymentField = keyof typeof paymentColumns & keyof PaymentRow;
+
+/** Fields a payment update may set (identity, amounts asked, keys and bookkeeping never change). */
+export const PAYMENT_UPDATABLE = [
+  'status',
+  'step',
+  'failureCode',
+  'riskAssessmentId',
+  'riskDecision',
+  'buyerAccountId',
+  'merchantAccountId',
+  'holdId',
+  'holdExpiresAt',
+  'amountCaptured',
+  'amountRefunded',
+  'captureRequestedAmount',
+  'stalledAt',
+  'reviewDecision',
+  'reviewNote',
+  'reviewedBy',
+  'reviewedAt',
+] as const satisfies readonly PaymentField[];
+
+/** Fields a new payment is inserted with; the others take their defaults. */
+export const PAYMENT_INSERTED = ['id', 'orderId', 'buyerId', 'merchantId', 'amount', 'currency', 'status', 'step', 'captureMethod', 'idempotencyKey', 'requestHash'] as const satisfies readonly PaymentField[];
+
+export type PaymentChanges = Partial<Pick<PaymentRow, (typeof PAYMENT_UPDATABLE)[number]>>;
+export type NewPayment = Pick<PaymentRow, (typeof PAYMENT_INSERTED)[number]>;
+
+/** The SQL column of a payment field and the cast its text parameter needs (amounts and dates travel as text). */
+export function paymentColumn(field: PaymentField): { column: string; cast: string } {
+  const column = paymentColumns[field];
+  const type = column.getSQLType();
+  return { column: column.name, cast: type === 'text' ? '' : type === 'integer' ? '::integer' : type === 'bigint' ? '::bigint' : '::timestamptz' };
+}
+
+/** A value as a text parameter: amounts and dates travel as text and are cast in the SQL. */
+export function parameter(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value.toISOString();
+  return String(value);
+}
+
+/** `insert into payments.payments (...) values (...) returning *` for a new payment, with its parameters. */
+export function insertPaymentStatement(payment: NewPayment): { text: string; parameters: (string | null)[] } {
+  const targets = PAYMENT_INSERTED.map((field, index) => ({ ...paymentColumn(field), placeholder: `$${index + 1}` }));
+  return {
+    text: `insert into payments.payments (${targets.map((target) => target.column).join(', ')}) values (${targets.map((target) => `${target.placeholder}${target.cast}`).join(', ')}) returning *`,
+    parameters: PAYMENT_INSERTED.map((field) => parameter(payment[field])),
+  };
+}
+
+/** `set` assignments for a payment update (parameters from $2; $1 is the id), with their parameters. */
+export function paymentAssignments(changes: PaymentChanges): { assignments: string[]; parameters: (string | null)[] } {
+  const fields = PAYMENT_UPDATABLE.filter((field) => changes[field] !== undefined);
+  return {
+    assignments: fields.map((field, index) => {
+      const { column, cast } = paymentColumn(field);
+      return `${column} = $${index + 2}${cast}`;
+    }),
+    parameters: fields.map((field) => parameter(changes[field])),
+  };
+}

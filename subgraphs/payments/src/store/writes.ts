@@ -1,0 +1,222 @@
+/**
+ * Every state change of an order, payment or refund: a conditional update (it applies only from
+ * the expected states, so a lost race is visible) under the row's lock, that bumps the object's
+ * version and writes its event in the same transaction. Statements are hand-written and prepared
+ * once per connection (drizzle's builder sends every statement unprepared: two round trips and a
+ * re-plan each); their columns come from the drizzle tables (columns.ts).
+ */
+import { invariant } from '@paygraph/errors';
+import { isUniqueViolation, newId, type RawTransaction, type SqlRunner } from '@paygraph/db';
+import { orderStatusEventType, paymentStatusEventType } from '@paygraph/events';
+import { LIVE, assertTransition, canMoveOrder, orderStatusAfterRefund } from '../domain/payment-state';
+import type { OrderRow, PaymentRow, RefundRow } from '../db/schema';
+import { insertPaymentStatement, paymentAssignments, toOrder, toPayment, toRefund, type NewPayment, type PaymentChanges } from './columns';
+import { emit, orderFacts, paymentFacts, refundFacts } from './events';
+
+export type { NewPayment, PaymentChanges } from './columns';
+
+export class PaymentConflict extends Error {
+  constructor(readonly kind: 'idempotency-key' | 'order-has-live-payment' | 'order-not-payable') {
+    super(kind);
+  }
+}
+
+/** Which payments an update applies to: in one of these statuses (and at this step, when given). */
+export interface PaymentGuard {
+  statuses: readonly PaymentRow['status'][];
+  step?: PaymentRow['step'];
+}
+
+/** The order to move with a payment; with `required`, an order that cannot move rolls the payment change back. */
+export interface OrderMove {
+  to: OrderRow['status'];
+  required?: boolean;
+}
+
+/** An order that had to move with a payment could not (the payment change is rolled back). */
+class OrderDidNotMove extends Error {}
+
+/** The one row a statement that must return one returned. */
+function only<T>(rows: readonly T[], what: string): T {
+  const [row] = rows;
+  invariant(row !== undefined, what);
+  return row;
+}
+
+const LIVE_SQL = LIVE.map((status) => `'${status}'`).join(', ');
+
+export function createPaymentsWrites(database: { transaction: RawTransaction; query: SqlRunner['query'] }) {
+  /**
+   * Moves an order to `status` under its row lock when ORDER_TRANSITIONS allows it from where it
+   * is (the table is the one authority: call sites pass no `from` lists); null when it does not.
+   */
+  async function updateOrderIn(sql: SqlRunner, id: string, status: OrderRow['status']): Promise<OrderRow | null> {
+    const [before] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1 for update`, [id]);
+    if (!before || !canMoveOrder(before.status, status)) return null;
+    const order = toOrder(only(await sql.query(`update payments.orders set status = $2, version = version + 1, updated_at = now() where id = $1 returning *`, [id, status]), `order ${id} locked is updated`));
+    await emit(sql, id, order.version, orderStatusEventType(status), orderFacts(order, before.status));
+    return order;
+  }
+
+  /** The status of an order under its row lock (null when there is no such order). */
+  async function lockOrder(sql: SqlRunner, id: string): Promise<OrderRow['status'] | null> {
+    const [order] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1 for update`, [id]);
+    return order?.status ?? null;
+  }
+
+  async function updatePaymentOnce(id: string, guard: PaymentGuard, changes: PaymentChanges, order: OrderMove | undefined): Promise<PaymentRow | null> {
+    return database.transaction(async (sql) => {
+      const [locked] = await sql.query(
+        guard.step
+          ? `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) and step = $3 for update`
+          : `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) for update`,
+        guard.step ? [id, guard.statuses.join(','), guard.step] : [id, guard.statuses.join(',')],
+      );
+      if (!locked) return null;
+      const before = toPayment(locked);
+      const statusChanges = changes.status !== undefined && changes.status !== before.status;
+      // The transition table is the one authority on status changes; a move it lacks is a bug.
+      if (changes.status !== undefined && statusChanges) assertTransition(before.status, changes.status);
+      const { assignments, parameters } = paymentAssignments(changes);
+      if (statusChanges) assignments.push('version = version + 1');
+      assignments.push('updated_at = now()');
+      const updated = toPayment(only(await sql.query(`update payments.payments set ${assignments.join(', ')} where id = $1 returning *`, [id, ...parameters]), `payment ${id} locked is updated`));
+      if (statusChanges) await emit(sql, id, updated.version, paymentStatusEventType(updated.status), paymentFacts(updated, before.status));
+      if (order) {
+        const moved = await updateOrderIn(sql, updated.orderId, order.to);
+        if (!moved && order.required) throw new OrderDidNotMove();
+      }
+      return updated;
+    });
+  }
+
+  return {
+    async createOrder(order: Pick<OrderRow, 'buyerId' | 'merchantId' | 'amount' | 'currency' | 'description'>): Promise<OrderRow> {
+      return database.transaction(async (sql) => {
+        const created = await sql.query(
+          `insert into payments.orders (id, buyer_id, merchant_id, amount, currency, description, status) values ($1, $2, $3, $4::bigint, $5, $6, 'PENDING') returning *`,
+          [newId('ord'), order.buyerId, order.merchantId, order.amount.toString(), order.currency, order.description],
+        );
+        const row = toOrder(only(created, 'an inserted order is returned'));
+        await emit(sql, row.id, row.version, 'order.created', orderFacts(row, null));
+        return row;
+      });
+    },
+
+    /**
+     * Records a new payment attempt. A key the buyer used before, or an order that already has a
+     * payment in flight or succeeded, is a PaymentConflict (the caller replays or refuses).
+     */
+    async insertPayment(payment: NewPayment): Promise<PaymentRow> {
+      try {
+        return await database.transaction(async (sql) => {
+          // Under the order's row lock, so a payment never starts on an order a cancel just closed
+          // (cancelOrderWithoutPayment takes the same lock and looks for live payments).
+          const status = await lockOrder(sql, payment.orderId);
+          if (status === null || !canMoveOrder(status, 'PAID')) throw new PaymentConflict('order-not-payable');
+          const statement = insertPaymentStatement(payment);
+          const row = toPayment(only(await sql.query(statement.text, statement.parameters), 'an inserted payment is returned'));
+          await emit(sql, row.id, row.version, 'payment.created', paymentFacts(row, null));
+          return row;
+        });
+      } catch (error) {
+        if (error instanceof PaymentConflict) throw error;
+        if (isUniqueViolation(error, 'payments_buyer_key_unique')) throw new PaymentConflict('idempotency-key');
+        if (isUniqueViolation(error, 'payments_one_live_per_order')) throw new PaymentConflict('order-has-live-payment');
+        throw error;
+      }
+    },
+
+    /**
+     * Moves a payment on: applies `changes` only if it is still in one of the guard's statuses
+     * (and step, when given), under its row lock (so of two actors claiming it, one wins). Writes
+     * the payment event when the status changes, and moves the order along in the same
+     * transaction when asked (as ORDER_TRANSITIONS allows; with `required`, an order that cannot
+     * move rolls the payment change back). Null when another actor moved it first.
+     */
+    async updatePayment(id: string, guard: PaymentGuard, changes: PaymentChanges, order?: OrderMove): Promise<PaymentRow | null> {
+      try {
+        return await updatePaymentOnce(id, guard, changes, order);
+      } catch (error) {
+        if (error instanceof OrderDidNotMove) return null;
+        throw error;
+      }
+    },
+
+    /**
+     * Cancels an order that has no payment in flight or succeeded, under the order's row lock
+     * (insertPayment takes it too): a payOrder and a cancel on one order never both win.
+     */
+    async cancelOrderWithoutPayment(orderId: string): Promise<{ kind: 'canceled' | 'has-live-payment' | 'not-pending' }> {
+      return database.transaction(async (sql) => {
+        const status = await lockOrder(sql, orderId);
+        if (status === null || !canMoveOrder(status, 'CANCELED')) return { kind: 'not-pending' };
+        const live = await sql.query(`select 1 from payments.payments where order_id = $1 and status in (${LIVE_SQL}) limit 1`, [orderId]);
+        if (live.length > 0) return { kind: 'has-live-payment' };
+        await updateOrderIn(sql, orderId, 'CANCELED');
+        return { kind: 'canceled' };
+      });
+    },
+
+    /**
+     * Opens a refund under the payment's row lock: what is left to refund counts pending refunds,
+     * so concurrent refunds never exceed captured minus refunded.
+     */
+    async openRefund(input: { paymentId: string; amount: bigint | null; reason: string | null; idempotencyKey: string; requestHash: string }): Promise<
+      { kind: 'opened'; refund: RefundRow; payment: PaymentRow } | { kind: 'replay'; refund: RefundRow } | { kind: 'key-reused' } | { kind: 'not-refundable'; payment: PaymentRow | undefined } | { kind: 'too-much'; left: bigint }
+    > {
+      return database.transaction(async (sql) => {
+        const [existing] = await sql.query(`select * from payments.refunds where payment_id = $1 and idempotency_key = $2`, [input.paymentId, input.idempotencyKey]);
+        if (existing) {
+          const refund = toRefund(existing);
+          return refund.requestHash === input.requestHash ? { kind: 'replay', refund } : { kind: 'key-reused' };
+        }
+        const [locked] = await sql.query(`select * from payments.payments where id = $1 for update`, [input.paymentId]);
+        const payment = locked ? toPayment(locked) : undefined;
+        if (!payment || payment.status !== 'SUCCEEDED') return { kind: 'not-refundable', payment };
+        const pending = only(await sql.query<{ total: string }>(`select coalesce(sum(amount), 0)::text as total from payments.refunds where payment_id = $1 and status = 'PENDING'`, [payment.id]), 'a sum returns one row');
+        const left = payment.amountCaptured - payment.amountRefunded - BigInt(pending.total);
+        const amount = input.amount ?? left;
+        if (amount <= 0n || amount > left) return { kind: 'too-much', left };
+        const created = await sql.query(
+          `insert into payments.refunds (id, payment_id, amount, currency, reason, status, idempotency_key, request_hash) values ($1, $2, $3::bigint, $4, $5, 'PENDING', $6, $7) returning *`,
+          [newId('ref'), payment.id, amount.toString(), payment.currency, input.reason, input.idempotencyKey, input.requestHash],
+        );
+        return { kind: 'opened', refund: toRefund(only(created, 'an inserted refund is returned')), payment };
+      });
+    },
+
+    /** Completes a refund after the ledger moved the money: refund, payment totals, order, events. */
+    async completeRefund(refundId: string): Promise<RefundRow | null> {
+      return database.transaction(async (sql) => {
+        const [done] = await sql.query(
+          `update payments.refunds set status = 'SUCCEEDED', version = version + 1, updated_at = now() where id = $1 and status = 'PENDING' returning *`,
+          [refundId],
+        );
+        if (!done) return null;
+        const refund = toRefund(done);
+        const before = toPayment(only(await sql.query(`select * from payments.payments where id = $1 for update`, [refund.paymentId]), `refund ${refund.id}'s payment exists`));
+        const payment = toPayment(
+          only(
+            await sql.query(`update payments.payments set amount_refunded = amount_refunded + $2::bigint, version = version + 1, updated_at = now() where id = $1 returning *`, [
+              refund.paymentId,
+              refund.amount.toString(),
+            ]),
+            `payment ${refund.paymentId} locked is updated`,
+          ),
+        );
+        await emit(sql, refund.id, refund.version, 'refund.succeeded', refundFacts(refund, payment));
+        await emit(sql, payment.id, payment.version, 'payment.refunded', paymentFacts(payment, before.status));
+        await updateOrderIn(sql, payment.orderId, orderStatusAfterRefund(payment.amountCaptured, payment.amountRefunded));
+        return refund;
+      });
+    },
+
+    /** Removes a refund the ledger refused (the merchant lacks the funds): nothing changed. */
+    async dropRefund(refundId: string): Promise<void> {
+      await database.query(`delete from payments.refunds where id = $1 and status = 'PENDING'`, [refundId]);
+    },
+  };
+}
+
+export type PaymentsWrites = ReturnType<typeof createPaymentsWrites>;
