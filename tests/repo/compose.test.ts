@@ -1,8 +1,10 @@
 // Proves docker-compose.yml describes a deployment that heals and keeps its secrets out of the file:
 // it parses the file (anchors merged, as Docker does) and checks healthchecks on /ready, restart
 // policies, start order on health, volumes for PostgreSQL and NATS, two payments instances behind
-// the gateway, only the gateway published, no literal secret and only settings the code reads.
-import { readFileSync } from 'node:fs';
+// the gateway, only the gateway published, no literal secret and only settings the code reads;
+// and that the optional observability profile (Prometheus, Grafana, collector, Jaeger) mounts files
+// that exist, scrapes every service and sends traces only when asked.
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -19,6 +21,7 @@ interface ComposeService {
   ports?: string[];
   networks?: string[];
   volumes?: string[];
+  profiles?: string[];
 }
 
 const text = readFileSync(path.join(repositoryRoot, 'docker-compose.yml'), 'utf8');
@@ -30,6 +33,9 @@ const compose = parse(text, { merge: true, maxAliasCount: 1_000 }) as {
 const services = Object.entries(compose.services);
 const serviceList = loadServiceList({});
 const nodeServices = services.filter(([, service]) => service.build !== undefined);
+/** The platform (no profile): what `docker compose up` starts. The observability profile is optional. */
+const platformServices = services.filter(([, service]) => service.profiles === undefined);
+const observabilityServices = services.filter(([, service]) => service.profiles?.includes('observability'));
 
 /** Every variable the code reads: packages/config's settings and the service list's overrides. */
 const knownSettings = new Set<string>([
@@ -40,6 +46,8 @@ const knownSettings = new Set<string>([
 const ownSettingsFiles: Record<string, string> = {
   notifications: readFileSync(path.join(repositoryRoot, 'subgraphs/notifications/src/settings.ts'), 'utf8'),
 };
+/** Every service reads the OpenTelemetry variables its telemetry settings module documents. */
+const telemetrySettingsFile = readFileSync(path.join(repositoryRoot, 'packages/telemetry/src/settings.ts'), 'utf8');
 
 const healthcheckText = (service: ComposeService) => {
   const test = service.healthcheck?.test;
@@ -101,7 +109,7 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of nodeServices) {
       const own = ownSettingsFiles[name.replace(/-\d+$/, '')] ?? '';
       for (const key of Object.keys(service.environment ?? {})) {
-        const known = knownSettings.has(key) || own.includes(key);
+        const known = knownSettings.has(key) || own.includes(key) || (key.startsWith('OTEL_') && telemetrySettingsFile.includes(key));
         expect(known, `${name} sets ${key}, which no settings module reads`).toBe(true);
       }
     }
@@ -121,7 +129,7 @@ describe('docker-compose.yml', () => {
 
   it('publishes only the gateway and keeps the rest on an internal network', () => {
     expect(compose.networks?.internal?.internal).toBe(true);
-    for (const [name, service] of services) {
+    for (const [name, service] of platformServices) {
       if (name === 'gateway') {
         expect(service.ports).toEqual(['4000:4000']);
       } else {
@@ -129,8 +137,83 @@ describe('docker-compose.yml', () => {
       }
       expect(service.networks, `${name} is not on the internal network`).toContain('internal');
     }
-    const onEdge = services.filter(([, service]) => service.networks?.includes('edge')).map(([name]) => name);
+    const onEdge = platformServices.filter(([, service]) => service.networks?.includes('edge')).map(([name]) => name);
     // The gateway for its port, notifications for its way out (SMTP, webhooks).
     expect(onEdge.sort()).toEqual(['gateway', 'notifications']);
+  });
+});
+
+describe('docker-compose.yml, profile observability', () => {
+  const exists = (file: string) => existsSync(path.join(repositoryRoot, file));
+  /** `./host/path:/container/path[:ro]` -> the repository file or folder it mounts (named volumes: null). */
+  const mountedFile = (volume: string) => (volume.startsWith('./') ? volume.split(':')[0]!.slice(2) : null);
+
+  it('adds Prometheus, Grafana, an OpenTelemetry collector and Jaeger, in that profile only', () => {
+    expect(observabilityServices.map(([name]) => name).sort()).toEqual(['grafana', 'jaeger', 'otel-collector', 'prometheus']);
+    for (const [name, service] of platformServices) expect(service.profiles, name).toBeUndefined();
+  });
+
+  it('mounts only files that exist in the repository, read-only, and keeps its data on named volumes', () => {
+    for (const [name, service] of observabilityServices) {
+      for (const volume of service.volumes ?? []) {
+        const file = mountedFile(volume);
+        if (file === null) {
+          expect(Object.keys(compose.volumes ?? {}), `${name}: ${volume}`).toContain(volume.split(':')[0]);
+          continue;
+        }
+        expect(exists(file), `${name} mounts ${file}`).toBe(true);
+        expect(volume.endsWith(':ro'), `${name} mounts ${file} read-only`).toBe(true);
+      }
+    }
+    const mounts = observabilityServices.flatMap(([, service]) => (service.volumes ?? []).map(mountedFile));
+    for (const file of ['deploy/prometheus/prometheus.yml', 'deploy/grafana/dashboards', 'deploy/grafana/provisioning/datasources', 'deploy/grafana/provisioning/dashboards', 'deploy/otel-collector/config.yaml']) {
+      expect(mounts).toContain(file);
+    }
+  });
+
+  it('scrapes every service instance of the compose file on its port, one job per service', () => {
+    const scrape = parse(readFileSync(path.join(repositoryRoot, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];
+    };
+    const targets = new Map(scrape.scrape_configs.map((job) => [job.job_name, job.static_configs.flatMap((config) => config.targets)]));
+    for (const [name, service] of nodeServices) {
+      const port = service.environment?.PORT ?? Object.entries(service.environment ?? {}).find(([key]) => key.endsWith('_PORT'))?.[1];
+      const job = name.replace(/-\d+$/, '');
+      expect(targets.get(job), `job ${job}`).toContain(`${name}:${port}`);
+    }
+    expect([...targets.keys()].sort()).toEqual([...new Set(nodeServices.map(([name]) => name.replace(/-\d+$/, '')))].sort());
+    expect(scrape.scrape_configs.every((job) => (job.metrics_path ?? '/metrics') === '/metrics')).toBe(true);
+  });
+
+  it('provisions the Prometheus datasource and the dashboard folder Grafana mounts', () => {
+    const datasources = parse(readFileSync(path.join(repositoryRoot, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as { datasources: { uid: string; type: string; url: string }[] };
+    const prometheus = datasources.datasources.find((datasource) => datasource.type === 'prometheus')!;
+    expect(prometheus.url).toBe('http://prometheus:9090');
+    const dashboard = JSON.parse(readFileSync(path.join(repositoryRoot, 'deploy/grafana/dashboards/paygraph.json'), 'utf8')) as { panels: { datasource?: { uid?: string } }[] };
+    for (const panel of dashboard.panels) if (panel.datasource) expect(panel.datasource.uid).toBe(prometheus.uid);
+    const providers = parse(readFileSync(path.join(repositoryRoot, 'deploy/grafana/provisioning/dashboards/paygraph.yml'), 'utf8')) as { providers: { options: { path: string } }[] };
+    const grafanaVolumes = compose.services.grafana!.volumes ?? [];
+    expect(grafanaVolumes).toContain(`./deploy/grafana/dashboards:${providers.providers[0]!.options.path}:ro`);
+  });
+
+  it('sends traces to the collector only when asked, and the collector exports them to Jaeger over OTLP', () => {
+    for (const [name, service] of nodeServices) expect(service.environment?.OTEL_EXPORTER_OTLP_ENDPOINT, name).toBe('${OTEL_EXPORTER_OTLP_ENDPOINT:-}');
+    expect(text).toContain('OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318 docker compose --profile observability up -d');
+    const collector = parse(readFileSync(path.join(repositoryRoot, 'deploy/otel-collector/config.yaml'), 'utf8')) as {
+      receivers: { otlp: { protocols: { http: { endpoint: string } } } };
+      exporters: Record<string, { endpoint: string }>;
+      service: { pipelines: { traces: { receivers: string[]; exporters: string[] } } };
+    };
+    expect(collector.receivers.otlp.protocols.http.endpoint).toBe('0.0.0.0:4318');
+    const [exporter] = collector.service.pipelines.traces.exporters;
+    expect(collector.exporters[exporter!]!.endpoint).toBe('jaeger:4317');
+    expect(compose.services.jaeger!.environment!.COLLECTOR_OTLP_ENABLED).toBe('true');
+    expect(compose.services['otel-collector']!.networks).toEqual(['internal']);
+  });
+
+  it('publishes its UIs on the loopback address only', () => {
+    for (const [name, service] of observabilityServices) {
+      for (const port of service.ports ?? []) expect(port, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
   });
 });
