@@ -1,0 +1,335 @@
+/**
+ * The gateway hop (issue 14): what a gateway adds in front of one subgraph, side by side in one
+ * run. `{ me { id name role } }` (answered by the users subgraph alone) is sent at 16 connections:
+ * - `direct`: to the users subgraph itself, with the gateway credential it requires;
+ * - `ours`: through our gateway as its own process (`npm start -w gateway`: gateway/src/index.ts,
+ *   static supergraph, every edge check on; the request budget is raised so the bench is not
+ *   rate limited, but it is still spent on every request);
+ * - `hive`: through Hive Gateway as its own process, default settings plus the header forwarding
+ *   of deploy/hive-gateway/gateway.config.ts.
+ * Both gateways stand in front of the same users (and auth, for its JWKS) subgraph processes.
+ * Two scenarios: `many` (every connection cycles through BENCH_USERS users' tokens) and `shared`
+ * (every request carries one token: identical in-flight subgraph requests can be merged).
+ *
+ *   npm run bench:gateway     (PostgreSQL at DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres;
+ *                              a fresh database per run, dropped at the end)
+ *
+ * Reports per target and scenario the median over BENCH_RUNS rounds of: requests/s, latency p50
+ * and p99 (ms), and CPU milliseconds per request of the gateway process and of the users subgraph
+ * process (utime + stime from /proc/<pid>/stat before and after, divided by the requests
+ * answered). Every response is checked (HTTP 200, `me` of the token's user, no error); the run
+ * fails on any mismatch. Load average is printed before and after.
+ *
+ * Settings: BENCH_SECONDS=10 per point, BENCH_RUNS=3 (at least 2), BENCH_CONNECTIONS=16,
+ * BENCH_USERS=16, BENCH_WARMUP_SECONDS=5 per gateway before measuring, BENCH_TARGETS=direct,ours,hive,
+ * BENCH_SCENARIOS=many,shared, BENCH_OURS_NODE_OPTIONS is given to our gateway as NODE_OPTIONS
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": the profile is written when it stops).
+ * The load generator (autocannon, in this process) shares the two cores with every process
+ * measured: compare the targets within one run, as ratios.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import postgres from 'postgres';
+import { repositoryRoot } from '@paygraph/config';
+import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
+import { registerAndLogin } from '@paygraph/testing';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const USERS = Number(process.env.BENCH_USERS ?? 16);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
+const TARGETS = (process.env.BENCH_TARGETS ?? 'direct,ours,hive').split(',') as TargetName[];
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'many,shared').split(',') as Scenario[];
+const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const STARTUP_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 10_000;
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const CLOCK_TICKS_PER_SECOND = 100;
+const QUERY = '{ me { id name role } }';
+
+type TargetName = 'direct' | 'ours' | 'hive';
+type Scenario = 'many' | 'shared';
+
+for (const value of [SECONDS, RUNS, CONNECTIONS, USERS]) {
+  if (!Number.isInteger(value) || value <= 0) throw new Error('BENCH_SECONDS, BENCH_RUNS, BENCH_CONNECTIONS and BENCH_USERS must be positive integers');
+}
+if (RUNS < 2) throw new Error('BENCH_RUNS must be at least 2: figures are medians of several runs');
+for (const target of TARGETS) if (!['direct', 'ours', 'hive'].includes(target)) throw new Error(`unknown target ${target}`);
+for (const scenario of SCENARIOS) if (!['many', 'shared'].includes(scenario)) throw new Error(`unknown scenario ${scenario}`);
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+function uptimeLine(): string {
+  return `load average ${loadavg().map((value) => value.toFixed(2)).join(', ')}`;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // pid (comm) state ppid ...: comm may hold spaces, so count fields after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+interface Started {
+  name: string;
+  pid: number;
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+const running: Started[] = [];
+
+/** Starts `node <args>` in the repository root and waits for a line matching `ready`. */
+async function startProcess(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Started> {
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: repositoryRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const started: Started = {
+    name,
+    pid: child.pid!,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  running.push(started);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not become ready in time:\n${output}`)), STARTUP_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      // Keep the start of the output (start-up problems) and drain the rest.
+      if (output.length < 64_000) output += chunk.toString();
+      if (ready.test(output)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited:\n${output}`));
+    });
+  });
+  return started;
+}
+
+async function stopAll(): Promise<void> {
+  for (const started of running.splice(0).reverse()) await started.stop().catch(() => {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+interface Point {
+  perSecond: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  gatewayCpuMsPerRequest: number | null;
+  subgraphCpuMsPerRequest: number;
+}
+
+interface Target {
+  name: TargetName;
+  url: string;
+  /** The gateway process (null for the subgraph itself). */
+  pid: number | null;
+  headers: (token: string) => Record<string, string>;
+}
+
+async function load(target: Target, users: { id: string; accessToken: string }[], seconds: number, subgraphPid: number): Promise<Point> {
+  let mismatches = 0;
+  let firstMismatch = '';
+  const perUser = users.map((user) => ({ headers: { 'content-type': 'application/json', ...target.headers(user.accessToken) }, expected: `{"data":{"me":{"id":"${user.id}",` }));
+  // One rotation shared by every connection: consecutive requests (hence the requests in flight
+  // together) carry different users' tokens. Per-connection rotations would move in step and send
+  // the same token concurrently, which a gateway merging identical requests would profit from.
+  let next = 0;
+  const request: autocannon.Request = {
+    method: 'POST',
+    path: new URL(target.url).pathname,
+    body: JSON.stringify({ query: QUERY }),
+    setupRequest: (built, context) => {
+      const user = perUser[next % perUser.length]!;
+      next += 1;
+      (context as { expected?: string }).expected = user.expected;
+      return { ...built, headers: user.headers };
+    },
+    onResponse: (status, body, context) => {
+      const expected = (context as { expected?: string }).expected;
+      if (status === 200 && expected !== undefined && body.startsWith(expected) && !body.includes('"errors"')) return;
+      mismatches += 1;
+      if (!firstMismatch) firstMismatch = `${status} ${body.slice(0, 300)}`;
+    },
+  };
+  const gatewayBefore = target.pid === null ? 0 : processCpuSeconds(target.pid);
+  const subgraphBefore = processCpuSeconds(subgraphPid);
+  const result = await autocannon({ url: new URL(target.url).origin, connections: CONNECTIONS, duration: seconds, requests: [request] });
+  const gatewayUsed = target.pid === null ? 0 : processCpuSeconds(target.pid) - gatewayBefore;
+  const subgraphUsed = processCpuSeconds(subgraphPid) - subgraphBefore;
+  if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0 || mismatches > 0) {
+    throw new Error(`${target.name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx, ${mismatches} wrong answers (first: ${firstMismatch})`);
+  }
+  const answered = result.requests.total;
+  return {
+    perSecond: answered / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: answered,
+    gatewayCpuMsPerRequest: target.pid === null ? null : (gatewayUsed * 1000) / answered,
+    subgraphCpuMsPerRequest: (subgraphUsed * 1000) / answered,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  console.log(`bench:gateway: ${QUERY}, ${CONNECTIONS} connections, ${SECONDS} s per point, ${RUNS} runs, ${USERS} users; node ${process.version}`);
+  console.log(`before: ${uptimeLine()}`);
+  const server = postgres(SERVER_URL, { max: 1, onnotice: () => {} });
+  const database = `paygraph_bench_gateway_${randomBytes(4).toString('hex')}`;
+  await server.unsafe(`create database ${database}`);
+  const databaseUrl = new URL(SERVER_URL);
+  databaseUrl.pathname = `/${database}`;
+  const onSignal = () => void stopAll().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    const serviceSecret = randomBytes(32).toString('base64url');
+    const [usersPort, authPort, oursPort, hivePort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const usersUrl = `http://127.0.0.1:${usersPort}/graphql`;
+    const authUrl = `http://127.0.0.1:${authPort}/graphql`;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl.toString(),
+      SERVICE_SECRET: serviceSecret,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      USERS_PORT: String(usersPort),
+      AUTH_PORT: String(authPort),
+      USERS_URL: usersUrl,
+      AUTH_URL: authUrl,
+      // Rate limits stay on (each request spends its budget); the budgets are raised so that the
+      // bench, 16 users at thousands of requests per second from one address, is never refused.
+      RATE_LIMITS: 'on',
+      RATE_LIMIT_REQUESTS_PER_MINUTE: '1000000',
+      RATE_LIMIT_LOGINS_PER_MINUTE: '10000',
+      RATE_LIMIT_REGISTRATIONS_PER_HOUR: '10000',
+    };
+    delete env.NODE_OPTIONS;
+    delete env.FORK; // Hive Gateway reads it (worker count)
+    const tsx = ['--import', 'tsx'];
+    await startProcess('auth', [...tsx, 'subgraphs/auth/src/index.ts'], env, /auth subgraph ready at/);
+    const users = await startProcess('users', [...tsx, 'subgraphs/users/src/index.ts'], env, /users subgraph ready at/);
+
+    // Users are registered at the subgraphs directly, as the gateway would call them.
+    process.env.SERVICE_SECRET = serviceSecret;
+    const accounts: { id: string; accessToken: string }[] = [];
+    for (let index = 0; index < USERS; index += 1) accounts.push(await registerAndLogin({ register: usersUrl, login: authUrl }, 'BUYER', { name: `Bench User ${index}` }));
+
+    const credential = gatewayCredential(serviceSecret);
+    const targets: Target[] = [{ name: 'direct', url: usersUrl, pid: null, headers: (token) => ({ authorization: `Bearer ${token}`, [GATEWAY_CREDENTIAL_HEADER]: credential }) }];
+    if (TARGETS.includes('ours')) {
+      const ours = await startProcess(
+        'ours',
+        [...tsx, 'gateway/src/index.ts'],
+        { ...env, PORT: String(oursPort), SUPERGRAPH_SOURCE: 'static', ...(process.env.BENCH_OURS_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_OURS_NODE_OPTIONS } : {}) },
+        /Gateway ready at/,
+      );
+      targets.push({ name: 'ours', url: `http://127.0.0.1:${oursPort}/graphql`, pid: ours.pid, headers: (token) => ({ authorization: `Bearer ${token}` }) });
+    }
+    if (TARGETS.includes('hive')) {
+      const hive = await startProcess(
+        'hive',
+        [path.join(repositoryRoot, 'node_modules/@graphql-hive/gateway/dist/bin.js'), 'supergraph', 'schema/supergraph.graphql', '-c', 'deploy/hive-gateway/gateway.config.ts', '--port', String(hivePort), '--host', '127.0.0.1'],
+        // Hive Gateway reads LOG_LEVEL too; its ready line is an info line.
+        { ...env, LOG_LEVEL: 'info' },
+        /Listening on/,
+      );
+      targets.push({ name: 'hive', url: `http://127.0.0.1:${hivePort}/graphql`, pid: hive.pid, headers: (token) => ({ authorization: `Bearer ${token}` }) });
+    }
+    const measured = targets.filter((target) => TARGETS.includes(target.name));
+
+    // A cold gateway runs several times slower than a warm one (PERFORMANCE.md): warm each up.
+    for (const target of measured) await load(target, accounts, WARMUP_SECONDS, users.pid);
+    console.log(`warmed up (${WARMUP_SECONDS} s each): ${uptimeLine()}`);
+
+    const points = new Map<string, Point[]>();
+    for (let run = 1; run <= RUNS; run += 1) {
+      for (const scenario of SCENARIOS) {
+        const tokens = scenario === 'many' ? accounts : [accounts[0]!];
+        for (const target of measured) {
+          const point = await load(target, tokens, SECONDS, users.pid);
+          const key = `${scenario}/${target.name}`;
+          points.set(key, [...(points.get(key) ?? []), point]);
+          console.log(
+            `run ${run} ${scenario.padEnd(6)} ${target.name.padEnd(6)} ${point.perSecond.toFixed(0).padStart(6)} req/s  p50 ${point.p50} ms  p99 ${point.p99} ms  ` +
+              `gateway CPU ${point.gatewayCpuMsPerRequest?.toFixed(3) ?? '-'} ms/req  users CPU ${point.subgraphCpuMsPerRequest.toFixed(3)} ms/req  (${uptimeLine()})`,
+          );
+        }
+      }
+    }
+
+    console.log(`\nafter: ${uptimeLine()}`);
+    console.log(`\nMedians of ${RUNS} runs of ${SECONDS} s, ${CONNECTIONS} connections:\n`);
+    console.log('| scenario | target | req/s (runs) | p50 / p99 ms | gateway CPU ms/req | users subgraph CPU ms/req | of direct |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const scenario of SCENARIOS) {
+      const direct = points.get(`${scenario}/direct`);
+      const directRate = direct ? median(direct.map((point) => point.perSecond)) : null;
+      for (const target of measured) {
+        const runs = points.get(`${scenario}/${target.name}`)!;
+        const rate = median(runs.map((point) => point.perSecond));
+        const gatewayCpu = target.pid === null ? '-' : median(runs.map((point) => point.gatewayCpuMsPerRequest!)).toFixed(3);
+        console.log(
+          `| ${scenario} | ${target.name} | ${rate.toFixed(0)} (${runs.map((point) => point.perSecond.toFixed(0)).join(', ')}) | ` +
+            `${median(runs.map((point) => point.p50))} / ${median(runs.map((point) => point.p99))} | ${gatewayCpu} | ` +
+            `${median(runs.map((point) => point.subgraphCpuMsPerRequest)).toFixed(3)} | ${directRate ? `${((rate / directRate) * 100).toFixed(0)}%` : '-'} |`,
+        );
+      }
+    }
+    const rateOf = (key: string) => (points.has(key) ? median(points.get(key)!.map((point) => point.perSecond)) : null);
+    for (const scenario of SCENARIOS) {
+      const ours = rateOf(`${scenario}/ours`);
+      const hive = rateOf(`${scenario}/hive`);
+      if (ours !== null && hive !== null) console.log(`${scenario}: ours / hive = ${(ours / hive).toFixed(2)}x`);
+    }
+  } finally {
+    await stopAll();
+    await server.unsafe(`drop database if exists ${database} with (force)`).catch(() => {});
+    await server.end();
+  }
+}
+
+await main();
