@@ -21,6 +21,11 @@ export interface DomainEvent {
   type: string;
   payload: unknown;
   occurredAt: string;
+  /**
+   * The W3C traceparent of the request that wrote the event, when it was traced: a consumer's span
+   * continues that trace (so a notification links to the payment that caused it).
+   */
+  traceParent?: string;
 }
 
 export type EventHandler = (event: DomainEvent) => void | Promise<void>;

@@ -10,6 +10,7 @@ import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { createRuntime, listen, type Listening, type ServiceDefinition, type ServiceInstance } from '@paygraph/server';
 import { authEndpoints } from '@paygraph/service-client';
+import { startTracing } from '@paygraph/telemetry';
 import { authService } from '@paygraph/auth';
 import { ledgerService } from '@paygraph/ledger';
 import { notificationsService } from '@paygraph/notifications';
@@ -64,6 +65,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const config = loadPlatformConfig(env);
   const services = loadServiceList(env);
   const runtime = createRuntime({ env, services, logger, config });
+  // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (@paygraph/telemetry), each service's
+  // spans under its own service.name; started before the databases open so their SQL is traced.
+  const tracing = await startTracing(env, { service: null });
   // In memory on the embedded database; PostgreSQL LISTEN/NOTIFY with DATABASE_URL; NATS with NATS_URL.
   // On PostgreSQL the transport needs the database: start-up waits for it (logged), as migrations do.
   const events = await waitForDatabase('event transport', () => createEventTransport({ env, logger: logger.child({ component: 'events' }) }), {
@@ -82,6 +86,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     }
     await events.close();
     await closeSharedDatabases();
+    await tracing?.shutdown(); // exports the spans still pending
   };
 
   try {

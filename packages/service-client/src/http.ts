@@ -4,6 +4,7 @@
  * call; the gateway hop and every service call go through this instead.
  */
 import { Agent, request } from 'undici';
+import { traceOutgoing } from '@paygraph/telemetry';
 
 /**
  * Opening a connection to one of our services gives up after this long (undici's default is
@@ -22,16 +23,19 @@ export interface HttpResponse {
 }
 
 export async function postText(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<HttpResponse> {
-  const response = await request(url, {
-    method: 'POST',
-    headers,
-    body,
-    dispatcher: agent,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    signal: AbortSignal.timeout(timeoutMs),
+  // A CLIENT span and the W3C traceparent header when tracing is on (@paygraph/telemetry); else a plain call.
+  return traceOutgoing(url, headers, async (outgoing) => {
+    const response = await request(url, {
+      method: 'POST',
+      headers: outgoing,
+      body,
+      dispatcher: agent,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
   });
-  return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
 }
 
 /**

@@ -1,0 +1,1 @@
+ALTER TABLE "payments"."outbox_events" ADD COLUMN "trace_parent" text;
