@@ -18,6 +18,8 @@ export interface GroupCommitOptions<Request, Result> {
   /** Requests with the same key go in different batches, in arrival order. */
   keyOf: (request: Request) => string;
   batchSizeMax: number;
+  /** Batches written at once: while one commits, the next one claims its keys and queues for the locks. */
+  batchesInFlightMax: number;
   /** Requests waiting at most; more are refused (SERVICE_UNAVAILABLE) rather than queued without bound. */
   waitingMax: number;
 }
@@ -30,7 +32,7 @@ interface Waiting<Request, Result> {
 
 export function createGroupCommit<Request, Result>(options: GroupCommitOptions<Request, Result>) {
   let queue: Array<Waiting<Request, Result>> = [];
-  let running = false;
+  let running = 0;
 
   /** The next batch: the oldest requests with distinct keys, up to the size bound; the rest wait on. */
   function take(): Array<Waiting<Request, Result>> {
@@ -51,7 +53,7 @@ export function createGroupCommit<Request, Result>(options: GroupCommitOptions<R
   }
 
   async function drain(): Promise<void> {
-    running = true;
+    running += 1;
     try {
       while (queue.length > 0) {
         const batch = take();
@@ -74,7 +76,7 @@ export function createGroupCommit<Request, Result>(options: GroupCommitOptions<R
         });
       }
     } finally {
-      running = false;
+      running -= 1;
     }
   }
 
@@ -83,7 +85,7 @@ export function createGroupCommit<Request, Result>(options: GroupCommitOptions<R
       if (queue.length >= options.waitingMax) return Promise.reject(serviceUnavailable('The ledger is busy; retry with the same idempotency key.'));
       return new Promise<Result>((resolve, reject) => {
         queue.push({ request, resolve, reject });
-        if (!running) void drain();
+        if (running < options.batchesInFlightMax) void drain();
       });
     },
   };
