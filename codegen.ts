@@ -7,10 +7,13 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const scalars = { DateTime: 'Date', Amount: 'bigint', Currency: 'string' };
 
+/** The SDL every subgraph shares (scalars, Money, MoneyInput, PageInfo), read with each subgraph's schema. */
+const PRELUDE = 'packages/scalars/prelude.graphql';
+
 function subgraph(name: string, mappers: Record<string, string>): CodegenConfig['generates'] {
   return {
     [`subgraphs/${name}/src/generated/resolvers-types.ts`]: {
-      schema: `subgraphs/${name}/src/schema.graphql`,
+      schema: [PRELUDE, `subgraphs/${name}/src/schema.graphql`],
       plugins: ['typescript', 'typescript-resolvers'],
       config: {
         federation: true,
@@ -36,7 +39,7 @@ function subgraph(name: string, mappers: Record<string, string>): CodegenConfig[
 function port(caller: string, callee: string): CodegenConfig['generates'] {
   return {
     [`${caller}/src/generated/${callee}-operations.ts`]: {
-      schema: `subgraphs/${callee}/src/schema.graphql`,
+      schema: [PRELUDE, `subgraphs/${callee}/src/schema.graphql`],
       documents: `${caller}/src/ports/${callee}.graphql`,
       plugins: ['typescript-operations', 'typed-document-node'],
       config: {

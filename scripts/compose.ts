@@ -6,8 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { composeServices } from '@apollo/composition';
-import { parse } from 'graphql';
 import { loadServiceList, repositoryRoot } from '@paygraph/config';
+import { withPrelude } from '@paygraph/scalars';
 
 /** Hints that point at a real mistake rather than a style choice. */
 const failingHints = new Set(['INCONSISTENT_ENTITY', 'INCONSISTENT_TYPE_SYSTEM_DIRECTIVE_REPEATABLE', 'INCONSISTENT_DESCRIPTION_OF_FIELD_OR_ARGUMENT']);
@@ -15,10 +15,11 @@ const failingHints = new Set(['INCONSISTENT_ENTITY', 'INCONSISTENT_TYPE_SYSTEM_D
 type CompositionHint = NonNullable<ReturnType<typeof composeServices>['hints']>[number];
 
 export function composeSupergraph(): { supergraphSdl: string; hints: CompositionHint[] } {
-  // Routing URLs in the checked-in file are the service list's, never a developer's overrides.
+  // Routing URLs in the checked-in file are the service list's, never a developer's overrides. Each
+  // schema is read with the SDL prelude it uses (@paygraph/scalars), as the subgraph serves it.
   const services = loadServiceList({});
   const result = composeServices(
-    services.map((service) => ({ name: service.name, url: service.url, typeDefs: parse(readFileSync(service.schemaFile, 'utf8')) })),
+    services.map((service) => ({ name: service.name, url: service.url, typeDefs: withPrelude(readFileSync(service.schemaFile, 'utf8')) })),
   );
   if (result.errors) {
     throw new Error(`Composition failed:\n${result.errors.map((error) => `- ${error.message}`).join('\n')}`);

@@ -98,3 +98,4 @@ export const scalarResolvers = {
   Currency: CurrencyScalar,
   DateTime: DateTimeScalar,
 };
+export { PRELUDE_FILE, withPrelude } from './prelude';
