@@ -14,7 +14,7 @@
  */
 import { apiError, ErrorCode, invalidState } from '@paygraph/errors';
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
-import { lookupCache, type LookupCache } from '@paygraph/server';
+import { ledgerKeys, lookupCache, type LookupCache } from '@paygraph/server';
 import { createPort, ServiceCallError, translations, type Port, type ServiceClient } from '@paygraph/service-client';
 import { AuthorizeHoldDocument, CaptureHoldDocument, LedgerMovementsDocument, RefundTransferDocument, VoidHoldDocument, type LedgerMovementsQuery } from './generated/ledger-operations';
 import { AssessRiskDocument, type AssessRiskMutation } from './generated/risk-operations';
@@ -22,14 +22,10 @@ import { UserRoleDocument } from './generated/users-operations';
 import { OpenWalletDocument } from './generated/wallet-operations';
 
 /**
- * The idempotency keys payments sends to the ledger, built in one place: the ledger applies each
- * once, and reconciliation and recovery look the same keys up to learn what the ledger did.
+ * The idempotency keys payments sends to the ledger: the typed builders both sides import
+ * (packages/server ledger-keys.ts), re-exported for the saga, recovery and reconciliation.
  */
-export const ledgerKeys = {
-  authorize: (paymentId: string) => `payment:${paymentId}:authorize`,
-  capture: (paymentId: string) => `payment:${paymentId}:capture`,
-  refund: (refundId: string) => `refund:${refundId}`,
-} as const;
+export { ledgerKeys };
 
 /** Errors of a connection that never got an answer (refused, reset, timed out). */
 const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);

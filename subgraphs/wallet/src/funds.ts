@@ -3,16 +3,12 @@
  * the system bank account. The ledger enforces balance and idempotency; the wallet namespaces the
  * client's key per user so two users' keys never collide.
  */
-import { assertIdempotencyKey, lookupCache, type LookupCache } from '@paygraph/server';
+import { assertIdempotencyKey, ledgerKeys, lookupCache, type LookupCache } from '@paygraph/server';
 import { assertMovableAmount, type Money } from '@paygraph/money';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { WalletRow } from './db/schema';
 import type { WalletStore } from './store/wallet-store';
-
-
-const OPEN_ACCOUNT = `mutation OpenAccount($ownerId: ID!, $currency: Currency!) { openAccount(ownerId: $ownerId, currency: $currency) { id } }`;
-const SYSTEM_ACCOUNT = `mutation SystemAccount($currency: Currency!) { systemAccount(currency: $currency) { id } }`;
-const TRANSFER = `mutation Transfer($input: TransferFundsInput!) { transferFunds(input: $input) { id } }`;
+import { ledgerPort } from './ports/ledger';
 
 export interface FundsDeps {
   store: WalletStore;
@@ -25,18 +21,15 @@ export interface FundsDeps {
 export async function ensureWallet(deps: FundsDeps, userId: string, currency: string): Promise<WalletRow> {
   const existing = await deps.store.find(userId, currency);
   if (existing) return existing;
-  const { openAccount } = await deps.ledger.request<{ openAccount: { id: string } }>('ledger', OPEN_ACCOUNT, { ownerId: userId, currency }, { requestId: deps.requestId });
-  return deps.store.insert({ id: openAccount.id, userId, currency });
+  const accountId = await ledgerPort(deps.ledger, deps.requestId).openAccount(userId, currency);
+  return deps.store.insert({ id: accountId, userId, currency });
 }
 
 /** Account ids never change once created: kept for the life of the service instance. */
 export const systemAccountsCache = () => lookupCache<string>({ ttlMs: Number.POSITIVE_INFINITY, entriesMax: 1_000 });
 
 function systemAccountId(deps: FundsDeps, currency: string): Promise<string> {
-  return deps.systemAccounts.get(currency, async () => {
-    const { systemAccount } = await deps.ledger.request<{ systemAccount: { id: string } }>('ledger', SYSTEM_ACCOUNT, { currency }, { requestId: deps.requestId });
-    return systemAccount.id;
-  });
+  return deps.systemAccounts.get(currency, () => ledgerPort(deps.ledger, deps.requestId).systemAccount(currency));
 }
 
 export async function moveFunds(
@@ -50,19 +43,12 @@ export async function moveFunds(
   const wallet = await ensureWallet(deps, userId, amount.currency);
   const bank = await systemAccountId(deps, amount.currency);
   const [debitAccountId, creditAccountId] = direction === 'credit' ? [bank, wallet.id] : [wallet.id, bank];
-  await deps.ledger.request(
-    'ledger',
-    TRANSFER,
-    {
-      input: {
-        idempotencyKey: `wallet:${userId}:${key}`,
-        debitAccountId,
-        creditAccountId,
-        amount: { amount: amount.amount.toString(), currency: amount.currency },
-        description: direction === 'credit' ? 'Wallet top-up' : 'Wallet withdrawal',
-      },
-    },
-    { requestId: deps.requestId },
-  );
+  await ledgerPort(deps.ledger, deps.requestId).transfer({
+    idempotencyKey: ledgerKeys.wallet(userId, key),
+    debitAccountId,
+    creditAccountId,
+    amount: { amount: amount.amount.toString(), currency: amount.currency },
+    description: direction === 'credit' ? 'Wallet top-up' : 'Wallet withdrawal',
+  });
   return wallet;
 }
