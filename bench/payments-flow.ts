@@ -97,7 +97,7 @@ async function startPlatform(topology: 'single' | 'processes', databaseUrl: stri
   };
   for (const service of services) env[`${service.name.toUpperCase()}_PORT`] = String(await freePort());
   if (topology === 'single') {
-    const platform = spawnReady(['start'], env, /^Gateway ready at (\S+)/m);
+    const platform = spawnReady(['start'], env, /Gateway ready at (\S+) /);
     return { gatewayUrl: await platform.url, stop: platform.stop };
   }
   const started: { stop: () => Promise<void> }[] = [];

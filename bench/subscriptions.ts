@@ -223,7 +223,7 @@ async function startPlatform(label: string): Promise<Platform> {
       const timer = setTimeout(() => reject(new Error(`npm start did not become ready in time:\n${output}`)), 120_000);
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
-        const ready = /^Gateway ready at (\S+)/m.exec(output);
+        const ready = /Gateway ready at (\S+) /.exec(output);
         if (ready) {
           clearTimeout(timer);
           resolve(ready[1]!);

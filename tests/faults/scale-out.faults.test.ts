@@ -186,7 +186,7 @@ async function startTopology(): Promise<Topology> {
     SUPERGRAPH_SOURCE: 'static',
   };
   const subgraph = (name: string, label: string, port: number, extra: Record<string, string> = {}) =>
-    serviceProcess(label, `subgraphs/${name}/src/index.ts`, port, { ...common, [`${name.toUpperCase()}_PORT`]: String(port), ...extra }, new RegExp(`^${name} subgraph ready at`, 'm'));
+    serviceProcess(label, `subgraphs/${name}/src/index.ts`, port, { ...common, [`${name.toUpperCase()}_PORT`]: String(port), ...extra }, new RegExp(`${name} subgraph ready at `));
   const subgraphs = names.map((name) =>
     subgraph(name, name === 'payments' ? 'payments-A' : name, ports[name]!, name === 'users' ? { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: adminPassword } : {}),
   );

@@ -46,8 +46,9 @@ export async function spawnPlatform(env: Record<string, string>): Promise<Spawne
     const timer = setTimeout(() => reject(new Error(`npm start did not become ready in time:\n${output}`)), STARTUP_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      for (const match of output.matchAll(/^subgraph (\S+) at (\S+)$/gm)) subgraphs[match[1]!] = match[2]!;
-      const ready = /^Gateway ready at (\S+)/m.exec(output);
+      // Start-up lines are JSON: the message says "subgraph <name> at <url> is ready", "Gateway ready at <url> ...".
+      for (const match of output.matchAll(/subgraph (\S+) at (\S+) is ready/g)) subgraphs[match[1]!] = match[2]!;
+      const ready = /Gateway ready at (\S+) /.exec(output);
       if (ready) {
         clearTimeout(timer);
         resolve({ gateway: ready[1]!, subgraphs });

@@ -37,6 +37,16 @@ export function createLogger(options: { level?: string; name?: string; destinati
   return options.destination ? pino(settings, options.destination) : pino(settings);
 }
 
+/**
+ * The logger for start-up and shutdown lines (listening URLs, stopping, stopped, bad configuration):
+ * at info even under LOG_LEVEL=warn or error, so an operator (and a script waiting for "ready")
+ * always sees a process come up and go; LOG_LEVEL=silent silences them too.
+ */
+export function lifecycleLogger(logger: Logger): Logger {
+  if (logger.level === 'silent' || logger.isLevelEnabled('info')) return logger;
+  return logger.child({}, { level: 'info' });
+}
+
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Keeps a caller's request id when it is well-formed (so traces join up), else makes one. */

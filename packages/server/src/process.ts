@@ -1,5 +1,5 @@
 import { ConfigError } from '@paygraph/config';
-import type { Logger } from '@paygraph/logging';
+import { lifecycleLogger, type Logger } from '@paygraph/logging';
 
 /**
  * Runs a process entry point: `start` returns how to stop. Bad configuration exits with 2 and its
@@ -7,12 +7,14 @@ import type { Logger } from '@paygraph/logging';
  * once, then exit 0 (1 if stopping failed).
  */
 export async function runProcess(logger: Logger, start: () => Promise<() => Promise<void>>): Promise<void> {
+  // Start-up and shutdown lines are JSON like every other line, shown whatever LOG_LEVEL says (but silent).
+  const lifecycle = lifecycleLogger(logger);
   let stop: () => Promise<void>;
   try {
     stop = await start();
   } catch (error) {
     if (error instanceof ConfigError) {
-      console.error(error.message);
+      lifecycle.fatal(error.message);
       process.exit(2);
     }
     logger.fatal({ err: error }, 'failed to start');
@@ -22,10 +24,10 @@ export async function runProcess(logger: Logger, start: () => Promise<() => Prom
   const onSignal = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: stopping`);
+    lifecycle.info({ signal }, `${signal}: stopping`);
     try {
       await stop();
-      console.log('stopped cleanly');
+      lifecycle.info('stopped cleanly');
       process.exit(0);
     } catch (error) {
       logger.error({ err: error }, 'stopping failed');
