@@ -2,14 +2,12 @@
  * The whole platform in one process, as `npm start` runs it: every subgraph of the service list on
  * its own port, then the gateway. The end-to-end tests start it the same way.
  */
+import type { RequestListener } from 'node:http';
 import { ConfigError, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
-import { closeSharedDatabases, waitForDatabase } from '@paygraph/db';
-import { createEventTransport } from '@paygraph/events';
+import { closeSharedDatabases } from '@paygraph/db';
 import { createGateway } from '@paygraph/gateway';
-import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
-import { createRuntime, listen, type Listening, type ServiceDefinition, type ServiceInstance } from '@paygraph/server';
-import { authEndpoints } from '@paygraph/service-client';
+import { createRuntime, gatewayTokenVerifier, listen, openEventTransport, type Listening, type ServiceDefinition, type ServiceInstance } from '@paygraph/server';
 import { startTracing } from '@paygraph/telemetry';
 import { authService } from '@paygraph/auth';
 import { ledgerService } from '@paygraph/ledger';
@@ -58,7 +56,18 @@ export interface PlatformOptions {
    * controls (e.g. payments created with its fault checkpoints) instead of module globals.
    */
   services?: Partial<Record<string, ServiceDefinition>>;
+  /**
+   * Starts only these subgraphs (a subgraph's integration tests: the subgraph and the services it
+   * talks to); needs `gateway: false`. Any other service is reached at its fake when `fakes` has
+   * one, else at a closed port (a call to it fails at once, as to a service that is down).
+   */
+  only?: readonly string[];
+  /** Stand-ins for services that are not started, by name: served on a free port of their own. */
+  fakes?: Readonly<Record<string, RequestListener>>;
 }
+
+/** Where a service that was not started is "reached": a closed port, so a call fails at once. */
+const NOT_STARTED_URL = 'http://127.0.0.1:1/graphql';
 
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   const { env, logger } = options;
@@ -68,11 +77,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (@paygraph/telemetry), each service's
   // spans under its own service.name; started before the databases open so their SQL is traced.
   const tracing = await startTracing(env, { service: null });
+  if (options.only && options.gateway !== false) throw new Error('startPlatform: `only` starts some subgraphs, which the gateway cannot compose: pass gateway: false');
   // In memory on the embedded database; PostgreSQL LISTEN/NOTIFY with DATABASE_URL; NATS with NATS_URL.
-  // On PostgreSQL the transport needs the database: start-up waits for it (logged), as migrations do.
-  const events = await waitForDatabase('event transport', () => createEventTransport({ env, logger: logger.child({ component: 'events' }) }), {
-    waitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
-  });
+  const events = await openEventTransport({ env, config, logger });
   runtime.events = events;
 
   const instances: { name: string; instance: ServiceInstance; port: number }[] = [];
@@ -90,7 +97,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   };
 
   try {
+    for (const [name, fake] of Object.entries(options.fakes ?? {})) {
+      const listening = await listen(fake, 0, '127.0.0.1');
+      listeners.set(`fake:${name}`, listening);
+      runtime.directory.set(name, `http://127.0.0.1:${listening.port}/graphql`);
+    }
     for (const entry of services) {
+      if (options.only && !options.only.includes(entry.name)) {
+        if (!options.fakes?.[entry.name]) runtime.directory.set(entry.name, NOT_STARTED_URL);
+        continue;
+      }
       const definition = options.services?.[entry.name] ?? serviceDefinitions[entry.name];
       if (!definition) throw new ConfigError(`Invalid configuration: schema/supergraph.yaml lists ${entry.name}, which this repository does not implement`);
       instances.push({ name: entry.name, instance: await definition.create(runtime), port: entry.port });
@@ -130,12 +146,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     gateway = await createGateway({
       config,
       subgraphs: subgraphList,
-      verifyToken: createTokenVerifier({
-        keys: config.AUTH_JWKS_URL ?? authEndpoints(runtime.directory).jwks(),
-        issuer: config.JWT_ISSUER,
-        audience: config.JWT_AUDIENCE,
-        accept: [ACCESS_TOKEN_TYPE],
-      }),
+      verifyToken: gatewayTokenVerifier(config, runtime.directory),
       logger: logger.child({ service: 'gateway' }),
       events,
       serviceSecret: runtime.serviceSecret,

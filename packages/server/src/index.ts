@@ -9,6 +9,7 @@ export { listen, type Listening } from './listen';
 export { subgraphReadiness, READINESS_CHECK_TIMEOUT_MS, type ReadinessChecks, type SubgraphReadiness } from './readiness';
 export { createRuntime, createDirectory, type ServiceDefinition, type ServiceRuntime, type ServiceInstance, type MutableServiceDirectory } from './service';
 export { resolveServiceSecret } from './service-secret';
+export { createPlatformTokenVerifier, gatewayTokenVerifier, openEventTransport } from './process-setup';
 export { runStandalone } from './standalone';
 export { identifyRequest, httpErrorHandler, type RequestIdentity } from './http';
 export { accessLog, accessRecordOf, operationNameOf, recordViewer, traceIdOf, type AccessRecord } from './access-log';

@@ -1,10 +1,11 @@
 import { ConfigError, loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
 import { resolveDatabaseTarget, setDatabaseLogger, type DatabaseTarget } from '@paygraph/db';
-import { createTokenVerifier, weakSecretReason, type TokenVerifier } from '@paygraph/identity';
+import { weakSecretReason, type TokenVerifier } from '@paygraph/identity';
 import type { EventTransport } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
-import { authEndpoints, type ServiceDirectory } from '@paygraph/service-client';
+import type { ServiceDirectory } from '@paygraph/service-client';
 import type { SubgraphServer } from './subgraph-server';
+import { createPlatformTokenVerifier } from './process-setup';
 import { resolveServiceSecret } from './service-secret';
 
 /** Everything a service needs from the process that runs it. */
@@ -83,8 +84,6 @@ export function createRuntime(options: {
 }): ServiceRuntime {
   const config = options.config ?? loadPlatformConfig(options.env);
   const directory = createDirectory(options.services);
-  const jwksUrl = config.AUTH_JWKS_URL;
-  let verifier: TokenVerifier | undefined;
   if (config.NODE_ENV === 'production') refuseWeakSecrets(config);
   const serviceSecret = resolveServiceSecret(config.SERVICE_SECRET, config.dataDir);
   // Start-up waits and reconnects are logged with the process's logger.
@@ -97,15 +96,8 @@ export function createRuntime(options: {
     directory,
     serviceSecret,
     serviceSecrets: config.SERVICE_SECRET_PREVIOUS ? [serviceSecret, config.SERVICE_SECRET_PREVIOUS] : [serviceSecret],
-    // Created on first use: with port 0 the auth URL is known only once auth listens.
-    verifyToken: (header) => {
-      verifier ??= createTokenVerifier({
-        keys: jwksUrl ?? authEndpoints(directory).jwks(),
-        issuer: config.JWT_ISSUER,
-        audience: config.JWT_AUDIENCE,
-      });
-      return verifier(header);
-    },
+    // Access and service tokens, checked against auth's keys (built on first use).
+    verifyToken: createPlatformTokenVerifier(config, directory),
     databaseTarget: (service) =>
       resolveDatabaseTarget(service, options.env, options.embeddedDataDir?.(service, config.dataDir) ?? config.dataDir, config.DATABASE_POOL_MAX, databaseTiming),
   };
