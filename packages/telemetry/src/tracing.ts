@@ -14,7 +14,7 @@
  * - `currentTraceParent()` / `traceEvent()`: an event carries the context that wrote it, and its
  *   consumer's span is a child of (and links to) that context;
  * - @apollo/gateway's own spans (gateway.request, plan, fetch...) through the global tracer
- *   provider, attributed to the gateway.
+ *   provider, attributed to the gateway (the launcher's) or the process's one service.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -119,9 +119,9 @@ export function tracerFor(service: string): Tracer {
 const globalService = (tracing: Active) => tracing.processService ?? 'gateway';
 
 /**
- * Registered as the global tracer provider once, so libraries that trace through the API
- * (@apollo/gateway) report to the current providers, also after a stop and a new start in one
- * process (the API caches the tracer a library got the first time).
+ * The global tracer provider for libraries that trace through the API (@apollo/gateway): it
+ * forwards to the current providers, also after a stop and a new start in one process (the API
+ * caches the tracer a library got the first time).
  */
 const forwardingProvider: TracerProvider = {
   getTracer(name, version) {
@@ -157,6 +157,8 @@ export async function startTracing(env: NodeJS.ProcessEnv, options: { service: s
           : settings;
       const sdk = await createSdk(effective);
       const ownsContextManager = context.setGlobalContextManager(sdk.contextManager);
+      // Once per process; @opentelemetry/api is one copy (1.9, the one @apollo/gateway uses), so
+      // its tracer, made at import, reaches our providers through this registration.
       if (!globalRegistered) globalRegistered = trace.setGlobalTracerProvider(forwardingProvider);
       active = { sdk, settings: effective, processService: options.service, providers: new Map(), tracers: new Map(), ownsContextManager, holders: 0 };
       return active;
