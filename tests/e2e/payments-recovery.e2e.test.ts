@@ -2,8 +2,9 @@
 // a capture, a cancel and a refund each stopped after each step in turn (a test-only crash) and
 // finished by a retry or by recovery give exactly one ledger effect with the ledger balanced and
 // reconciled (a retried capture gets the recorded outcome, also for a capture only the ledger
-// recorded); every state change left its outbox event in order; and listing 50 payments with their
-// orders and buyers costs as many queries as 5.
+// recorded); a void the ledger refuses is recorded as a capture only when the ledger holds one for
+// the payment; every state change left its outbox event in order; and listing 50 payments with
+// their orders and buyers costs as many queries as 5.
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { queryCounts } from '@paygraph/db';
@@ -194,6 +195,52 @@ describe('recovery covers every step', () => {
       await expectBooksAgree();
     },
   );
+});
+
+describe('a void the ledger refuses', () => {
+  /** Runs SQL on the shared database (payments' handle; the ledger's schema lives beside it). */
+  async function sql(text: string, parameters: unknown[]) {
+    const database = await openPaymentsDatabase();
+    try {
+      return await database.query(text, parameters);
+    } finally {
+      await database.close();
+    }
+  }
+
+  it('records the capture when the ledger holds one under the payment’s key (left by an older version)', async () => {
+    const { buyer, orderId, paymentId } = await heldPayment('3000');
+    faultInjection.crashAfter = 'capture-posted';
+    expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('2500') }, merchant.accessToken))).toBe('INTERNAL_SERVER_ERROR');
+    faultInjection.crashAfter = null;
+    // As an older version left it: held, no claim, while the ledger captured 2500.
+    await sql(`update payments.payments set step = 'HOLD_PLACED', capture_requested_amount = null where id = $1`, [paymentId]);
+    expect((await gql(gatewayUrl, CANCEL, { id: orderId }, buyer.accessToken)).data!.cancelOrder.status).toBe('CANCELED');
+    // The payment says what the ledger did; the canceled order is reported for a person, not hidden.
+    expect(await view(paymentId, buyer)).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2500' }, order: { status: 'CANCELED' } });
+    expect(await walletOf(buyer)).toEqual({ balance: { amount: '7500' }, available: { amount: '7500' } });
+    await expectBooksAgree();
+  });
+
+  it('does not take the refusal for a capture when the ledger holds none: the payment stays claimed for cancel, and the cancel finishes once the hold is releasable', async () => {
+    const { buyer, orderId, paymentId } = await heldPayment('3000');
+    const [held] = await sql(`select hold_id from payments.payments where id = $1`, [paymentId]);
+    const holdId = String((held as { hold_id: string }).hold_id);
+    // The ledger refuses the void (its hold says captured) but no capture was ever posted for it.
+    await sql(`update ledger.holds set status = 'CAPTURED' where id = $1`, [holdId]);
+    try {
+      expect(errorCode(await gql(gatewayUrl, CANCEL, { id: orderId }, buyer.accessToken))).toBe('INTERNAL_SERVER_ERROR');
+      expect(await view(paymentId, buyer)).toMatchObject({ status: 'AUTHORIZED', amountCaptured: { amount: '0' }, order: { status: 'CANCELED' } });
+      await recoverAll();
+      expect(await view(paymentId, buyer)).toMatchObject({ status: 'AUTHORIZED', amountCaptured: { amount: '0' } });
+    } finally {
+      await sql(`update ledger.holds set status = 'PENDING' where id = $1`, [holdId]);
+    }
+    expect((await gql(gatewayUrl, CANCEL, { id: orderId }, buyer.accessToken)).data!.cancelOrder.status).toBe('CANCELED');
+    expect(await view(paymentId, buyer)).toMatchObject({ status: 'CANCELED', amountCaptured: { amount: '0' }, order: { status: 'CANCELED' } });
+    expect(await walletOf(buyer)).toEqual({ balance: { amount: '10000' }, available: { amount: '10000' } });
+    await expectBooksAgree();
+  });
 });
 
 function openPaymentsDatabase() {

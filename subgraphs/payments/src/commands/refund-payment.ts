@@ -3,10 +3,10 @@
  * than captured minus refunded, pending refunds counted), then moves the money back in the ledger
  * (saga/refund.ts). Merchant or admin.
  */
-import { badUserInput, idempotencyKeyReused, invalidState } from '@paygraph/errors';
+import { badUserInput, invalidState } from '@paygraph/errors';
 import type { Viewer } from '@paygraph/identity';
 import { assertMovableAmount, type Money } from '@paygraph/money';
-import { assertIdempotencyKey, requestHash } from '@paygraph/server';
+import { assertIdempotencyKey, replayOrRefuse, requestHash } from '@paygraph/server';
 import type { RefundRow } from '../db/schema';
 import type { FlowDeps } from '../deps';
 import { assertMerchantOrAdmin } from '../domain/access';
@@ -25,16 +25,18 @@ export async function refundPayment(deps: FlowDeps, viewer: Viewer, input: { pay
   }
   const reason = input.reason ?? null;
   if (reason !== null && reason.length > DESCRIPTION_LENGTH_MAX) throw badUserInput(`Reason must be at most ${DESCRIPTION_LENGTH_MAX} characters`, 'input.reason');
-  const opened = await deps.store.openRefund({ paymentId: payment.id, amount, reason, idempotencyKey, requestHash: requestHash('refundPayment', { amount, reason }) });
+  const hash = requestHash('refundPayment', { amount, reason });
+  const opened = await deps.store.openRefund({ paymentId: payment.id, amount, reason, idempotencyKey, requestHash: hash });
   switch (opened.kind) {
-    case 'key-reused':
-      throw idempotencyKeyReused();
+    case 'keyed': {
+      // The key holds a refund already: this same request replayed (finished if it was interrupted), or refused.
+      const refund = replayOrRefuse(opened.refund, hash);
+      return refund.status === 'PENDING' ? completeRefund(deps, refund, payment) : refund;
+    }
     case 'not-refundable':
       throw invalidState(`The payment is ${opened.payment?.status.toLowerCase() ?? 'gone'}; only a succeeded payment can be refunded.`);
     case 'too-much':
       throw badUserInput(`At most ${opened.left} can still be refunded`, 'input.amount.amount');
-    case 'replay':
-      return opened.refund.status === 'PENDING' ? completeRefund(deps, opened.refund, payment) : opened.refund;
     case 'opened':
       checkpoint(deps.faults, 'refund-opened');
       return completeRefund(deps, opened.refund, opened.payment);

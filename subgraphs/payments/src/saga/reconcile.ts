@@ -6,6 +6,7 @@
  * reported as a mismatch.
  */
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
+import { ledgerKeys } from '@paygraph/server';
 import type { PaymentRow } from '../db/schema';
 import type { FlowDeps } from '../deps';
 import { RESUMABLE_SETTLED_STEPS } from '../domain/payment-state';
@@ -35,7 +36,7 @@ async function movementsByKey(deps: FlowDeps, keys: readonly string[]): Promise<
 /** The problems of each payment of the page, by payment id (none: settled and in agreement). */
 async function judge(deps: FlowDeps, page: PaymentRow[]): Promise<Map<string, string[]>> {
   const refunds = (await deps.store.refundsByPaymentIds(page.map((payment) => payment.id))).filter((refund) => refund.status === 'SUCCEEDED');
-  const keys = [...page.map((payment) => services.ledgerKeys.capture(payment.id)), ...refunds.map((refund) => services.ledgerKeys.refund(refund.id))];
+  const keys = [...page.map((payment) => ledgerKeys.capture(payment.id)), ...refunds.map((refund) => ledgerKeys.refund(refund.id))];
   const movements = await movementsByKey(deps, keys);
   const amountTo = (key: string, accountId: string | null, direction: 'DEBIT' | 'CREDIT') =>
     (movements.get(key)?.entries ?? []).filter((entry) => entry.accountId === accountId && entry.direction === direction).reduce((sum, entry) => sum + BigInt(entry.amount.amount), 0n);
@@ -47,8 +48,8 @@ async function judge(deps: FlowDeps, page: PaymentRow[]): Promise<Map<string, st
   }
   const problems = new Map<string, string[]>();
   for (const payment of page) {
-    const ledgerCaptured = amountTo(services.ledgerKeys.capture(payment.id), payment.merchantAccountId, 'CREDIT');
-    const ledgerRefunded = (refundsOf.get(payment.id) ?? []).reduce((sum, refund) => sum + amountTo(services.ledgerKeys.refund(refund.id), payment.merchantAccountId, 'DEBIT'), 0n);
+    const ledgerCaptured = amountTo(ledgerKeys.capture(payment.id), payment.merchantAccountId, 'CREDIT');
+    const ledgerRefunded = (refundsOf.get(payment.id) ?? []).reduce((sum, refund) => sum + amountTo(ledgerKeys.refund(refund.id), payment.merchantAccountId, 'DEBIT'), 0n);
     const recorded = payment.amountCaptured - payment.amountRefunded;
     const found: string[] = [];
     if (recorded !== ledgerCaptured - ledgerRefunded) found.push(`captured minus refunded is ${recorded}, the ledger moved ${ledgerCaptured - ledgerRefunded}`);

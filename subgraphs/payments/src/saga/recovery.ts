@@ -6,6 +6,7 @@
  */
 import { ErrorCode } from '@paygraph/errors';
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
+import { ledgerKeys } from '@paygraph/server';
 import { codeOf, reload, type FlowDeps } from '../deps';
 import type { PaymentsStore } from '../store/payments-store';
 import * as services from '../services';
@@ -32,13 +33,13 @@ async function settleCapturesOnlyTheLedgerHas(deps: FlowDeps, untouchedSince: Da
   walk.afterPosition = held.length < HELD_CHECKED_PER_PASS_MAX || last === undefined ? 0n : last.position;
   if (held.length === 0) return 0;
   const captured = new Map<string, bigint>();
-  for (const movement of await services.ledgerMovements(deps.services, held.map((payment) => services.ledgerKeys.capture(payment.id)))) {
+  for (const movement of await services.ledgerMovements(deps.services, held.map((payment) => ledgerKeys.capture(payment.id)))) {
     const credit = movement.entries.find((entry) => entry.direction === 'CREDIT');
     if (credit) captured.set(movement.idempotencyKey, BigInt(credit.amount.amount));
   }
   let settled = 0;
   for (const payment of held) {
-    const amount = captured.get(services.ledgerKeys.capture(payment.id));
+    const amount = captured.get(ledgerKeys.capture(payment.id));
     if (amount === undefined) continue;
     if (await claim(deps, payment.id, 'captured-in-ledger', { amountCaptured: amount })) settled += 1;
   }

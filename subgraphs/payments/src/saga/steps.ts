@@ -1,7 +1,7 @@
 /**
  * The remote call of each step of the payment saga (PAYMENT_STEPS), answering with the outcome
  * the table names and the facts to record with it. Each call is keyed by the payment (risk: one
- * assessment per payment; ledger: the keys of `services.ledgerKeys`), so repeating a step after an
+ * assessment per payment; ledger: the keys of `ledgerKeys` in @paygraph/server), so repeating a step after an
  * interruption finds its first effect instead of doubling it. Recording is `advance`'s job.
  */
 import { ErrorCode, invariant } from '@paygraph/errors';

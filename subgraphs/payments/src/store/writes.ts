@@ -160,17 +160,16 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
 
     /**
      * Opens a refund under the payment's row lock: what is left to refund counts pending refunds,
-     * so concurrent refunds never exceed captured minus refunded.
+     * so concurrent refunds never exceed captured minus refunded. A key already used on the
+     * payment answers with the refund that holds it.
      */
     async openRefund(input: { paymentId: string; amount: bigint | null; reason: string | null; idempotencyKey: string; requestHash: string }): Promise<
-      { kind: 'opened'; refund: RefundRow; payment: PaymentRow } | { kind: 'replay'; refund: RefundRow } | { kind: 'key-reused' } | { kind: 'not-refundable'; payment: PaymentRow | undefined } | { kind: 'too-much'; left: bigint }
+      { kind: 'opened'; refund: RefundRow; payment: PaymentRow } | { kind: 'keyed'; refund: RefundRow } | { kind: 'not-refundable'; payment: PaymentRow | undefined } | { kind: 'too-much'; left: bigint }
     > {
       return database.transaction(async (sql) => {
         const [existing] = await sql.query(`select * from payments.refunds where payment_id = $1 and idempotency_key = $2`, [input.paymentId, input.idempotencyKey]);
-        if (existing) {
-          const refund = toRefund(existing);
-          return refund.requestHash === input.requestHash ? { kind: 'replay', refund } : { kind: 'key-reused' };
-        }
+        // The key is the payment's already: the command replays or refuses it (replayOrRefuse).
+        if (existing) return { kind: 'keyed', refund: toRefund(existing) };
         const [locked] = await sql.query(`select * from payments.payments where id = $1 for update`, [input.paymentId]);
         const payment = locked ? toPayment(locked) : undefined;
         if (!payment || payment.status !== 'SUCCEEDED') return { kind: 'not-refundable', payment };
