@@ -4,15 +4,18 @@
  */
 import { loadPlatformConfig, loadServiceList } from '@paygraph/config';
 import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
-import { createLogger } from '@paygraph/logging';
+import { createLogger, lifecycleLogger } from '@paygraph/logging';
 import { createEventTransport } from '@paygraph/events';
 import { listen, resolveServiceSecret, runProcess, waitForDatabase } from '@paygraph/server';
 import { authEndpoints } from '@paygraph/service-client';
+import { startTracing } from '@paygraph/telemetry';
 import { createGateway } from './gateway';
 
 const logger = createLogger({ name: 'gateway' });
 await runProcess(logger, async () => {
   const config = loadPlatformConfig(process.env);
+  // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (@paygraph/telemetry).
+  const tracing = await startTracing(process.env, { service: 'gateway' });
   const services = loadServiceList(process.env);
   const directory = { url: (name: string) => services.find((service) => service.name === name)!.url };
   // Subscriptions need events from the payments service's process: a shared transport
@@ -38,10 +41,12 @@ await runProcess(logger, async () => {
   });
   const listening = await listen(gateway.app, config.PORT, config.HOST);
   gateway.attachSubscriptions(listening.server);
-  console.log(`Gateway ready at http://${config.HOST}:${listening.port}/graphql`);
+  const url = `http://${config.HOST}:${listening.port}/graphql`;
+  lifecycleLogger(logger).info({ url }, `Gateway ready at ${url} (listening)`);
   return async () => {
     await gateway.stop();
     await listening.close();
     await events.close();
+    await tracing?.shutdown();
   };
 });

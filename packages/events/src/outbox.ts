@@ -17,7 +17,9 @@ import { sql } from 'drizzle-orm';
 import { bigint, bigserial, index, integer, jsonb, text, timestamp, uniqueIndex, type IndexBuilder, type PgSchema } from 'drizzle-orm/pg-core';
 import { newId, type RawTransaction, type SqlRunner, type ServiceDatabase } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
+import { currentTraceParent } from '@paygraph/telemetry';
 import type { DomainEvent, EventTransport } from './types';
+import { reportOutbox } from './metrics';
 
 type OutboxColumns = { aggregateType: any; aggregateId: any; position: any; payload: any };
 
@@ -44,6 +46,11 @@ export function outboxTable<TSchema extends string, TAggregate extends string>(
       createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
       /** Set by the relay once the event was handed to the transport (at-least-once delivery). */
       publishedAt: timestamp('published_at', { withTimezone: true }),
+      /**
+       * The W3C traceparent of the request that wrote the event, when it was traced: consumers
+       * continue that trace (@paygraph/telemetry traceEvent). Null while tracing is off.
+       */
+      traceParent: text('trace_parent'),
     },
     (table) => [
       uniqueIndex('outbox_aggregate_version_unique').on(table.aggregateId, table.aggregateVersion),
@@ -72,8 +79,9 @@ export async function appendEvent(
   event: { aggregateType: string; aggregateId: string; aggregateVersion: number; type: string; payload: unknown },
 ): Promise<void> {
   await sql.query(
-    `insert into ${outboxTableName(source)} (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values ($1, $2, $3, $4::integer, $5, $6::jsonb)`,
-    [newId('evt'), event.aggregateType, event.aggregateId, String(event.aggregateVersion), event.type, JSON.stringify(event.payload)],
+    `insert into ${outboxTableName(source)} (id, aggregate_type, aggregate_id, aggregate_version, type, payload, trace_parent) values ($1, $2, $3, $4::integer, $5, $6::jsonb, $7)`,
+    // The writing request's trace context (null while tracing is off), so consumers continue its trace.
+    [newId('evt'), event.aggregateType, event.aggregateId, String(event.aggregateVersion), event.type, JSON.stringify(event.payload), currentTraceParent()],
   );
 }
 
@@ -81,7 +89,7 @@ export async function appendEvent(
  * The columns of a log read. The position is read as text under its own name (`log_position`):
  * aliasing it `position` would make `order by position` sort the text ("100" before "95").
  */
-const EVENT_COLUMNS = `id, position::text as log_position, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at`;
+const EVENT_COLUMNS = `id, position::text as log_position, aggregate_type, aggregate_id, aggregate_version, type, payload, created_at, trace_parent`;
 
 function eventFromRow(source: string, row: Record<string, unknown>): DomainEvent {
   const createdAt = row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at));
@@ -97,6 +105,7 @@ function eventFromRow(source: string, row: Record<string, unknown>): DomainEvent
     type: String(row.type),
     payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
     occurredAt: createdAt.toISOString(),
+    ...(typeof row.trace_parent === 'string' ? { traceParent: row.trace_parent } : {}),
   };
 }
 
@@ -332,6 +341,7 @@ export interface ServiceOutbox {
  */
 export function serviceOutbox(source: string, database: RelayDatabase): ServiceOutbox {
   let relay: OutboxRelay | undefined;
+  let stopReporting: (() => void) | undefined;
   return {
     transaction: async (work) => {
       const result = await database.transaction(work);
@@ -339,8 +349,13 @@ export function serviceOutbox(source: string, database: RelayDatabase): ServiceO
       return result;
     },
     start(transport, options) {
+      stopReporting ??= reportOutbox(source, database.query); // outbox lag on the service's /metrics (metrics.ts)
       relay ??= startOutboxRelay({ source, database, transport, ...options });
     },
-    stop: async () => relay?.stop(),
+    stop: async () => {
+      stopReporting?.();
+      stopReporting = undefined;
+      await relay?.stop();
+    },
   };
 }

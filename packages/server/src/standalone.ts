@@ -2,7 +2,8 @@ import path from 'node:path';
 import { ConfigError, loadServiceList } from '@paygraph/config';
 import { closeSharedDatabases, waitForDatabase } from '@paygraph/db';
 import { createEventTransport } from '@paygraph/events';
-import { createLogger } from '@paygraph/logging';
+import { createLogger, lifecycleLogger } from '@paygraph/logging';
+import { startTracing } from '@paygraph/telemetry';
 import { listen } from './listen';
 import { runProcess } from './process';
 import { createRuntime, type ServiceDefinition } from './service';
@@ -18,6 +19,8 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
     const services = loadServiceList(env);
     const entry = services.find((service) => service.name === definition.name);
     if (!entry) throw new ConfigError(`Invalid configuration: ${definition.name} is not in schema/supergraph.yaml`);
+    // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (@paygraph/telemetry), before the database opens.
+    const tracing = await startTracing(env, { service: definition.name });
     const runtime = createRuntime({
       env,
       services,
@@ -33,7 +36,8 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
     runtime.events = events;
     const instance = await definition.create(runtime);
     const listening = await listen(instance.server.app, entry.port, runtime.config.HOST);
-    console.log(`${definition.name} subgraph ready at http://${runtime.config.HOST}:${listening.port}/graphql`);
+    const url = `http://${runtime.config.HOST}:${listening.port}/graphql`;
+    lifecycleLogger(logger).info({ subgraph: definition.name, url }, `${definition.name} subgraph ready at ${url} (listening)`);
     await instance.afterListen?.();
     return async () => {
       await listening.close();
@@ -41,6 +45,7 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
       await instance.close();
       await events.close();
       await closeSharedDatabases();
+      await tracing?.shutdown();
     };
   });
 }

@@ -8,9 +8,10 @@
  */
 import { createAuditRecorder } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
-import { pruneInbox, type EventSubscription } from '@paygraph/events';
+import { consumerProgress, pruneInbox, type EventSubscription } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
+import { traceEvent } from '@paygraph/telemetry';
 import { createEventConsumer, type EventConsumer } from './consumer';
 import { createContext } from './context';
 import { schema } from './db/schema';
@@ -74,6 +75,8 @@ export const notificationsService: ServiceDefinition = {
       extendContext: (base) => createContext(base, { store, settings, sealer, resolveAll: egressResolveAll, audit, kickWorker: () => worker.kick() }),
     });
     let subscription: EventSubscription | undefined;
+    // The consumer's position per source, events applied and their age on /metrics (consumer lag).
+    const progress = consumerProgress('notifications', CONSUMER);
     // Retention of the inbox (processed event ids), as the outboxes prune theirs.
     const retentionSeconds = runtime.config.EVENT_RETENTION_SECONDS;
     const pruneTimer = setInterval(() => {
@@ -95,12 +98,14 @@ export const notificationsService: ServiceDefinition = {
             .catch((error: unknown) => logger.error({ err: error }, 'webhook signing secrets could not be sealed again; they stay readable while SERVICE_SECRET_PREVIOUS is set'));
         }
         // After every service listens: applying an event may ask users about a recipient.
-        if (runtime.events) subscription = await runtime.events.subscribe((event) => consumer.handle(event).then(() => undefined), { durable: CONSUMER });
+        // Each event applied in a span continuing the trace of the request that wrote it (when tracing is on).
+        if (runtime.events) subscription = await runtime.events.subscribe((event) => traceEvent('notifications', event, () => consumer.handle(event)).then(() => progress.applied(event)), { durable: CONSUMER });
         else logger.warn('no event transport: notifications consumes no events');
       },
       async close() {
         clearInterval(pruneTimer);
         await subscription?.unsubscribe();
+        progress.stop();
         await worker.stop();
         await webhookAgent.close();
         for (const provider of providers.values()) provider.close?.();
