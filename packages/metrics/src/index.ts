@@ -75,8 +75,12 @@ export interface ServiceMetrics {
   contentType: string;
   /** GraphQL requests by operation, outcome and kind (traffic or composition). */
   requestPlugin: ApolloServerPlugin<BaseContext>;
-  /** Durations of root fields (`Query.payment`, `Query._entities`, `Mutation.payOrder`). */
-  resolverPlugin: ApolloServerPlugin<BaseContext>;
+  /**
+   * The same resolver map with its root fields (`Query.me`, `Mutation.payOrder`) and entity
+   * references (`Payment.__resolveReference`) timed. Only those are wrapped: a plugin's
+   * willResolveField would put a hook on every field of every response.
+   */
+  timedResolvers<T extends object>(resolvers: T): T;
   /** One SQL statement or transaction of the service's hand-written SQL path. */
   observeQuery(kind: 'statement' | 'transaction', seconds: number): void;
   counter<T extends string>(name: string, help: string, labelNames: readonly T[]): Counter<T>;
@@ -158,23 +162,22 @@ function createServiceMetrics(service: string): ServiceMetrics {
   };
 
   const requestPlugin = createRequestMetricsPlugin({ counter, histogram });
-  const resolverDuration = histogram('graphql_resolver_duration_seconds', 'Duration of root-field resolvers (entities included) by field.', ['field']);
-  const resolverPlugin: ApolloServerPlugin<BaseContext> = {
-    async requestDidStart() {
-      return {
-        async executionDidStart() {
-          return {
-            // Called for every field; all but root fields return at once (one property read).
-            willResolveField({ info }) {
-              if (info.path.prev !== undefined) return;
-              const started = process.hrtime.bigint();
-              const field = `${info.parentType.name}.${info.fieldName}`;
-              return () => resolverDuration.observe({ field }, Number(process.hrtime.bigint() - started) / 1e9);
-            },
-          };
-        },
-      };
-    },
+  const resolverDuration = histogram('graphql_resolver_duration_seconds', 'Duration of root-field resolvers and entity references (Type.__resolveReference, once per representation) by field.', ['field']);
+  const timedResolvers = <T extends object>(resolvers: T): T => {
+    const timed: Record<string, unknown> = {};
+    for (const [typeName, fields] of Object.entries(resolvers)) {
+      if (!fields || typeof fields !== 'object' || fields.constructor !== Object) {
+        timed[typeName] = fields; // scalars (GraphQLScalarType) and anything that is not a field map
+        continue;
+      }
+      const root = ROOT_TYPES.has(typeName);
+      timed[typeName] = Object.fromEntries(
+        Object.entries(fields as Record<string, unknown>).map(([fieldName, resolve]) =>
+          typeof resolve === 'function' && (root || fieldName === '__resolveReference') ? [fieldName, timeResolver(resolverDuration, `${typeName}.${fieldName}`, resolve as Resolver)] : [fieldName, resolve],
+        ),
+      );
+    }
+    return timed as T;
   };
   const queryDuration = histogram('db_query_duration_seconds', 'Duration of the service\'s hand-written SQL statements and transactions (packages/db transaction() and query()).', ['kind']);
 
@@ -187,11 +190,33 @@ function createServiceMetrics(service: string): ServiceMetrics {
       return `${own}\n${shared}`;
     },
     requestPlugin,
-    resolverPlugin,
+    timedResolvers,
     observeQuery: (kind, seconds) => queryDuration.observe({ kind }, seconds),
     counter,
     histogram,
     gauge,
+  };
+}
+
+const ROOT_TYPES: ReadonlySet<string> = new Set(['Query', 'Mutation']);
+type Resolver = (...args: unknown[]) => unknown;
+
+/** Times a resolver, synchronous or not; errors are timed too and passed on unchanged. */
+function timeResolver(histogram: Histogram<'field'>, field: string, resolve: Resolver): Resolver {
+  const labels = { field };
+  return function timed(this: unknown, ...args: unknown[]) {
+    const started = process.hrtime.bigint();
+    const observe = () => histogram.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+    let result: unknown;
+    try {
+      result = resolve.apply(this, args);
+    } catch (error) {
+      observe();
+      throw error;
+    }
+    if (result instanceof Promise) return result.finally(observe);
+    observe();
+    return result;
   };
 }
 
