@@ -10,6 +10,9 @@ import { baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
 import { httpErrorHandler, identifyRequest } from './http';
 import { subgraphReadiness, type ReadinessChecks } from './readiness';
 import { subgraphEdgeOptions } from './limits';
+import { traceRequests } from '@paygraph/telemetry';
+import { accessLog } from './access-log';
+import { serviceMetrics } from '@paygraph/metrics';
 
 /** What every resolver of every subgraph receives. */
 export interface SubgraphContext {
@@ -76,15 +79,23 @@ function trustedCallersOnly(options: Pick<SubgraphServerOptions<SubgraphContext>
 export async function createSubgraphServer<TContext extends SubgraphContext>(options: SubgraphServerOptions<TContext>): Promise<SubgraphServer> {
   const logger = options.logger;
   const base = baseApolloOptions<TContext>(logger);
+  // Requests (traffic apart from the gateway's composition polling) and root-field resolvers (timedResolvers) on this service's /metrics.
+  const metrics = serviceMetrics(options.name);
+  const measured = { plugins: [...(base.plugins ?? []), metrics.requestPlugin] as typeof base.plugins };
   const apollo = new ApolloServer<TContext>({
-    schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: options.resolvers as GraphQLResolverMap<unknown> }]), // 2.15 takes a list of modules only
+    schema: buildSubgraphSchema([{ typeDefs: options.typeDefs, resolvers: metrics.timedResolvers(options.resolvers) as GraphQLResolverMap<unknown> }]), // 2.15 takes a list of modules only
     ...base,
-    ...subgraphEdgeOptions(base), // operation limits, input hygiene, production schema policy (limits.ts)
+    ...subgraphEdgeOptions(measured), // operation limits, input hygiene, production schema policy (limits.ts)
   });
   await apollo.start();
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(accessLog(logger)); // one JSON line per request (access-log.ts)
+  app.get('/metrics', async (_request, response) => {
+    response.setHeader('content-type', metrics.contentType);
+    response.send(await metrics.exposition());
+  });
   app.get('/health', (_request, response) => {
     response.json({ status: 'ok', service: options.name });
   });
@@ -93,6 +104,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
     response.status(readiness.ready ? 200 : 503).json(readiness.body);
   });
   options.routes?.(app);
+  app.use('/graphql', traceRequests(options.name)); // a span continuing the caller's traceparent, when tracing is on
   app.use('/graphql', trustedCallersOnly(options));
   app.use(
     '/graphql',
