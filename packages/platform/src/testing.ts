@@ -11,6 +11,8 @@ export interface TestPlatformOptions {
   env?: Record<string, string>;
   gateway?: boolean;
   services?: PlatformOptions['services'];
+  only?: PlatformOptions['only'];
+  fakes?: PlatformOptions['fakes'];
 }
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<Platform> {
@@ -33,5 +35,7 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     logger,
     ...(options.gateway === undefined ? {} : { gateway: options.gateway }),
     ...(options.services ? { services: options.services } : {}),
+    ...(options.only ? { only: options.only } : {}),
+    ...(options.fakes ? { fakes: options.fakes } : {}),
   });
 }

@@ -2,12 +2,12 @@
 // only in auth, EdDSA access tokens verifiable with the published JWKS, refresh rotation with
 // reuse detection, logout, identical errors for unknown email and wrong password, throttling,
 // and service-only operations.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
 import { TEST_PASSWORD, errorCode, gql, registerAndLogin, uniqueEmail } from '@paygraph/testing';
-import { startTestPlatform, type Platform } from '@paygraph/platform';
+import { subgraphTest } from '@paygraph/platform/fixtures';
 import { credentials, schema } from '../src/db/schema';
 
 const LOGIN = `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken expiresAt user { id email name role createdAt } } }`;
@@ -15,29 +15,30 @@ const REFRESH = `mutation($token: String!) { refreshToken(refreshToken: $token) 
 const LOGOUT = `mutation($token: String!) { logout(refreshToken: $token) }`;
 const ME = `{ me { id } }`;
 
-let platform: Platform;
+// auth and users, which owns the emails auth signs in (the real one: the tests are about both).
+// Throttling on: one test here checks it (the test platform turns it off by default).
+const test = subgraphTest({ subgraphs: ['auth', 'users'], env: { RATE_LIMITS: 'on' } })
+  // The auth database itself, for what the API does not show (stored hashes, refresh rows).
+  .extend('authDatabase', { scope: 'file' }, async ({ platform: _started }, { onCleanup }) => {
+    const database = await openServiceDatabase({
+      service: 'auth',
+      target: resolveDatabaseTarget('auth', process.env, 'memory://'),
+      schema,
+      migrationsFolder: new URL('../drizzle', import.meta.url).pathname,
+    });
+    onCleanup(() => database.close());
+    return database;
+  });
 let authUrl: string;
 let usersUrl: string;
 let urls: { register: string; login: string };
 let authDb: ServiceDatabase<typeof schema>;
 
-beforeAll(async () => {
-  // Throttling on: one test here checks it (the test platform turns it off by default).
-  platform = await startTestPlatform({ gateway: false, env: { RATE_LIMITS: 'on' } });
-  authUrl = platform.subgraphs.get('auth')!.url;
-  usersUrl = platform.subgraphs.get('users')!.url;
-  urls = { register: usersUrl, login: authUrl };
-  authDb = await openServiceDatabase({
-    service: 'auth',
-    target: resolveDatabaseTarget('auth', process.env, 'memory://'),
-    schema,
-    migrationsFolder: new URL('../drizzle', import.meta.url).pathname,
-  });
-});
-
-afterAll(async () => {
-  await authDb?.close();
-  await platform?.stop();
+test.beforeAll(({ identity, authDatabase }) => {
+  authUrl = identity.login;
+  usersUrl = identity.register;
+  urls = identity;
+  authDb = authDatabase;
 });
 
 const login = (email: string, password: string) => gql(authUrl, LOGIN, { input: { email, password } });

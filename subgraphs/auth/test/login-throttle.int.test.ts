@@ -6,11 +6,11 @@
 // one client is capped across accounts. Runs against the real auth and users subgraphs over HTTP,
 // posing as several clients with the gateway's signed client-address header.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
 import { CLIENT_ADDRESS_HEADER, signClientAddress } from '@paygraph/identity';
 import { TEST_PASSWORD, errorCode, gql, uniqueEmail } from '@paygraph/testing';
-import { startTestPlatform, type Platform } from '@paygraph/platform';
+import { subgraphTest } from '@paygraph/platform/fixtures';
 import { schema } from '../src/db/schema';
 import { DEFAULT_LOGIN_THROTTLE, throttleKeys } from '../src/domain/throttle';
 import { createAuthStore } from '../src/store/auth-store';
@@ -21,37 +21,38 @@ const ACCOUNT_FAILURES_MAX = 8;
 const CLIENT_FAILURES_MAX = 12;
 const SERVICE_SECRET = process.env.SERVICE_SECRET!;
 
-let platform: Platform;
+// auth and users (the real one: login looks the email up there; users registers the accounts).
+const test = subgraphTest({
+  subgraphs: ['auth', 'users'],
+  env: {
+    RATE_LIMITS: 'on',
+    LOGIN_FAILURES_FREE: String(FAILURES_FREE),
+    // The first wait outlasts a burst of concurrent logins, so the count of checked passwords is exact.
+    LOGIN_LOCK_SECONDS_FIRST: '60',
+    LOGIN_ACCOUNT_FAILURES_MAX: String(ACCOUNT_FAILURES_MAX),
+    LOGIN_CLIENT_FAILURES_MAX: String(CLIENT_FAILURES_MAX),
+    RATE_LIMIT_REGISTRATIONS_PER_HOUR: '1000',
+  },
+})
+  // The auth database itself: the store is raced directly.
+  .extend('authDatabase', { scope: 'file' }, async ({ platform: _started }, { onCleanup }) => {
+    const database = await openServiceDatabase({
+      service: 'auth',
+      target: resolveDatabaseTarget('auth', process.env, 'memory://'),
+      schema,
+      migrationsFolder: new URL('../drizzle', import.meta.url).pathname,
+    });
+    onCleanup(() => database.close());
+    return database;
+  });
 let authUrl: string;
 let urls: { register: string; login: string };
 let authDb: ServiceDatabase<typeof schema>;
 
-beforeAll(async () => {
-  platform = await startTestPlatform({
-    gateway: false,
-    env: {
-      RATE_LIMITS: 'on',
-      LOGIN_FAILURES_FREE: String(FAILURES_FREE),
-      // The first wait outlasts a burst of concurrent logins, so the count of checked passwords is exact.
-      LOGIN_LOCK_SECONDS_FIRST: '60',
-      LOGIN_ACCOUNT_FAILURES_MAX: String(ACCOUNT_FAILURES_MAX),
-      LOGIN_CLIENT_FAILURES_MAX: String(CLIENT_FAILURES_MAX),
-      RATE_LIMIT_REGISTRATIONS_PER_HOUR: '1000',
-    },
-  });
-  authUrl = platform.subgraphs.get('auth')!.url;
-  urls = { register: platform.subgraphs.get('users')!.url, login: authUrl };
-  authDb = await openServiceDatabase({
-    service: 'auth',
-    target: resolveDatabaseTarget('auth', process.env, 'memory://'),
-    schema,
-    migrationsFolder: new URL('../drizzle', import.meta.url).pathname,
-  });
-});
-
-afterAll(async () => {
-  await authDb?.close();
-  await platform?.stop();
+test.beforeAll(({ identity, authDatabase }) => {
+  authUrl = identity.login;
+  urls = identity;
+  authDb = authDatabase;
 });
 
 /** A client address nobody else in this run uses (TEST-NET-2 and a random host part). */

@@ -1,10 +1,10 @@
 // Proves the users subgraph's contract on a real database, called directly over HTTP (no gateway):
 // registration rules, who may update and read whom, email visibility, and that without a valid
 // token nothing that needs a login is given.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SignJWT, generateKeyPair } from 'jose';
 import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
-import { startTestPlatform, type Platform } from '@paygraph/platform';
+import { subgraphTest } from '@paygraph/platform/fixtures';
 
 const REGISTER = `mutation($input: RegisterUserInput!) { registerUser(input: $input) { id name role createdAt } }`;
 const UPDATE = `mutation($input: UpdateUserInput!) { updateUser(input: $input) { id name email } }`;
@@ -12,23 +12,19 @@ const USER = `query($id: ID!) { user(id: $id) { id name role email } }`;
 const ME = `{ me { id email name role } }`;
 
 const adminEmail = uniqueEmail('admin');
-let platform: Platform;
+// users and auth, the service it registers credentials with (the real one: the tests are about both).
+const test = subgraphTest({ subgraphs: ['users', 'auth'], env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD } });
 let usersUrl: string;
 let urls: { register: string; login: string };
 let admin: TestUser;
 let buyer: TestUser;
 let otherBuyer: TestUser;
 
-beforeAll(async () => {
-  platform = await startTestPlatform({ gateway: false, env: { ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD } });
-  usersUrl = platform.subgraphs.get('users')!.url;
-  urls = { register: usersUrl, login: platform.subgraphs.get('auth')!.url };
+test.beforeAll(async ({ identity }) => {
+  usersUrl = identity.register;
+  urls = identity;
   admin = await loginAs(urls.login, adminEmail, TEST_PASSWORD);
   [buyer, otherBuyer] = await Promise.all([registerAndLogin(urls), registerAndLogin(urls)]);
-});
-
-afterAll(async () => {
-  await platform?.stop();
 });
 
 const register = (input: Record<string, unknown>, token?: string) =>
