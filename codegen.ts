@@ -3,6 +3,7 @@
  * mappers to the store's row types). Output is regenerated, never committed: `npm run codegen`,
  * which `npm run typecheck` runs first.
  */
+import { readFileSync } from 'node:fs';
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
 const scalars = { DateTime: 'Date', Amount: 'bigint', Currency: 'string' };
@@ -37,9 +38,13 @@ function subgraph(name: string, mappers: Record<string, string>): CodegenConfig[
  * typed document string per operation, for the service client's ports.
  */
 function port(caller: string, callee: string): CodegenConfig['generates'] {
+  const schema = `subgraphs/${callee}/src/schema.graphql`;
+  // Federation gives every subgraph a Query type (`_service`); a callee that declares none (auth
+  // has mutations only) gets that one here, so its operations validate.
+  const declaresQuery = /^\s*(extend\s+)?type\s+Query\b/m.test(readFileSync(schema, 'utf8'));
   return {
     [`${caller}/src/generated/${callee}-operations.ts`]: {
-      schema: [PRELUDE, `subgraphs/${callee}/src/schema.graphql`],
+      schema: [PRELUDE, schema, ...(declaresQuery ? [] : ['type Query { _service: _Service! } type _Service { sdl: String }'])],
       documents: `${caller}/src/ports/${callee}.graphql`,
       plugins: ['typescript-operations', 'typed-document-node'],
       config: {
@@ -90,6 +95,12 @@ const config: CodegenConfig = {
     ...port('subgraphs/payments', 'risk'),
     ...port('subgraphs/payments', 'wallet'),
     ...port('subgraphs/payments', 'users'),
+    ...port('subgraphs/users', 'auth'),
+    ...port('subgraphs/auth', 'users'),
+    ...port('subgraphs/risk', 'users'),
+    ...port('subgraphs/notifications', 'users'),
+    ...port('packages/audit', 'users'),
+    ...port('gateway', 'payments'),
   },
 };
 

@@ -4,8 +4,9 @@
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError } from 'graphql';
-import type { ServiceClient } from '@paygraph/service-client';
+import { createPort, type ServiceClient } from '@paygraph/service-client';
 import type { GatewayContext } from '../context';
+import { PaymentStatusLogDocument } from '../generated/payments-operations';
 import type { PaymentStatusChange, ReadStatusLog } from './hub';
 
 export const rejectSubscriptionsOverHttp: ApolloServerPlugin<GatewayContext> = {
@@ -21,24 +22,15 @@ export const rejectSubscriptionsOverHttp: ApolloServerPlugin<GatewayContext> = {
   },
 };
 
-const STATUS_LOG = /* GraphQL */ `
-  query PaymentStatusLog($after: String!, $paymentId: ID, $userId: ID, $first: Int) {
-    paymentStatusLog(after: $after, paymentId: $paymentId, userId: $userId, first: $first) {
-      sequence paymentId buyerId merchantId status previousStatus occurredAt
-    }
-  }
-`;
-
-/** As the log query returns it: the sequence as a decimal string. */
-type LogEntry = Omit<PaymentStatusChange, 'sequence'> & { sequence: string };
-
 /**
  * Reads payment status changes after a position from the payments service (internal query),
  * narrowed there in SQL to one payment or one viewer's payments.
  */
 export function readPaymentStatusLog(client: ServiceClient): ReadStatusLog {
+  // The gateway builds every argument itself: any refusal is a broken contract (internal).
+  const payments = createPort({ client, service: 'payments' });
   return async (after, filter, limit): Promise<PaymentStatusChange[]> => {
-    const data = await client.request<{ paymentStatusLog: LogEntry[] }>('payments', STATUS_LOG, { after: after.toString(), paymentId: filter.paymentId, userId: filter.userId, first: limit });
+    const data = await payments.call(PaymentStatusLogDocument, { after: after.toString(), paymentId: filter.paymentId, userId: filter.userId, first: limit });
     return data.paymentStatusLog.map((entry) => ({ ...entry, sequence: BigInt(entry.sequence) }));
   };
 }

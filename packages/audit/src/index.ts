@@ -13,7 +13,8 @@
  * gap: such a record is in the server log only.
  */
 import type { Logger } from '@paygraph/logging';
-import type { ServiceClient } from '@paygraph/service-client';
+import { createPort, type ServiceClient } from '@paygraph/service-client';
+import { AppendAuditEventsDocument } from './generated/users-operations';
 
 export type AuditOutcome = 'SUCCESS' | 'FAILURE' | 'DENIED';
 
@@ -36,9 +37,6 @@ export const AUDIT_BATCH_MAX = 20;
 /** The scope a service needs to append records. */
 export const AUDIT_WRITE_SCOPE = 'audit:write';
 
-export const APPEND_AUDIT_EVENTS = /* GraphQL */ `
-  mutation AppendAuditEvents($events: [AuditEventInput!]!) { appendAuditEvents(events: $events) }
-`;
 
 export interface AuditRecorder {
   /** Appends one record; never throws (a failure is logged, see above). */
@@ -58,7 +56,8 @@ export function createAuditRecorder(options: { client: ServiceClient; logger: Lo
         details: entry.details ? JSON.stringify(entry.details) : null,
       };
       try {
-        await options.client.request('users', APPEND_AUDIT_EVENTS, { events: [event] }, request.requestId ? { requestId: request.requestId } : {});
+        // Through the port (ports/users.graphql, typed from users' schema); any refusal is logged below.
+        await createPort({ client: options.client, service: 'users' }).call(AppendAuditEventsDocument, { events: [event] }, request.requestId ? { requestId: request.requestId } : {});
       } catch (error) {
         (request.logger ?? options.logger).error({ err: error, audit: event }, 'audit record could not be appended; it is in this log only');
       }

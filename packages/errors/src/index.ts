@@ -169,6 +169,15 @@ export class InvariantError extends Error {
   override name = 'InvariantError';
 }
 
+/**
+ * What a client sees for `error` thrown by a resolver: graphql-js wraps a plain error, then every
+ * server's formatError masks it. For tests that check nothing of a callee leaks.
+ */
+export function publicViewOf(error: unknown): GraphQLFormattedError {
+  const graphQLError = error instanceof GraphQLError ? error : new GraphQLError(error instanceof Error ? error.message : String(error), { originalError: error instanceof Error ? error : null });
+  return maskError(graphQLError.toJSON(), error);
+}
+
 /** Asserts a programmer's invariant with a message saying which one (instead of a bare `!`). */
 export function invariant(condition: unknown, message: string): asserts condition {
   if (!condition) throw new InvariantError(`Invariant broken: ${message}`);

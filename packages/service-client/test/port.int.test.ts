@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError } from 'graphql';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apiError, ErrorCode, maskError } from '@paygraph/errors';
+import { apiError, ErrorCode, publicViewOf as publicView } from '@paygraph/errors';
 import { createPort, createServiceClient, refusalOf, ServiceContractError, translations, type TypedOperation } from '../src';
 
 const servers: Server[] = [];
@@ -40,11 +40,6 @@ function portTo(url: string, translate: Parameters<typeof createPort>[0]['transl
   return createPort({ client, service: 'ledger', translate });
 }
 
-/** What the caller's clients would see for `error` thrown by a resolver (the servers' formatError). */
-function publicView(error: unknown) {
-  const graphQLError = error instanceof GraphQLError ? error : new GraphQLError((error as Error).message, { originalError: error as Error });
-  return maskError(graphQLError.toJSON(), error);
-}
 
 type TransferResult = { transferFunds: { id: string } };
 const TRANSFER = 'mutation Transfer($input: TransferFundsInput!) { transferFunds(input: $input) { id } }' as TypedOperation<TransferResult, { input: { amount: string } }>;

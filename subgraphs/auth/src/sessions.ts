@@ -7,6 +7,7 @@ import { newId } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { IssuedSession, UserReference } from './domain/session';
+import { usersPort, type SessionUser } from './ports/users';
 import type { SigningKey } from './keys';
 import { verifyPassword } from './passwords';
 import type { AuthStore } from './store/auth-store';
@@ -14,12 +15,7 @@ import type { AuditRecorder } from '@paygraph/audit';
 import { throttleKeys, type LoginThrottleSettings } from './domain/throttle';
 import { newRefreshToken, signAccessToken, type TokenSettings } from './tokens';
 
-const USER_FIELDS = 'id email name role createdAt';
-const USER_BY_EMAIL = `query UserByEmail($email: String!) { userByEmail(email: $email) { ${USER_FIELDS} } }`;
-const USER_BY_ID = `query UserById($id: ID!) { user(id: $id) { ${USER_FIELDS} } }`;
-
-type UserData = Omit<UserReference, 'createdAt'> & { createdAt: string };
-const toReference = (user: UserData): UserReference => ({ ...user, createdAt: new Date(user.createdAt) });
+const toReference = (user: SessionUser): UserReference => ({ ...user, createdAt: new Date(user.createdAt) });
 
 export interface SessionDeps {
   store: AuthStore;
@@ -80,10 +76,8 @@ export async function login(deps: SessionDeps, email: string, password: string):
   const key = email.trim().toLowerCase();
   if (key.length === 0 || key.length > LOGIN_EMAIL_LENGTH_MAX) throw invalidCredentials();
   const admitted = deps.throttle.enabled ? await admitLoginAttempt(deps, key) : null;
-  const callOptions = deps.requestId ? { requestId: deps.requestId } : {};
-  const { userByEmail } = await deps.users.request<{ userByEmail: UserData | null }>('users', USER_BY_EMAIL, { email: key }, callOptions).catch(async (error: unknown) => {
-    // A malformed email is not a registered one: same answer as a wrong password.
-    if ((error as { extensions?: { code?: string } }).extensions?.code === 'BAD_USER_INPUT') return { userByEmail: null };
+  // A malformed email is not a registered one (null, the port says): same answer as a wrong password.
+  const userByEmail = await usersPort(deps.users, deps.requestId).userByEmail(key).catch(async (error: unknown) => {
     if (admitted) await deps.store.releaseLoginAttempt(admitted.keys.pair);
     throw error;
   });
@@ -117,8 +111,7 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
     await deps.audit?.record({ requestId: deps.requestId, logger: deps.logger }, { type: 'auth.token_family_revoked', actorId: outcome.userId, subjectId: outcome.familyId, outcome: 'SUCCESS', details: { reason: 'refresh_token_reused', revoked } });
     throw invalidRefreshToken();
   }
-  const callOptions = deps.requestId ? { requestId: deps.requestId } : {};
-  const { user } = await deps.users.request<{ user: UserData | null }>('users', USER_BY_ID, { id: outcome.userId }, callOptions);
+  const user = await usersPort(deps.users, deps.requestId).userById(outcome.userId);
   if (!user) {
     await deps.store.revokeFamily(outcome.familyId);
     throw invalidRefreshToken();

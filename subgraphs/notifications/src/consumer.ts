@@ -12,9 +12,8 @@ import type { DomainEvent } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
 import type { ServiceClient } from '@paygraph/service-client';
 import { planEvent, type RecipientFacts } from './domain/messages';
+import { recipientOf } from './ports/users';
 import type { NotificationsStore } from './store/notifications-store';
-
-const RECIPIENT = `query NotificationRecipient($id: ID!) { user(id: $id) { id email name role } }`;
 
 export interface EventConsumer {
   /** Applies an event; true when it changed something (false: not for us, or applied before). */
@@ -25,7 +24,7 @@ export function createEventConsumer(options: { store: NotificationsStore; users:
   const { store, users, logger } = options;
 
   async function lookUp(userId: string): Promise<RecipientFacts | null> {
-    const { user } = await users.request<{ user: RecipientFacts & { id: string } | null }>('users', RECIPIENT, { id: userId });
+    const user = await recipientOf(users, userId);
     if (!user) {
       logger.warn({ userId }, 'an event names a user the users service does not know; nobody to notify');
       return null;

@@ -4,9 +4,8 @@
 // internal error that the public formatter masks and that is not mistaken for unavailability;
 // SERVICE_UNAVAILABLE passes through. The callee is a fake service client that refuses as the
 // real one does (refusalError), so each case is the exact error a payOrder caller would get.
-import { GraphQLError } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { maskError, serviceUnavailable } from '@paygraph/errors';
+import { publicViewOf as publicView, serviceUnavailable } from '@paygraph/errors';
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
 import { refusalError, ServiceContractError, type Refusal, type ServiceClient } from '@paygraph/service-client';
 import * as services from '../src/services';
@@ -27,11 +26,6 @@ function servicesAnswering(answer: Answer): { deps: services.Services; sent: { t
   return { deps: { client, requestId: 'req_1', caches: services.createServiceCaches() }, sent };
 }
 
-/** What a payOrder caller would see for `error` (every server's formatError). */
-function publicView(error: unknown) {
-  const graphQLError = error instanceof GraphQLError ? error : new GraphQLError((error as Error).message, { originalError: error as Error });
-  return maskError(graphQLError.toJSON(), error);
-}
 
 const caught = (promise: Promise<unknown>) => promise.then(() => null, (error: unknown) => error);
 const hold = { paymentId: 'pay_1', debitAccountId: 'acc_buyer', creditAccountId: 'acc_merchant', amount: 1500n, currency: 'USD', expiresAt: new Date('2030-01-01T00:00:00Z') };

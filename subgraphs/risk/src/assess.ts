@@ -10,9 +10,9 @@ import type { ServiceClient } from '@paygraph/service-client';
 import type { AssessmentRow } from './db/schema';
 import { evaluate, type RiskFeatures } from './domain/rules';
 import type { RiskStore } from './store/risk-store';
+import { buyerOf, type Buyer } from './ports/users';
 
-/** `emailDomains`: every domain the account has had, so changing email does not escape a blocklisted one. */
-const BUYER = `query Buyer($id: ID!) { user(id: $id) { id email createdAt emailDomains } }`;
+export type { Buyer } from './ports/users';
 
 export interface AssessDeps {
   store: RiskStore;
@@ -22,14 +22,6 @@ export interface AssessDeps {
   buyers: LookupCache<Buyer | null>;
 }
 
-export interface Buyer {
-  id: string;
-  email: string | null;
-  createdAt: string;
-  /** Current and earlier email domains (users keeps the history). */
-  emailDomains: string[];
-}
-
 export const BUYER_CACHE_TTL_MS = 60_000;
 
 export async function assess(
@@ -37,7 +29,7 @@ export async function assess(
   input: { userId: string; amount: Money; merchantId: string | null; paymentId: string | null },
 ): Promise<AssessmentRow> {
   const amount = assertMovableAmount(input.amount, 'input.amount');
-  const user = await deps.buyers.get(input.userId, async () => (await deps.users.request<{ user: Buyer | null }>('users', BUYER, { id: input.userId }, { requestId: deps.requestId })).user);
+  const user = await deps.buyers.get(input.userId, () => buyerOf(deps.users, input.userId, deps.requestId));
   if (!user) throw apiError(ErrorCode.NOT_FOUND, `No user ${input.userId}`, { field: 'input.userId' });
   const current = user.email?.split('@')[1]?.toLowerCase();
   const emailDomains = [...new Set([...(current ? [current] : []), ...(user.emailDomains ?? []).map((domain) => domain.toLowerCase())])];

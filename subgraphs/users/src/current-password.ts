@@ -8,10 +8,7 @@
 import { badUserInput, rateLimited } from '@paygraph/errors';
 import type { Context } from './context';
 import { PASSWORD_INPUT_LENGTH_MAX } from './domain/validation';
-
-const VERIFY_PASSWORD = /* GraphQL */ `
-  mutation VerifyPassword($userId: ID!, $password: String!) { verifyPassword(userId: $userId, password: $password) }
-`;
+import { authPort } from './ports/auth';
 
 export const CURRENT_PASSWORD_FAILURES_MAX = 5;
 export const CURRENT_PASSWORD_WINDOW_SECONDS = 900;
@@ -23,7 +20,7 @@ export async function assertCurrentPassword(context: Pick<Context, 'auth' | 'sto
   if (recent.count >= CURRENT_PASSWORD_FAILURES_MAX) throw rateLimited(`Too many wrong passwords: try again in ${recent.oldestLeavesInSeconds} s.`, recent.oldestLeavesInSeconds);
   const matches =
     password.length <= PASSWORD_INPUT_LENGTH_MAX &&
-    (await context.auth.request<{ verifyPassword: boolean }>('auth', VERIFY_PASSWORD, { userId, password }, { requestId: context.requestId })).verifyPassword;
+    (await authPort(context.auth, context.requestId).verifyPassword(userId, password));
   if (matches) return;
   await context.store.appendAudit([{ type: REFUSED, actorId: userId, subjectId: userId, outcome: 'FAILURE', requestId: context.requestId, service: 'users', details: JSON.stringify({ reason: 'wrong_current_password' }) }]);
   throw badUserInput('currentPassword is not your current password', 'input.currentPassword');

@@ -10,14 +10,8 @@ import type { Logger } from '@paygraph/logging';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { UserRow } from './db/schema';
 import { normalizeEmail, normalizeName } from './domain/validation';
+import { authPort } from './ports/auth';
 import { EmailTakenError, type UsersStore } from './store/users-store';
-
-const SET_PASSWORD = /* GraphQL */ `
-  mutation SetPassword($userId: ID!, $password: String!) { setPassword(userId: $userId, password: $password) }
-`;
-const DELETE_CREDENTIAL = /* GraphQL */ `
-  mutation DeleteCredential($userId: ID!) { deleteCredential(userId: $userId) }
-`;
 
 export interface Registration {
   email: string;
@@ -37,20 +31,14 @@ export async function registerUser(
   if (await deps.store.findByEmail(email)) throw emailTaken();
 
   const id = newId('usr');
-  const callOptions = deps.requestId ? { requestId: deps.requestId } : {};
-  try {
-    await deps.auth.request('auth', SET_PASSWORD, { userId: id, password: input.password }, callOptions);
-  } catch (error) {
-    const field = (error as { extensions?: { field?: unknown } }).extensions?.field;
-    if (field === 'password') throw badUserInput((error as Error).message, 'input.password');
-    throw error;
-  }
+  const auth = authPort(deps.auth, deps.requestId);
+  await auth.setPassword(id, input.password);
   try {
     // The sign-up's audit record commits with the user: the actor is the admin who created it, else the new user.
     const audit = { type: 'user.registered', actorId: deps.actorId ?? id, subjectId: id, outcome: 'SUCCESS' as const, requestId: deps.requestId ?? null, service: 'users', details: JSON.stringify({ role: input.role }) };
     return await deps.store.insert({ id, email, name, role: input.role }, [audit]);
   } catch (error) {
-    await deps.auth.request('auth', DELETE_CREDENTIAL, { userId: id }, callOptions).catch((cleanupError: unknown) => {
+    await auth.deleteCredential(id).catch((cleanupError: unknown) => {
       deps.logger.error({ err: cleanupError, userId: id }, 'could not remove the credential of a user that was not created');
     });
     if (error instanceof EmailTakenError) throw emailTaken();

@@ -2,24 +2,13 @@
 // INSUFFICIENT_FUNDS in wallet's words, a reused key on the caller's own input.idempotencyKey, and
 // any other ledger refusal (a BAD_USER_INPUT on the ledger's account path) an internal error the
 // public formatter masks. The ledger is a fake service client refusing as the real one does.
-import { GraphQLError } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { maskError } from '@paygraph/errors';
-import { refusalError, ServiceContractError, type Refusal, type ServiceClient } from '@paygraph/service-client';
+import { publicViewOf as publicView, type ErrorCode } from '@paygraph/errors';
+import { ServiceContractError } from '@paygraph/service-client';
+import { refusingClient } from '@paygraph/service-client/testing';
 import { ledgerPort } from '../src/ports/ledger';
 
-function ledgerRefusing(code: Refusal['code'], message: string, field: string | null): ServiceClient {
-  return {
-    async request() {
-      throw refusalError({ service: 'ledger', code, message, field, details: {} });
-    },
-  };
-}
-
-function publicView(error: unknown) {
-  const graphQLError = error instanceof GraphQLError ? error : new GraphQLError((error as Error).message, { originalError: error as Error });
-  return maskError(graphQLError.toJSON(), error);
-}
+const ledgerRefusing = (code: ErrorCode, message: string, field: string | null) => refusingClient('ledger', code, message, field);
 
 const transfer = { idempotencyKey: 'wallet:usr_1:k1', debitAccountId: 'acc_1', creditAccountId: 'acc_bank', amount: { amount: '501', currency: 'USD' }, description: 'Wallet withdrawal' };
 const caught = (promise: Promise<unknown>) => promise.then(() => null, (error: unknown) => error);
