@@ -8,16 +8,17 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApolloGateway, IntrospectAndCompose } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
-import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { loadLimitSettings, repositoryRoot, type LimitSettings, type PlatformConfig } from '@paygraph/config';
 import type { EventTransport } from '@paygraph/events';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential, type TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
-import { baseApolloOptions, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
+import { accessLog, baseApolloOptions, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
 import { createServiceClient } from '@paygraph/service-client';
+import { keepApolloTelemetryOff, traceRequests } from '@paygraph/telemetry';
 import type { Server } from 'node:http';
 import type { GatewayContext } from './context';
+import { graphqlHandler } from './http-handler'; // Apollo Server on express, without a URL parse and an ETag per request
 import { ensureIdeBundle, mountIde } from './ide';
 import { createEdgeLimits } from './limits';
 import { createEdgeProtection, type EdgeSettings } from './rate-limit/edge'; // issue 11: authorization, trusted documents, rate limits
@@ -85,6 +86,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const protection = createEdgeProtection({ config: options.protection ?? (config as unknown as Partial<EdgeSettings>), logger, verifyToken: options.verifyToken, serviceSecret: options.serviceSecret });
   // --- end edge protection ---
 
+  // Apollo's anonymous usage metrics and the cloud metadata probes behind them: off unless APOLLO_TELEMETRY_DISABLED=false.
+  keepApolloTelemetryOff();
   const gateway = new ApolloGateway({
     ...(source === 'static'
       ? { supergraphSdl: protection.supergraph(readFileSync(STATIC_SUPERGRAPH_FILE, 'utf8')) }
@@ -156,6 +159,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(accessLog(logger)); // one JSON line per request (packages/server access-log.ts)
   app.get('/health', (_request, response) => {
     response.json({ status: 'ok' });
   });
@@ -170,15 +174,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   app.get('/metrics', async (_request, response) => {
     response.setHeader('content-type', metrics.registry.contentType);
-    response.send(await metrics.registry.metrics());
+    response.send(await metrics.exposition());
   });
+  app.use('/graphql', traceRequests('gateway')); // a span continuing the client's traceparent, when tracing is on (@paygraph/telemetry)
   app.use('/graphql', ...protection.middleware); // edge protection: rate limit, body, trusted documents (before the IDE)
   if (introspection) mountIde(app, ideDist); // edge limits: no IDE where it could not load the schema
   app.use(
     '/graphql',
     express.json({ limit: JSON_BODY_LIMIT }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => ({ ...(await identifyRequest(req, options.verifyToken, logger)), ...protection.requestContext(req) }),
+    graphqlHandler(apollo, {
+      // Object.assign keeps the identity's lazy logger lazy (a spread would read it).
+      context: async ({ req }) => Object.assign(await identifyRequest(req, options.verifyToken, logger), protection.requestContext(req)),
     }),
   );
   app.use(httpErrorHandler(logger));
@@ -188,6 +194,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     apollo,
     metrics,
     attachSubscriptions(server) {
+      countWebSockets(server, metrics);
       if (subscriptions) detachers.push(subscriptions.attach(server));
     },
     get subscriptions() {
@@ -200,4 +207,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await protection.close();
     },
   };
+}
+
+/**
+ * Open WebSocket connections on the gateway's server, for websocket_connections_active: every
+ * upgraded (or upgrading) socket on /graphql until it closes; counted at the HTTP server so the
+ * subscription server needs no hook.
+ */
+function countWebSockets(server: Server, metrics: GatewayMetrics): void {
+  let open = 0;
+  server.on('upgrade', (request: { url?: string }, socket: { once(event: 'close', listener: () => void): unknown }) => {
+    if (!request.url?.startsWith('/graphql')) return;
+    open += 1;
+    socket.once('close', () => {
+      open -= 1;
+    });
+  });
+  metrics.trackWebSocketConnections(() => open);
 }

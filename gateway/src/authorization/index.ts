@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin, GraphQLRequestContextDidResolveOperation } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
-import { GraphQLError, print, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, print, type GraphQLFormattedError, type OperationDefinitionNode } from 'graphql';
 import { forbidden, unauthenticated } from '@paygraph/errors';
 import { ANONYMOUS, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
@@ -28,11 +28,26 @@ export interface Authorization {
   plugin: ApolloServerPlugin<{ viewer?: Viewer; logger?: Logger }>;
 }
 
+/**
+ * What the rules see of a viewer: its kind, a user's role, a service's scopes (decide() and the
+ * policies read nothing else), so two viewers of one class get the same filtering.
+ */
+function viewerClass(viewer: Viewer): string {
+  if (viewer.kind === 'user') return `user:${viewer.role}`;
+  if (viewer.kind === 'service') return `service:${[...viewer.scopes].sort().join(' ')}`;
+  return 'anonymous';
+}
+
 export function createAuthorization(logger: Logger): Authorization {
   let rules: AuthorizationRules | null = null;
+  // Operations that need no filtering, per class of viewer: filterOperation walks the whole
+  // document, and Apollo's document cache hands over the same operation object for the same
+  // query text, so a repeated query is checked once per class of viewer (a new supergraph, new rules, clears it).
+  let unchanged = new WeakMap<OperationDefinitionNode, Set<string>>();
   return {
     schemaLoaded(supergraphSdl) {
       rules = parseAuthorizationRules(supergraphSdl);
+      unchanged = new WeakMap();
     },
     plugin: {
       async requestDidStart() {
@@ -43,8 +58,16 @@ export function createAuthorization(logger: Logger): Authorization {
           async didResolveOperation(requestContext) {
             if (!rules || !requestContext.operation) return;
             const viewer = requestContext.contextValue.viewer ?? ANONYMOUS;
-            const result = filterOperation(requestContext.schema, requestContext.document, requestContext.operation, rules, viewer);
-            if (result.kind === 'unchanged') return;
+            const operation = requestContext.operation;
+            const known = unchanged.get(operation);
+            const viewerKey = viewerClass(viewer);
+            if (known?.has(viewerKey)) return;
+            const result = filterOperation(requestContext.schema, requestContext.document, operation, rules, viewer);
+            if (result.kind === 'unchanged') {
+              if (known) known.add(viewerKey);
+              else unchanged.set(operation, new Set([viewerKey]));
+              return;
+            }
             if (result.kind === 'too-large') {
               throw new GraphQLError('The operation is too large to authorize: use fewer fragments.', { extensions: { code: 'BAD_USER_INPUT', http: { status: 400, headers: new HeaderMap() } } });
             }

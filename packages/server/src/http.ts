@@ -24,7 +24,26 @@ export async function identifyRequest(request: express.Request, verifyToken: Tok
     throw withHttpStatus(error);
   });
   recordViewer(request, viewer);
-  return { requestId, viewer, authorization, logger: logger.child({ requestId }) };
+  return new Identity(requestId, viewer, authorization, logger);
+}
+
+/**
+ * A request's identity whose child logger is made when something logs for the request: most
+ * requests log nothing but their access line, and a pino child per request was 2% of the
+ * gateway's CPU (bench:gateway). The getter lives on the prototype so that Apollo Server's copy of
+ * the context (Object.assign onto an object of the same prototype) stays lazy too.
+ */
+class Identity implements RequestIdentity {
+  private requestLogger: Logger | undefined = undefined;
+  constructor(
+    readonly requestId: string,
+    readonly viewer: Viewer,
+    readonly authorization: string | undefined,
+    private readonly parentLogger: Logger,
+  ) {}
+  get logger(): Logger {
+    return (this.requestLogger ??= this.parentLogger.child({ requestId: this.requestId }));
+  }
 }
 
 /** Last express handler: HTTP-level failures (bad JSON, body too large) as a GraphQL-shaped error. */
