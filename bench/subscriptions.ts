@@ -166,6 +166,9 @@ async function startPlatform(label: string): Promise<Platform> {
     ADMIN_PASSWORD,
     // A run lasts minutes; tokens must outlive it (sessions close when they expire).
     ACCESS_TOKEN_TTL_SECONDS: '7200',
+    // Each merchant's dashboards are one user's many connections (N / MERCHANTS of them, 250 at
+    // 5,000): above the per-user default of 100 meant for one person's browser tabs.
+    SUBSCRIPTIONS_PER_USER_MAX: String(Math.ceil(Math.max(...sizes) / MERCHANTS) + WARMUP_SUBSCRIBERS),
   };
   delete env.NODE_OPTIONS;
   if (process.env.BENCH_PLATFORM_NODE_OPTIONS) env.NODE_OPTIONS = process.env.BENCH_PLATFORM_NODE_OPTIONS;
