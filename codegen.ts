@@ -1,7 +1,8 @@
 /**
  * GraphQL Code Generator: typed resolvers for each subgraph from its SDL (federation-aware, with
- * mappers to the store's row types). Output is regenerated, never committed: `npm run codegen`,
- * which `npm run typecheck` runs first.
+ * mappers to the store's row types), and typed operations for every service-to-service port (what
+ * a caller sends, validated against and typed from the callee's SDL). Output is regenerated, never
+ * committed: `npm run codegen`, which `npm run typecheck` runs first.
  */
 import { readFileSync } from 'node:fs';
 import type { CodegenConfig } from '@graphql-codegen/cli';
