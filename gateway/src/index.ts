@@ -3,11 +3,8 @@
  * the service list (with <NAME>_URL overrides), tokens are checked against auth's JWKS.
  */
 import { loadPlatformConfig, loadServiceList } from '@paygraph/config';
-import { ACCESS_TOKEN_TYPE, createTokenVerifier } from '@paygraph/identity';
 import { createLogger, lifecycleLogger } from '@paygraph/logging';
-import { createEventTransport } from '@paygraph/events';
-import { listen, resolveServiceSecret, runProcess, waitForDatabase } from '@paygraph/server';
-import { authEndpoints } from '@paygraph/service-client';
+import { gatewayTokenVerifier, listen, openEventTransport, resolveServiceSecret, runProcess } from '@paygraph/server';
 import { startTracing } from '@paygraph/telemetry';
 import { createGateway } from './gateway';
 
@@ -21,20 +18,12 @@ await runProcess(logger, async () => {
   // Subscriptions need events from the payments service's process: a shared transport
   // (DATABASE_URL for PostgreSQL LISTEN/NOTIFY, or NATS_URL); in-process sees none.
   // On PostgreSQL the transport needs the database: start-up waits for it (each attempt logged).
-  const events = await waitForDatabase('event transport', () => createEventTransport({ env: process.env, logger: logger.child({ component: 'events' }) }), {
-    waitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
-    logger,
-  });
+  const events = await openEventTransport({ env: process.env, config, logger, waitLogger: logger });
   if (events.kind === 'in-process') logger.warn('no shared event transport (set DATABASE_URL or NATS_URL): subscriptions receive no events');
   const gateway = await createGateway({
     config,
     subgraphs: () => services,
-    verifyToken: createTokenVerifier({
-      keys: config.AUTH_JWKS_URL ?? authEndpoints(directory).jwks(),
-      issuer: config.JWT_ISSUER,
-      audience: config.JWT_AUDIENCE,
-      accept: [ACCESS_TOKEN_TYPE],
-    }),
+    verifyToken: gatewayTokenVerifier(config, directory),
     logger,
     events,
     serviceSecret: resolveServiceSecret(config.SERVICE_SECRET, config.dataDir),

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { ConfigError, loadServiceList } from '@paygraph/config';
-import { closeSharedDatabases, waitForDatabase } from '@paygraph/db';
-import { createEventTransport } from '@paygraph/events';
+import { closeSharedDatabases } from '@paygraph/db';
 import { createLogger, lifecycleLogger } from '@paygraph/logging';
 import { startTracing } from '@paygraph/telemetry';
 import { listen } from './listen';
+import { openEventTransport } from './process-setup';
 import { runProcess } from './process';
 import { createRuntime, type ServiceDefinition } from './service';
 
@@ -30,9 +30,7 @@ export async function runStandalone(definition: ServiceDefinition, env: NodeJS.P
     // A service alone shares events through PostgreSQL (DATABASE_URL) or NATS (NATS_URL); the
     // in-process transport reaches only this process.
     // On PostgreSQL the transport needs the database: start-up waits for it, as migrations do.
-    const events = await waitForDatabase('event transport', () => createEventTransport({ env, logger: logger.child({ component: 'events' }) }), {
-      waitMs: runtime.config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
-    });
+    const events = await openEventTransport({ env, config: runtime.config, logger });
     runtime.events = events;
     const instance = await definition.create(runtime);
     const listening = await listen(instance.server.app, entry.port, runtime.config.HOST);
