@@ -1,7 +1,8 @@
 /**
- * The payment state machine as an explicit transition table, and the rules that pick the next
- * state. Pure: no I/O. An impossible transition is a programmer error (assertion), never a
- * client error.
+ * The payment state machine as data, in one place: the payment transition table, the order
+ * transition table, and the saga's step table (PAYMENT_STEPS) that `advance`, recovery, commands
+ * and tests read; with the rules that pick the next state. Pure: no I/O. An impossible transition
+ * is a programmer error (an invariant), never a client error.
  */
 import { invariant } from '@paygraph/errors';
 import type { FailureCode } from '@paygraph/events';
@@ -22,7 +23,7 @@ export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly Paymen
 };
 
 export function assertTransition(from: PaymentStatus, to: PaymentStatus): void {
-  if (!PAYMENT_TRANSITIONS[from].includes(to)) throw new Error(`Impossible payment transition ${from} -> ${to}`);
+  invariant(PAYMENT_TRANSITIONS[from].includes(to), `Impossible payment transition ${from} -> ${to}`);
 }
 
 /** A payment holding funds that a capture can take. */
