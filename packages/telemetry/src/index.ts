@@ -6,6 +6,7 @@
 export {
   currentTraceParent,
   startTracing,
+  traceDelivery,
   traceEvent,
   traceIdOf,
   traceOutgoing,
@@ -14,6 +15,7 @@ export {
   traceTransaction,
   tracerFor,
   tracingOn,
+  type TracedDelivery,
   type TracedEvent,
   type Tracing,
 } from './tracing';

@@ -350,27 +350,49 @@ export interface TracedEvent {
 }
 
 /**
- * A consumer applying an event: a CONSUMER span of `service`, child of the context that wrote the
- * event (so a notification for a payment is in the payment's trace) and linked to it.
+ * Work that follows from a traced request later (an event applied, a delivery sent): a span of
+ * `service` that is a child of `traceParent` (so it shares the request's trace and sampling
+ * decision) and links to it; a new trace when there is none.
  */
-export function traceEvent<T>(service: string, event: TracedEvent, work: () => Promise<T>): Promise<T> {
+function continueTrace<T>(service: string, name: string, kind: SpanKind, traceParent: string | null | undefined, attributes: Attributes, work: () => Promise<T>): Promise<T> {
   const tracing = active;
   if (!tracing) return work();
-  const parent = event.traceParent ? tracing.sdk.propagator.extract(ROOT_CONTEXT, { traceparent: event.traceParent }, defaultTextMapGetter) : ROOT_CONTEXT;
-  const producer = trace.getSpanContext(parent);
-  const span = tracerOf(tracing, service).startSpan(
-    `process ${event.type}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        [ATTR_MESSAGING_SYSTEM]: 'paygraph',
-        [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
-        [ATTR_MESSAGING_MESSAGE_ID]: event.id,
-        [ATTR_MESSAGING_DESTINATION_NAME]: event.source,
-      },
-      links: producer ? [{ context: producer }] : [],
-    },
-    parent,
-  );
+  const parent = traceParent ? tracing.sdk.propagator.extract(ROOT_CONTEXT, { traceparent: traceParent }, defaultTextMapGetter) : ROOT_CONTEXT;
+  const cause = trace.getSpanContext(parent);
+  const span = tracerOf(tracing, service).startSpan(name, { kind, attributes, links: cause ? [{ context: cause }] : [] }, parent);
   return endedWith(span, context.with(trace.setSpan(parent, span).setValue(SERVICE_KEY, service), work));
+}
+
+/** A consumer applying an event: `process <type>`, continuing the trace of the request that wrote it. */
+export function traceEvent<T>(service: string, event: TracedEvent, work: () => Promise<T>): Promise<T> {
+  const attributes: Attributes = {
+    [ATTR_MESSAGING_SYSTEM]: 'paygraph',
+    [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
+    [ATTR_MESSAGING_MESSAGE_ID]: event.id,
+    [ATTR_MESSAGING_DESTINATION_NAME]: event.source,
+  };
+  return continueTrace(service, `process ${event.type}`, SpanKind.CONSUMER, event.traceParent, attributes, work);
+}
+
+export interface TracedDelivery {
+  id: string;
+  /** EMAIL, SMS, PUSH, WEBHOOK. */
+  channel: string;
+  attempt: number;
+  eventType: string;
+  traceParent?: string | null;
+}
+
+/**
+ * One attempt at sending a delivery (an e-mail, a webhook...): `deliver <channel>`, continuing the
+ * trace of the request whose event caused it, however much later the attempt runs.
+ */
+export function traceDelivery<T>(service: string, delivery: TracedDelivery, work: () => Promise<T>): Promise<T> {
+  const attributes: Attributes = {
+    'paygraph.delivery.id': delivery.id,
+    'paygraph.delivery.channel': delivery.channel,
+    'paygraph.delivery.attempt': delivery.attempt,
+    'paygraph.event.type': delivery.eventType,
+  };
+  return continueTrace(service, `deliver ${delivery.channel}`, SpanKind.CLIENT, delivery.traceParent, attributes, work);
 }

@@ -116,6 +116,8 @@ export const deliveries = notificationsSchema.table(
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
     lastError: text('last_error'),
+    /** The traceparent of the request whose event caused it (when traced): each attempt's span continues that trace. */
+    traceParent: text('trace_parent'),
     ...timestamps,
   },
   (table) => [

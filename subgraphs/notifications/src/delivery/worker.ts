@@ -8,6 +8,7 @@
  * claim keeps instances apart.
  */
 import type { Logger } from '@paygraph/logging';
+import { traceDelivery } from '@paygraph/telemetry';
 import type { Agent } from 'undici';
 import { attemptErrorText, retryDelayMs, statusAfterAttempt, webhookOutcome } from '../domain/delivery-policy';
 import type { NotificationSettings } from '../settings';
@@ -94,7 +95,8 @@ export function createDeliveryWorker(options: {
     let detail: string | null = null;
     let failed: unknown = null;
     try {
-      responseStatus = await send(delivery);
+      // A span continuing the trace of the payment (or other request) whose event caused it, when traced.
+      responseStatus = await traceDelivery('notifications', delivery, () => send(delivery));
     } catch (failure) {
       succeeded = false;
       failed = failure;

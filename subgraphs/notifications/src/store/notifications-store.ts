@@ -39,6 +39,8 @@ export interface ClaimedDelivery {
   eventType: string;
   /** The number of this attempt (1 for the first). */
   attempt: number;
+  /** The traceparent of the request whose event caused the delivery (null when it was not traced). */
+  traceParent: string | null;
   notification: { id: string; type: string; title: string; body: string; email: string | null; name: string | null } | null;
   webhook: { endpointId: string; url: string; secretSealed: string; previousSecretSealed: string | null; disabled: boolean; body: string } | null;
 }
@@ -149,8 +151,8 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
               [notificationId, planned.userId, channel, planned.type, planned.title, planned.body, event.id],
             );
             await sql.query(
-              `insert into notifications.deliveries (id, kind, channel, notification_id, user_id, event_id, event_type, status, email_to) values ($1, 'NOTIFICATION', $2, $3, $4, $5, $6, 'PENDING', $7)`,
-              [newId('dlv'), channel, notificationId, planned.userId, event.id, event.type, planned.emailTo ?? null],
+              `insert into notifications.deliveries (id, kind, channel, notification_id, user_id, event_id, event_type, status, email_to, trace_parent) values ($1, 'NOTIFICATION', $2, $3, $4, $5, $6, 'PENDING', $7, $8)`,
+              [newId('dlv'), channel, notificationId, planned.userId, event.id, event.type, planned.emailTo ?? null, event.traceParent ?? null],
             );
             created += 1;
           }
@@ -163,9 +165,9 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
           const body = webhookBody(event);
           for (const endpoint of endpoints) {
             await sql.query(
-              `insert into notifications.deliveries (id, kind, channel, endpoint_id, user_id, event_id, event_type, body, status) values ($1, 'WEBHOOK', 'WEBHOOK', $2, $3, $4, $5, $6, 'PENDING')
+              `insert into notifications.deliveries (id, kind, channel, endpoint_id, user_id, event_id, event_type, body, status, trace_parent) values ($1, 'WEBHOOK', 'WEBHOOK', $2, $3, $4, $5, $6, 'PENDING', $7)
                on conflict do nothing`,
-              [newId('dlv'), endpoint.id, plan.webhookMerchantId, event.id, event.type, body],
+              [newId('dlv'), endpoint.id, plan.webhookMerchantId, event.id, event.type, body, event.traceParent ?? null],
             );
             created += 1;
           }
@@ -370,7 +372,7 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
            update notifications.deliveries d
               set attempts = d.attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond', updated_at = now()
              from due where d.id = due.id
-           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts, d.email_to)
+           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts, d.email_to, d.trace_parent)
          select c.*, n.type as notification_type, n.title, n.body as notification_body, coalesce(c.email_to, r.email) as email, r.name, e.url, e.secret_sealed,
                 (e.disabled_at is not null) as endpoint_disabled,
                 case when e.previous_secret_expires_at > now() then e.previous_secret_sealed end as previous_secret_sealed
@@ -388,6 +390,7 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
         eventId: String(row.event_id),
         eventType: String(row.event_type),
         attempt: Number(row.attempts),
+        traceParent: textOrNull(row.trace_parent),
         notification:
           row.notification_id === null || row.notification_id === undefined
             ? null
