@@ -8,7 +8,6 @@ export {
   startTracing,
   traceDelivery,
   traceEvent,
-  traceIdOf,
   traceOutgoing,
   traceRequests,
   traceStatement,

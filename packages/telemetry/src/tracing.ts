@@ -191,13 +191,6 @@ function operationNameOf(body: unknown): string | undefined {
   return typeof name === 'string' && name.length > 0 ? name.slice(0, OPERATION_NAME_LENGTH_MAX) : undefined;
 }
 
-const requestTraceIds = new WeakMap<object, string>();
-
-/** The trace id of a request traced by traceRequests (for the access log), undefined while off. */
-export function traceIdOf(request: object): string | undefined {
-  return requestTraceIds.get(request);
-}
-
 /**
  * Express middleware (mount it on /graphql, before anything else there): a SERVER span per request
  * of `service`, child of the caller's `traceparent` when it sends one. Everything the request runs
@@ -222,7 +215,6 @@ export function traceRequests(service: string) {
       if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     });
-    requestTraceIds.set(request, span.spanContext().traceId);
     const requestContext = trace.setSpan(parent, span).setValue(SERVICE_KEY, service);
     // Stream callbacks (the JSON body parser's) run in the emitter's context unless bound.
     context.bind(requestContext, request);
