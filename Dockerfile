@@ -33,6 +33,11 @@ RUN npm prune --omit=dev \
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 ENV NODE_ENV=production NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false
+# Containers start `npm start [-w <workspace>]`, and stop with SIGTERM to it: npm forwards the
+# signal to its script's shell. dash (/bin/sh) dies without passing it on, leaving the service to be
+# killed mid-request; bash runs the one-command script in its own place (exec), so the signal
+# reaches tsx, which hands it to the service: it drains and stops cleanly ("stopped cleanly").
+ENV NPM_CONFIG_SCRIPT_SHELL=/bin/bash
 # What the services read at run time, owned by root: the `node` user can read it, not change it.
 COPY --from=build /app/package.json /app/package-lock.json /app/tsconfig.json ./
 COPY --from=build /app/node_modules node_modules

@@ -2,8 +2,9 @@
 // file into stages and checks a Node LTS base within `engines`, a build stage that installs with dev
 // dependencies, generates code, builds the IDE and prunes, and a runtime stage that installs
 // nothing, copies what the services read, runs as a non-root user with the data folder its only
-// writable place and exposes every port of the configuration; also that what `npm start` runs
-// (tsx) is a production dependency and that .dockerignore keeps built files out of the context.
+// writable place, passes SIGTERM on to the service and exposes every port of the configuration;
+// also that what `npm start` runs (tsx) is a production dependency and that .dockerignore keeps
+// built files out of the context.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -152,6 +153,12 @@ describe('Dockerfile', () => {
     expect(runs(runtime).some((command) => command.includes(`chown node:node ${dataDirectory}`))).toBe(true);
     // Copied files stay root's: the service cannot rewrite its own code.
     for (const parts of copies(runtime)) expect(parts.some((part) => part.startsWith('--chown'))).toBe(false);
+  });
+
+  it('stops gracefully on SIGTERM: npm runs scripts through a shell that execs the command (bash, not dash)', () => {
+    // The containers run `npm start [-w ...]`; through dash the signal stops at the shell.
+    const env = runtime.instructions.filter((instruction) => instruction.keyword === 'ENV').map((instruction) => instruction.argument).join(' ');
+    expect(env).toMatch(/\bNPM_CONFIG_SCRIPT_SHELL=\/bin\/bash\b/);
   });
 
   it('exposes the gateway port and every subgraph port of the service list', () => {
