@@ -6,16 +6,13 @@
 import { badUserInput } from '@paygraph/errors';
 import { requireRole, requireScope } from '@paygraph/identity';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
+// The contract every recording service writes to (packages/audit): its limits imported, not re-typed.
+import { AUDIT_BATCH_MAX, AUDIT_DETAILS_LENGTH_MAX, AUDIT_TYPE_PATTERN, AUDIT_WRITE_SCOPE } from '@paygraph/audit';
 import type { Context } from './context';
 import type { AuditEventInput } from './generated/resolvers-types';
 
-export const AUDIT_WRITE_SCOPE = 'audit:write';
-/** Records one call may append. */
-export const AUDIT_BATCH_MAX = 20;
-export const AUDIT_DETAILS_LENGTH_MAX = 2_000;
 /** Ids and request ids are short tokens; emails (a failed login's subject) at most 254. */
 const AUDIT_TEXT_LENGTH_MAX = 254;
-const AUDIT_TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$/;
 
 function text(value: string | null | undefined, field: string): string | null {
   if (value === null || value === undefined) return null;
@@ -27,7 +24,7 @@ export async function appendAuditEvents(context: Context, events: readonly Audit
   const service = requireScope(context.viewer, AUDIT_WRITE_SCOPE).service;
   if (events.length === 0 || events.length > AUDIT_BATCH_MAX) throw badUserInput(`events must hold 1 to ${AUDIT_BATCH_MAX} records`, 'events');
   const records = events.map((event, index) => {
-    if (!AUDIT_TYPE.test(event.type) || event.type.length > 64) throw badUserInput('type must be a dotted lower-case name such as auth.login_failed', `events.${index}.type`);
+    if (!AUDIT_TYPE_PATTERN.test(event.type) || event.type.length > 64) throw badUserInput('type must be a dotted lower-case name such as auth.login_failed', `events.${index}.type`);
     if (event.details !== null && event.details !== undefined) {
       if (event.details.length > AUDIT_DETAILS_LENGTH_MAX) throw badUserInput(`details must be at most ${AUDIT_DETAILS_LENGTH_MAX} characters`, `events.${index}.details`);
       let parsed: unknown;
