@@ -6,7 +6,7 @@
 export {
   openServiceDatabase,
   closeSharedDatabases,
-  queryCounts,
+  type QueryCounts,
   type ServiceDatabase,
   type Database,
   type DatabaseTarget,

@@ -4,7 +4,7 @@
  * PostgreSQL, the pool as postgres.js's own queues see it at scrape time (patches/postgres+3.4.9.patch
  * adds the read-only `stats()`).
  *
- * Not observed, and why: drizzle's statements are counted (queryCounts) but not timed, as drizzle's
+ * Not observed, and why: drizzle's statements are counted (a target's queryCounts, for tests) but not timed, as drizzle's
  * logger is called before a statement runs and nothing after; PGlite has no pool (one in-process
  * connection that runs one statement at a time), so it reports no pool gauges. In `npm start` on
  * PostgreSQL the services of the process share one pool per URL: each service reports that pool.

@@ -16,7 +16,7 @@ import { tracedRunners } from './tracing';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Database<TSchema extends Record<string, unknown> = Record<string, any>> = PgDatabase<PgQueryResultHKT, TSchema>;
 
-export type DatabaseTarget =
+export type DatabaseTarget = (
   | { kind: 'pglite'; dataDir: string }
   | {
       kind: 'postgres';
@@ -26,7 +26,17 @@ export type DatabaseTarget =
       connectTimeoutMs?: number;
       /** How long start-up waits for an unreachable database (DATABASE_STARTUP_WAIT_SECONDS). */
       startupWaitMs?: number;
-    };
+    }
+) & {
+  /**
+   * A test's control: statements sent are counted here per service (tests assert that fan-out
+   * is batched). Given by whoever starts the services (createRuntime's queryCounts), not a global.
+   */
+  queryCounts?: QueryCounts;
+};
+
+/** Statements sent, by service. */
+export type QueryCounts = Map<string, number>;
 
 /**
  * Opening a connection gives up after this long by default: a refused connection fails at once,
@@ -80,12 +90,6 @@ interface Shared<T> {
   holders: number;
   close(): Promise<void>;
 }
-
-/**
- * Statements sent per service since the process started (tests assert that fan-out is batched;
- * a counter costs nothing next to a round trip).
- */
-export const queryCounts = new Map<string, number>();
 
 /** One PGlite per data folder and one pool per URL, per process, shared by the services in it. */
 const pgliteClients = new Map<string, Promise<Shared<PGlite>>>();
@@ -151,7 +155,8 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   migrationsFolder: string;
 }): Promise<ServiceDatabase<TSchema>> {
   const { target } = options;
-  const counter = { logQuery: () => queryCounts.set(options.service, (queryCounts.get(options.service) ?? 0) + 1) };
+  const counts = target.queryCounts;
+  const counter = { logQuery: () => void counts?.set(options.service, (counts.get(options.service) ?? 0) + 1) };
   let db: Database<TSchema>;
   let transaction: RawTransaction;
   let query: SqlRunner['query'];

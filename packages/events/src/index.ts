@@ -5,7 +5,7 @@
  */
 export type { DomainEvent, EventHandler, EventSubscription, EventTransport, SubscribeOptions } from './types';
 export { createInProcessTransport } from './in-process';
-export { outboxTable, appendEvent, readLog, logHead, logTail, pruneLog, relayPass, relayFaults, serviceOutbox, type BindParameter, type OutboxRelay, type ReadLogOptions, type ServiceOutbox } from './outbox';
+export { outboxTable, appendEvent, readLog, logHead, logTail, pruneLog, relayPass, type RelayFaults, serviceOutbox, type BindParameter, type OutboxRelay, type ReadLogOptions, type ServiceOutbox } from './outbox';
 export { inboxTable, applyOnce, pruneInbox } from './inbox';
 export { reportOutbox, consumerProgress } from './metrics';
 export { createEventTransport, chooseEventTransport, type EventTransportChoice } from './select';

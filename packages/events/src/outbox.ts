@@ -164,8 +164,11 @@ export async function logTail(query: SqlRunner['query'], source: string): Promis
   return row?.tail ? BigInt(row.tail) : null;
 }
 
-/** Test-only: a step after which the relay stops as if the process crashed. */
-export const relayFaults: { crashAfterClaim: boolean; crashAfterPublish: boolean } = { crashAfterClaim: false, crashAfterPublish: false };
+/** A test's control over a relay pass: a step after which it stops as if the process crashed. */
+export interface RelayFaults {
+  crashAfterClaim: boolean;
+  crashAfterPublish: boolean;
+}
 
 /** Events relayed per batch; a pass runs batches until the outbox is drained. */
 const RELAY_BATCH_MAX = 200;
@@ -184,7 +187,13 @@ async function underRelayLock<T>(database: RelayDatabase, source: string, work: 
 }
 
 /** One pass: positions the committed events, publishes every unpublished one in order, marks them. */
-export async function relayPass(database: RelayDatabase, source: string, transport: EventTransport, batchMax = RELAY_BATCH_MAX): Promise<number> {
+export async function relayPass(
+  database: RelayDatabase,
+  source: string,
+  transport: EventTransport,
+  options: { batchMax?: number; faults?: RelayFaults | undefined } = {},
+): Promise<number> {
+  const { batchMax = RELAY_BATCH_MAX, faults } = options;
   const table = outboxTableName(source);
   return underRelayLock(database, source, async () => {
     let total = 0;
@@ -195,7 +204,7 @@ export async function relayPass(database: RelayDatabase, source: string, transpo
          update ${table} o set position = head.p + next.n from head, next where o.id = next.id`,
         [String(batchMax)],
       );
-      if (relayFaults.crashAfterClaim) throw new Error('simulated crash after claiming, before publishing');
+      if (faults?.crashAfterClaim) throw new Error('simulated crash after claiming, before publishing');
       const rows = await database.query(
         `select ${EVENT_COLUMNS} from ${table} where published_at is null and position is not null order by position limit $1::integer`,
         [String(batchMax)],
@@ -204,7 +213,7 @@ export async function relayPass(database: RelayDatabase, source: string, transpo
       const events = rows.map((row) => eventFromRow(source, row));
       assertAscending(source, events);
       await transport.publish(events);
-      if (relayFaults.crashAfterPublish) throw new Error('simulated crash after publishing, before marking');
+      if (faults?.crashAfterPublish) throw new Error('simulated crash after publishing, before marking');
       await database.query(`update ${table} set published_at = now() where id = any(string_to_array($1, ',')) and published_at is null`, [events.map((event) => event.id).join(',')]);
       total += events.length;
       if (rows.length < batchMax) return total;

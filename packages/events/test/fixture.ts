@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { RawTransaction, SqlRunner } from '@paygraph/db';
-import { appendEvent, relayPass, type DomainEvent, type EventTransport } from '../src';
+import { appendEvent, relayPass, type DomainEvent, type EventTransport, type RelayFaults } from '../src';
 
 const postgresServerUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const natsServerUrl = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -26,7 +26,7 @@ export interface TestDatabase {
    * `pay_<n % payments>`, buyer `usr_b<n % 3>`, merchant `usr_m`, statuses alternating.
    */
   appendMany(source: string, count: number, payments?: number): Promise<void>;
-  relay(source: string, transport: EventTransport): Promise<number>;
+  relay(source: string, transport: EventTransport, faults?: RelayFaults): Promise<number>;
   drop(): Promise<void>;
 }
 
@@ -62,6 +62,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
         payload jsonb not null,
         created_at timestamptz not null default now(),
         published_at timestamptz,
+        trace_parent text,
         unique (aggregate_id, aggregate_version))`);
     },
     async append(source, count, aggregateId = `agg_${randomSuffix()}`) {
@@ -85,7 +86,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
         [tag, String(count), String(payments)],
       );
     },
-    relay: (source, transport) => relayPass(database, source, transport),
+    relay: (source, transport, faults) => relayPass(database, source, transport, { faults }),
     async drop() {
       await client.end({ timeout: 5 });
       await server.unsafe(`drop database if exists ${name} with (force)`);

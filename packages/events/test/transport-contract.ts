@@ -5,7 +5,7 @@
  * consumer); events are written to a real outbox and published by the real relay.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { applyOnce, relayFaults, type DomainEvent, type EventTransport } from '../src';
+import { applyOnce, type DomainEvent, type EventTransport, type RelayFaults } from '../src';
 import { createTestDatabase, eventually, pause, randomSuffix, range, recorder, type TestDatabase } from './fixture';
 
 export interface TransportUnderTest {
@@ -16,6 +16,8 @@ export interface TransportUnderTest {
 export function transportContract(subject: TransportUnderTest) {
   let db: TestDatabase;
   let opened: EventTransport[] = [];
+  /** The relay's crash points, passed to the passes that test them (no module global). */
+  const relayFaults: RelayFaults = { crashAfterClaim: false, crashAfterPublish: false };
   const open = async () => {
     const transport = await subject.open(db);
     opened.push(transport);
@@ -144,12 +146,12 @@ export function transportContract(subject: TransportUnderTest) {
 
     await db.append(source, 2);
     relayFaults.crashAfterClaim = true;
-    await expect(db.relay(source, relay)).rejects.toThrow(/crash after claiming/);
+    await expect(db.relay(source, relay, relayFaults)).rejects.toThrow(/crash after claiming/);
     relayFaults.crashAfterClaim = false;
 
     await db.append(source, 2);
     relayFaults.crashAfterPublish = true;
-    await expect(db.relay(source, relay)).rejects.toThrow(/crash after publishing/);
+    await expect(db.relay(source, relay, relayFaults)).rejects.toThrow(/crash after publishing/);
     relayFaults.crashAfterPublish = false;
     // The next pass publishes the same events again: the same ids and positions.
     expect(await db.relay(source, relay)).toBe(4);

@@ -4,7 +4,7 @@
  */
 import type { RequestListener } from 'node:http';
 import { ConfigError, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
-import { closeSharedDatabases } from '@paygraph/db';
+import { closeSharedDatabases, type QueryCounts } from '@paygraph/db';
 import { createGateway } from '@paygraph/gateway';
 import type { Logger } from '@paygraph/logging';
 import { createRuntime, gatewayTokenVerifier, listen, openEventTransport, type Listening, type ServiceDefinition, type ServiceInstance } from '@paygraph/server';
@@ -62,6 +62,8 @@ export interface PlatformOptions {
    * one, else at a closed port (a call to it fails at once, as to a service that is down).
    */
   only?: readonly string[];
+  /** A test's control: statements sent by every service, counted by service. */
+  queryCounts?: QueryCounts;
   /** Stand-ins for services that are not started, by name: served on a free port of their own. */
   fakes?: Readonly<Record<string, RequestListener>>;
 }
@@ -73,7 +75,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const { env, logger } = options;
   const config = loadPlatformConfig(env);
   const services = loadServiceList(env);
-  const runtime = createRuntime({ env, services, logger, config });
+  const runtime = createRuntime({ env, services, logger, config, ...(options.queryCounts ? { queryCounts: options.queryCounts } : {}) });
   // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (@paygraph/telemetry), each service's
   // spans under its own service.name; started before the databases open so their SQL is traced.
   const tracing = await startTracing(env, { service: null });

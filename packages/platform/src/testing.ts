@@ -13,6 +13,7 @@ export interface TestPlatformOptions {
   services?: PlatformOptions['services'];
   only?: PlatformOptions['only'];
   fakes?: PlatformOptions['fakes'];
+  queryCounts?: PlatformOptions['queryCounts'];
 }
 
 export async function startTestPlatform(options: TestPlatformOptions = {}): Promise<Platform> {
@@ -37,5 +38,6 @@ export async function startTestPlatform(options: TestPlatformOptions = {}): Prom
     ...(options.services ? { services: options.services } : {}),
     ...(options.only ? { only: options.only } : {}),
     ...(options.fakes ? { fakes: options.fakes } : {}),
+    ...(options.queryCounts ? { queryCounts: options.queryCounts } : {}),
   });
 }

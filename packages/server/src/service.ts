@@ -1,5 +1,5 @@
 import { ConfigError, loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
-import { resolveDatabaseTarget, setDatabaseLogger, type DatabaseTarget } from '@paygraph/db';
+import { resolveDatabaseTarget, setDatabaseLogger, type DatabaseTarget, type QueryCounts } from '@paygraph/db';
 import { weakSecretReason, type TokenVerifier } from '@paygraph/identity';
 import type { EventTransport } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
@@ -81,6 +81,8 @@ export function createRuntime(options: {
   config?: PlatformConfig;
   /** Where a service's embedded database lives; by default all share DATA_DIR. */
   embeddedDataDir?: (service: string, dataDir: string) => string;
+  /** A test's control: every service's statements are counted here. */
+  queryCounts?: QueryCounts;
 }): ServiceRuntime {
   const config = options.config ?? loadPlatformConfig(options.env);
   const directory = createDirectory(options.services);
@@ -98,7 +100,9 @@ export function createRuntime(options: {
     serviceSecrets: config.SERVICE_SECRET_PREVIOUS ? [serviceSecret, config.SERVICE_SECRET_PREVIOUS] : [serviceSecret],
     // Access and service tokens, checked against auth's keys (built on first use).
     verifyToken: createPlatformTokenVerifier(config, directory),
-    databaseTarget: (service) =>
-      resolveDatabaseTarget(service, options.env, options.embeddedDataDir?.(service, config.dataDir) ?? config.dataDir, config.DATABASE_POOL_MAX, databaseTiming),
+    databaseTarget: (service) => ({
+      ...resolveDatabaseTarget(service, options.env, options.embeddedDataDir?.(service, config.dataDir) ?? config.dataDir, config.DATABASE_POOL_MAX, databaseTiming),
+      ...(options.queryCounts ? { queryCounts: options.queryCounts } : {}),
+    }),
   };
 }

@@ -4,7 +4,7 @@
 // marking publishes the same events again with the same positions (at least once), and a consumer
 // applying by event id applies each once.
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createInProcessTransport, relayFaults, relayPass, type DomainEvent } from '@paygraph/events';
+import { createInProcessTransport, relayPass, type DomainEvent, type RelayFaults } from '@paygraph/events';
 import { openServiceDatabase, type ServiceDatabase } from '@paygraph/db';
 import { schema } from '../src/db/schema';
 import { migrationsFolder } from '../src/server';
@@ -34,7 +34,9 @@ async function recordingTransport() {
   return { transport, received };
 }
 
-const relay = (transport: ReturnType<typeof createInProcessTransport>) => relayPass(database, 'payments', transport);
+// The test's control over the relay's crash points, passed to each pass (no module global).
+const relayFaults: RelayFaults = { crashAfterClaim: false, crashAfterPublish: false };
+const relay = (transport: ReturnType<typeof createInProcessTransport>) => relayPass(database, 'payments', transport, { faults: relayFaults });
 const order = (label: string) => store.createOrder({ buyerId: `usr_${label}`, merchantId: 'usr_merchant', amount: 100n, currency: 'USD', description: label });
 
 it('publishes committed events in log order with gap-free positions, once per pass', async () => {
