@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { closeSharedDatabases, makePrivateDirectory, openServiceDatabase } from '../src/index';
-import { resolveServiceSecret } from '../../server/src/service-secret';
+import { resolveServiceSecret } from '@paygraph/server';
 
 const roots: string[] = [];
 const scratch = () => {
