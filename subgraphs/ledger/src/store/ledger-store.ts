@@ -206,22 +206,46 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
   async function postBatchIn(sql: SqlRunner, batch: readonly PostingRequest[]): Promise<Array<Settlement<PostedTransaction>>> {
     const outcomes: Array<Settlement<PostedTransaction> | undefined> = batch.map(() => undefined);
     const ids = batch.map(() => newId('ltx'));
+    const claimed = await claimKeys(sql, batch, ids, outcomes);
+    if (claimed.length === 0) return settledAll(outcomes);
+    const { posted, deltas } = await checkAgainstLockedTotals(sql, batch, claimed, ids, outcomes);
+    if (posted.length === 0) return settledAll(outcomes);
+
+    const transactions = posted.map((index) => ({ id: ids[index]!, idempotencyKey: batch[index]!.idempotencyKey, description: batch[index]!.description }));
+    const linesOf = posted.map((index) => batch[index]!.lines.map((line) => ({ ...line, id: newId('len') })));
+    const entriesById = await writeEntriesAndTotals(sql, transactions, linesOf, deltas);
+    const stamped = await chainTransactions(sql, transactions, linesOf);
+    posted.forEach((index, n) => {
+      const transaction = stamped.get(transactions[n]!.id);
+      if (!transaction) throw new Error(`A batch did not stamp transaction ${transactions[n]!.id}`);
+      outcomes[index] = { ok: true, value: { transaction, entries: entriesById.get(transaction.id) ?? [], replayed: false } };
+    });
+    return settledAll(outcomes);
+  }
+
+  /** Claims every key of the batch; settles the postings whose key was taken; returns the claimed ones' indexes. */
+  async function claimKeys(sql: SqlRunner, batch: readonly PostingRequest[], ids: readonly string[], outcomes: Array<Settlement<PostedTransaction> | undefined>): Promise<number[]> {
     const claimedRows = await sql.query<{ id: string }>(LEDGER_BATCH_SQL.claimTransactions, [
       JSON.stringify(batch.map((posting, index) => ({ id: ids[index], idempotency_key: posting.idempotencyKey, request_hash: posting.hash, description: posting.description }))),
     ]);
     const claimedIds = new Set(claimedRows.map((row) => row.id));
     const taken = batch.flatMap((_posting, index) => (claimedIds.has(ids[index]!) ? [] : [index]));
     if (taken.length > 0) await settleTaken(sql, batch, taken, outcomes);
+    return batch.flatMap((_posting, index) => (claimedIds.has(ids[index]!) ? [index] : []));
+  }
 
-    const claimed = batch.flatMap((_posting, index) => (claimedIds.has(ids[index]!) ? [index] : []));
-    if (claimed.length === 0) return settledAll(outcomes);
+  /**
+   * Locks the claimed postings' accounts and checks each posting, in arrival order, against their
+   * totals plus the postings before it: an overdraft of a guarded account is INSUFFICIENT_FUNDS for
+   * that posting alone, and its key is given back. Returns the postings that fit and their summed deltas.
+   */
+  async function checkAgainstLockedTotals(sql: SqlRunner, batch: readonly PostingRequest[], claimed: readonly number[], ids: readonly string[], outcomes: Array<Settlement<PostedTransaction> | undefined>) {
     const accountIds = [...new Set(claimed.flatMap((index) => batch[index]!.lines.map((line) => line.accountId)))].sort();
     const locked = await sql.query<{ id: string; guarded: boolean; posted_debits: string; posted_credits: string; pending_debits: string }>(LEDGER_BATCH_SQL.lockAccounts, [JSON.stringify(accountIds)]);
     const totals = new Map(locked.map((row) => [row.id, { guarded: row.guarded, postedDebits: BigInt(row.posted_debits), postedCredits: BigInt(row.posted_credits), pendingDebits: BigInt(row.pending_debits) }]));
-
     const posted: number[] = [];
     const refused: number[] = [];
-    const batchDeltas = new Map<string, AccountDelta>();
+    const sums = new Map<string, AccountDelta>();
     for (const index of claimed) {
       const deltas = linesToDeltas(batch[index]!.lines);
       const missing = [...deltas.keys()].find((accountId) => !totals.has(accountId));
@@ -238,48 +262,43 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
         const total = totals.get(accountId)!;
         total.postedDebits += delta.postedDebits;
         total.postedCredits += delta.postedCredits;
-        const sum = batchDeltas.get(accountId) ?? zeroDelta();
+        const sum = sums.get(accountId) ?? zeroDelta();
         sum.postedDebits += delta.postedDebits;
         sum.postedCredits += delta.postedCredits;
-        batchDeltas.set(accountId, sum);
+        sums.set(accountId, sum);
       }
       posted.push(index);
     }
     if (refused.length > 0) await sql.query(LEDGER_BATCH_SQL.releaseClaims, [JSON.stringify(refused.map((index) => ids[index]))]);
-    if (posted.length === 0) return settledAll(outcomes);
+    return { posted, deltas: sums };
+  }
 
-    let ordinal = 0;
-    const linesOf = posted.map((index) => batch[index]!.lines.map((line) => ({ ...line, id: newId('len'), ordinal: (ordinal += 1) })));
-    const entryRows = await sql.query(LEDGER_BATCH_SQL.postEntriesAndTotals, [
-      JSON.stringify(
-        linesOf.flatMap((lines, n) =>
-          lines.map((line) => ({ ordinal: line.ordinal, id: line.id, transaction_id: ids[posted[n]!], account_id: line.accountId, direction: line.direction, amount: line.amount.toString(), currency: line.currency })),
-        ),
-      ),
-      JSON.stringify([...batchDeltas].map(([id, delta]) => ({ id, posted_debits: delta.postedDebits.toString(), posted_credits: delta.postedCredits.toString() }))),
+  /** Every entry of the batch, in order, and the summed totals, in one statement; the entries by transaction. */
+  async function writeEntriesAndTotals(sql: SqlRunner, transactions: ReadonlyArray<{ id: string }>, linesOf: ReadonlyArray<ReadonlyArray<PostingLine & { id: string }>>, deltas: Map<string, AccountDelta>) {
+    const entries = linesOf.flatMap((lines, n) => lines.map((line) => ({ id: line.id, transaction_id: transactions[n]!.id, account_id: line.accountId, direction: line.direction, amount: line.amount.toString(), currency: line.currency })));
+    const rows = await sql.query(LEDGER_BATCH_SQL.postEntriesAndTotals, [
+      JSON.stringify(entries.map((entry, ordinal) => ({ ordinal, ...entry }))),
+      JSON.stringify([...deltas].map(([id, delta]) => ({ id, posted_debits: delta.postedDebits.toString(), posted_credits: delta.postedCredits.toString() }))),
     ]);
-    if (entryRows.length !== ordinal || entryRows[0]?.accounts_updated !== batchDeltas.size) {
-      throw new Error(`A batch wrote ${entryRows.length} of ${ordinal} entries and ${String(entryRows[0]?.accounts_updated)} of ${batchDeltas.size} accounts`);
+    if (rows.length !== entries.length || rows[0]?.accounts_updated !== deltas.size) {
+      throw new Error(`A batch wrote ${rows.length} of ${entries.length} entries and ${String(rows[0]?.accounts_updated)} of ${deltas.size} accounts`);
     }
+    return groupEntries(rows.map(toEntry));
+  }
 
+  /** One hash-chain link per transaction, in order, from the head (locked until commit); the stamped rows by id. */
+  async function chainTransactions(sql: SqlRunner, transactions: ReadonlyArray<{ id: string; idempotencyKey: string; description: string | null }>, linesOf: ReadonlyArray<ReadonlyArray<PostingLine & { id: string }>>) {
     const [head] = await sql.query<{ sequence: string; hash: string }>(LEDGER_BATCH_SQL.lockChainHead);
-    let sequence = BigInt(head!.sequence);
-    let hash = head!.hash;
-    const stamps = posted.map((index, n) => {
-      const posting = batch[index]!;
+    if (!head) throw new Error('The ledger has no hash chain head');
+    let sequence = BigInt(head.sequence);
+    let hash = head.hash;
+    const stamps = transactions.map((transaction, n) => {
       sequence += 1n;
-      hash = chainHash(hash, chainPayload({ id: ids[index]!, idempotencyKey: posting.idempotencyKey, description: posting.description }, linesOf[n]!));
-      return { id: ids[index]!, sequence: sequence.toString(), hash };
+      hash = chainHash(hash, chainPayload(transaction, linesOf[n]!));
+      return { id: transaction.id, sequence: sequence.toString(), hash };
     });
     const stamped = await sql.query(LEDGER_BATCH_SQL.stampTransactions, [JSON.stringify(stamps), sequence.toString(), hash]);
-    const transactionsById = new Map(stamped.map((row) => [row.id as string, toTransaction(row)]));
-    const entriesById = groupEntries(entryRows.map(toEntry));
-    for (const index of posted) {
-      const transaction = transactionsById.get(ids[index]!);
-      if (!transaction) throw new Error(`A batch did not stamp transaction ${ids[index]}`);
-      outcomes[index] = { ok: true, value: { transaction, entries: entriesById.get(transaction.id) ?? [], replayed: false } };
-    }
-    return settledAll(outcomes);
+    return new Map(stamped.map((row) => [row.id as string, toTransaction(row)]));
   }
 
   /** Postings whose key was taken: the first result when the request is the same, else IDEMPOTENCY_KEY_REUSED. */
