@@ -12,7 +12,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { serviceUnavailable } from '@paygraph/errors';
-import { PAYMENTS_SOURCE, toPaymentStatusChange, type DomainEvent, type EventSubscription, type EventTransport, type PaymentStatusChange } from '@paygraph/events';
+import { PAYMENTS_SOURCE, STATUS_LOG_PAGE_MAX, toPaymentStatusChange, type DomainEvent, type EventSubscription, type EventTransport, type PaymentStatusChange } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
 
 export { toPaymentStatusChange as toStatusChange, type PaymentStatusChange } from '@paygraph/events';
@@ -33,7 +33,8 @@ export type InterruptListener = (error: GraphQLError) => void;
 
 /** Pages read to fill one gap; a larger gap interrupts the listeners rather than stall the hub. */
 export const GAP_FILL_PAGES_MAX = 20;
-export const GAP_FILL_PAGE = 500;
+/** The payments log's own page limit: a shorter page means the end of the log. */
+export const GAP_FILL_PAGE = STATUS_LOG_PAGE_MAX;
 
 export interface PaymentEventHub {
   /**

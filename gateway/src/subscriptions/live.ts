@@ -7,6 +7,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { apiError, serviceUnavailable } from '@paygraph/errors';
+import { STATUS_LOG_PAGE_MAX } from '@paygraph/events';
 import type { PaymentEventHub, PaymentStatusChange, ReadStatusLog } from './hub';
 
 /** A change resolved for this subscriber: the federated result, keyed by the client's aliases. */
@@ -22,8 +23,8 @@ export type LiveItem = { kind: 'delivery'; delivery: Delivery } | { kind: 'end';
 
 /** Changes waiting for a slow client before its subscription is ended. */
 export const PENDING_MAX = 1_000;
-/** Log entries read per page while replaying. */
-export const REPLAY_PAGE = 500;
+/** Log entries read per page while replaying: the payments log's own page limit (a shorter page is the end). */
+export const REPLAY_PAGE = STATUS_LOG_PAGE_MAX;
 
 export interface LiveSubscriptionOptions {
   hub: PaymentEventHub;

@@ -14,6 +14,7 @@ export { createNatsTransport, type NatsTransportOptions } from './nats';
 export {
   PAYMENTS_SOURCE,
   readPaymentStatusChanges,
+  STATUS_LOG_PAGE_MAX,
   toPaymentStatusChange,
   type PaymentStatusChange,
   type StatusChangeFilter,

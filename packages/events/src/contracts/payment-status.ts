@@ -12,6 +12,13 @@ import type { DomainEvent } from '../types';
 export const PAYMENTS_SOURCE = 'payments';
 const PAYMENT_AGGREGATE = 'Payment';
 
+/**
+ * Status changes one read of the payments log returns at most (`paymentStatusLog(first:)`, which
+ * payments clamps to it). Readers that page take a shorter page for the end of the log, so they
+ * page with this constant, never a number of their own.
+ */
+export const STATUS_LOG_PAGE_MAX = 500;
+
 /** A payment's status change, from the payments log (live event or replay). */
 export interface PaymentStatusChange {
   /** The event's position in the payments log. */

@@ -1,6 +1,7 @@
 import { isAdmin, requireRole, requireScope, requireUser, type Viewer } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
 import { badUserInput } from '@paygraph/errors';
+import { STATUS_LOG_PAGE_MAX } from '@paygraph/events';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
 import { cancelOrder } from '../commands/cancel-order';
 import { capturePayment } from '../commands/capture-payment';
@@ -47,7 +48,7 @@ export const resolvers: Resolvers = {
       requireScope(context.viewer, PAYMENT_EVENTS_READ_SCOPE);
       if (!/^\d{1,19}$/.test(args.after)) throw badUserInput('after must be a sequence (a non-negative integer)', 'after');
       try {
-        const changes = await context.flow.store.statusLog(BigInt(args.after), { paymentId: args.paymentId ?? null, partyId: args.userId ?? null }, Math.min(Math.max(args.first ?? 500, 1), 500));
+        const changes = await context.flow.store.statusLog(BigInt(args.after), { paymentId: args.paymentId ?? null, partyId: args.userId ?? null }, Math.min(Math.max(args.first ?? STATUS_LOG_PAGE_MAX, 1), STATUS_LOG_PAGE_MAX));
         return changes.map((change) => ({
           ...change,
           sequence: change.sequence.toString(),
