@@ -11,7 +11,7 @@
  */
 import type { ApolloGateway, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { LimitSettings } from '@paygraph/config';
 import { ErrorCode, isPublicCode } from '@paygraph/errors';
 import { LimitCode, limitsParseOptions, operationLimitsPlugin } from '@paygraph/server';
@@ -96,11 +96,23 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
     variables,
   });
 
+  // An operation without variables always has the same estimated cost: computed once per operation
+  // object (Apollo's document cache hands over the same one for the same text), per supergraph.
+  let staticCosts = new WeakMap<object, number>();
+  const estimate = (document: DocumentNode, operation: OperationDefinitionNode, schema: GraphQLSchema, variables: Record<string, unknown> | undefined): number => {
+    if (operation.variableDefinitions && operation.variableDefinitions.length > 0) return estimateCost(document, operation, costContext(schema, variables));
+    const known = staticCosts.get(operation);
+    if (known !== undefined) return known;
+    const cost = estimateCost(document, operation, costContext(schema, variables));
+    staticCosts.set(operation, cost);
+    return cost;
+  };
+
   const limits = operationLimitsPlugin<GatewayContext>(settings, {
     onRefused: (code) => metrics.observeRefusal(code),
     afterChecks: ({ document, operation, schema, request }) => {
       if (!operation) return null;
-      const cost = estimateCost(document, operation, costContext(schema, request.variables));
+      const cost = estimate(document, operation, schema, request.variables);
       metrics.observeCost('estimated', cost);
       if (cost <= settings.OPERATION_COST_MAX) return null;
       return new GraphQLError(`Operation estimated cost ${cost} exceeds OPERATION_COST_MAX (${settings.OPERATION_COST_MAX}).`, {
@@ -132,6 +144,7 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
         onSchemaLoadOrUpdate: (callback) =>
           gateway.onSchemaLoadOrUpdate((schemaContext) => {
             directives = readCostDirectives(schemaContext.coreSupergraphSdl);
+            staticCosts = new WeakMap();
             callback(schemaContext);
           }),
         stop: () => gateway.stop(),
