@@ -22,7 +22,8 @@
  *
  * Settings: BENCH_SECONDS=10 per point, BENCH_RUNS=3 (at least 2), BENCH_CONNECTIONS=16,
  * BENCH_USERS=16, BENCH_WARMUP_SECONDS=5 per gateway before measuring, BENCH_TARGETS=direct,ours,hive,
- * BENCH_SCENARIOS=many,shared, BENCH_OURS_NODE_OPTIONS is given to our gateway as NODE_OPTIONS
+ * BENCH_SCENARIOS=many,shared, BENCH_BEFORE_DIR=<another checkout> adds a `before` target (that
+ * checkout's gateway, same settings: before/after of a change in one run), BENCH_OURS_NODE_OPTIONS is given to our gateway as NODE_OPTIONS
  * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": the profile is written when it stops).
  * The load generator (autocannon, in this process) shares the two cores with every process
  * measured: compare the targets within one run, as ratios.
@@ -44,7 +45,9 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const USERS = Number(process.env.BENCH_USERS ?? 16);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
-const TARGETS = (process.env.BENCH_TARGETS ?? 'direct,ours,hive').split(',') as TargetName[];
+/** Another checkout of the repository (its node_modules linked to this one's) whose gateway runs beside ours as `before`. */
+const BEFORE_DIR = process.env.BENCH_BEFORE_DIR ? path.resolve(process.env.BENCH_BEFORE_DIR) : null;
+const TARGETS = (process.env.BENCH_TARGETS ?? `direct,ours,${BEFORE_DIR ? 'before,' : ''}hive`).split(',') as TargetName[];
 const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'many,shared').split(',') as Scenario[];
 const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const STARTUP_TIMEOUT_MS = 90_000;
@@ -53,14 +56,15 @@ const STOP_TIMEOUT_MS = 10_000;
 const CLOCK_TICKS_PER_SECOND = 100;
 const QUERY = '{ me { id name role } }';
 
-type TargetName = 'direct' | 'ours' | 'hive';
+type TargetName = 'direct' | 'ours' | 'before' | 'hive';
 type Scenario = 'many' | 'shared';
 
 for (const value of [SECONDS, RUNS, CONNECTIONS, USERS]) {
   if (!Number.isInteger(value) || value <= 0) throw new Error('BENCH_SECONDS, BENCH_RUNS, BENCH_CONNECTIONS and BENCH_USERS must be positive integers');
 }
 if (RUNS < 2) throw new Error('BENCH_RUNS must be at least 2: figures are medians of several runs');
-for (const target of TARGETS) if (!['direct', 'ours', 'hive'].includes(target)) throw new Error(`unknown target ${target}`);
+for (const target of TARGETS) if (!['direct', 'ours', 'before', 'hive'].includes(target)) throw new Error(`unknown target ${target}`);
+if (TARGETS.includes('before') && !BEFORE_DIR) throw new Error('the before target needs BENCH_BEFORE_DIR');
 for (const scenario of SCENARIOS) if (!['many', 'shared'].includes(scenario)) throw new Error(`unknown scenario ${scenario}`);
 
 const median = (values: number[]) => {
@@ -105,8 +109,8 @@ interface Started {
 const running: Started[] = [];
 
 /** Starts `node <args>` in the repository root and waits for a line matching `ready`. */
-async function startProcess(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<Started> {
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: repositoryRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startProcess(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, cwd = repositoryRoot): Promise<Started> {
+  const child: ChildProcess = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const started: Started = {
@@ -235,7 +239,8 @@ async function main() {
       DATABASE_URL: databaseUrl.toString(),
       SERVICE_SECRET: serviceSecret,
       HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
+      // Every process logs at its default level (info: the access log writes a line per request) unless LOG_LEVEL says otherwise.
+      ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
       USERS_PORT: String(usersPort),
       AUTH_PORT: String(authPort),
       USERS_URL: usersUrl,
@@ -269,11 +274,16 @@ async function main() {
       );
       targets.push({ name: 'ours', url: `http://127.0.0.1:${oursPort}/graphql`, pid: ours.pid, headers: (token) => ({ authorization: `Bearer ${token}` }) });
     }
+    if (TARGETS.includes('before')) {
+      const beforePort = await freePort();
+      const before = await startProcess('before', [...tsx, 'gateway/src/index.ts'], { ...env, PORT: String(beforePort), SUPERGRAPH_SOURCE: 'static' }, /Gateway ready at/, BEFORE_DIR!);
+      targets.push({ name: 'before', url: `http://127.0.0.1:${beforePort}/graphql`, pid: before.pid, headers: (token) => ({ authorization: `Bearer ${token}` }) });
+    }
     if (TARGETS.includes('hive')) {
       const hive = await startProcess(
         'hive',
         [path.join(repositoryRoot, 'node_modules/@graphql-hive/gateway/dist/bin.js'), 'supergraph', 'schema/supergraph.graphql', '-c', 'deploy/hive-gateway/gateway.config.ts', '--port', String(hivePort), '--host', '127.0.0.1'],
-        // Hive Gateway reads LOG_LEVEL too; its ready line is an info line.
+        // Hive Gateway reads LOG_LEVEL too; its ready line is an info line (it logs nothing per request at info).
         { ...env, LOG_LEVEL: 'info' },
         /Listening on/,
       );
@@ -324,6 +334,8 @@ async function main() {
       const ours = rateOf(`${scenario}/ours`);
       const hive = rateOf(`${scenario}/hive`);
       if (ours !== null && hive !== null) console.log(`${scenario}: ours / hive = ${(ours / hive).toFixed(2)}x`);
+      const before = rateOf(`${scenario}/before`);
+      if (ours !== null && before !== null) console.log(`${scenario}: ours / before = ${(ours / before).toFixed(2)}x`);
     }
   } finally {
     await stopAll();
