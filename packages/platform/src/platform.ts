@@ -3,7 +3,7 @@
  * its own port, then the gateway. The end-to-end tests start it the same way.
  */
 import type { RequestListener } from 'node:http';
-import { ConfigError, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
+import { ConfigError, loadLimitSettings, loadPlatformConfig, loadServiceList, type PlatformConfig } from '@paygraph/config';
 import { closeSharedDatabases, type QueryCounts } from '@paygraph/db';
 import { createGateway } from '@paygraph/gateway';
 import type { Logger } from '@paygraph/logging';
@@ -152,6 +152,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       logger: logger.child({ service: 'gateway' }),
       events,
       serviceSecret: runtime.serviceSecret,
+      // The platform's environment, not the process's: a test's REQUEST_TIMEOUT_MS reaches the gateway.
+      limits: loadLimitSettings(env),
     });
     gatewayListening = await listen(gateway.app, config.PORT, config.HOST);
     gateway.attachSubscriptions(gatewayListening.server);
