@@ -92,7 +92,7 @@ const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['n
 /** A payment of a fresh order, moved straight to `step` with the facts it has there. */
 async function paymentAt(step: PaymentStep, start: PaymentChanges, captureMethod: PaymentRow['captureMethod']): Promise<PaymentRow> {
   const order = await store.createOrder({ buyerId: 'usr_buyer', merchantId: 'usr_merchant', amount, currency: 'USD', description: null });
-  const payment = await store.insertPayment({ id: `pay_${order.id}`, orderId: order.id, buyerId: order.buyerId, merchantId: order.merchantId, amount, currency: 'USD', status: 'PENDING', step: 'CREATED', captureMethod, idempotencyKey: order.id, requestHash: 'h' });
+  const payment = await store.insertPayment({ id: `pay_${order.id}`, orderId: order.id, buyerId: order.buyerId, status: 'PENDING', step: 'CREATED', captureMethod, idempotencyKey: order.id, requestHash: 'h' });
   const moved = await store.updatePayment(payment.id, { statuses: ['PENDING'] }, { ...start, step });
   if (!moved) throw new Error('the test payment could not be moved to its step');
   return moved;

@@ -9,7 +9,6 @@ import { newId } from '@paygraph/db';
 import { assertIdempotencyKey, claimOrReplay, requestHash } from '@paygraph/server';
 import type { PaymentRow } from '../db/schema';
 import type { FlowDeps } from '../deps';
-import { canMoveOrder } from '../domain/payment-state';
 import { checkpoint } from '../faults';
 import { advance } from '../saga/advance';
 import { PaymentConflict } from '../store/payments-store';
@@ -19,35 +18,22 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
   const idempotencyKey = assertIdempotencyKey(input.idempotencyKey);
   const captureMethod = input.captureMethod ?? 'AUTOMATIC';
   const hash = requestHash('payOrder', { orderId: input.orderId, captureMethod });
-  // Looked up first: a replay must not reach the order checks (the order is paid by then).
+  const find = () => deps.store.paymentByKey(buyer.userId, idempotencyKey);
+  // The claim goes first (one transaction on the usual path: the order is read under its lock
+  // there); a refusal is checked against the key, since a replay finds its order paid by then.
   const keyed = await claimOrReplay({
     hash,
-    lookFirst: true,
-    find: () => deps.store.paymentByKey(buyer.userId, idempotencyKey),
+    find,
     claim: async (): Promise<PaymentRow | undefined> => {
-      const order = await deps.store.orderById(input.orderId);
-      if (!order || order.buyerId !== buyer.userId) throw notFound('No such order.');
-      if (!canMoveOrder(order.status, 'PAID')) throw invalidState(`The order is ${order.status.toLowerCase()}; only a pending order can be paid.`);
       try {
-        return await deps.store.insertPayment({
-          id: newId('pay'),
-          orderId: order.id,
-          buyerId: order.buyerId,
-          merchantId: order.merchantId,
-          amount: order.amount,
-          currency: order.currency,
-          status: 'PENDING',
-          step: 'CREATED',
-          captureMethod,
-          idempotencyKey,
-          requestHash: hash,
-        });
+        return await deps.store.insertPayment({ id: newId('pay'), orderId: input.orderId, buyerId: buyer.userId, status: 'PENDING', step: 'CREATED', captureMethod, idempotencyKey, requestHash: hash });
       } catch (error) {
-        // The key taken meanwhile by a concurrent duplicate: replayed from what holds it.
-        if (error instanceof PaymentConflict && error.kind === 'idempotency-key') return undefined;
-        if (error instanceof PaymentConflict && error.kind === 'order-not-payable') throw invalidState('The order is no longer pending; only a pending order can be paid.');
-        if (error instanceof PaymentConflict) throw invalidState('This order already has a payment in progress or paid.');
-        throw error;
+        if (!(error instanceof PaymentConflict)) throw error;
+        // The key is taken (by this request earlier, or a concurrent duplicate): replayed from what holds it.
+        if (error.kind === 'idempotency-key' || (await find())) return undefined;
+        if (error.kind === 'no-such-order') throw notFound('No such order.');
+        if (error.kind === 'order-not-payable') throw invalidState(`The order is ${(error.orderStatus ?? 'gone').toLowerCase()}; only a pending order can be paid.`);
+        throw invalidState('This order already has a payment in progress or paid.');
       }
     },
   });

@@ -79,14 +79,20 @@ export function insertPaymentStatement(payment: NewPayment): { text: string; par
   };
 }
 
-/** `set` assignments for a payment update (parameters from $2; $1 is the id), with their parameters. */
-export function paymentAssignments(changes: PaymentChanges): { assignments: string[]; parameters: (string | null)[] } {
+/**
+ * `set` assignments for a payment update, their parameters numbered from `firstParameter` (the
+ * ones before are the statement's own), and the placeholder of the new status when it is set.
+ */
+export function paymentAssignments(changes: PaymentChanges, firstParameter: number): { assignments: string[]; parameters: (string | null)[]; statusPlaceholder: string | null } {
   const fields = PAYMENT_UPDATABLE.filter((field) => changes[field] !== undefined);
+  const placeholder = (index: number) => `$${index + firstParameter}`;
+  const statusIndex = fields.indexOf('status');
   return {
     assignments: fields.map((field, index) => {
       const { column, cast } = paymentColumn(field);
-      return `${column} = $${index + 2}${cast}`;
+      return `${column} = ${placeholder(index)}${cast}`;
     }),
     parameters: fields.map((field) => parameter(changes[field])),
+    statusPlaceholder: statusIndex === -1 ? null : placeholder(statusIndex),
   };
 }

@@ -8,7 +8,7 @@ import { createPaymentsReads } from './reads';
 import { createPaymentsWrites } from './writes';
 
 export { LogPruned } from './reads';
-export { PaymentConflict, type PaymentChanges, type PaymentGuard, type OrderMove } from './writes';
+export { PaymentConflict, type PaymentAttempt, type PaymentChanges, type PaymentGuard, type OrderMove } from './writes';
 
 export function createPaymentsStore(database: { db: Database<typeof schema>; transaction: RawTransaction; query: SqlRunner['query'] }) {
   return { ...createPaymentsReads(database), ...createPaymentsWrites(database) };

@@ -8,7 +8,7 @@
 import { invariant } from '@paygraph/errors';
 import { isUniqueViolation, newId, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { orderStatusEventType, paymentStatusEventType } from '@paygraph/events';
-import { LIVE, assertTransition, canMoveOrder, orderStatusAfterRefund } from '../domain/payment-state';
+import { LIVE, ORDER_TRANSITIONS, assertTransition, canMoveOrder, orderStatusAfterRefund, type OrderStatus } from '../domain/payment-state';
 import type { OrderRow, PaymentRow, RefundRow } from '../db/schema';
 import { insertPaymentStatement, paymentAssignments, toOrder, toPayment, toRefund, type NewPayment, type PaymentChanges } from './columns';
 import { emit, orderFacts, paymentFacts, refundFacts } from './events';
@@ -16,10 +16,17 @@ import { emit, orderFacts, paymentFacts, refundFacts } from './events';
 export type { NewPayment, PaymentChanges } from './columns';
 
 export class PaymentConflict extends Error {
-  constructor(readonly kind: 'idempotency-key' | 'order-has-live-payment' | 'order-not-payable') {
+  constructor(
+    readonly kind: 'idempotency-key' | 'order-has-live-payment' | 'order-not-payable' | 'no-such-order',
+    /** For order-not-payable: where the order is. */
+    readonly orderStatus: OrderRow['status'] | null = null,
+  ) {
     super(kind);
   }
 }
+
+/** A payment attempt on an order: the rest (merchant, amount, currency) is the order's, read under its lock. */
+export type PaymentAttempt = Omit<NewPayment, 'merchantId' | 'amount' | 'currency'>;
 
 /** Which payments an update applies to: in one of these statuses (and at this step, when given). */
 export interface PaymentGuard {
@@ -45,16 +52,26 @@ function only<T>(rows: readonly T[], what: string): T {
 
 const LIVE_SQL = LIVE.map((status) => `'${status}'`).join(', ');
 
+/** The statuses ORDER_TRANSITIONS lets an order leave for `to`. */
+const orderStatusesMovableTo = (to: OrderStatus): OrderStatus[] => (Object.keys(ORDER_TRANSITIONS) as OrderStatus[]).filter((from) => canMoveOrder(from, to));
+
 export function createPaymentsWrites(database: { transaction: RawTransaction; query: SqlRunner['query'] }) {
   /**
    * Moves an order to `status` under its row lock when ORDER_TRANSITIONS allows it from where it
    * is (the table is the one authority: call sites pass no `from` lists); null when it does not.
    */
   async function updateOrderIn(sql: SqlRunner, id: string, status: OrderRow['status']): Promise<OrderRow | null> {
-    const [before] = await sql.query<{ status: OrderRow['status'] }>(`select status from payments.orders where id = $1 for update`, [id]);
-    if (!before || !canMoveOrder(before.status, status)) return null;
-    const order = toOrder(only(await sql.query(`update payments.orders set status = $2, version = version + 1, updated_at = now() where id = $1 returning *`, [id, status]), `order ${id} locked is updated`));
-    await emit(sql, id, order.version, orderStatusEventType(status), orderFacts(order, before.status));
+    // One statement: lock the order, move it only from a status the table allows, say where it was.
+    const [row] = await sql.query<Record<string, unknown> & { previous_status: OrderRow['status'] }>(
+      `with before as (select id, status from payments.orders where id = $1 for update)
+       update payments.orders as moved set status = $2, version = moved.version + 1, updated_at = now()
+       from before where moved.id = before.id and before.status = any(string_to_array($3, ','))
+       returning moved.*, before.status as previous_status`,
+      [id, status, orderStatusesMovableTo(status).join(',')],
+    );
+    if (!row) return null;
+    const order = toOrder(row);
+    await emit(sql, id, order.version, orderStatusEventType(status), orderFacts(order, row.previous_status));
     return order;
   }
 
@@ -64,24 +81,34 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
     return order?.status ?? null;
   }
 
+  /** An order under its row lock, with what a payment of it copies (undefined when there is no such order). */
+  async function lockOrderForPayment(sql: SqlRunner, id: string) {
+    const [order] = await sql.query<{ buyer_id: string; merchant_id: string; amount: string; currency: string; status: OrderRow['status'] }>(
+      `select buyer_id, merchant_id, amount::text as amount, currency, status from payments.orders where id = $1 for update`,
+      [id],
+    );
+    return order;
+  }
+
   async function updatePaymentOnce(id: string, guard: PaymentGuard, changes: PaymentChanges, order: OrderMove | undefined): Promise<PaymentRow | null> {
     return database.transaction(async (sql) => {
-      const [locked] = await sql.query(
-        guard.step
-          ? `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) and step = $3 for update`
-          : `select * from payments.payments where id = $1 and status = any(string_to_array($2, ',')) for update`,
-        guard.step ? [id, guard.statuses.join(','), guard.step] : [id, guard.statuses.join(',')],
-      );
-      if (!locked) return null;
-      const before = toPayment(locked);
-      const statusChanges = changes.status !== undefined && changes.status !== before.status;
-      // The transition table is the one authority on status changes; a move it lacks is a bug.
-      if (changes.status !== undefined && statusChanges) assertTransition(before.status, changes.status);
-      const { assignments, parameters } = paymentAssignments(changes);
-      if (statusChanges) assignments.push('version = version + 1');
+      // One statement: lock the payment if the guard still holds, change it, say what its status
+      // was (the version moves with the status). $1 id, $2 statuses, $3 step; changes from $4.
+      const { assignments, parameters, statusPlaceholder } = paymentAssignments(changes, 4);
+      if (statusPlaceholder) assignments.push(`version = payment.version + (case when before.status = ${statusPlaceholder} then 0 else 1 end)`);
       assignments.push('updated_at = now()');
-      const updated = toPayment(only(await sql.query(`update payments.payments set ${assignments.join(', ')} where id = $1 returning *`, [id, ...parameters]), `payment ${id} locked is updated`));
-      if (statusChanges) await emit(sql, id, updated.version, paymentStatusEventType(updated.status), paymentFacts(updated, before.status));
+      const [row] = await sql.query<Record<string, unknown> & { previous_status: PaymentRow['status'] }>(
+        `with before as (select id, status from payments.payments where id = $1 and status = any(string_to_array($2, ','))${guard.step ? ' and step = $3' : ' and $3::text is null'} for update)
+         update payments.payments as payment set ${assignments.join(', ')} from before where payment.id = before.id
+         returning payment.*, before.status as previous_status`,
+        [id, guard.statuses.join(','), guard.step ?? null, ...parameters],
+      );
+      if (!row) return null;
+      const updated = toPayment(row);
+      const statusChanges = updated.status !== row.previous_status;
+      // The transition table is the one authority on status changes; a move it lacks is a bug (the transaction rolls back).
+      if (statusChanges) assertTransition(row.previous_status, updated.status);
+      if (statusChanges) await emit(sql, id, updated.version, paymentStatusEventType(updated.status), paymentFacts(updated, row.previous_status));
       if (order) {
         const moved = await updateOrderIn(sql, updated.orderId, order.to);
         if (!moved && order.required) throw new OrderDidNotMove();
@@ -104,16 +131,20 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
     },
 
     /**
-     * Records a new payment attempt. A key the buyer used before, or an order that already has a
-     * payment in flight or succeeded, is a PaymentConflict (the caller replays or refuses).
+     * Records a new payment attempt on the buyer's order, for the order's amount. No such order
+     * (or another buyer's), an order that can no longer be paid, a key the buyer used before, or
+     * an order that already has a payment in flight or succeeded, is a PaymentConflict (the caller
+     * replays or refuses).
      */
-    async insertPayment(payment: NewPayment): Promise<PaymentRow> {
+    async insertPayment(attempt: PaymentAttempt): Promise<PaymentRow> {
       try {
         return await database.transaction(async (sql) => {
           // Under the order's row lock, so a payment never starts on an order a cancel just closed
           // (cancelOrderWithoutPayment takes the same lock and looks for live payments).
-          const status = await lockOrder(sql, payment.orderId);
-          if (status === null || !canMoveOrder(status, 'PAID')) throw new PaymentConflict('order-not-payable');
+          const order = await lockOrderForPayment(sql, attempt.orderId);
+          if (!order || order.buyer_id !== attempt.buyerId) throw new PaymentConflict('no-such-order');
+          if (!canMoveOrder(order.status, 'PAID')) throw new PaymentConflict('order-not-payable', order.status);
+          const payment: NewPayment = { ...attempt, merchantId: order.merchant_id, amount: BigInt(order.amount), currency: order.currency };
           const statement = insertPaymentStatement(payment);
           const row = toPayment(only(await sql.query(statement.text, statement.parameters), 'an inserted payment is returned'));
           await emit(sql, row.id, row.version, 'payment.created', paymentFacts(row, null));
