@@ -12,7 +12,8 @@ COPY packages packages
 COPY subgraphs subgraphs
 COPY gateway gateway
 COPY tests/package.json tests/package.json
-# npm ci's postinstall applies these (patch-package, a dev dependency): the postgres.js crash fix.
+# npm ci's postinstall applies these (patch-package, a dev dependency): the postgres.js fix and
+# pool statistics, Apollo's createhash.
 # package.json's allowScripts says which dependencies' install scripts run (argon2 only).
 COPY patches patches
 RUN npm ci
@@ -24,7 +25,7 @@ RUN npm run codegen
 # that cannot write to /app (Kubernetes runs them with runAsNonRoot).
 RUN npx tsx -e "import('./gateway/src/ide.ts').then((ide) => ide.ensureIdeBundle())"
 # Production dependencies only from here on. prune removes packages and runs no install script,
-# so the patched postgres.js stays patched (`npm ci --omit=dev` would not install patch-package,
+# so the patched packages stay patched (`npm ci --omit=dev` would not install patch-package,
 # a dev dependency, for its postinstall). tsx stays: the services run their TypeScript through it.
 RUN npm prune --omit=dev \
   && grep -q 'paygraph patch' node_modules/postgres/cjs/src/connection.js \
