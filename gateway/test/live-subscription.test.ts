@@ -154,3 +154,37 @@ it('ends with SERVICE_UNAVAILABLE when the hub lost events it could not read bac
   const [ended] = await take(replaying, 1);
   expect(ended!.kind === 'end' && ended!.error.extensions.code).toBe('SERVICE_UNAVAILABLE');
 });
+
+it('replays more changes than a client may have pending, page by page as the client reads, without ending it', async () => {
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  // 2,600 missed changes: more than PENDING_MAX (1,000) waiting at once if the replay did not wait.
+  const total = 2_600;
+  let pagesRead = 0;
+  const live = new LiveSubscription({
+    hub,
+    paymentId: null,
+    after: 0n,
+    userId: null,
+    resolve: async (resolved) => ({ change: resolved, payments: {}, errors: [] }),
+    readLog: async (after, _filter, limit) => {
+      pagesRead += 1;
+      const from = Number(after) + 1;
+      return Array.from({ length: Math.max(0, Math.min(limit, total - from + 1)) }, (_, index) => change(from + index));
+    },
+    onEnd: () => {},
+  });
+  const items: LiveItem[] = [];
+  // A client that reads slowly: the replay must wait for it, not end it.
+  while (items.length < total) {
+    const step = await live.next();
+    if (step.done) break;
+    items.push(step.value);
+    if (items.length % 100 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  expect(items.filter((item) => item.kind === 'end')).toEqual([]);
+  expect(sequences(items)).toEqual(Array.from({ length: total }, (_, index) => index + 1));
+  expect(pagesRead).toBeGreaterThanOrEqual(Math.ceil(total / 500));
+  await live.return();
+  expect(hub.listeners).toBe(0);
+});

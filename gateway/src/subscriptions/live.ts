@@ -51,6 +51,8 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
   private last: bigint;
   private held: PaymentStatusChange[] | null;
   private waiting: (() => void) | null = null;
+  /** The replay waiting for the client to read before it reads the next page. */
+  private roomWaiting: (() => void) | null = null;
   private ended = false;
   private readonly stopListening: () => void;
 
@@ -74,6 +76,10 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     try {
       let cursor = after;
       for (;;) {
+        // The log can wait, a live event cannot: the replay reads a page only when the client has
+        // room for it, so a long replay to a client that keeps reading never ends RATE_LIMITED.
+        while (!this.ended && this.queue.length > PENDING_MAX - REPLAY_PAGE) await new Promise<void>((resolve) => (this.roomWaiting = resolve));
+        if (this.ended) break;
         const page = await this.options.readLog(cursor, { paymentId: this.options.paymentId, userId: this.options.userId }, REPLAY_PAGE);
         for (const change of page) this.accept(change);
         if (page.length < REPLAY_PAGE || this.ended) break;
@@ -122,11 +128,17 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     this.stopListening();
     this.waiting?.();
     this.waiting = null;
+    this.roomWaiting?.();
+    this.roomWaiting = null;
   }
 
   async next(): Promise<IteratorResult<LiveItem, undefined>> {
     for (;;) {
       const head = this.queue.shift();
+      if (this.roomWaiting && this.queue.length <= PENDING_MAX - REPLAY_PAGE) {
+        this.roomWaiting();
+        this.roomWaiting = null;
+      }
       if (head) {
         const item = await head;
         if (!item) continue;
