@@ -76,9 +76,16 @@ interface Active {
   holders: number;
 }
 
-let active: Active | null = null;
-let starting: Promise<Active | null> | null = null;
-let globalRegistered = false;
+/**
+ * The process's tracing state, shared through globalThis like @opentelemetry/api's own registry:
+ * two copies of this module in one process (two resolutions of the package, a test runner that
+ * loads it twice) see one state, so a span is never dropped because its copy was not started.
+ */
+const shared = ((globalThis as Record<symbol, unknown>)[Symbol.for('paygraph.telemetry.state')] ??= { active: null, starting: null, globalRegistered: false }) as {
+  active: Active | null;
+  starting: Promise<Active | null> | null;
+  globalRegistered: boolean;
+};
 
 /** The service whose code is running, set by the span that entered it (request or event). */
 const SERVICE_KEY = createContextKey('paygraph.service');
@@ -86,7 +93,7 @@ const noopTracer = new ProxyTracerProvider().getTracer(SCOPE);
 
 /** True while traces are exported. */
 export function tracingOn(): boolean {
-  return active !== null;
+  return shared.active !== null;
 }
 
 function providerOf(tracing: Active, service: string) {
@@ -112,7 +119,7 @@ function tracerOf(tracing: Active, service: string, scope = SCOPE, version?: str
 
 /** The tracer of a service (a no-op tracer while tracing is off). */
 export function tracerFor(service: string): Tracer {
-  return active ? tracerOf(active, service) : noopTracer;
+  return shared.active ? tracerOf(shared.active, service) : noopTracer;
 }
 
 /** Who owns library spans (the global provider): the gateway in the launcher, else the process's service. */
@@ -125,7 +132,7 @@ const globalService = (tracing: Active) => tracing.processService ?? 'gateway';
  */
 const forwardingProvider: TracerProvider = {
   getTracer(name, version) {
-    const target = () => (active ? tracerOf(active, globalService(active), name, version) : noopTracer);
+    const target = () => (shared.active ? tracerOf(shared.active, globalService(shared.active), name, version) : noopTracer);
     return {
       startSpan: (spanName, options, parent) => target().startSpan(spanName, options, parent),
       startActiveSpan: ((...args: unknown[]) => (target().startActiveSpan as (...forwarded: unknown[]) => unknown)(...args)) as Tracer['startActiveSpan'],
@@ -148,8 +155,8 @@ export interface Tracing {
 export async function startTracing(env: NodeJS.ProcessEnv, options: { service: string | null }): Promise<Tracing | null> {
   const settings = tracingSettings(env);
   if (!settings) return null;
-  if (!active) {
-    starting ??= (async () => {
+  if (!shared.active) {
+    shared.starting ??= (async () => {
       const { createSdk } = await import('./sdk');
       const effective =
         options.service === null && settings.serviceName
@@ -159,15 +166,15 @@ export async function startTracing(env: NodeJS.ProcessEnv, options: { service: s
       const ownsContextManager = context.setGlobalContextManager(sdk.contextManager);
       // Once per process; @opentelemetry/api is one copy (1.9, the one @apollo/gateway uses), so
       // its tracer, made at import, reaches our providers through this registration.
-      if (!globalRegistered) globalRegistered = trace.setGlobalTracerProvider(forwardingProvider);
-      active = { sdk, settings: effective, processService: options.service, providers: new Map(), tracers: new Map(), ownsContextManager, holders: 0 };
-      return active;
+      if (!shared.globalRegistered) shared.globalRegistered = trace.setGlobalTracerProvider(forwardingProvider);
+      shared.active = { sdk, settings: effective, processService: options.service, providers: new Map(), tracers: new Map(), ownsContextManager, holders: 0 };
+      return shared.active;
     })().finally(() => {
-      starting = null;
+      shared.starting = null;
     });
-    await starting;
+    await shared.starting;
   }
-  const tracing = active!;
+  const tracing = shared.active!;
   tracing.holders += 1;
   let stopped = false;
   return {
@@ -176,7 +183,7 @@ export async function startTracing(env: NodeJS.ProcessEnv, options: { service: s
       stopped = true;
       tracing.holders -= 1;
       if (tracing.holders > 0) return;
-      if (active === tracing) active = null;
+      if (shared.active === tracing) shared.active = null;
       await Promise.allSettled([...tracing.providers.values()].map((provider) => provider.shutdown()));
       if (tracing.ownsContextManager) context.disable();
     },
@@ -198,7 +205,7 @@ function operationNameOf(body: unknown): string | undefined {
  */
 export function traceRequests(service: string) {
   return (request: IncomingMessage & { originalUrl?: string; body?: unknown }, response: ServerResponse, next: () => void): void => {
-    const tracing = active;
+    const tracing = shared.active;
     if (!tracing) return next();
     const parent = tracing.sdk.propagator.extract(ROOT_CONTEXT, request.headers as HeaderCarrier, defaultTextMapGetter);
     const method = request.method ?? 'GET';
@@ -258,7 +265,7 @@ export function traceOutgoing<T extends { status: number }>(
   send: (headers: Record<string, string>) => Promise<T>,
 ): Promise<T> {
   // Not an async function: while off, the call is the caller's own promise, no extra frame.
-  const tracing = active;
+  const tracing = shared.active;
   if (!tracing) return send(headers);
   return sendTraced(tracing, url, headers, send);
 }
@@ -311,22 +318,22 @@ const dbAttributes = (service: string): Attributes => ({
  * sampled request or event: timers (the outbox relay, the delivery worker) make no root spans.
  */
 export function traceStatement<T>(service: string, text: string, run: () => Promise<T>): Promise<T> {
-  if (!active) return run();
+  if (!shared.active) return run();
   const parent = recordingParent();
   if (!parent) return run();
   const { summary, operation, collection } = statementSummary(text);
   const attributes: Attributes = { ...dbAttributes(service), [ATTR_DB_QUERY_SUMMARY]: summary, [ATTR_DB_OPERATION_NAME]: operation };
   if (collection) attributes[ATTR_DB_COLLECTION_NAME] = collection;
-  const span = tracerOf(active, service).startSpan(summary, { kind: SpanKind.CLIENT, attributes }, parent);
+  const span = tracerOf(shared.active, service).startSpan(summary, { kind: SpanKind.CLIENT, attributes }, parent);
   return endedWith(span, run());
 }
 
 /** A database transaction of `service`: its statements are the span's children. */
 export function traceTransaction<T>(service: string, run: () => Promise<T>): Promise<T> {
-  if (!active) return run();
+  if (!shared.active) return run();
   const parent = recordingParent();
   if (!parent) return run();
-  const span = tracerOf(active, service).startSpan('transaction', { kind: SpanKind.INTERNAL, attributes: dbAttributes(service) }, parent);
+  const span = tracerOf(shared.active, service).startSpan('transaction', { kind: SpanKind.INTERNAL, attributes: dbAttributes(service) }, parent);
   return endedWith(span, context.with(trace.setSpan(parent, span), run));
 }
 
@@ -335,7 +342,7 @@ export function traceTransaction<T>(service: string, run: () => Promise<T>): Pro
  * or null (tracing off, or nothing traced is running).
  */
 export function currentTraceParent(): string | null {
-  const tracing = active;
+  const tracing = shared.active;
   if (!tracing) return null;
   const current = context.active();
   if (!trace.getSpan(current)) return null;
@@ -357,7 +364,7 @@ export interface TracedEvent {
  * decision) and links to it; a new trace when there is none.
  */
 function continueTrace<T>(service: string, name: string, kind: SpanKind, traceParent: string | null | undefined, attributes: Attributes, work: () => Promise<T>): Promise<T> {
-  const tracing = active;
+  const tracing = shared.active;
   if (!tracing) return work();
   const parent = traceParent ? tracing.sdk.propagator.extract(ROOT_CONTEXT, { traceparent: traceParent }, defaultTextMapGetter) : ROOT_CONTEXT;
   const cause = trace.getSpanContext(parent);
