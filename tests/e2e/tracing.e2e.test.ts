@@ -153,6 +153,11 @@ describe('traces', () => {
         expect(received.some((span) => span.service === 'notifications' && span.name === 'deliver WEBHOOK')).toBe(true);
         // The gateway's server span ends last (when its response closes), possibly after the deliveries.
         expect(received.some((span) => span.service === 'gateway' && span.name === 'POST /graphql')).toBe(true);
+        // Each service exports in its own batches: a span can arrive before its parent (a transaction
+        // or a relay pass still open, or in a later batch). Wait until every parent has arrived; the
+        // tree is asserted below.
+        const ids = new Set(received.map((span) => span.spanId));
+        for (const span of received) if (span.parentSpanId !== callerSpanId) expect(ids.has(span.parentSpanId), `${span.service} ${span.name} waits for its parent`).toBe(true);
       },
       { timeout: 20_000, interval: 100 },
     );
