@@ -2,19 +2,19 @@
  * The audit trail's writing side, shared by the services that record security-relevant actions.
  *
  * Where it lives: one append-only table, `users.audit_events`, owned by the users subgraph, which
- * also serves `auditEvents` to admins. Users appends its own records (sign-ups, email and role
- * changes) in the same transaction as the change; auth, risk, notifications and payments send
- * theirs with `appendAuditEvents`, an internal mutation that needs a service credential with the
- * `audit:write` scope. Nothing in the API updates or deletes a record, and a database trigger
- * refuses UPDATE and DELETE on the table.
+ * also serves `auditEvents` to admins. Users appends its own records (sign-ups, with the role
+ * chosen then, which nothing changes later; email changes) in the same transaction as the change;
+ * auth, risk, notifications and payments send theirs with `appendAuditEvents`, an internal
+ * mutation that needs a service credential with the `audit:write` scope. Nothing in the API
+ * updates or deletes a record, and a database trigger refuses UPDATE and DELETE on the table.
  *
- * A record that cannot be sent (users unreachable) is logged at error level with its content and
- * the action goes on: a login must not fail because the audit trail is down. That is the one
- * gap: such a record is in the server log only.
+ * Every other service records through its own audit outbox (outbox.ts,
+ * `createOutboxAuditRecorder`): the record is kept in its database and relayed to users until
+ * users accepts it, so users being down loses nothing and the action goes on (a login must not
+ * fail because the audit trail is down).
  */
+import type { SqlRunner } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
-import { createPort, type ServiceClient } from '@paygraph/service-client';
-import { AppendAuditEventsDocument } from './generated/users-operations';
 
 export type AuditOutcome = 'SUCCESS' | 'FAILURE' | 'DENIED';
 
@@ -30,6 +30,8 @@ export interface AuditEntry {
   details?: Record<string, string | number | boolean | null>;
 }
 
+/** A record id a recording service gives (newId('aud')): users stores one record per id. */
+export const AUDIT_RECORD_ID_PATTERN = /^aud_[0-9a-z]{20}$/;
 export const AUDIT_TYPE_PATTERN = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$/;
 export const AUDIT_DETAILS_LENGTH_MAX = 2_000;
 /** Records accepted in one appendAuditEvents call. */
@@ -37,33 +39,26 @@ export const AUDIT_BATCH_MAX = 20;
 /** The scope a service needs to append records. */
 export const AUDIT_WRITE_SCOPE = 'audit:write';
 
+/** Values sealed under SERVICE_SECRET_PREVIOUS were sealed again under the current secret (a rotation's step 2). */
+export const SECRET_RESEALED = 'secret.resealed';
 
-export interface AuditRecorder {
-  /** Appends one record; never throws (a failure is logged, see above). */
-  record(request: { requestId?: string; logger?: Logger }, entry: AuditEntry): Promise<void>;
+/**
+ * The record of a re-seal at start-up: the service itself acts (`service:<name>`), `purpose` names
+ * what was sealed (one key per purpose), `count` how many values.
+ */
+export function secretResealedEntry(service: string, purpose: string, count: number, outcome: AuditOutcome = 'SUCCESS'): AuditEntry {
+  return { type: SECRET_RESEALED, actorId: `service:${service}`, subjectId: purpose, outcome, details: { purpose, count } };
 }
 
-/** A recorder that appends through users' `appendAuditEvents` with this service's credential. */
-export function createAuditRecorder(options: { client: ServiceClient; logger: Logger }): AuditRecorder {
-  return {
-    async record(request, entry) {
-      const event = {
-        type: entry.type,
-        actorId: entry.actorId,
-        subjectId: entry.subjectId ?? null,
-        outcome: entry.outcome,
-        requestId: request.requestId ?? null,
-        details: entry.details ? JSON.stringify(entry.details) : null,
-      };
-      try {
-        // Through the port (ports/users.graphql, typed from users' schema); any refusal is logged below.
-        await createPort({ client: options.client, service: 'users' }).call(AppendAuditEventsDocument, { events: [event] }, request.requestId ? { requestId: request.requestId } : {});
-      } catch (error) {
-        (request.logger ?? options.logger).error({ err: error, audit: event }, 'audit record could not be appended; it is in this log only');
-      }
-    },
-  };
+export interface AuditRecorder {
+  /**
+   * Appends one record; never throws (a record that cannot even be written is logged), except
+   * when given the caller's transaction (`sql`): then it fails with it, as the transaction does.
+   */
+  record(request: { requestId?: string; logger?: Logger; sql?: SqlRunner }, entry: AuditEntry): Promise<void>;
 }
 
 /** For tests and tools that record nothing. */
 export const noAudit: AuditRecorder = { record: async () => {} };
+
+export { auditOutboxTable, createOutboxAuditRecorder, AUDIT_RELAY_RETRY_MS, AUDIT_RELAY_RETRY_MAX_MS, type DurableAuditRecorder } from './outbox';

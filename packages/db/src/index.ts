@@ -23,8 +23,9 @@ export {
   type AvailabilityLogger,
 } from './availability';
 export { applyMigrations } from './migrate';
-export { makePrivateDirectory, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE } from './private-files';
+export { makePrivateDirectory, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, restrictFileCreation } from './private-files';
 export { newId } from './ids';
 export { isUniqueViolation, isCheckViolation, isDatabaseUnavailable } from './errors';
 export { rowsOf, retryOnConflict } from './rows';
 export type { SqlRunner, RawTransaction } from './raw';
+export { sendStatement } from './raw';

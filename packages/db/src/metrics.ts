@@ -31,7 +31,7 @@ export function timedRunners(service: string, transaction: RawTransaction, query
     transaction: async (work) => {
       const started = process.hrtime.bigint();
       try {
-        return await transaction((sql) => work({ query: timedQuery(sql.query.bind(sql)) }));
+        return await transaction((sql) => work({ query: timedQuery(sql.query.bind(sql)), ...(sql.send ? { send: sql.send.bind(sql) } : {}) }));
       } finally {
         metrics.observeQuery('transaction', elapsedSeconds(started));
       }

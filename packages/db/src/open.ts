@@ -165,14 +165,31 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
     const shared = await acquirePglite(target.dataDir);
     db = drizzlePglite(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
     transaction = (work) =>
-      shared.client.transaction((tx) =>
-        work({
-          query: async <T>(text: string, params: readonly unknown[] = []) => {
-            counter.logQuery();
-            return (await tx.query<T>(text, [...params])).rows;
-          },
-        }),
-      );
+      shared.client.transaction(async (tx) => {
+        // PGlite commits when this function returns: what was sent is awaited first (in process, no round trip to save).
+        const sent: Promise<unknown>[] = [];
+        let result;
+        try {
+          result = await work({
+            query: async <T>(text: string, params: readonly unknown[] = []) => {
+              counter.logQuery();
+              return (await tx.query<T>(text, [...params])).rows;
+            },
+            send: (text, params = []) => {
+              counter.logQuery();
+              const statement = tx.query(text, [...params]);
+              statement.catch(() => {}); // observed below
+              sent.push(statement);
+            },
+          });
+        } catch (error) {
+          // A later statement that ran into an aborted transaction (25P02) reports the sent one's failure, as postgres.js does.
+          const failed = (await Promise.allSettled(sent)).find((outcome) => outcome.status === 'rejected');
+          throw failed ? failed.reason : error;
+        }
+        await Promise.all(sent);
+        return result;
+      });
     query = async <T>(text: string, params: readonly unknown[] = []) => {
       counter.logQuery();
       return (await shared.client.query<T>(text, [...params])).rows;
@@ -182,15 +199,28 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   } else {
     const shared = acquirePostgres(target.url, target.poolMax, target.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS_DEFAULT);
     db = drizzlePostgres(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
-    transaction = <T>(work: (sql: SqlRunner) => Promise<T>) =>
-      shared.client.begin((tx) =>
+    transaction = async <T>(work: (sql: SqlRunner) => Promise<T>) => {
+      const sent: Promise<unknown>[] = [];
+      const result = (await shared.client.begin((tx) =>
         work({
           query: async <R>(text: string, params: readonly unknown[] = []) => {
             counter.logQuery();
             return (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as R[];
           },
+          send: (text, params = []) => {
+            counter.logQuery();
+            const statement = tx.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }).execute();
+            statement.catch(() => {}); // observed below
+            sent.push(statement);
+          },
         }),
-      ) as Promise<T>;
+      )) as T;
+      // A sent statement that failed after the function returned aborted the transaction: its
+      // COMMIT then rolled back (PostgreSQL answers it with ROLLBACK, not an error), so its
+      // failure is the transaction's.
+      await Promise.all(sent);
+      return result;
+    };
     query = async <R>(text: string, params: readonly unknown[] = []) => {
       counter.logQuery();
       return (await shared.client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as R[];

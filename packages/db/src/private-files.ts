@@ -4,11 +4,13 @@
  * looser folder (one created by an older version, or by hand) is tightened, with one log line
  * saying how many entries were, so an operator learns their data was readable.
  *
- * Files PGlite writes while running get the process umask's mode, but inside a 0700 folder nobody
- * else can reach them; the next start-up tightens them too.
+ * Files PGlite writes while running (a new table's files, WAL segments) get the process umask's
+ * mode, so every service process sets the umask to 077 at start-up (`restrictFileCreation`, called
+ * by the server's `createRuntime`): what it creates later is 0600 (folders 0700) from the start.
  */
 import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { currentDatabaseLogger } from './availability';
 
 export const PRIVATE_DIRECTORY_MODE = 0o700;
@@ -17,6 +19,19 @@ export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_ENTRIES_MAX = 200_000;
 /** Group and other permission bits: any of them set is too loose. */
 const GROUP_OTHER_BITS = 0o077;
+/** The umask of a service process: files it creates are 0600, folders 0700. */
+export const PRIVATE_UMASK = GROUP_OTHER_BITS;
+
+/**
+ * Makes every file and folder the process creates from now on owner-only (umask 077), so files
+ * PGlite writes long after start-up are 0600 too. Returns the umask it replaced. A worker thread
+ * cannot set the process's umask (Node refuses): there it changes nothing and returns null; the
+ * services always run on the main thread.
+ */
+export function restrictFileCreation(): number | null {
+  if (!isMainThread) return null;
+  return process.umask(PRIVATE_UMASK);
+}
 
 /**
  * Creates `directory` (and missing parents of it) owner-only, and removes group and other

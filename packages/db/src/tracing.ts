@@ -13,7 +13,7 @@ export function tracedRunners(service: string, transaction: RawTransaction, quer
   return {
     transaction: (work) =>
       traceTransaction(service, () =>
-        transaction((sql) => work({ query: (text, params) => traceStatement(service, text, () => sql.query(text, params)) })),
+        transaction((sql) => work({ query: (text, params) => traceStatement(service, text, () => sql.query(text, params)), ...(sql.send ? { send: sql.send.bind(sql) } : {}) })),
       ),
     query: (text, params) => traceStatement(service, text, () => query(text, params)),
   };

@@ -1,13 +1,16 @@
 // Proves DATA_DIR is private: makePrivateDirectory creates folders 0700, tightens a looser existing
 // tree (0755 folders, 0644 files) to 0700/0600 with one log line naming how many entries, leaves
 // symbolic links alone and says nothing when nothing changed; a real embedded database opened on
-// a data folder and the generated service secret leave nothing readable by group or others.
+// a data folder and the generated service secret leave nothing readable by group or others; and
+// after a service process's start-up (createRuntime sets umask 077) a file created later, such as
+// the files of a table PGlite creates while running, is 0600 from the start.
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, lstatSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeSharedDatabases, makePrivateDirectory, openServiceDatabase } from '../src/index';
-import { resolveServiceSecret } from '@paygraph/server';
+import { createLogger } from '@paygraph/logging';
+import { createRuntime, resolveServiceSecret } from '@paygraph/server';
+import { closeSharedDatabases, makePrivateDirectory, openServiceDatabase, PRIVATE_UMASK } from '../src/index';
 
 const roots: string[] = [];
 const scratch = () => {
@@ -22,6 +25,9 @@ afterAll(async () => {
 });
 
 const modeOf = (file: string) => statSync(file).mode & 0o777;
+
+const openEmbedded = (service: string, dataDir: string) =>
+  openServiceDatabase({ service, target: { kind: 'pglite', dataDir }, schema: {}, migrationsFolder: path.join(import.meta.dirname, 'fixtures/migrations') });
 
 /** Every entry under `directory` (symbolic links excluded) that group or others may access. */
 function looseEntries(directory: string): string[] {
@@ -81,12 +87,7 @@ describe('the data folder in use', () => {
     expect(secret.length).toBeGreaterThan(20);
     expect(modeOf(dataDir)).toBe(0o700);
     expect(modeOf(path.join(dataDir, 'service-secret'))).toBe(0o600);
-    const database = await openServiceDatabase({
-      service: 'privacy',
-      target: { kind: 'pglite', dataDir },
-      schema: {},
-      migrationsFolder: path.join(import.meta.dirname, 'fixtures/migrations'),
-    });
+    const database = await openEmbedded('privacy', dataDir);
     try {
       await database.query('select 1');
     } finally {
@@ -96,3 +97,51 @@ describe('the data folder in use', () => {
     expect(looseEntries(dataDir)).toEqual([]);
   });
 });
+
+describe('the umask a service process sets at start-up', () => {
+  it('makes files and folders created after start-up owner-only, PGlite\'s included', async () => {
+    const dataDir = path.join(scratch(), 'data');
+    // A permissive umask, as a shell usually has: without start-up's, new files would be 0644.
+    const outer = process.umask(0o022);
+    try {
+      createRuntime({ env: { ...process.env, DATA_DIR: dataDir, NODE_ENV: 'test' }, services: [], logger: createLogger({ level: 'silent' }) });
+      expect(process.umask()).toBe(PRIVATE_UMASK);
+      // Created with Node's default modes (0666 files, 0777 folders), as any library would.
+      const elsewhere = scratch();
+      writeFileSync(path.join(elsewhere, 'later'), 'x');
+      mkdirSync(path.join(elsewhere, 'folder'));
+      expect(modeOf(path.join(elsewhere, 'later'))).toBe(0o600);
+      expect(modeOf(path.join(elsewhere, 'folder'))).toBe(0o700);
+      const database = await openEmbedded('privacy-later', dataDir);
+      const before = new Set(listFiles(dataDir));
+      try {
+        // New relation files, written by PGlite after opening (after open's tightening pass).
+        // PostgreSQL asks for 0600 itself here; the umask covers whatever asks for more.
+        await database.query('create table written_later (id int primary key, note text)');
+        await database.query("insert into written_later select n, repeat('x', 200) from generate_series(1, 2000) as n");
+        await database.query('checkpoint');
+      } finally {
+        await database.close();
+        await closeSharedDatabases();
+      }
+      const created = listFiles(dataDir).filter((file) => !before.has(file));
+      expect(created.length).toBeGreaterThan(0);
+      expect(created.filter((file) => (statSync(file).mode & 0o077) !== 0)).toEqual([]);
+      expect(looseEntries(dataDir)).toEqual([]);
+    } finally {
+      process.umask(outer);
+    }
+  });
+});
+
+function listFiles(directory: string): string[] {
+  const files: string[] = [];
+  const pending = [directory];
+  while (pending.length > 0) {
+    const current = pending.pop()!;
+    const stats = lstatSync(current);
+    if (stats.isDirectory()) for (const name of readdirSync(current)) pending.push(path.join(current, name));
+    else if (stats.isFile()) files.push(current);
+  }
+  return files;
+}

@@ -10,7 +10,7 @@ export { inboxTable, applyOnce, pruneInbox } from './inbox';
 export { reportOutbox, consumerProgress } from './metrics';
 export { createEventTransport, chooseEventTransport, type EventTransportChoice } from './select';
 export { createPostgresTransport, type PostgresTransportOptions } from './postgres';
-export { createNatsTransport, type NatsTransportOptions } from './nats';
+export { createNatsTransport, pruneNatsStream, type NatsTransportOptions } from './nats';
 export {
   PAYMENTS_SOURCE,
   readPaymentStatusChanges,

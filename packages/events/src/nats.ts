@@ -1,9 +1,17 @@
 /**
  * NATS JetStream: the transport for deployments that scale out, where consumers need not reach
  * the emitting services' database. Every event is a message of one stream
- * (`<prefix>.<source>.<aggregateType>`) kept for 7 days; its id is the JetStream message id, so a
- * relay that publishes the same events again (crash after publish, before marking) inside the
- * 2-minute duplicate window adds nothing to the stream.
+ * (`<prefix>.<source>.<aggregateType>`); its id is the JetStream message id, so a relay that
+ * publishes the same events again (crash after publish, before marking) inside the 2-minute
+ * duplicate window adds nothing to the stream.
+ *
+ * Retention (`EVENT_RETENTION_SECONDS`) is applied by the transport, not by a stream limit: a
+ * stream `max_age` would drop a message a durable consumer has not acknowledged yet (a consumer
+ * down longer than the retention would lose what it missed), and interest retention cannot keep
+ * history for a durable consumer created later. So the stream has no age limit and every transport
+ * instance periodically deletes the messages older than the retention that every durable consumer
+ * has acknowledged (below the lowest ack floor), as the PostgreSQL outbox keeps what an offset has
+ * not passed.
  *
  * Live subscriptions are ordered consumers starting after the stream's last message: every
  * subscriber gets every later event, in stream order. Durable subscriptions share one durable
@@ -22,10 +30,24 @@ export interface NatsTransportOptions {
   logger: Logger;
   stream?: string;
   subjectPrefix?: string;
+  /** Messages older than this are deleted once every durable consumer acknowledged them (EVENT_RETENTION_SECONDS); absent: kept. */
+  retentionSeconds?: number;
+  /** How often this instance prunes, ±20% (default 10 minutes; tests shorten it). */
+  pruneIntervalMs?: number;
+  /** Most messages one pruning run deletes (default 100,000; tests lower it). */
+  pruneDeletesPerRun?: number;
 }
 
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
-const MAX_AGE_MS = 7 * 24 * 3_600_000;
+/** How often a transport instance applies retention to the stream (retention is days; this bounds the delay). */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+/**
+ * Each wait is the interval ±20%: every process prunes on its own timer, and processes started
+ * together (a deployment) would otherwise all prune at the same moments.
+ */
+const PRUNE_JITTER = 0.2;
+/** The pause before the next run when a run stopped at its cap (more old messages remain). */
+const PRUNE_CATCH_UP_PAUSE_MS = 250;
 const CLOSE_TIMEOUT_MS = 5_000;
 /** How long the server waits for a durable consumer's ack before giving the message to another instance. */
 const ACK_WAIT_MS = 30_000;
@@ -45,6 +67,46 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   const js = jetstream(nc);
   const subscriptions = new Set<EventSubscription>();
   const context: ConsumeContext = { js, jsm, stream, logger };
+  const { retentionSeconds } = options;
+  const pruneIntervalMs = options.pruneIntervalMs ?? PRUNE_INTERVAL_MS;
+  const maxDeletes = options.pruneDeletesPerRun ?? PRUNE_DELETES_PER_RUN_MAX;
+  /** Set by close(): the run in progress stops between chunks of deletes, and no other starts. */
+  let stopping = false;
+  let pruning: Promise<void> | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
+  const schedulePrune = (delayMs: number) => {
+    pruneTimer = setTimeout(prune, delayMs);
+    pruneTimer.unref();
+  };
+  // Runs never overlap: the next is scheduled when one ends.
+  const prune = () => {
+    if (retentionSeconds === undefined || stopping) return;
+    pruning = pruneNatsStream(jsm, stream, { olderThanSeconds: retentionSeconds, maxDeletes, stopping: () => stopping })
+      .then(
+        (outcome) => {
+          if (outcome.deleted > 0) logger.info({ stream, deleted: outcome.deleted, retentionSeconds }, 'stream events past retention deleted');
+          if (outcome.staleConsumers.length > 0) {
+            logger.warn(
+              { stream, consumers: outcome.staleConsumers, retentionSeconds },
+              'durable consumers hold stream events past retention (not acknowledged); delete one that no longer runs: nats consumer rm <stream> <name>',
+            );
+          }
+          if (!outcome.capped) return jittered(pruneIntervalMs);
+          // Traffic above a run's cap per interval would otherwise leave retention behind for good.
+          logger.warn({ stream, deleted: outcome.deleted, maxDeletes }, 'stream pruning stopped at its per-run cap; running again shortly');
+          return PRUNE_CATCH_UP_PAUSE_MS;
+        },
+        (error: unknown) => {
+          logger.error({ err: error, stream }, 'stream pruning failed');
+          return jittered(pruneIntervalMs);
+        },
+      )
+      .then((delayMs) => {
+        pruning = undefined;
+        if (!stopping) schedulePrune(delayMs);
+      });
+  };
+  if (retentionSeconds !== undefined) schedulePrune(jittered(pruneIntervalMs));
 
   return {
     kind: 'nats',
@@ -75,6 +137,10 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
       return nc.flush().then(() => true, () => false);
     },
     async close() {
+      stopping = true;
+      clearTimeout(pruneTimer);
+      // Returns after the chunk of deletes in flight, not the whole run.
+      await pruning;
       await Promise.all([...subscriptions].map((subscription) => subscription.unsubscribe()));
       await drainOrClose(nc);
     },
@@ -88,13 +154,17 @@ interface ConsumeContext {
   logger: Logger;
 }
 
-/** Adds the stream, or brings an existing one to this configuration. */
+/**
+ * Adds the stream, or brings an existing one to this configuration. `max_age` 0 (no age limit):
+ * retention is `pruneNatsStream`'s, which keeps what a durable consumer has not acknowledged; an older
+ * deployment's stream with a 7-day limit is updated to it.
+ */
 async function ensureStream(jsm: JetStreamManager, stream: string, subjectPrefix: string): Promise<void> {
   const config = {
     subjects: [`${subjectPrefix}.>`],
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-    max_age: nanos(MAX_AGE_MS),
+    max_age: 0,
   };
   await orUpdate(
     () => jsm.streams.add({ name: stream, ...config }),
@@ -114,6 +184,94 @@ async function orUpdate(add: () => Promise<unknown>, update: () => Promise<unkno
       throw addError;
     });
   }
+}
+
+/** Messages deleted per pruning run (bounded work; a capped run is followed shortly by another), and requests in flight. */
+const PRUNE_DELETES_PER_RUN_MAX = 100_000;
+const PRUNE_DELETES_IN_FLIGHT = 256;
+
+/** A value between `ms` −20% and +20%. */
+function jittered(ms: number): number {
+  return Math.round(ms * (1 - PRUNE_JITTER + 2 * PRUNE_JITTER * Math.random()));
+}
+
+export interface PruneOptions {
+  olderThanSeconds: number;
+  /** Most messages deleted by this run (default 100,000). */
+  maxDeletes?: number;
+  /** Asked between requests: when it answers true the run ends early (the transport is closing). */
+  stopping?: () => boolean;
+}
+
+export interface PruneOutcome {
+  deleted: number;
+  /** The run stopped at `maxDeletes` with older messages left: run again soon. */
+  capped: boolean;
+  /**
+   * Durable consumers whose first unacknowledged message is older than the retention: they keep
+   * it, and every later one, from being pruned (an abandoned one keeps them for good).
+   */
+  staleConsumers: string[];
+}
+
+/**
+ * Retention for the stream: deletes the messages stored more than `olderThanSeconds` ago, never
+ * one a durable consumer has not acknowledged (at or above its ack floor + 1). Messages leave the
+ * stream only from its start, so the first message newer than the cut-off is found by a binary
+ * search over sequences. A failed request (timeout, reconnect) fails the run: it is never taken
+ * for a message gone, which could move the cut past messages still inside the retention.
+ *
+ * Message by message, not a stream purge: nats-server before 2.9.15 drops every consumer's
+ * unacknowledged (pending) state on any purge, so a message being handled when a purge ran was
+ * never delivered again when its handler failed (nats-io/nats-server 6c9a9fb, "Fixed bug that
+ * would lose ack pending state during partial stream purge"; Debian's 2.9.10 still has it).
+ * Deleting a message touches only the consumers' pending counts.
+ */
+export async function pruneNatsStream(jsm: JetStreamManager, stream: string, options: PruneOptions): Promise<PruneOutcome> {
+  const { maxDeletes = PRUNE_DELETES_PER_RUN_MAX, stopping = () => false } = options;
+  const cutoff = Date.now() - options.olderThanSeconds * 1_000;
+  const outcome: PruneOutcome = { deleted: 0, capped: false, staleConsumers: [] };
+  const { state } = await jsm.streams.info(stream);
+  if (state.messages === 0) return outcome;
+  // Ordered consumers (live subscribers) are ephemeral: no durable name, no claim on history.
+  let keepFrom = state.last_seq + 1;
+  const durableFloors: { name: string; firstUnacked: number }[] = [];
+  for await (const consumer of jsm.consumers.list(stream)) {
+    if (!consumer.config.durable_name) continue;
+    const firstUnacked = consumer.ack_floor.stream_seq + 1;
+    keepFrom = Math.min(keepFrom, firstUnacked);
+    durableFloors.push({ name: consumer.config.durable_name, firstUnacked });
+  }
+  // null: no message at that sequence (deleted meanwhile, by another instance); other failures throw.
+  const storedAt = async (seq: number) => (await jsm.streams.getMessage(stream, { seq }))?.time.getTime() ?? null;
+  for (const { name, firstUnacked } of durableFloors) {
+    if (stopping()) return outcome;
+    if (firstUnacked < state.first_seq || firstUnacked > state.last_seq) continue;
+    const time = await storedAt(firstUnacked);
+    if (time !== null && time < cutoff) outcome.staleConsumers.push(name);
+  }
+  // The first sequence in [first_seq, bound) stored at or after the cut-off, else the bound.
+  const bound = Math.min(keepFrom, state.first_seq + maxDeletes);
+  let low = state.first_seq;
+  let high = bound;
+  while (low < high) {
+    if (stopping()) return outcome;
+    const middle = Math.floor((low + high) / 2);
+    const time = await storedAt(middle);
+    // A message gone meanwhile (another instance pruned it) counts as old.
+    if (time !== null && time >= cutoff) high = middle;
+    else low = middle + 1;
+  }
+  for (let from = state.first_seq; from < low; from += PRUNE_DELETES_IN_FLIGHT) {
+    if (stopping()) return outcome;
+    const sequences = Array.from({ length: Math.min(PRUNE_DELETES_IN_FLIGHT, low - from) }, (_, index) => from + index);
+    // Not erased (overwritten): the events are not secrets, and erasing costs a write each.
+    const outcomes = await Promise.all(sequences.map((seq) => jsm.streams.deleteMessage(stream, seq, false).catch(() => false)));
+    outcome.deleted += outcomes.filter(Boolean).length;
+  }
+  // Cut at the cap, not at a message inside the retention nor at a consumer's floor: more to delete.
+  outcome.capped = low === bound && bound < keepFrom && outcome.deleted > 0;
+  return outcome;
 }
 
 /** Subject tokens may not hold dots, spaces or wildcards. */
@@ -192,7 +350,15 @@ async function handleDurable(message: JsMsg, handler: EventHandler, logger: Logg
 
 /** Tells the server a slow handler is still at it, so the message is not given to another instance meanwhile. */
 async function whileWorking(message: JsMsg, work: () => void | Promise<void>): Promise<void> {
-  const timer = setInterval(() => message.working(), ACK_WAIT_MS / 3);
+  const timer = setInterval(() => {
+    // Throws on a closed or draining connection, from a timer: that would end the process. The
+    // message then goes again after its ack wait (as it would with no progress reported).
+    try {
+      message.working();
+    } catch {
+      clearInterval(timer);
+    }
+  }, ACK_WAIT_MS / 3);
   try {
     await work();
   } finally {

@@ -15,7 +15,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, index, integer, jsonb, text, timestamp, uniqueIndex, type IndexBuilder, type PgSchema } from 'drizzle-orm/pg-core';
-import { newId, type RawTransaction, type SqlRunner, type ServiceDatabase } from '@paygraph/db';
+import { newId, sendStatement, type RawTransaction, type SqlRunner, type ServiceDatabase } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
 import { currentTraceParent } from '@paygraph/telemetry';
 import type { DomainEvent, EventTransport } from './types';
@@ -78,11 +78,12 @@ export async function appendEvent(
   source: string,
   event: { aggregateType: string; aggregateId: string; aggregateVersion: number; type: string; payload: unknown },
 ): Promise<void> {
-  await sql.query(
-    `insert into ${outboxTableName(source)} (id, aggregate_type, aggregate_id, aggregate_version, type, payload, trace_parent) values ($1, $2, $3, $4::integer, $5, $6::jsonb, $7)`,
-    // The writing request's trace context (null while tracing is off), so consumers continue its trace.
-    [newId('evt'), event.aggregateType, event.aggregateId, String(event.aggregateVersion), event.type, JSON.stringify(event.payload), currentTraceParent()],
-  );
+  const text = `insert into ${outboxTableName(source)} (id, aggregate_type, aggregate_id, aggregate_version, type, payload, trace_parent) values ($1, $2, $3, $4::integer, $5, $6::jsonb, $7)`;
+  // The writing request's trace context (null while tracing is off), so consumers continue its trace.
+  const params = [newId('evt'), event.aggregateType, event.aggregateId, String(event.aggregateVersion), event.type, JSON.stringify(event.payload), currentTraceParent()];
+  // Nothing reads the insert's result: in a transaction it is sent without waiting (it travels
+  // with the next statement or the COMMIT, and its failure fails the transaction).
+  await sendStatement(sql, text, params);
 }
 
 /**
@@ -191,32 +192,58 @@ export async function relayPass(
   database: RelayDatabase,
   source: string,
   transport: EventTransport,
-  options: { batchMax?: number; faults?: RelayFaults | undefined } = {},
+  options: {
+    batchMax?: number;
+    faults?: RelayFaults | undefined;
+    /**
+     * The safety timer's pass: on PostgreSQL, first one cheap read (no lock transaction) of
+     * whether any event waits to be positioned or published; nothing is done when none does.
+     * What commits after that read is kicked by its writer (or found by the next timer pass).
+     */
+    onlyIfWaiting?: boolean;
+  } = {},
 ): Promise<number> {
   const { batchMax = RELAY_BATCH_MAX, faults } = options;
   const table = outboxTableName(source);
+  // On PGlite a pass takes no lock and its first statement reads as much: no read before it.
+  if (options.onlyIfWaiting && database.target.kind !== 'pglite') {
+    const [row] = await database.query<{ waiting: boolean }>(
+      `select exists (select 1 from ${table} where position is null) or exists (select 1 from ${table} where published_at is null) as waiting`,
+    );
+    if (row?.waiting === false) return 0;
+  }
   return underRelayLock(database, source, async () => {
     let total = 0;
+    /** The ids of a full batch just published: the next round's statement marks them. */
+    let published = '';
     for (;;) {
-      await database.query(
-        `with head as (select coalesce(max(position), 0) as p from ${table}),
-              next as (select id, row_number() over (order by sequence) as n from ${table} where position is null order by sequence limit $1::integer)
-         update ${table} o set position = head.p + next.n from head, next where o.id = next.id`,
-        [String(batchMax)],
+      // One statement marks the previous round's batch (if any), claims and reads: it positions
+      // the oldest unclaimed events after the head and returns them with any positioned but
+      // unpublished ones (a pass that stopped before marking), lowest positions first. Its reads
+      // see the table as it was before its own updates: the rows it claims had no position there
+      // (so the two parts never overlap) and the rows it marks are left out by id.
+      const rows = await database.query(
+        `with marked as (update ${table} set published_at = now() where id = any(string_to_array($2, ',')) and published_at is null),
+              head as (select coalesce(max(position), 0) as p from ${table}),
+              next as (select id, row_number() over (order by sequence) as n from ${table} where position is null order by sequence limit $1::integer),
+              claimed as (update ${table} o set position = head.p + next.n from head, next where o.id = next.id returning o.*),
+              waiting as (select * from ${table} where published_at is null and position is not null and id <> all(string_to_array($2, ',')) order by position limit $1::integer),
+              batch as (select * from waiting union all select * from claimed)
+         select ${EVENT_COLUMNS} from batch order by position limit $1::integer`,
+        [String(batchMax), published],
       );
       if (faults?.crashAfterClaim) throw new Error('simulated crash after claiming, before publishing');
-      const rows = await database.query(
-        `select ${EVENT_COLUMNS} from ${table} where published_at is null and position is not null order by position limit $1::integer`,
-        [String(batchMax)],
-      );
       if (rows.length === 0) return total;
       const events = rows.map((row) => eventFromRow(source, row));
       assertAscending(source, events);
       await transport.publish(events);
       if (faults?.crashAfterPublish) throw new Error('simulated crash after publishing, before marking');
-      await database.query(`update ${table} set published_at = now() where id = any(string_to_array($1, ',')) and published_at is null`, [events.map((event) => event.id).join(',')]);
       total += events.length;
-      if (rows.length < batchMax) return total;
+      published = events.map((event) => event.id).join(',');
+      // A full batch: more may wait, and the next round marks this one in its statement.
+      if (rows.length === batchMax) continue;
+      await database.query(`update ${table} set published_at = now() where id = any(string_to_array($1, ',')) and published_at is null`, [published]);
+      return total;
     }
   });
 }
@@ -280,7 +307,7 @@ export interface OutboxRelay {
 /**
  * Relays a service's outbox: on every kick (right after a commit that wrote events, so delivery
  * waits on no timer) and every `intervalMs` as a safety net (events written by another instance,
- * a pass that failed).
+ * a pass that failed); on PostgreSQL the timer's pass first reads whether anything waits.
  */
 function startOutboxRelay(options: {
   source: string;
@@ -294,12 +321,16 @@ function startOutboxRelay(options: {
   let chain: Promise<number> = Promise.resolve(0);
   let queued: Promise<number> | null = null;
   let stopped = false;
-  const run = (): Promise<number> => {
+  /** Whether the queued pass was asked for by the timer alone (a kick or a drain makes it a full pass). */
+  let queuedByTimerOnly = false;
+  const run = (fromTimer = false): Promise<number> => {
+    if (!fromTimer) queuedByTimerOnly = false;
     if (queued) return queued;
+    queuedByTimerOnly = fromTimer;
     const next = chain.then(() => {
       queued = null;
       if (stopped) return 0;
-      return relayPass(database, source, transport).catch((error: unknown) => {
+      return relayPass(database, source, transport, { onlyIfWaiting: queuedByTimerOnly }).catch((error: unknown) => {
         logger.error({ err: error, source }, 'outbox relay pass failed');
         return 0;
       });
@@ -308,7 +339,7 @@ function startOutboxRelay(options: {
     chain = next;
     return next;
   };
-  const timer = setInterval(() => void run(), options.intervalMs);
+  const timer = setInterval(() => void run(true), options.intervalMs);
   timer.unref();
   const { retentionSeconds } = options;
   const prune = async () => {
@@ -326,7 +357,7 @@ function startOutboxRelay(options: {
   void run();
   return {
     kick: () => void run(),
-    drain: run,
+    drain: () => run(),
     async stop() {
       stopped = true;
       clearInterval(timer);
@@ -337,7 +368,7 @@ function startOutboxRelay(options: {
 }
 
 export interface ServiceOutbox {
-  /** The service's transaction runner: after each commit, the relay (once started) is kicked. */
+  /** The service's transaction runner: after each commit that wrote events, the relay (once started) is kicked. */
   transaction: RawTransaction;
   /** Starts relaying to the transport (once every service of the process listens). */
   start(transport: EventTransport, options: { logger: Logger; intervalMs: number; retentionSeconds?: number }): void;
@@ -345,16 +376,41 @@ export interface ServiceOutbox {
 }
 
 /**
+ * A statement that names an outbox table: every event is written by one (appendEvent's insert), so
+ * a transaction that sent none wrote no event. Errs on the side of a pass (a read of it counts too).
+ */
+const OUTBOX_STATEMENT = /outbox_events/i;
+
+/**
  * A service's outbox in one place: the transactions that write its events and the relay that
  * publishes them right after they commit (a kick while a pass runs just asks for one more pass).
+ * A transaction that sent no statement naming the outbox does not kick: it wrote no event.
  */
 export function serviceOutbox(source: string, database: RelayDatabase): ServiceOutbox {
   let relay: OutboxRelay | undefined;
   let stopReporting: (() => void) | undefined;
   return {
     transaction: async (work) => {
-      const result = await database.transaction(work);
-      relay?.kick();
+      // Only a commit that touched the outbox asks for a pass: the others (a saga step recorded
+      // without a status change) have nothing to relay, and their pass would cost statements.
+      let touchedOutbox = false;
+      const result = await database.transaction((sql) =>
+        work({
+          query: (text, params) => {
+            touchedOutbox ||= OUTBOX_STATEMENT.test(text);
+            return sql.query(text, params);
+          },
+          ...(sql.send
+            ? {
+                send: (text: string, params?: readonly unknown[]) => {
+                  touchedOutbox ||= OUTBOX_STATEMENT.test(text);
+                  sql.send!(text, params);
+                },
+              }
+            : {}),
+        }),
+      );
+      if (touchedOutbox) relay?.kick();
       return result;
     },
     start(transport, options) {

@@ -240,20 +240,42 @@ function createLogSubscription(options: {
     }
   };
 
-  /** Reads and delivers until the log has nothing after the cursor; a throw ends the round. */
+  /**
+   * Reads and delivers until the log has nothing after the cursor; a throw ends the round. A
+   * durable cursor is saved once per batch read (after its last delivered event, also when a
+   * handler failed or the subscription stopped mid-batch), not after each event: a process that
+   * dies mid-batch gets the batch's delivered events again, which the consumer's inbox recognises
+   * (at least once, as on every transport), for one write per batch instead of one per event.
+   */
   const catchUp = async (source: string, cursor: Cursor): Promise<void> => {
     for (;;) {
       const events = await readLog(query, source, { after: cursor.position, limit: READ_BATCH });
-      for (const event of events) {
-        if (stopped) return;
-        const position = BigInt(event.sequence);
-        // The log is read in position order; anything else would move the cursor past unread events.
-        if (position <= cursor.position) throw new Error(`log ${source} read out of order: ${position} after ${cursor.position}`);
-        await deliver(source, event);
-        cursor.position = position;
-        cursor.failures = 0;
-        if (durable) await saveOffset(query, durable, source, cursor.position);
+      const saved = cursor.position;
+      let failure: { error: unknown } | null = null;
+      try {
+        for (const event of events) {
+          if (stopped) break;
+          const position = BigInt(event.sequence);
+          // The log is read in position order; anything else would move the cursor past unread events.
+          if (position <= cursor.position) throw new Error(`log ${source} read out of order: ${position} after ${cursor.position}`);
+          await deliver(source, event);
+          cursor.position = position;
+          cursor.failures = 0;
+        }
+      } catch (error) {
+        failure = { error };
       }
+      if (durable && cursor.position > saved) {
+        try {
+          await saveOffset(query, durable, source, cursor.position);
+        } catch (error) {
+          // The handler's failure, if any, is the one the round reports; this one is only logged.
+          if (!failure) throw error;
+          logger.error({ err: error, source, consumer: durable }, 'durable offset could not be saved');
+        }
+      }
+      if (failure) throw failure.error;
+      if (stopped) return;
       if (events.length < READ_BATCH) return;
     }
   };

@@ -12,7 +12,7 @@ import { createPostgresTransport } from './postgres';
 import type { EventTransport } from './types';
 
 /** The transport chosen, with the URL it connects to. */
-export type EventTransportChoice = { kind: 'in-process' } | { kind: 'postgres'; url: string } | { kind: 'nats'; url: string; stream: string; subjectPrefix: string };
+export type EventTransportChoice = { kind: 'in-process' } | { kind: 'postgres'; url: string } | { kind: 'nats'; url: string; stream: string; subjectPrefix: string; retentionSeconds: number };
 
 const transportShape = {
   EVENT_TRANSPORT: envSchemas.common.EVENT_TRANSPORT,
@@ -20,11 +20,12 @@ const transportShape = {
   NATS_STREAM: envSchemas.common.NATS_STREAM,
   NATS_SUBJECT_PREFIX: envSchemas.common.NATS_SUBJECT_PREFIX,
   DATABASE_URL: envSchemas.common.DATABASE_URL,
+  EVENT_RETENTION_SECONDS: envSchemas.common.EVENT_RETENTION_SECONDS,
 };
 
 /** Which transport `env` asks for, with the URL it needs; a ConfigError when that URL is missing. */
 export function chooseEventTransport(env: NodeJS.ProcessEnv): EventTransportChoice {
-  const { EVENT_TRANSPORT, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX, DATABASE_URL } = parseEnv(transportShape, env);
+  const { EVENT_TRANSPORT, NATS_URL, NATS_STREAM, NATS_SUBJECT_PREFIX, DATABASE_URL, EVENT_RETENTION_SECONDS } = parseEnv(transportShape, env);
   const kind = EVENT_TRANSPORT ?? (NATS_URL ? 'nats' : DATABASE_URL ? 'postgres' : 'in-process');
   switch (kind) {
     case 'in-process':
@@ -34,7 +35,7 @@ export function chooseEventTransport(env: NodeJS.ProcessEnv): EventTransportChoi
       return { kind, url: DATABASE_URL };
     case 'nats':
       if (!NATS_URL) throw new ConfigError('Invalid configuration: EVENT_TRANSPORT=nats needs NATS_URL (e.g. nats://127.0.0.1:4222)');
-      return { kind, url: NATS_URL, stream: NATS_STREAM, subjectPrefix: NATS_SUBJECT_PREFIX };
+      return { kind, url: NATS_URL, stream: NATS_STREAM, subjectPrefix: NATS_SUBJECT_PREFIX, retentionSeconds: EVENT_RETENTION_SECONDS };
   }
 }
 
@@ -47,6 +48,6 @@ export async function createEventTransport(options: { env: NodeJS.ProcessEnv; lo
     case 'postgres':
       return createPostgresTransport({ url: choice.url, logger });
     case 'nats':
-      return createNatsTransport({ servers: choice.url, logger, stream: choice.stream, subjectPrefix: choice.subjectPrefix });
+      return createNatsTransport({ servers: choice.url, logger, stream: choice.stream, subjectPrefix: choice.subjectPrefix, retentionSeconds: choice.retentionSeconds });
   }
 }

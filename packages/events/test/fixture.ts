@@ -30,6 +30,26 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** The DDL of a source's outbox in its own schema: the columns of outboxTable, one statement each. */
+export function outboxStatements(source: string): string[] {
+  return [
+    `create schema ${source}`,
+    `create table ${source}.outbox_events (
+      id text primary key,
+      sequence bigserial not null unique,
+      position bigint unique,
+      aggregate_type text not null,
+      aggregate_id text not null,
+      aggregate_version integer not null,
+      type text not null,
+      payload jsonb not null,
+      created_at timestamptz not null default now(),
+      published_at timestamptz,
+      trace_parent text,
+      unique (aggregate_id, aggregate_version))`,
+  ];
+}
+
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `paygraph_events_${randomSuffix()}`;
   const server = postgres(postgresServerUrl, { max: 1, onnotice: () => {} });
@@ -51,19 +71,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url: url.toString(),
     database,
     async addSource(source) {
-      await client.unsafe(`create schema ${source}; create table ${source}.outbox_events (
-        id text primary key,
-        sequence bigserial not null unique,
-        position bigint unique,
-        aggregate_type text not null,
-        aggregate_id text not null,
-        aggregate_version integer not null,
-        type text not null,
-        payload jsonb not null,
-        created_at timestamptz not null default now(),
-        published_at timestamptz,
-        trace_parent text,
-        unique (aggregate_id, aggregate_version))`);
+      for (const statement of outboxStatements(source)) await client.unsafe(statement);
     },
     async append(source, count, aggregateId = `agg_${randomSuffix()}`) {
       await database.transaction(async (sql) => {

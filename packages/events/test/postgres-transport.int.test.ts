@@ -23,11 +23,51 @@ describe('PostgreSQL transport', () => {
     await db.append(source, 3);
     await db.relay(source, relay);
     await eventually(() => expect(suite.of(source, seen.events)).toEqual(range(source, 1, 3)));
-    // Saved right after each handler call returns.
+    // Saved after the batch's last event is handled.
     await eventually(async () => {
       const rows = await db.database.query(`select consumer, source, position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`, [durable, source]);
       expect(rows).toEqual([{ consumer: durable, source, position: '3' }]);
     });
+  });
+
+  it('saves a durable offset per batch read, and up to the last handled event when a handler fails mid-batch', async () => {
+    const db = suite.database();
+    const source = await suite.newSource();
+    const relay = await suite.open();
+    const durable = `batch-${randomSuffix()}`;
+    const offset = async () =>
+      (await db.database.query<{ position: string }>(`select position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`, [durable, source]))[0]?.position ?? null;
+    // Five events in the log before the consumer reads: one batch. The third fails once.
+    await db.append(source, 5);
+    await db.relay(source, relay);
+    const handled: number[] = [];
+    let failedOnce = false;
+    let offsetWhileFailing: string | null = 'not read';
+    let offsetInBatch: string | null = 'not read';
+    const consumer = await (await suite.open()).subscribe(
+      async (event) => {
+        if (event.source !== source) return;
+        const position = Number(event.sequence);
+        if (position === 3 && !failedOnce) {
+          failedOnce = true;
+          throw new Error('the third event fails once');
+        }
+        // The retry of the third: the first two were saved when the batch stopped at the failure.
+        if (position === 3) offsetWhileFailing = await offset();
+        // Within a batch nothing is saved per event: the retry's batch (3, 4, 5) starts after 2.
+        if (position === 5) offsetInBatch = await offset();
+        handled.push(position);
+      },
+      { durable },
+    );
+    try {
+      await eventually(() => expect(handled).toEqual([1, 2, 3, 4, 5]));
+      expect(offsetWhileFailing).toBe('2');
+      expect(offsetInBatch).toBe('2');
+      await eventually(async () => expect(await offset()).toBe('5'));
+    } finally {
+      await consumer.unsubscribe();
+    }
   });
 
   it('delivers a source created after subscribing from its first event', async () => {

@@ -12,13 +12,14 @@ describe('chooseEventTransport', () => {
   it.each([
     [{}, { kind: 'in-process' }],
     [{ DATABASE_URL }, { kind: 'postgres', url: DATABASE_URL }],
-    [{ NATS_URL }, { kind: 'nats', url: NATS_URL, stream: 'PAYGRAPH_EVENTS', subjectPrefix: 'paygraph.events' }],
-    [{ NATS_URL, NATS_STREAM: 'TEST_1', NATS_SUBJECT_PREFIX: 'test.one' }, { kind: 'nats', url: NATS_URL, stream: 'TEST_1', subjectPrefix: 'test.one' }],
-    [{ NATS_URL, DATABASE_URL }, { kind: 'nats', url: NATS_URL, stream: 'PAYGRAPH_EVENTS', subjectPrefix: 'paygraph.events' }],
+    [{ NATS_URL }, { kind: 'nats', url: NATS_URL, stream: 'PAYGRAPH_EVENTS', subjectPrefix: 'paygraph.events', retentionSeconds: 2_592_000 }],
+    [{ NATS_URL, NATS_STREAM: 'TEST_1', NATS_SUBJECT_PREFIX: 'test.one' }, { kind: 'nats', url: NATS_URL, stream: 'TEST_1', subjectPrefix: 'test.one', retentionSeconds: 2_592_000 }],
+    [{ NATS_URL, DATABASE_URL }, { kind: 'nats', url: NATS_URL, stream: 'PAYGRAPH_EVENTS', subjectPrefix: 'paygraph.events', retentionSeconds: 2_592_000 }],
     [{ EVENT_TRANSPORT: 'postgres', NATS_URL, DATABASE_URL }, { kind: 'postgres', url: DATABASE_URL }],
     [{ EVENT_TRANSPORT: 'in-process', NATS_URL, DATABASE_URL }, { kind: 'in-process' }],
-    [{ EVENT_TRANSPORT: 'nats', NATS_URL: 'tls://nats.internal:4222' }, { kind: 'nats', url: 'tls://nats.internal:4222', stream: 'PAYGRAPH_EVENTS', subjectPrefix: 'paygraph.events' }],
+    [{ EVENT_TRANSPORT: 'nats', NATS_URL: 'tls://nats.internal:4222' }, { kind: 'nats', url: 'tls://nats.internal:4222', stream: 'PAYGRAPH_EVENTS', subjectPrefix: 'paygraph.events', retentionSeconds: 2_592_000 }],
     [{ DATABASE_URL, NATS_URL: '' }, { kind: 'postgres', url: DATABASE_URL }],
+    [{ NATS_URL, EVENT_RETENTION_SECONDS: '3600' }, { kind: 'nats', url: NATS_URL, stream: 'PAYGRAPH_EVENTS', subjectPrefix: 'paygraph.events', retentionSeconds: 3_600 }],
   ])('%j chooses %j', (env, choice) => {
     expect(chooseEventTransport(env)).toEqual(choice);
   });

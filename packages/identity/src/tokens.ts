@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, customFetch, decodeJwt, jwtVerify, type FetchImplementation, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { serviceUnavailable, unauthenticated } from '@paygraph/errors';
 import { USER_ROLES, type UserRole, type Viewer } from './viewer';
 
@@ -11,6 +11,8 @@ export const SERVICE_TOKEN_TYPE = 'service';
 export interface TokenVerifierOptions {
   /** Where the public keys come from: a JWKS URL, or a key resolver (auth uses its own keys). */
   keys: string | JWTVerifyGetKey;
+  /** How a JWKS URL is fetched (by default fetch): e.g. over several auth instances (service-client). */
+  fetchKeys?: FetchImplementation;
   issuer: string;
   audience: string;
   /** Which token types this endpoint accepts; the public gateway takes access tokens only. */
@@ -46,7 +48,10 @@ const JWKS_TIMEOUT_MS = 1_500;
  * but not a valid token (malformed, forged, expired, wrong issuer or audience) is UNAUTHENTICATED.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const keys = typeof options.keys === 'string' ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 5_000, timeoutDuration: JWKS_TIMEOUT_MS }) : options.keys;
+  const keys =
+    typeof options.keys === 'string'
+      ? createRemoteJWKSet(new URL(options.keys), { cooldownDuration: 5_000, timeoutDuration: JWKS_TIMEOUT_MS, ...(options.fetchKeys ? { [customFetch]: options.fetchKeys } : {}) })
+      : options.keys;
   const accept = options.accept ?? [ACCESS_TOKEN_TYPE, SERVICE_TOKEN_TYPE];
   // A token's signature and claims never change: once verified, only its expiry is checked again.
   const verified = new Map<string, { viewer: Viewer; expiresAtMs: number }>();

@@ -26,6 +26,19 @@ const redactPaths = [
   '*.secret',
 ];
 
+let stdout: DestinationStream | undefined;
+
+/**
+ * The process's one stdout destination, shared by every root logger (so their lines never
+ * interleave mid-line), written asynchronously: a line goes out at once when no write is in
+ * flight, and the lines logged meanwhile go out together in the next write. Under load that is one
+ * write for many access-log lines instead of a blocking write each (bench:gateway profile: 6% of
+ * the gateway's CPU in synchronous writes). pino flushes it synchronously when the process exits.
+ */
+function processStdout(): DestinationStream {
+  return (stdout ??= pino.destination({ dest: 1, sync: false }));
+}
+
 /** `destination`: where lines go instead of stdout (tests capture them). */
 export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
   const settings = {
@@ -34,7 +47,7 @@ export function createLogger(options: { level?: string; name?: string; destinati
     redact: { paths: redactPaths, censor: '[redacted]' },
     base: { pid: process.pid },
   };
-  return options.destination ? pino(settings, options.destination) : pino(settings);
+  return pino(settings, options.destination ?? processStdout());
 }
 
 /**

@@ -8,6 +8,11 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/** How often a closing server ends connections that went idle since it closed. */
+const CLOSE_SWEEP_MS = 50;
+/** How long in-flight requests get to finish before their connections are cut. */
+const CLOSE_GRACE_MS = 5_000;
+
 export async function listen(handler: RequestListener, port: number, host: string): Promise<Listening> {
   const server = createServer(handler);
   server.keepAliveTimeout = 65_000;
@@ -24,9 +29,18 @@ export async function listen(handler: RequestListener, port: number, host: strin
     port: address.port,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
+        // close() ends the connections idle now; a keep-alive connection busy with a request
+        // stays open after its response (Node does not end it), so it is swept as soon as it is
+        // idle, and anything still open after CLOSE_GRACE_MS is cut.
+        const sweep = setInterval(() => server.closeIdleConnections(), CLOSE_SWEEP_MS).unref();
+        const cut = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+        server.close((error) => {
+          clearInterval(sweep);
+          clearTimeout(cut);
+          if (error) reject(error);
+          else resolve();
+        });
         server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
       }),
   };
 }

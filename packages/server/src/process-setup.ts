@@ -8,12 +8,13 @@ import { waitForDatabase } from '@paygraph/db';
 import { createEventTransport, type EventTransport } from '@paygraph/events';
 import { ACCESS_TOKEN_TYPE, SERVICE_TOKEN_TYPE, createTokenVerifier, type TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
-import { authEndpoints, type ServiceDirectory } from '@paygraph/service-client';
+import { authKeySource, type ServiceDirectory } from '@paygraph/service-client';
 
 type TokenType = typeof ACCESS_TOKEN_TYPE | typeof SERVICE_TOKEN_TYPE;
 
 /**
- * Verifies bearer tokens against auth's JWKS (AUTH_JWKS_URL, or auth's URL in the directory).
+ * Verifies bearer tokens against auth's JWKS (AUTH_JWKS_URL, or fetched over every auth instance
+ * in the directory, with failover: authKeySource).
  * Built on first use: with port 0 the auth URL is known only once auth listens. Subgraphs accept
  * access and service tokens; the public gateway access tokens only.
  */
@@ -25,7 +26,7 @@ export function createPlatformTokenVerifier(
   let verifier: TokenVerifier | undefined;
   return (header) => {
     verifier ??= createTokenVerifier({
-      keys: config.AUTH_JWKS_URL ?? authEndpoints(directory).jwks(),
+      ...authKeySource(directory, config.AUTH_JWKS_URL),
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       ...(options.accept ? { accept: options.accept } : {}),

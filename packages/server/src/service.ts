@@ -1,5 +1,5 @@
 import { ConfigError, loadPlatformConfig, type PlatformConfig, type ServiceList } from '@paygraph/config';
-import { resolveDatabaseTarget, setDatabaseLogger, type DatabaseTarget, type QueryCounts } from '@paygraph/db';
+import { resolveDatabaseTarget, restrictFileCreation, setDatabaseLogger, type DatabaseTarget, type QueryCounts } from '@paygraph/db';
 import { weakSecretReason, type TokenVerifier } from '@paygraph/identity';
 import type { EventTransport } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
@@ -66,8 +66,13 @@ export function createDirectory(services: ServiceList): MutableServiceDirectory 
   };
 }
 
-/** In production a secret that looks like a placeholder or carries little entropy stops the process. */
-function refuseWeakSecrets(config: PlatformConfig): void {
+/**
+ * In production (`NODE_ENV=production`) a secret that looks like a placeholder or carries little
+ * entropy stops the process: every process that holds SERVICE_SECRET calls this at start-up, the
+ * services (createRuntime) and the standalone gateway alike.
+ */
+export function refuseWeakSecrets(config: PlatformConfig): void {
+  if (config.NODE_ENV !== 'production') return;
   for (const [name, secret] of [['SERVICE_SECRET', config.SERVICE_SECRET], ['SERVICE_SECRET_PREVIOUS', config.SERVICE_SECRET_PREVIOUS]] as const) {
     const reason = secret === undefined ? null : weakSecretReason(secret);
     if (reason) throw new ConfigError(`Invalid configuration: ${name} ${reason} (NODE_ENV=production)`);
@@ -85,8 +90,10 @@ export function createRuntime(options: {
   queryCounts?: QueryCounts;
 }): ServiceRuntime {
   const config = options.config ?? loadPlatformConfig(options.env);
+  // Everything the process creates from here on (DATA_DIR, PGlite's files) is owner-only.
+  restrictFileCreation();
   const directory = createDirectory(options.services);
-  if (config.NODE_ENV === 'production') refuseWeakSecrets(config);
+  refuseWeakSecrets(config);
   const serviceSecret = resolveServiceSecret(config.SERVICE_SECRET, config.dataDir);
   // Start-up waits and reconnects are logged with the process's logger.
   setDatabaseLogger(options.logger.child({ component: 'db' }));

@@ -1,5 +1,4 @@
 import { ApolloServer } from '@apollo/server';
-import { expressMiddleware } from '@as-integrations/express5';
 import { buildSubgraphSchema, type GraphQLResolverMap } from '@apollo/subgraph';
 import express from 'express';
 import type { DocumentNode } from 'graphql';
@@ -12,6 +11,7 @@ import { subgraphReadiness, type ReadinessChecks } from './readiness';
 import { subgraphEdgeOptions } from './limits';
 import { traceRequests } from '@paygraph/telemetry';
 import { accessLog } from './access-log';
+import { graphqlHandler } from './graphql-handler';
 import { serviceMetrics } from '@paygraph/metrics';
 
 /** What every resolver of every subgraph receives. */
@@ -109,7 +109,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
   app.use(
     '/graphql',
     express.json({ limit: JSON_BODY_LIMIT }),
-    expressMiddleware(apollo, {
+    graphqlHandler(apollo, {
       context: async ({ req }) => {
         const { viewer, requestId, logger: requestLogger } = await identifyRequest(req, options.verifyToken, logger);
         return options.extendContext({ viewer, requestId, logger: requestLogger }, req);

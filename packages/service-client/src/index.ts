@@ -9,7 +9,7 @@
  * a ServiceCallError, an internal error.
  */
 import { isPublicCode, serviceUnavailable } from '@paygraph/errors';
-import { serviceCredential } from '@paygraph/identity';
+import { serviceCredential, type TokenVerifierOptions } from '@paygraph/identity';
 import { REQUEST_ID_HEADER } from '@paygraph/logging';
 import { instancePool, instancesOf, isReadOperation } from './balancer';
 import { postText, type HttpResponse } from './http';
@@ -76,6 +76,37 @@ export function authEndpoints(directory: ServiceDirectory) {
     jwks: () => `${origin()}/.well-known/jwks.json`,
     serviceToken: () => `${origin()}/internal/service-token`,
   };
+}
+
+type KeysFetch = NonNullable<TokenVerifierOptions['fetchKeys']>;
+
+/**
+ * Fetches auth's published keys (JWKS) from every auth instance, as jose's remote key set calls
+ * fetch: through the same instance pool as every call to auth (balancer.ts), so requests spread
+ * over the instances, one that refuses leaves the rotation until its /health answers, and the
+ * fetch (a read) is resent to the next instance after a refused or broken connection. When no
+ * instance answers it is a 503, so the verifier answers SERVICE_UNAVAILABLE (retryable) and does
+ * not call the token invalid; jose's own timeout is left to jose (also SERVICE_UNAVAILABLE).
+ */
+export function authKeysFetch(directory: ServiceDirectory): KeysFetch {
+  return async (url, init) => {
+    const path = new URL(url).pathname;
+    try {
+      return await instancePool(instancesOf(directory, 'auth')).send((instance) => fetch(`${originOf(instance)}${path}`, init), { read: true });
+    } catch (error) {
+      if (init.signal.aborted) throw error;
+      return new Response(null, { status: 503, statusText: 'no auth instance answered' });
+    }
+  };
+}
+
+/**
+ * Where a token verifier reads auth's keys: AUTH_JWKS_URL when set (one URL the operator chose),
+ * else auth's JWKS fetched over every auth instance in the directory (authKeysFetch).
+ */
+export function authKeySource(directory: ServiceDirectory, jwksUrl?: string): Pick<TokenVerifierOptions, 'keys' | 'fetchKeys'> {
+  if (jwksUrl) return { keys: jwksUrl };
+  return { keys: authEndpoints(directory).jwks(), fetchKeys: authKeysFetch(directory) };
 }
 
 type GraphQLBody<TData> = { data?: TData | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };

@@ -1,0 +1,44 @@
+// listen()'s close: in-flight requests finish, and their keep-alive connections end as soon as
+// they are idle, not when the grace period cuts them.
+import { request, Agent } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { listen } from '../src/listen';
+
+describe('listen().close', () => {
+  it('lets an in-flight request finish, then ends its keep-alive connection at once', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((resolve) => (arrived = resolve));
+    const listening = await listen(async (_req, res) => {
+      arrived();
+      await held;
+      res.end('done');
+    }, 0, '127.0.0.1');
+    const agent = new Agent({ keepAlive: true });
+    try {
+      const response = new Promise<{ body: string; socketClosed: Promise<void> }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: listening.port, path: '/', agent }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => resolve({ body, socketClosed: new Promise((closed) => req.socket!.once('close', () => closed())) }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      await inFlight;
+      const started = Date.now();
+      const closed = listening.close();
+      setTimeout(release, 100);
+      const { body, socketClosed } = await response;
+      expect(body).toBe('done');
+      await closed;
+      await socketClosed;
+      // Without the sweep the connection stays open until the 5 s grace period cuts it.
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      release();
+      agent.destroy();
+    }
+  });
+});
