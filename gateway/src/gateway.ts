@@ -13,12 +13,11 @@ import { loadLimitSettings, repositoryRoot, type LimitSettings, type PlatformCon
 import type { EventTransport } from '@paygraph/events';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential, type TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
-import { accessLog, baseApolloOptions, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
+import { accessLog, baseApolloOptions, graphqlHandler, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
 import { createServiceClient } from '@paygraph/service-client';
 import { keepApolloTelemetryOff, traceRequests } from '@paygraph/telemetry';
 import type { Server } from 'node:http';
 import type { GatewayContext } from './context';
-import { graphqlHandler } from './http-handler'; // Apollo Server on express, without a URL parse and an ETag per request
 import { ensureIdeBundle, mountIde } from './ide';
 import { createEdgeLimits } from './limits';
 import { createEdgeProtection, type EdgeSettings } from './rate-limit/edge'; // issue 11: authorization, trusted documents, rate limits
@@ -142,6 +141,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       logger,
       operationLimits: limitSettings,
       trustedDocuments: protection.documents,
+      admitConnection: protection.admitConnection, // rate limits: each connection_init spends a request
       limits: {
         ...(config.SUBSCRIPTIONS_PER_CONNECTION_MAX ? { perConnectionMax: config.SUBSCRIPTIONS_PER_CONNECTION_MAX } : {}),
         ...(config.SUBSCRIPTIONS_PER_USER_MAX ? { perUserMax: config.SUBSCRIPTIONS_PER_USER_MAX } : {}),

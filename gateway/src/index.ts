@@ -4,17 +4,21 @@
  */
 import { loadPlatformConfig, loadServiceList } from '@paygraph/config';
 import { createLogger, lifecycleLogger } from '@paygraph/logging';
-import { gatewayTokenVerifier, listen, openEventTransport, resolveServiceSecret, runProcess } from '@paygraph/server';
+import { gatewayTokenVerifier, listen, openEventTransport, refuseWeakSecrets, resolveServiceSecret, runProcess } from '@paygraph/server';
 import { startTracing } from '@paygraph/telemetry';
 import { createGateway } from './gateway';
 
 const logger = createLogger({ name: 'gateway' });
 await runProcess(logger, async () => {
   const config = loadPlatformConfig(process.env);
+  // The gateway mints credentials from SERVICE_SECRET too: production refuses a weak one here as the services do.
+  refuseWeakSecrets(config);
   // Traces only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set (@paygraph/telemetry).
   const tracing = await startTracing(process.env, { service: 'gateway' });
   const services = loadServiceList(process.env);
-  const directory = { url: (name: string) => services.find((service) => service.name === name)!.url };
+  const entryOf = (name: string) => services.find((service) => service.name === name)!;
+  // Every instance of a service (<NAME>_URL=a,b): auth's keys are fetched over all of them too.
+  const directory = { url: (name: string) => entryOf(name).url, urls: (name: string) => entryOf(name).urls };
   // Subscriptions need events from the payments service's process: a shared transport
   // (DATABASE_URL for PostgreSQL LISTEN/NOTIFY, or NATS_URL); in-process sees none.
   // On PostgreSQL the transport needs the database: start-up waits for it (each attempt logged).

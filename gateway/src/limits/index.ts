@@ -44,8 +44,17 @@ class RequestBudget {
     this.deadline = Date.now() + timeoutMs;
     this.bytesLeft = bytes;
   }
+  get late(): boolean {
+    return this.expired || Date.now() >= this.deadline;
+  }
   get exhausted(): boolean {
-    return this.expired || this.tooLarge || Date.now() >= this.deadline;
+    return this.tooLarge || this.late;
+  }
+  /** Marks the deadline passed; true the first time only, so the refusal is counted once. */
+  expire(): boolean {
+    if (this.expired) return false;
+    this.expired = true;
+    return true;
   }
 }
 
@@ -156,8 +165,7 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
             let timer: NodeJS.Timeout | undefined;
             const deadline = new Promise<never>((_resolve, reject) => {
               timer = setTimeout(() => {
-                budget.expired = true;
-                metrics.observeRefusal(EdgeErrorCode.REQUEST_TIMEOUT);
+                if (budget.expire()) metrics.observeRefusal(EdgeErrorCode.REQUEST_TIMEOUT);
                 reject(timeoutError(settings));
               }, Math.max(0, budget.deadline - Date.now()));
             });
@@ -167,7 +175,16 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
                 metrics.observeRefusal(EdgeErrorCode.RESPONSE_TOO_LARGE);
                 throw tooLargeError(settings);
               }
-              if (budget.expired) throw timeoutError(settings);
+              // The timer cannot interrupt the gateway's own synchronous work (planning a huge
+              // operation, merging large subgraph results): when that outlasts the deadline a query
+              // still ends with REQUEST_TIMEOUT, as soon as the gateway has control again, with no
+              // partial data. A mutation that completed is answered with its result all the same:
+              // its effects are committed, and a timeout would send the client to retry it (a
+              // createOrder has no idempotency key to make that retry harmless).
+              if (budget.late && requestContext.operation?.operation !== 'mutation') {
+                if (budget.expire()) metrics.observeRefusal(EdgeErrorCode.REQUEST_TIMEOUT);
+                throw timeoutError(settings);
+              }
               return result;
             } finally {
               clearTimeout(timer);
@@ -206,7 +223,8 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
         const text = await fetchResponse.text();
         const budget = context ? budgets.get(context) : undefined;
         if (budget) {
-          budget.bytesLeft -= text.length;
+          // Bytes, as RESPONSE_SIZE_MAX_BYTES says: a character outside ASCII is 2 to 4 of them.
+          budget.bytesLeft -= Buffer.byteLength(text);
           // Refused before JSON.parse, which would hold several times the text in memory.
           if (budget.bytesLeft < 0) {
             budget.tooLarge = true;

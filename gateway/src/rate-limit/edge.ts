@@ -7,12 +7,13 @@ import type { SupergraphManager } from '@apollo/gateway';
 import type { ApolloServerPlugin } from '@apollo/server';
 import express from 'express';
 import { envSchemas, parseEnv, type PlatformConfig } from '@paygraph/config';
-import { signClientAddress, type TokenVerifier } from '@paygraph/identity';
+import { signClientAddress, type TokenVerifier, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { JSON_BODY_LIMIT } from '@paygraph/server';
 import { createAuthorization, supergraphForGateway } from '../authorization';
 import { trustedDocumentsCheck, trustedDocumentsMiddleware, type DocumentVerdict, type GraphQLParameters } from '../trusted-documents';
-import { createRateLimits, rateLimitMiddleware, rateLimitPlugin, type RateLimitSettings } from './index';
+import { clientKeyOf, createRateLimits, rateLimitMiddleware, rateLimitPlugin, type RateLimitSettings } from './index';
+import type { Consumed } from './limiters';
 
 export type EdgeSettings = RateLimitSettings & Pick<PlatformConfig, 'TRUSTED_DOCUMENTS' | 'TRUSTED_DOCUMENTS_MANIFEST'>;
 
@@ -32,6 +33,11 @@ export interface EdgeProtection {
   /** Mounted on /graphql before the IDE and Apollo Server. */
   middleware: express.RequestHandler[];
   requestContext(request: express.Request): EdgeRequestContext;
+  /**
+   * A WebSocket's connection_init spends one point of the client's request budget, as an HTTP
+   * request does (the upgrade bypasses the middleware); the viewer of its token, else its address.
+   */
+  admitConnection(viewer: Viewer | undefined, address: string | undefined): Promise<Consumed>;
   /** The trusted documents rule for WebSocket subscribe messages (null when TRUSTED_DOCUMENTS=off). */
   documents: ((parameters: GraphQLParameters) => DocumentVerdict) | null;
   close(): Promise<void>;
@@ -90,6 +96,7 @@ export function createEdgeProtection(options: { config: Partial<EdgeSettings>; l
       if (!clientAddress) return {};
       return { clientAddress, ...(signedAddress ? { clientAddressSigned: signedAddress(clientAddress) } : {}) };
     },
+    admitConnection: (viewer, address) => limits.consume('requests', clientKeyOf(viewer, address)),
     documents,
     close: () => limits.close(),
   };

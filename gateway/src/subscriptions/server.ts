@@ -28,7 +28,7 @@ import type { PaymentEventHub, ReadStatusLog } from './hub';
 import { LiveSubscription } from './live';
 import { byResponseKey, SUBSCRIPTION_FIELD, subscriptionSchema, type SubscriptionContext } from './schema';
 import { PAYMENT_VARIABLE, VISIBLE_ALIAS } from './selection';
-import { createSessions, type Extra, type SubscriptionLimits } from './session';
+import { createSessions, type AdmitConnection, type Extra, type SubscriptionLimits } from './session';
 
 export { SUBSCRIPTION_FIELD, subscriptionSchema } from './schema';
 export { RESOLVE_ATTEMPTS_MAX } from './execution';
@@ -44,6 +44,8 @@ export interface SubscriptionServerOptions {
   readLog: ReadStatusLog;
   logger: Logger;
   limits?: Partial<SubscriptionLimits>;
+  /** The per-client request budget, spent once per connection_init (session.ts); none: not limited. */
+  admitConnection?: AdmitConnection;
   /**
    * The operation limits of HTTP requests, applied to subscription documents too (the payload
    * selection then runs through the gateway's own request pipeline, with its limits and cost).
@@ -55,7 +57,7 @@ export interface SubscriptionServerOptions {
 
 export function createSubscriptionServer(options: SubscriptionServerOptions) {
   const { apollo, hub, logger } = options;
-  const sessions = createSessions({ verifyToken: options.verifyToken, limits: options.limits });
+  const sessions = createSessions({ verifyToken: options.verifyToken, limits: options.limits, admitConnection: options.admitConnection });
   const documents = createDocuments({ operationLimits: options.operationLimits });
   const execution = createPayloadExecution({ apollo, logger });
   let schema: GraphQLSchema | null = null;
@@ -120,7 +122,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       const disposable = useServer<Record<string, unknown>, Extra>(
         {
           onConnect: async (ctx) => {
-            const session = await sessions.open(ctx.connectionParams, ctx.extra.socket);
+            const session = await sessions.open(ctx.connectionParams, ctx.extra.socket, ctx.extra.request.socket.remoteAddress);
             if (!session) return false;
             ctx.extra.session = session;
             return true;

@@ -3,13 +3,14 @@
  * (`{ authorization: "Bearer ..." }`). None: closed with 4401; invalid or expired: 4403; when it
  * expires during the session, every subscription ends with UNAUTHENTICATED and the socket closes
  * with 4401 (reconnect with a fresh token and resume with `after`). Sessions also hold the limits
- * on what one client can keep open or ask for.
+ * on what one client can keep open or ask for; each `connection_init` spends a point of the
+ * client's request budget as an HTTP request does (refused: closed with 4429, RATE_LIMITED).
  */
 import type { IncomingMessage } from 'node:http';
 import type { GraphQLError } from 'graphql';
 import type { WebSocket } from 'ws';
 import { apiError, rateLimited } from '@paygraph/errors';
-import { tokenExpiresAtMs, type TokenVerifier, type UserViewer } from '@paygraph/identity';
+import { tokenExpiresAtMs, type TokenVerifier, type UserViewer, type Viewer } from '@paygraph/identity';
 import type { LiveSubscription } from './live';
 
 /** Bounds on what one client can hold open or ask for (settings; see README). */
@@ -39,9 +40,31 @@ export interface Session {
 /** What graphql-ws keeps per socket: the socket, its upgrade request and, once open, the session. */
 export type Extra = { socket: WebSocket; request: IncomingMessage; session?: Session };
 
+/**
+ * Spends one point of the per-client request budget (the user, else the address) for a new
+ * connection; the gateway's rate limits (rate-limit/), absent when they are off.
+ */
+export type AdmitConnection = (viewer: Viewer | undefined, address: string | undefined) => Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }>;
+
+/** graphql-ws's close code for too many requests; its client does not retry on it. */
+export const RATE_LIMITED_CLOSE_CODE = 4429;
+
+/**
+ * The close reason of a refused connection: the GraphQL error an HTTP request gets, as JSON (at
+ * most 123 bytes, the limit of a close frame's reason).
+ */
+export function rateLimitedCloseReason(retryAfterSeconds: number): string {
+  const error = rateLimited(`Too many requests: try again in ${retryAfterSeconds} s.`, retryAfterSeconds);
+  return JSON.stringify({ message: error.message, extensions: { code: error.extensions.code, retryAfterSeconds } });
+}
+
+/** WebSocket close code 1013 (Try Again Later): the token could not be checked now. */
+export const UNAVAILABLE_CLOSE_CODE = 1013;
+const unavailableCloseReason = JSON.stringify({ message: 'Token check unavailable: reconnect shortly.', extensions: { code: 'SERVICE_UNAVAILABLE' } });
+
 const closeReason = { missing: 'Unauthorized: send connectionParams { authorization: "Bearer <accessToken>" }', invalid: 'Forbidden: invalid or expired access token', expired: 'Unauthorized: the access token expired' };
 
-export function createSessions(options: { verifyToken: TokenVerifier; limits?: Partial<SubscriptionLimits> | undefined }) {
+export function createSessions(options: { verifyToken: TokenVerifier; limits?: Partial<SubscriptionLimits> | undefined; admitConnection?: AdmitConnection | undefined }) {
   const limits: SubscriptionLimits = { ...DEFAULT_SUBSCRIPTION_LIMITS, ...options.limits };
   /** Live subscriptions per user on this gateway. */
   const perUser = new Map<string, number>();
@@ -51,21 +74,36 @@ export function createSessions(options: { verifyToken: TokenVerifier; limits?: P
      * `connection_init`: the session of a valid user token, or null once the socket is closed with
      * the reason. The session ends its subscriptions and closes the socket when the token expires.
      */
-    async open(connectionParams: Record<string, unknown> | undefined, socket: WebSocket): Promise<Session | null> {
+    async open(connectionParams: Record<string, unknown> | undefined, socket: WebSocket, address?: string): Promise<Session | null> {
       const params = connectionParams ?? {};
       const authorization = params.authorization ?? params.Authorization;
-      if (typeof authorization !== 'string' || authorization.trim() === '') {
+      const missing = typeof authorization !== 'string' || authorization.trim() === '';
+      // As for HTTP: the token finds the user whose budget is spent; without a valid one, the address's.
+      let unavailable = false;
+      const viewer = missing
+        ? undefined
+        : await options.verifyToken(authorization).catch((error: unknown) => {
+            // The token could not be checked (auth's keys unreachable): not a bad token.
+            unavailable = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code === 'SERVICE_UNAVAILABLE';
+            return undefined;
+          });
+      if (options.admitConnection) {
+        const admitted = await options.admitConnection(viewer, address);
+        if (!admitted.allowed) {
+          socket.close(RATE_LIMITED_CLOSE_CODE, rateLimitedCloseReason(admitted.retryAfterSeconds));
+          return null;
+        }
+      }
+      if (missing) {
         socket.close(4401, closeReason.missing);
         return null;
       }
-      let viewer;
-      try {
-        viewer = await options.verifyToken(authorization);
-      } catch {
-        socket.close(4403, closeReason.invalid);
+      if (unavailable) {
+        // 1013 Try Again Later: graphql-ws clients retry it (a 44xx close is final for them).
+        socket.close(UNAVAILABLE_CLOSE_CODE, unavailableCloseReason);
         return null;
       }
-      if (viewer.kind !== 'user') {
+      if (viewer?.kind !== 'user') {
         socket.close(4403, closeReason.invalid);
         return null;
       }
