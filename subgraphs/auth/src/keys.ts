@@ -17,11 +17,19 @@ export interface SigningKey {
   jwks: JSONWebKeySet;
 }
 
+/** The key loaded at start-up; `resealed` when it was found sealed under SERVICE_SECRET_PREVIOUS and sealed again. */
+export interface LoadedSigningKey extends SigningKey {
+  resealed: boolean;
+}
+
+/** The purpose of the signing key's sealing key (its HKDF info), as audit records name it. */
+export const SIGNING_KEY_SEAL_PURPOSE = 'signing-key-encryption';
+
 /** The private half is stored sealed (packages/identity secret-sealer). */
-const signingKeySealer = (serviceSecrets: SecretRing) => createSecretSealer(serviceSecrets, { salt: 'paygraph-auth', info: 'signing-key-encryption' });
+const signingKeySealer = (serviceSecrets: SecretRing) => createSecretSealer(serviceSecrets, { salt: 'paygraph-auth', info: SIGNING_KEY_SEAL_PURPOSE });
 
 /** Loads the current signing key, creating it once (safe when two instances start together). */
-export async function loadSigningKey(db: Database<typeof schema>, serviceSecrets: SecretRing): Promise<SigningKey> {
+export async function loadSigningKey(db: Database<typeof schema>, serviceSecrets: SecretRing): Promise<LoadedSigningKey> {
   const sealer = signingKeySealer(serviceSecrets);
   const row = await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${KEY_CREATION_LOCK})`);
@@ -40,12 +48,11 @@ export async function loadSigningKey(db: Database<typeof schema>, serviceSecrets
   const privateJwkText = sealer.open(row.privateJwkEncrypted);
   // Sealed with SERVICE_SECRET_PREVIOUS (a rotation in progress): sealed again with the current
   // secret, so the previous one can be dropped once every process runs with the new one.
-  if (!sealer.sealedWithCurrent(row.privateJwkEncrypted)) {
-    await db.update(signingKeys).set({ privateJwkEncrypted: sealer.seal(privateJwkText) }).where(eq(signingKeys.kid, row.kid));
-  }
+  const resealed = !sealer.sealedWithCurrent(row.privateJwkEncrypted);
+  if (resealed) await db.update(signingKeys).set({ privateJwkEncrypted: sealer.seal(privateJwkText) }).where(eq(signingKeys.kid, row.kid));
   const privateKey = (await importJWK(JSON.parse(privateJwkText) as JWK, TOKEN_ALGORITHM)) as CryptoKey;
   const published = await db.select({ publicJwk: signingKeys.publicJwk }).from(signingKeys).where(and(isNull(signingKeys.retiredAt)));
-  return { kid: row.kid, privateKey, jwks: { keys: published.map((key) => key.publicJwk as JWK) } };
+  return { kid: row.kid, privateKey, jwks: { keys: published.map((key) => key.publicJwk as JWK) }, resealed };
 }
 
 export function localKeySet(key: SigningKey) {

@@ -3,14 +3,14 @@
  * (JWKS) every verifier reads, and the service-token exchange for service credentials.
  */
 import express from 'express';
-import { createAuditRecorder } from '@paygraph/audit';
+import { createOutboxAuditRecorder, secretResealedEntry } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { ACCESS_TOKEN_TYPE, SERVICE_SCOPES, SERVICE_TOKEN_TYPE, clientAddressOf, createTokenVerifier, verifyServiceCredential } from '@paygraph/identity';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
 import { schema } from './db/schema';
 import { LOGIN_LOCK_SECONDS_MAX, type LoginThrottleSettings } from './domain/throttle';
-import { loadSigningKey, localKeySet } from './keys';
+import { loadSigningKey, localKeySet, SIGNING_KEY_SEAL_PURPOSE } from './keys';
 import { resolvers } from './resolvers';
 import type { SessionDeps } from './sessions';
 import { createAuthStore } from './store/auth-store';
@@ -25,6 +25,8 @@ export const authService: ServiceDefinition = {
     const { config } = runtime;
     const database = await openServiceDatabase({ service: 'auth', target: runtime.databaseTarget('auth'), schema, migrationsFolder });
     const signingKey = await loadSigningKey(database.db, runtime.serviceSecrets);
+    // A SERVICE_SECRET rotation's step 2 (README, "Rotating SERVICE_SECRET"): the key was sealed again under the current secret.
+    if (signingKey.resealed) logger.info({ kid: signingKey.kid, purpose: SIGNING_KEY_SEAL_PURPOSE }, 'token signing key sealed again under the current SERVICE_SECRET');
     const settings = {
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
@@ -54,7 +56,8 @@ export const authService: ServiceDefinition = {
       lockSecondsMax: LOGIN_LOCK_SECONDS_MAX,
     };
     if (!throttle.enabled) logger.warn('RATE_LIMITS=off: logins are not throttled');
-    const audit = createAuditRecorder({ client: users, logger });
+    // Durable: kept in auth.audit_outbox until users accepts it (packages/audit outbox.ts).
+    const audit = createOutboxAuditRecorder({ source: 'auth', query: database.query, client: users, logger });
     const sessions: SessionDeps = { store: createAuthStore(database.db), users, signingKey, settings, logger, throttle, audit };
     const verifyToken = createTokenVerifier({
       keys: localKeySet(signingKey),
@@ -88,6 +91,17 @@ export const authService: ServiceDefinition = {
         });
       },
     });
-    return { server, close: () => database.close() };
+    return {
+      server,
+      // The relay starts once users listens (every service of the process does by now); never fails start-up.
+      afterListen: async () => {
+        audit.start();
+        if (signingKey.resealed) await audit.record({ logger }, secretResealedEntry('auth', SIGNING_KEY_SEAL_PURPOSE, 1));
+      },
+      close: async () => {
+        await audit.stop();
+        await database.close();
+      },
+    };
   },
 };

@@ -119,9 +119,11 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
   return issue(deps, toReference(user), outcome.familyId, next.token);
 }
 
-export async function logout(deps: SessionDeps, refreshToken: string): Promise<boolean> {
-  if (refreshToken.length > REFRESH_TOKEN_LENGTH_MAX) return false;
-  const familyId = await deps.store.familyOf(refreshToken);
-  if (!familyId) return false;
-  return (await deps.store.revokeFamily(familyId)) > 0;
+/** Ends the session a refresh token belongs to; returns whose and which family when live tokens were revoked, else null. */
+export async function logout(deps: SessionDeps, refreshToken: string): Promise<{ userId: string; familyId: string; revoked: number } | null> {
+  if (refreshToken.length > REFRESH_TOKEN_LENGTH_MAX) return null;
+  const family = await deps.store.familyOf(refreshToken);
+  if (!family) return null;
+  const revoked = await deps.store.revokeFamily(family.familyId);
+  return revoked > 0 ? { ...family, revoked } : null;
 }

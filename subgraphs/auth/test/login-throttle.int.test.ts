@@ -3,10 +3,11 @@
 // and 30 and 100 concurrent wrong logins over HTTP while the first lock lasts, pass exactly
 // LOGIN_FAILURES_FREE), an attacker's
 // failures leave the owner free to sign in from a clean client even past the account ceiling, and
-// one client is capped across accounts. Runs against the real auth and users subgraphs over HTTP,
+// one client is capped across accounts; a throttled login is in the audit trail (auth.login_throttled,
+// DENIED) beside the failed ones. Runs against the real auth and users subgraphs over HTTP,
 // posing as several clients with the gateway's signed client-address header.
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
 import { CLIENT_ADDRESS_HEADER, signClientAddress } from '@paygraph/identity';
 import { TEST_PASSWORD, errorCode, gql, uniqueEmail } from '@paygraph/testing';
@@ -137,5 +138,35 @@ describe('one client across accounts', () => {
     const user = await newUser();
     const client = newClient();
     for (let attempt = 0; attempt < CLIENT_FAILURES_MAX + 3; attempt += 1) expect((await loginFrom(client, user.email, TEST_PASSWORD)).errors).toBeUndefined();
+  });
+});
+
+describe('the audit trail', () => {
+  it('records a throttled login as auth.login_throttled (DENIED, no actor), beside the failed ones', async () => {
+    const victim = await newUser();
+    const client = newClient();
+    for (let attempt = 0; attempt < FAILURES_FREE; attempt += 1) expect(errorCode(await loginFrom(client, victim.email, 'guess'))).toBe('UNAUTHENTICATED');
+    expect(errorCode(await loginFrom(client, victim.email, 'guess'))).toBe('RATE_LIMITED');
+    // Users holds the trail (auth appends with appendAuditEvents): read where it is kept.
+    const users = await openServiceDatabase({
+      service: 'users',
+      target: resolveDatabaseTarget('users', process.env, 'memory://'),
+      schema: {},
+      migrationsFolder: new URL('../../users/drizzle', import.meta.url).pathname,
+    });
+    try {
+      await vi.waitFor(async () => {
+        const records = await users.query<{ type: string; actor_id: string | null; outcome: string; service: string }>(
+          `select type, actor_id, outcome, service from users.audit_events where subject_id = $1 order by position`,
+          [victim.email],
+        );
+        expect(records).toEqual([
+          ...Array.from({ length: FAILURES_FREE }, () => ({ type: 'auth.login_failed', actor_id: null, outcome: 'FAILURE', service: 'auth' })),
+          { type: 'auth.login_throttled', actor_id: null, outcome: 'DENIED', service: 'auth' },
+        ]);
+      }, { timeout: 10_000, interval: 100 });
+    } finally {
+      await users.close();
+    }
   });
 });

@@ -433,6 +433,81 @@ describe('holds', () => {
   });
 });
 
+describe('a hold captured in the transaction that places it (captureIdempotencyKey)', () => {
+  const hold = (wallet: AccountRow, merchant: AccountRow, amount: bigint, keys: { authorize: string; capture?: string | null }) =>
+    store.authorize({ idempotencyKey: keys.authorize, captureIdempotencyKey: keys.capture ?? null, debitAccountId: wallet.id, creditAccountId: merchant.id, amount, currency: 'USD', expiresAt: new Date(Date.now() + 60_000), description: 'Payment p' });
+
+  it('leaves the rows of a hold then a capture, never touches pending totals, and replays both keys', async () => {
+    const { wallet } = await fundedWallet('USD', 500n);
+    const merchant = await store.ensureAccount(owner('merchant'), 'USER_WALLET', 'USD');
+    const keys = { authorize: key(), capture: key() };
+    const placed = await hold(wallet, merchant, 200n, keys);
+    expect(placed.replayed).toBe(false);
+    expect(placed.hold).toMatchObject({ status: 'CAPTURED', amount: 200n, capturedAmount: 200n, captureIdempotencyKey: keys.capture });
+    const rows = await reload([wallet.id, merchant.id]);
+    expect([rows.get(wallet.id)!.postedCredits - rows.get(wallet.id)!.postedDebits, rows.get(wallet.id)!.pendingDebits]).toEqual([300n, 0n]);
+    expect([rows.get(merchant.id)!.postedCredits, rows.get(merchant.id)!.pendingCredits]).toEqual([200n, 0n]);
+    const [capture] = await store.transactionsByKeys([keys.capture]);
+    expect(capture!.transaction).toMatchObject({ kind: 'CAPTURE', holdId: placed.hold.id });
+    expect(capture!.entries.map((entry) => [entry.accountId, entry.direction, entry.amount])).toEqual([
+      [wallet.id, 'DEBIT', 200n],
+      [merchant.id, 'CREDIT', 200n],
+    ]);
+
+    // A repeat (a payment resumed after a crash) replays the hold and its capture: one effect.
+    const repeated = await hold(wallet, merchant, 200n, keys);
+    expect(repeated).toMatchObject({ replayed: true, hold: { id: placed.hold.id, status: 'CAPTURED', capturedAmount: 200n } });
+    expect((await reload([wallet.id])).get(wallet.id)!.postedDebits).toBe(rows.get(wallet.id)!.postedDebits);
+    // The hold cannot be captured again under another key, nor released.
+    expect(await codeOf(store.capture({ holdId: placed.hold.id, amount: null, idempotencyKey: key() }))).toBe('INVALID_STATE');
+    expect(await codeOf(store.voidHold(placed.hold.id))).toBe('INVALID_STATE');
+    expect(await codeOf(hold(wallet, merchant, 200n, { authorize: keys.authorize, capture: key() }))).toBe('INVALID_STATE');
+  });
+
+  it('captures a hold an earlier authorize left pending (placed without the capture key)', async () => {
+    const { wallet } = await fundedWallet('USD', 500n);
+    const merchant = await store.ensureAccount(owner('merchant'), 'USER_WALLET', 'USD');
+    const keys = { authorize: key(), capture: key() };
+    const pending = await hold(wallet, merchant, 150n, { authorize: keys.authorize });
+    expect(pending.hold.status).toBe('PENDING');
+    expect((await reload([wallet.id])).get(wallet.id)!.pendingDebits).toBe(150n);
+    const captured = await hold(wallet, merchant, 150n, keys);
+    expect(captured).toMatchObject({ replayed: true, hold: { id: pending.hold.id, status: 'CAPTURED', capturedAmount: 150n } });
+    const row = (await reload([wallet.id])).get(wallet.id)!;
+    expect([row.postedCredits - row.postedDebits, row.pendingDebits]).toEqual([350n, 0n]);
+  });
+
+  it('refuses a hold whose lifetime has passed (no money moves) but replays one captured in time', async () => {
+    const { wallet } = await fundedWallet('USD', 500n);
+    const merchant = await store.ensureAccount(owner('merchant'), 'USER_WALLET', 'USD');
+    const late = { authorize: key(), capture: key() };
+    const lateHold = { idempotencyKey: late.authorize, captureIdempotencyKey: late.capture, debitAccountId: wallet.id, creditAccountId: merchant.id, amount: 100n, currency: 'USD', description: null };
+    expect(await codeOf(store.authorize({ ...lateHold, expiresAt: new Date(Date.now() - 1) }))).toBe('INVALID_STATE');
+    expect(await store.transactionsByKeys([late.capture])).toEqual([]);
+    expect((await reload([wallet.id])).get(wallet.id)!.postedDebits).toBe(0n);
+    // Captured while its lifetime lasted: a repeat after expiry (recovery, days later) replays it.
+    const keys = { authorize: key(), capture: key() };
+    const inTime = { ...lateHold, idempotencyKey: keys.authorize, captureIdempotencyKey: keys.capture, expiresAt: new Date(Date.now() + 150) };
+    const placed = await store.authorize(inTime);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await store.authorize(inTime)).toMatchObject({ replayed: true, hold: { id: placed.hold.id, status: 'CAPTURED', capturedAmount: 100n } });
+    expect((await reload([wallet.id])).get(wallet.id)!.postedDebits).toBe(100n);
+  });
+
+  it('refuses an overdraft as INSUFFICIENT_FUNDS and leaves no hold and no transaction behind', async () => {
+    const { wallet } = await fundedWallet('USD', 100n);
+    const merchant = await store.ensureAccount(owner('merchant'), 'USER_WALLET', 'USD');
+    const keys = { authorize: key(), capture: key() };
+    expect(await codeOf(hold(wallet, merchant, 101n, keys))).toBe('INSUFFICIENT_FUNDS');
+    expect(await store.transactionsByKeys([keys.capture])).toEqual([]);
+    const rows = await reload([wallet.id, merchant.id]);
+    expect([rows.get(wallet.id)!.postedDebits, rows.get(wallet.id)!.pendingDebits, rows.get(merchant.id)!.postedCredits]).toEqual([0n, 0n, 0n]);
+    // The same keys work once the funds are there.
+    expect((await hold(wallet, merchant, 100n, keys)).hold.status).toBe('CAPTURED');
+    expect(await verifyLedger(database.db)).toMatchObject({ ok: true });
+  });
+});
+
 describe('verifyLedger', () => {
   it('finds a deliberately corrupted entry (in a ledger of its own, so no other test sees it)', async () => {
     const own = await openServiceDatabase({ service: 'ledger', target: { kind: 'pglite', dataDir: 'memory://corruption' }, schema, migrationsFolder });
@@ -460,6 +535,48 @@ describe('verifyLedger', () => {
       expect(verification.mismatches.join('\n')).toMatch(/hash does not match/);
     } finally {
       await own.close();
+    }
+  });
+});
+
+describe('a connection that dies under a batch', () => {
+  // The fault suite's PostgreSQL restart once ended the platform process with an unhandled
+  // "read ECONNRESET": a batch sent two statements together and awaited only the second, so the
+  // first one's failure was never observed. Here every statement of the batch fails, as on a
+  // connection reset: the posting must fail with that error and nothing may reject unobserved.
+  it('fails the posting with the connection error and leaves no rejection unhandled', async () => {
+    const { source, wallet } = await fundedWallet('USD', 0n);
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    let statements = 0;
+    const dying = createLedgerStore({
+      db: database.db,
+      transaction: (work) =>
+        work({
+          query: () => {
+            statements += 1;
+            return new Promise((_resolve, reject) => setImmediate(() => reject(reset)));
+          },
+        }),
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const posting = dying.postTransaction({
+        idempotencyKey: key(),
+        description: 'dies with its connection',
+        lines: [
+          { accountId: source.id, direction: 'DEBIT', amount: 10n, currency: 'USD' },
+          { accountId: wallet.id, direction: 'CREDIT', amount: 10n, currency: 'USD' },
+        ],
+      });
+      await expect(posting).rejects.toBe(reset);
+      // Node reports an unobserved rejection after the microtasks of the tick it happened in.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(statements).toBeGreaterThanOrEqual(2);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
     }
   });
 });

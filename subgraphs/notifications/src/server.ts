@@ -6,7 +6,7 @@
  *
  * Settings come from the environment through `loadNotificationSettings` (src/settings.ts).
  */
-import { createAuditRecorder } from '@paygraph/audit';
+import { createOutboxAuditRecorder, secretResealedEntry } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { consumerProgress, pruneInbox, type EventSubscription } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
@@ -21,7 +21,7 @@ import { resolvers } from './resolvers';
 import { loadNotificationSettings } from './settings';
 import { CONSUMER, createNotificationsStore } from './store/notifications-store';
 import { createWebhookAgent, systemResolveAll, type ResolveAll } from './webhooks/egress';
-import { createSecretSealer } from './webhooks/secrets';
+import { createSecretSealer, WEBHOOK_SECRET_SEAL_PURPOSE } from './webhooks/secrets';
 
 export const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
@@ -61,7 +61,8 @@ export const notificationsService: ServiceDefinition = {
     if (settings.webhookPrivateAddressesAllowed) logger.warn('WEBHOOK_PRIVATE_ADDRESSES=allow: webhooks may reach loopback and private addresses (development and tests only)');
     const worker = createDeliveryWorker({ store, providers, sealer, settings, logger, webhookAgent });
     const users = createServiceClient({ service: 'notifications', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
-    const audit = createAuditRecorder({ client: users, logger });
+    // Durable: kept in notifications.audit_outbox until users accepts it (packages/audit outbox.ts).
+    const audit = createOutboxAuditRecorder({ source: 'notifications', query: database.query, client: users, logger });
     const consumer = createEventConsumer({ store, users, logger, onDeliveriesCreated: () => worker.kick() });
     const server = await createSubgraphServer({
       name: 'notifications',
@@ -89,13 +90,21 @@ export const notificationsService: ServiceDefinition = {
       server,
       async afterListen() {
         worker.start();
+        audit.start();
         // A SERVICE_SECRET rotation in progress: merchants' signing secrets sealed under the
         // previous secret are sealed again under the current one (README, "Rotating SERVICE_SECRET").
         if (runtime.serviceSecrets.length > 1) {
           store
             .resealEndpointSecrets(sealer)
-            .then((resealed) => resealed > 0 && logger.info({ resealed }, 'webhook signing secrets sealed again under the current SERVICE_SECRET'))
-            .catch((error: unknown) => logger.error({ err: error }, 'webhook signing secrets could not be sealed again; they stay readable while SERVICE_SECRET_PREVIOUS is set'));
+            .then(async (resealed) => {
+              if (resealed === 0) return;
+              logger.info({ resealed }, 'webhook signing secrets sealed again under the current SERVICE_SECRET');
+              await audit.record({ logger }, secretResealedEntry('notifications', WEBHOOK_SECRET_SEAL_PURPOSE, resealed));
+            })
+            .catch(async (error: unknown) => {
+              logger.error({ err: error }, 'webhook signing secrets could not be sealed again; they stay readable while SERVICE_SECRET_PREVIOUS is set');
+              await audit.record({ logger }, secretResealedEntry('notifications', WEBHOOK_SECRET_SEAL_PURPOSE, 0, 'FAILURE'));
+            });
         }
         // After every service listens: applying an event may ask users about a recipient.
         // Each event applied in a span continuing the trace of the request that wrote it (when tracing is on).
@@ -110,6 +119,7 @@ export const notificationsService: ServiceDefinition = {
         await webhookAgent.close();
         for (const provider of providers.values()) provider.close?.();
         if (notificationsHandle.consumer === consumer) Object.assign(notificationsHandle, { consumer: null, worker: null });
+        await audit.stop();
         await database.close();
       },
     };

@@ -53,7 +53,7 @@ describe('assertWebhookUrl', () => {
     expect(() => assertWebhookUrl(url, allowed)).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'input.url' }) }));
   });
 
-  it.each(['http://127.0.0.1/', 'http://localhost:3000/', 'http://localhost./', 'http://10.1.2.3/', 'http://172.16.0.1/', 'http://192.168.1.1/', 'http://169.254.169.254/latest', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://[fd00::1]/', 'http://2130706433/', 'http://0.0.0.0/', 'http://[::127.0.0.1]/', 'http://[64:ff9b::a9fe:a9fe]/', 'http://198.18.0.1/', 'http://100.64.0.1/', 'http://[2002:7f00:1::1]/', 'http://[fe80::1]/', 'http://224.0.0.1/', 'http://255.255.255.255/', 'http://192.0.2.1/'])(
+  it.each(['http://127.0.0.1/', 'http://localhost:3000/', 'http://localhost./', 'http://10.1.2.3/', 'http://172.16.0.1/', 'http://192.168.1.1/', 'http://169.254.169.254/latest', 'http://[::1]/', 'http://[::ffff:127.0.0.1]/', 'http://[fd00::1]/', 'http://2130706433/', 'http://0.0.0.0/', 'http://[::127.0.0.1]/', 'http://[64:ff9b::a9fe:a9fe]/', 'http://198.18.0.1/', 'http://100.64.0.1/', 'http://[2002:7f00:1::1]/', 'http://[2002:808:808::1]/', 'http://[fe80::1]/', 'http://224.0.0.1/', 'http://255.255.255.255/', 'http://192.0.2.1/'])(
     'refuses the private address %s when private addresses are denied',
     (url) => {
       expect(() => assertWebhookUrl(url, denied)).toThrow(/internal address/);
@@ -62,7 +62,7 @@ describe('assertWebhookUrl', () => {
   );
 
   it('does not mistake public hosts for private ones', () => {
-    for (const host of ['example.com', '8.8.8.8', '172.32.0.1', '[2606:4700::1111]', '[2002:808:808::1]', 'localhost.example.com']) expect(literalHostProblem(host)).toBeNull();
+    for (const host of ['example.com', '8.8.8.8', '172.32.0.1', '[2606:4700::1111]', 'localhost.example.com']) expect(literalHostProblem(host)).toBeNull();
   });
 });
 

@@ -17,10 +17,10 @@ import { verifyWebhookSignature } from '../src/webhooks/signature';
 const INWARD_ADDRESSES = [
   '127.0.0.1', '127.1.2.3', '10.0.0.5', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '100.127.255.254', '198.18.0.1', '198.19.255.255',
   '0.0.0.0', '255.255.255.255', '224.0.0.1', '239.255.255.250', '240.0.0.1', '192.0.2.1', '198.51.100.7', '203.0.113.9', '192.0.0.8',
-  '::1', '::', '::127.0.0.1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '64:ff9b::a9fe:a9fe', '64:ff9b::808:808', '64:ff9b:1::a00:1', '2002:7f00:1::1', '2002:a9fe:a9fe::',
+  '::1', '::', '::127.0.0.1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '64:ff9b::a9fe:a9fe', '64:ff9b::808:808', '64:ff9b:1::a00:1', '2002:7f00:1::1', '2002:a9fe:a9fe::', '2002:808:808::1',
   'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1', '2001:db8::1', '2001::1', '100::1',
 ];
-const PUBLIC_ADDRESSES = ['93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '198.20.0.1', '2606:4700:4700::1111', '2002:808:808::1'];
+const PUBLIC_ADDRESSES = ['93.184.216.34', '8.8.8.8', '172.32.0.1', '100.128.0.1', '198.20.0.1', '2606:4700:4700::1111'];
 
 /** A resolver for made-up names, as DNS would answer them; anything else does not resolve. */
 function fakeDns(answers: Record<string, string[]>): ResolveAll {
@@ -47,6 +47,12 @@ const denied = { privateAddressesAllowed: false, resolveAll: dns };
 describe('addressProblem', () => {
   it.each(INWARD_ADDRESSES)('refuses %s', (address) => expect(addressProblem(address)).toEqual(expect.any(String)));
   it.each(PUBLIC_ADDRESSES)('accepts the public address %s', (address) => expect(addressProblem(address)).toBeNull());
+
+  it('refuses the whole 6to4 range (2002::/16), even one embedding a public IPv4 address (2002:808:808::1 is 8.8.8.8)', async () => {
+    for (const address of ['2002:808:808::1', '2002::', '2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff']) expect(addressProblem(address)).toMatch(/6to4/);
+    await expect(vetWebhookUrl('http://[2002:808:808::1]/hooks', denied)).rejects.toMatchObject({ message: /6to4/, extensions: { code: 'BAD_USER_INPUT' } });
+    expect(await destinationProblem('sixtofour.example', fakeDns({ 'sixtofour.example': ['2002:808:808::1'] }))).toMatch(/resolves to 2002:808:808::1, a 6to4 address/);
+  });
 });
 
 describe('registration (vetWebhookUrl) with private addresses denied', () => {

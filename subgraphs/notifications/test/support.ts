@@ -42,6 +42,35 @@ export async function isolatedDatabase(label: string): Promise<{ url: string | n
   };
 }
 
+/**
+ * A notifications database of the test file's own, migrated (PGlite in memory, or a database of
+ * its own on the DATABASE_URL server), with the statements it is sent counted.
+ */
+export async function ownNotificationsDatabase(label: string): Promise<{ database: ServiceDatabase<typeof schema>; statements(): number; close(): Promise<void> }> {
+  const own = await isolatedDatabase(label);
+  const queryCounts = new Map<string, number>();
+  let database: ServiceDatabase<typeof schema>;
+  try {
+    database = await openServiceDatabase({
+      service: 'notifications',
+      target: own.url ? { kind: 'postgres', url: own.url, poolMax: 10, queryCounts } : { kind: 'pglite', dataDir: `memory://${label}`, queryCounts },
+      schema,
+      migrationsFolder,
+    });
+  } catch (error) {
+    await own.drop();
+    throw error;
+  }
+  return {
+    database,
+    statements: () => queryCounts.get('notifications') ?? 0,
+    async close() {
+      await database.close();
+      await own.drop();
+    },
+  };
+}
+
 export async function startNotificationsPlatform(env: Record<string, string> = {}): Promise<NotificationsTestPlatform> {
   const own = await isolatedDatabase('notifications');
   const extra: Record<string, string> = own.url ? { NOTIFICATIONS_DATABASE_URL: own.url } : {};

@@ -16,8 +16,13 @@ export type FlowCheckpoint =
   | 'refund-opened'
   | 'refund-posted';
 
-/** The checkpoints of payOrder (automatic capture), in order. */
-export const FLOW_CHECKPOINTS: readonly FlowCheckpoint[] = ['payment-created', 'risk-called', 'risk-recorded', 'hold-placed', 'hold-recorded', 'capture-posted'];
+/**
+ * The checkpoints of payOrder (automatic capture, approved), in order: after `hold-placed` the
+ * ledger holds and captured the funds in one transaction, and nothing is recorded yet.
+ */
+export const FLOW_CHECKPOINTS: readonly FlowCheckpoint[] = ['payment-created', 'risk-called', 'risk-recorded', 'hold-placed'];
+/** The checkpoints of payOrder with manual capture, in order (then capturePayment's). */
+export const MANUAL_FLOW_CHECKPOINTS: readonly FlowCheckpoint[] = ['payment-created', 'risk-called', 'risk-recorded', 'hold-placed', 'hold-recorded'];
 /** capturePayment: the claim recorded, then the ledger's capture posted. */
 export const CAPTURE_CHECKPOINTS: readonly FlowCheckpoint[] = ['capture-requested', 'capture-posted'];
 /** cancelOrder of a held payment: the claim recorded (order canceled), then the ledger's void. */

@@ -2,7 +2,7 @@
  * The payments subgraph as a value: orders, payments and refunds over risk and the ledger, with a
  * recovery pass at start-up and on a timer.
  */
-import { createAuditRecorder } from '@paygraph/audit';
+import { createOutboxAuditRecorder } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { serviceOutbox } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
@@ -45,12 +45,14 @@ export function createPaymentsService(options: PaymentsServiceOptions = {}): Ser
       const outbox = serviceOutbox('payments', database);
       const store = createPaymentsStore({ ...database, transaction: outbox.transaction });
       const client = createServiceClient({ service: 'payments', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
+      // Durable: kept in payments.audit_outbox until users accepts it (packages/audit outbox.ts).
+      const audit = createOutboxAuditRecorder({ source: 'payments', query: database.query, client, logger });
       const flow: FlowDeps = {
         store,
         services: { client, caches: createServiceCaches() },
         settings: { holdExpiryMs: runtime.config.PAYMENT_HOLD_EXPIRY_SECONDS * 1000, reviewExpiryMs: runtime.config.PAYMENT_REVIEW_EXPIRY_SECONDS * 1000 },
         logger,
-        audit: createAuditRecorder({ client, logger }),
+        audit,
         ...(options.faults ? { faults: options.faults } : {}),
       };
       const server = await createSubgraphServer({
@@ -72,6 +74,7 @@ export function createPaymentsService(options: PaymentsServiceOptions = {}): Ser
       return {
         server,
         async afterListen() {
+          audit.start();
           // Start-up: everything unfinished, whatever its age (this instance was down).
           void pass(new Date());
           timer = setInterval(() => void pass(new Date(Date.now() - RECOVERY_GRACE_MS)), runtime.config.PAYMENT_RECOVERY_INTERVAL_MS);
@@ -82,6 +85,7 @@ export function createPaymentsService(options: PaymentsServiceOptions = {}): Ser
           clearInterval(timer);
           await outbox.stop();
           await running;
+          await audit.stop();
           await database.close();
         },
       };

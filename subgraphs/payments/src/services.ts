@@ -16,7 +16,7 @@ import { apiError, ErrorCode, invalidState } from '@paygraph/errors';
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
 import { ledgerKeys, lookupCache, type LookupCache } from '@paygraph/server';
 import { createPort, ServiceCallError, translations, type Port, type ServiceClient } from '@paygraph/service-client';
-import { AuthorizeHoldDocument, CaptureHoldDocument, LedgerMovementsDocument, RefundTransferDocument, VoidHoldDocument, type LedgerMovementsQuery } from './generated/ledger-operations';
+import { AuthorizeAndCaptureHoldDocument, AuthorizeHoldDocument, CaptureHoldDocument, LedgerMovementsDocument, RefundTransferDocument, VoidHoldDocument, type LedgerMovementsQuery } from './generated/ledger-operations';
 import { AssessRiskDocument, type AssessRiskMutation } from './generated/risk-operations';
 import { UserRoleDocument } from './generated/users-operations';
 import { OpenWalletDocument } from './generated/wallet-operations';
@@ -99,22 +99,37 @@ const holdSettled = () => invalidState("The payment's hold is no longer pending.
 /** The capture key was used with another amount: also settled on the facts. */
 const captureKeyUsed = () => apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, "The payment's capture was already posted with another amount.");
 
-export async function authorizeHold(services: Services, input: { paymentId: string; debitAccountId: string; creditAccountId: string; amount: bigint; currency: string; expiresAt: Date }) {
-  const { authorizeHold: hold } = await port(services, 'ledger').call(
-    AuthorizeHoldDocument,
-    {
-      input: {
-        idempotencyKey: ledgerKeys.authorize(input.paymentId),
-        debitAccountId: input.debitAccountId,
-        creditAccountId: input.creditAccountId,
-        amount: { amount: input.amount.toString(), currency: input.currency },
-        expiresAt: input.expiresAt.toISOString(),
-        description: `Payment ${input.paymentId}`,
-      },
-    },
-    { translate: { INSUFFICIENT_FUNDS: buyerUnfunded } },
-  );
+type HoldInput = { paymentId: string; debitAccountId: string; creditAccountId: string; amount: bigint; currency: string; expiresAt: Date };
+
+const holdInput = (input: HoldInput) => ({
+  idempotencyKey: ledgerKeys.authorize(input.paymentId),
+  debitAccountId: input.debitAccountId,
+  creditAccountId: input.creditAccountId,
+  amount: { amount: input.amount.toString(), currency: input.currency },
+  expiresAt: input.expiresAt.toISOString(),
+  description: `Payment ${input.paymentId}`,
+});
+
+export async function authorizeHold(services: Services, input: HoldInput) {
+  const { authorizeHold: hold } = await port(services, 'ledger').call(AuthorizeHoldDocument, { input: holdInput(input) }, { translate: { INSUFFICIENT_FUNDS: buyerUnfunded } });
   return { id: hold.id, expiresAt: new Date(hold.expiresAt) };
+}
+
+/**
+ * Places the hold and captures all of it under the payment's capture key, in one ledger
+ * transaction (an automatic capture that risk approved): the keys of authorizeHold and captureHold,
+ * so a repeat replays what either posted. Returns the hold and the amount the ledger captured.
+ * Refusals: INSUFFICIENT_FUNDS; INVALID_STATE or IDEMPOTENCY_KEY_REUSED when a hold placed earlier
+ * under the key is no longer capturable or its capture key was used (settled on the facts).
+ */
+export async function authorizeAndCaptureHold(services: Services, input: HoldInput) {
+  const { authorizeHold: hold } = await port(services, 'ledger').call(
+    AuthorizeAndCaptureHoldDocument,
+    { input: { ...holdInput(input), captureIdempotencyKey: ledgerKeys.capture(input.paymentId) } },
+    { translate: { INSUFFICIENT_FUNDS: buyerUnfunded, INVALID_STATE: holdSettled, IDEMPOTENCY_KEY_REUSED: captureKeyUsed } },
+  );
+  if (!hold.capturedAmount) throw new Error(`The ledger answered an automatic capture of payment ${input.paymentId} without a captured amount`);
+  return { id: hold.id, expiresAt: new Date(hold.expiresAt), captured: BigInt(hold.capturedAmount.amount) };
 }
 
 /** Posts all or part of a hold; returns the amount the ledger captured (a replay returns the first capture's). */

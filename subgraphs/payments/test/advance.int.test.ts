@@ -50,6 +50,7 @@ const HOLD_EXPIRY_MS = 60_000;
 const amount = 1500n;
 const accounts: Record<string, Answer> = { OpenWallet: { data: { openWallet: { id: 'acc_1' } } } };
 const held = { data: { authorizeHold: { id: 'hld_1', expiresAt: new Date(Date.now() + HOLD_EXPIRY_MS).toISOString() } } };
+const heldAndCaptured = { data: { authorizeHold: { id: 'hld_1', expiresAt: new Date(Date.now() + HOLD_EXPIRY_MS).toISOString(), capturedAmount: { amount: amount.toString() } } } };
 const captured = { data: { captureHold: { id: 'hld_1', capturedAmount: { amount: amount.toString() } } } };
 const capturedInLedger = (paymentId: string) => ({
   data: { ledgerTransactionsByKeys: [{ idempotencyKey: ledgerKeys.capture(paymentId), entries: [{ accountId: 'acc_1', direction: 'CREDIT', amount: { amount: amount.toString() } }] }] },
@@ -67,10 +68,10 @@ const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['n
     unavailable: { answers: () => ({}) },
   },
   RISK_ASSESSED: {
-    'held-to-capture': { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeHold: held }) },
+    'held-and-captured': { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeAndCaptureHold: heldAndCaptured }) },
     'held-authorized': { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeHold: held }) },
     'held-for-review': { start: { riskDecision: 'REVIEW' }, answers: () => ({ ...accounts, AuthorizeHold: held }) },
-    INSUFFICIENT_FUNDS: { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeHold: { refuse: 'INSUFFICIENT_FUNDS' } }) },
+    INSUFFICIENT_FUNDS: { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeAndCaptureHold: { refuse: 'INSUFFICIENT_FUNDS' } }) },
     unavailable: { start: { riskDecision: 'APPROVE' }, answers: () => ({}) },
   },
   HOLD_PLACED: {

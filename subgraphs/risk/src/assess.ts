@@ -33,7 +33,7 @@ export async function assess(
   if (!user) throw apiError(ErrorCode.NOT_FOUND, `No user ${input.userId}`, { field: 'input.userId' });
   const current = user.email?.split('@')[1]?.toLowerCase();
   const emailDomains = [...new Set([...(current ? [current] : []), ...(user.emailDomains ?? []).map((domain) => domain.toLowerCase())])];
-  const [ruleSet, blocklisted] = await Promise.all([deps.store.currentRuleSet(), deps.store.isBlocklisted(user.id, emailDomains)]);
+  const { ruleSet, blocklisted } = await deps.store.assessmentInputs(user.id, emailDomains);
   const accountAgeMinutes = Math.max(0, Math.floor((Date.now() - new Date(user.createdAt).getTime()) / 60_000));
   return deps.store.recordAssessment({
     userId: user.id,

@@ -1,5 +1,5 @@
 /** The risk subgraph as a value: a check on every payment attempt, versioned and replayable. */
-import { createAuditRecorder } from '@paygraph/audit';
+import { createOutboxAuditRecorder } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, lookupCache, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
@@ -18,7 +18,8 @@ export const riskService: ServiceDefinition = {
     const database = await openServiceDatabase({ service: 'risk', target: runtime.databaseTarget('risk'), schema, migrationsFolder });
     const store = createRiskStore(database);
     const users = createServiceClient({ service: 'risk', serviceSecret: runtime.serviceSecret, directory: runtime.directory });
-    const audit = createAuditRecorder({ client: users, logger });
+    // Durable: kept in risk.audit_outbox until users accepts it (packages/audit outbox.ts).
+    const audit = createOutboxAuditRecorder({ source: 'risk', query: database.query, client: users, logger });
     const buyers = lookupCache<Buyer | null>({ ttlMs: BUYER_CACHE_TTL_MS, entriesMax: 10_000 });
     const server = await createSubgraphServer({
       name: 'risk',
@@ -29,6 +30,14 @@ export const riskService: ServiceDefinition = {
       logger,
       extendContext: (base) => createContext(base, store, users, buyers, audit),
     });
-    return { server, close: () => database.close() };
+    return {
+      server,
+      // The relay starts once users listens (every service of the process does by now).
+      afterListen: async () => audit.start(),
+      close: async () => {
+        await audit.stop();
+        await database.close();
+      },
+    };
   },
 };

@@ -1,13 +1,15 @@
 /**
  * The audit trail's API in users (packages/audit says why it lives here): services append with
  * `appendAuditEvents` (scope audit:write; the recording service is the credential's, never an
- * input), admins read with `auditEvents`. Nothing updates or deletes a record.
+ * input; a record sent again with its id is stored once; one relayed late keeps the time it
+ * happened, `occurredAt`, never later than now), admins read with `auditEvents`.
+ * Nothing updates or deletes a record.
  */
 import { badUserInput } from '@paygraph/errors';
 import { requireRole, requireScope } from '@paygraph/identity';
 import { connection, decodeCursor, pageSize } from '@paygraph/server';
 // The contract every recording service writes to (packages/audit): its limits imported, not re-typed.
-import { AUDIT_BATCH_MAX, AUDIT_DETAILS_LENGTH_MAX, AUDIT_TYPE_PATTERN, AUDIT_WRITE_SCOPE } from '@paygraph/audit';
+import { AUDIT_BATCH_MAX, AUDIT_DETAILS_LENGTH_MAX, AUDIT_RECORD_ID_PATTERN, AUDIT_TYPE_PATTERN, AUDIT_WRITE_SCOPE } from '@paygraph/audit';
 import type { Context } from './context';
 import type { AuditEventInput } from './generated/resolvers-types';
 
@@ -35,7 +37,9 @@ export async function appendAuditEvents(context: Context, events: readonly Audit
       }
       if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw badUserInput('details must be a JSON object', `events.${index}.details`);
     }
+    if (event.id !== null && event.id !== undefined && !AUDIT_RECORD_ID_PATTERN.test(event.id)) throw badUserInput('id must be a record id such as aud_...', `events.${index}.id`);
     return {
+      ...(event.id ? { id: event.id } : {}),
       type: event.type,
       actorId: text(event.actorId, `events.${index}.actorId`),
       subjectId: text(event.subjectId, `events.${index}.subjectId`),
@@ -43,6 +47,7 @@ export async function appendAuditEvents(context: Context, events: readonly Audit
       requestId: text(event.requestId, `events.${index}.requestId`),
       service,
       details: event.details ?? null,
+      occurredAt: event.occurredAt ?? null,
     };
   });
   await context.store.appendAudit(records);

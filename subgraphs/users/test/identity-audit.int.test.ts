@@ -2,8 +2,11 @@
 // history and are audited: changing one's own email needs the current password (missing or wrong
 // is BAD_USER_INPUT and changes nothing; five wrong ones are RATE_LIMITED), a buyer on a blocklisted email domain who moves to a
 // clean address is still declined by risk, display names refuse links and control characters, and
-// the audit trail records sign-ups, logins and failed logins, email changes, blocklist changes and
-// webhook secret rotations with actor, request id and outcome, readable by admins only, never
+// the audit trail records sign-ups, logins and failed logins, token family revocations (logout and
+// refresh-token reuse), email changes, risk rule updates, blocklist additions and removals and
+// webhook endpoint changes (disable, enable, delete, secret rotation) with actor, request id and
+// outcome, kept by the recording service while users is down and relayed when it is back (risk's
+// audit outbox) with the time of the action, readable by admins only, never
 // writable through the API and append-only in the database (a trigger refuses UPDATE and DELETE).
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -28,6 +31,7 @@ interface AuditView {
   requestId: string | null;
   service: string;
   details: string | null;
+  occurredAt: string;
 }
 
 const adminEmail = uniqueEmail('admin');
@@ -168,6 +172,97 @@ describe('the audit trail', () => {
     );
     const failed = (await auditOf({ type: 'auth.login_failed' })).filter((record) => record.subjectId === merchant.email);
     expect(failed).toEqual([expect.objectContaining({ actorId: null, outcome: 'FAILURE', service: 'auth' })]);
+  });
+
+  it('records a logout as a token family revocation by the session\'s user, with the family as subject', async () => {
+    const user = await registerAndLogin(urls);
+    const LOGOUT = `mutation($token: String!) { logout(refreshToken: $token) }`;
+    expect((await gql(gatewayUrl, LOGOUT, { token: user.refreshToken })).data).toEqual({ logout: true });
+    // A second logout with the same token ends nothing and records nothing.
+    expect((await gql(gatewayUrl, LOGOUT, { token: user.refreshToken })).data).toEqual({ logout: false });
+    await vi.waitFor(async () => {
+      const revoked = await auditOf({ actorId: user.id, type: 'auth.token_family_revoked' });
+      expect(revoked).toEqual([expect.objectContaining({ actorId: user.id, subjectId: expect.stringMatching(/^fam_/), outcome: 'SUCCESS', service: 'auth', requestId: expect.any(String) })]);
+      expect(JSON.parse(revoked[0]!.details!)).toEqual({ reason: 'logout', revoked: 1 });
+    }, { timeout: 10_000, interval: 100 });
+  });
+
+  it('records refresh-token reuse as a token family revocation, by the session\'s user', async () => {
+    const user = await registerAndLogin(urls);
+    const REFRESH = `mutation($token: String!) { refreshToken(refreshToken: $token) { refreshToken } }`;
+    expect((await gql(gatewayUrl, REFRESH, { token: user.refreshToken })).errors).toBeUndefined();
+    // The rotated token used again: the whole family is revoked.
+    expect(errorCode(await gql(gatewayUrl, REFRESH, { token: user.refreshToken }))).toBe('UNAUTHENTICATED');
+    await vi.waitFor(async () => {
+      const revoked = await auditOf({ actorId: user.id, type: 'auth.token_family_revoked' });
+      expect(revoked).toEqual([expect.objectContaining({ subjectId: expect.stringMatching(/^fam_/), outcome: 'SUCCESS', service: 'auth', requestId: expect.any(String) })]);
+      // Both tokens of the family were revoked: the rotated one reused and its successor.
+      expect(JSON.parse(revoked[0]!.details!)).toEqual({ reason: 'refresh_token_reused', revoked: 2 });
+    }, { timeout: 10_000, interval: 100 });
+  });
+
+  it('records risk rule updates and blocklist additions and removals by the admin', async () => {
+    const current = await gql(gatewayUrl, `{ riskRules { version newAccountAgeHours } }`, {}, admin.accessToken);
+    // The same rules saved again: a new version, nothing else in this file affected.
+    const updated = await gql(gatewayUrl, `mutation($input: UpdateRiskRulesInput!) { updateRiskRules(input: $input) { version } }`, { input: { newAccountAgeHours: current.data!.riskRules.newAccountAgeHours } }, admin.accessToken);
+    expect(updated.errors).toBeUndefined();
+    const version = updated.data!.updateRiskRules.version as number;
+    const domain = `audited-${randomBytes(4).toString('hex')}.test`;
+    expect((await gql(gatewayUrl, BLOCK, { input: { kind: 'EMAIL_DOMAIN', value: domain } }, admin.accessToken)).errors).toBeUndefined();
+    const removed = await gql(gatewayUrl, `mutation($input: BlocklistEntryInput!) { removeFromBlocklist(input: $input) }`, { input: { kind: 'EMAIL_DOMAIN', value: domain } }, admin.accessToken);
+    expect(removed.data).toEqual({ removeFromBlocklist: true });
+    await vi.waitFor(async () => {
+      const records = await auditOf({ actorId: admin.id });
+      const about = (type: string, subjectId: string) => records.filter((record) => record.type === type && record.subjectId === subjectId);
+      const expected = expect.objectContaining({ actorId: admin.id, outcome: 'SUCCESS', service: 'risk', requestId: expect.any(String) });
+      expect(about('risk.rules_updated', `rules:${version}`)).toEqual([expected]);
+      expect(about('risk.blocklist_added', `EMAIL_DOMAIN:${domain}`)).toEqual([expected]);
+      expect(about('risk.blocklist_removed', `EMAIL_DOMAIN:${domain}`)).toEqual([expected]);
+    }, { timeout: 10_000, interval: 100 });
+  });
+
+  it('records webhook endpoint disable, enable and delete by the merchant', async () => {
+    const merchant = await registerAndLogin(urls, 'MERCHANT');
+    const endpoint = await gql(gatewayUrl, `mutation($input: RegisterWebhookEndpointInput!) { registerWebhookEndpoint(input: $input) { id } }`, { input: { url: 'https://example.com/hooks' } }, merchant.accessToken);
+    const id = endpoint.data!.registerWebhookEndpoint.id as string;
+    for (const mutation of ['disableWebhookEndpoint(id: $id) { id }', 'enableWebhookEndpoint(id: $id) { id }', 'deleteWebhookEndpoint(id: $id)']) {
+      expect((await gql(gatewayUrl, `mutation($id: ID!) { ${mutation} }`, { id }, merchant.accessToken)).errors).toBeUndefined();
+    }
+    await vi.waitFor(async () => {
+      const records = (await auditOf({ actorId: merchant.id })).filter((record) => record.subjectId === id);
+      // Newest first.
+      expect(records.map((record) => record.type)).toEqual(['webhook.endpoint_deleted', 'webhook.endpoint_enabled', 'webhook.endpoint_disabled', 'webhook.endpoint_registered']);
+      for (const record of records) expect(record).toMatchObject({ outcome: 'SUCCESS', service: 'notifications', requestId: expect.any(String) });
+    }, { timeout: 10_000, interval: 100 });
+  });
+
+  it('loses no record while users is down: risk keeps it in its audit outbox and relays it once users is back', async () => {
+    const domain = `outage-${randomBytes(4).toString('hex')}.test`;
+    const users = platform.subgraphs.get('users')!;
+    await users.stop();
+    let actedFrom = 0;
+    let actedBy = 0;
+    let restartedFrom = 0;
+    try {
+      // Risk acts without users (the admin's token is checked against auth's keys).
+      actedFrom = Date.now();
+      expect((await gql(gatewayUrl, BLOCK, { input: { kind: 'EMAIL_DOMAIN', value: domain } }, admin.accessToken)).errors).toBeUndefined();
+      actedBy = Date.now();
+      // Past the first retry: the relay has failed at least once.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+    } finally {
+      restartedFrom = Date.now();
+      await users.restart();
+    }
+    await vi.waitFor(async () => {
+      const added = (await auditOf({ actorId: admin.id, type: 'risk.blocklist_added' })).filter((record) => record.subjectId === `EMAIL_DOMAIN:${domain}`);
+      expect(added).toEqual([expect.objectContaining({ outcome: 'SUCCESS', service: 'risk', requestId: expect.any(String) })]);
+      // When the admin acted, not when users received the record after its restart.
+      const occurredAt = Date.parse(added[0]!.occurredAt);
+      expect(occurredAt).toBeGreaterThanOrEqual(actedFrom - 5);
+      expect(occurredAt).toBeLessThanOrEqual(actedBy + 5);
+      expect(occurredAt).toBeLessThan(restartedFrom);
+    }, { timeout: 20_000, interval: 200 });
   });
 
   it('pages newest first with cursors; admins only; no API writes it; the database refuses UPDATE and DELETE', async () => {

@@ -1,3 +1,4 @@
+import { auditOutboxTable } from '@paygraph/audit';
 import { index, integer, jsonb, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 
 /** The auth service's own Postgres schema; no other service reads it. */
@@ -48,4 +49,7 @@ export const loginThrottle = authSchema.table('login_throttle', {
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-export const schema = { credentials, signingKeys, refreshTokens, loginThrottle };
+/** Audit records waiting to be relayed to users' trail (packages/audit outbox.ts). */
+export const auditOutbox = auditOutboxTable(authSchema);
+
+export const schema = { credentials, signingKeys, refreshTokens, loginThrottle, auditOutbox };

@@ -32,8 +32,9 @@ export const resolvers: Resolvers = {
     refreshToken: (_parent, { refreshToken }, context) => refresh({ ...context.sessions, requestId: context.requestId }, refreshToken),
     logout: async (_parent, { refreshToken }, context) => {
       const ended = await logout(context.sessions, refreshToken);
-      if (ended) await context.audit.record(context, { type: 'auth.token_family_revoked', actorId: null, outcome: 'SUCCESS', details: { reason: 'logout' } });
-      return ended;
+      // The holder of the session's refresh token ends it: recorded as its user, the family as subject (as a reuse revocation is).
+      if (ended) await context.audit.record(context, { type: 'auth.token_family_revoked', actorId: ended.userId, subjectId: ended.familyId, outcome: 'SUCCESS', details: { reason: 'logout', revoked: ended.revoked } });
+      return ended !== null;
     },
     setPassword: async (_parent, { userId, password }, context) => {
       requireScope(context.viewer, CREDENTIALS_SCOPE);

@@ -76,9 +76,10 @@ export function createAuthStore(db: Database<typeof schema>) {
       return revoked.length;
     },
 
-    async familyOf(token: string): Promise<string | undefined> {
-      const [row] = await db.select({ familyId: refreshTokens.familyId }).from(refreshTokens).where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
-      return row?.familyId;
+    /** The token family a refresh token belongs to, and whose session it is. */
+    async familyOf(token: string): Promise<{ familyId: string; userId: string } | undefined> {
+      const [row] = await db.select({ familyId: refreshTokens.familyId, userId: refreshTokens.userId }).from(refreshTokens).where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
+      return row;
     },
 
     /**

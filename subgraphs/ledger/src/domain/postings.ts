@@ -27,7 +27,7 @@ export const DESCRIPTION_LENGTH_MAX = 500;
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** Ledger keys are namespaced by the calling service (`wallet:<user>:<key>`), so longer than clients'. */
-export const assertLedgerKey = (key: string) => assertIdempotencyKey(key, { lengthMax: IDEMPOTENCY_KEY_LENGTH_MAX });
+export const assertLedgerKey = (key: string, field = 'input.idempotencyKey') => assertIdempotencyKey(key, { field, lengthMax: IDEMPOTENCY_KEY_LENGTH_MAX });
 
 export function assertDescription(description: string | null | undefined, field = 'input.description'): string | null {
   if (description === null || description === undefined) return null;

@@ -101,6 +101,7 @@ export const resolvers: Resolvers = {
         currency: money.currency,
         expiresAt: input.expiresAt ?? new Date(Date.now() + HOLD_EXPIRY_DEFAULT_MS),
         description: assertDescription(input.description),
+        captureIdempotencyKey: input.captureIdempotencyKey == null ? null : assertLedgerKey(input.captureIdempotencyKey, 'input.captureIdempotencyKey'),
       });
       return hold;
     },

@@ -131,22 +131,26 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
    * transaction fails with INSUFFICIENT_FUNDS.
    */
   async function applyDeltas(sql: SqlRunner, deltas: Map<string, AccountDelta>): Promise<void> {
-    for (const accountId of [...deltas.keys()].sort()) {
-      const delta = deltas.get(accountId)!;
-      try {
-        const updated = await sql.query(LEDGER_SQL.applyDelta, [
-          accountId,
-          delta.postedDebits.toString(),
-          delta.postedCredits.toString(),
-          delta.pendingDebits.toString(),
-          delta.pendingCredits.toString(),
-        ]);
-        if (updated.length === 0) throw insufficientFunds();
-      } catch (error) {
-        if (isCheckViolation(error)) throw insufficientFunds();
-        throw error;
-      }
-    }
+    // Sent together (pipelined on the transaction's connection: one round trip); the server runs
+    // them in this order, so accounts are still locked in ascending id order.
+    await Promise.all(
+      [...deltas.keys()].sort().map(async (accountId) => {
+        const delta = deltas.get(accountId)!;
+        try {
+          const updated = await sql.query(LEDGER_SQL.applyDelta, [
+            accountId,
+            delta.postedDebits.toString(),
+            delta.postedCredits.toString(),
+            delta.pendingDebits.toString(),
+            delta.pendingCredits.toString(),
+          ]);
+          if (updated.length === 0) throw insufficientFunds();
+        } catch (error) {
+          if (isCheckViolation(error)) throw insufficientFunds();
+          throw error;
+        }
+      }),
+    );
   }
 
   function linesToDeltas(lines: readonly PostingLine[], deltas = new Map<string, AccountDelta>()) {
@@ -165,12 +169,9 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       const rows = await sql.query(LEDGER_SQL.insertTwoEntries, [a.id, transactionId, a.accountId, a.direction, a.amount.toString(), a.currency, b.id, b.accountId, b.direction, b.amount.toString(), b.currency]);
       return rows.map(toEntry);
     }
-    const inserted: EntryRow[] = [];
-    for (const line of lines) {
-      const [row] = await sql.query(LEDGER_SQL.insertEntry, [line.id, transactionId, line.accountId, line.direction, line.amount.toString(), line.currency]);
-      inserted.push(toEntry(row!));
-    }
-    return inserted;
+    // Sent together, inserted in order.
+    const rows = await Promise.all(lines.map((line) => sql.query(LEDGER_SQL.insertEntry, [line.id, transactionId, line.accountId, line.direction, line.amount.toString(), line.currency])));
+    return rows.map(([row]) => toEntry(row!));
   }
 
   /**
@@ -179,9 +180,9 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
    */
   async function post(sql: SqlRunner, transaction: { id: string; idempotencyKey: string; description: string | null }, lines: readonly PostingLine[], deltas: Map<string, AccountDelta>) {
     const withIds = lines.map((line) => ({ ...line, id: newId('len') }));
-    const inserted = await insertEntries(sql, transaction.id, withIds);
-    await applyDeltas(sql, deltas);
-    const [stamped] = await sql.query(LEDGER_SQL.chain, [transaction.id, chainPayload(transaction, withIds)]);
+    // Entries, totals and the chain link need nothing from each other's answers: sent together
+    // (one round trip), run in this order. The first failure is the transaction's.
+    const [inserted, , [stamped]] = await Promise.all([insertEntries(sql, transaction.id, withIds), applyDeltas(sql, deltas), sql.query(LEDGER_SQL.chain, [transaction.id, chainPayload(transaction, withIds)])]);
     return { transaction: toTransaction(stamped!), entries: inserted };
   }
 
@@ -225,12 +226,15 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
 
   /** Claims every key of the batch; settles the postings whose key was taken; returns the claimed ones' indexes. */
   async function claimKeys(sql: SqlRunner, batch: readonly PostingRequest[], ids: readonly string[], outcomes: Array<Settlement<PostedTransaction> | undefined>): Promise<number[]> {
-    // Sent without waiting: postgres.js pipelines it with the claim (no extra round trip).
-    const customPlans = sql.query(LEDGER_BATCH_SQL.customPlans);
-    const claimedRows = await sql.query<{ id: string }>(LEDGER_BATCH_SQL.claimTransactions, [
-      JSON.stringify(batch.map((posting, index) => ({ id: ids[index], idempotency_key: posting.idempotencyKey, request_hash: posting.hash, description: posting.description }))),
+    // Both sent before either is awaited: postgres.js pipelines them (no extra round trip). Awaited
+    // together, so when the connection dies both failures are handled: a statement left pending
+    // while the other one's failure is thrown would reject unobserved and end the process.
+    const [, claimedRows] = await Promise.all([
+      sql.query(LEDGER_BATCH_SQL.customPlans),
+      sql.query<{ id: string }>(LEDGER_BATCH_SQL.claimTransactions, [
+        JSON.stringify(batch.map((posting, index) => ({ id: ids[index], idempotency_key: posting.idempotencyKey, request_hash: posting.hash, description: posting.description }))),
+      ]),
     ]);
-    await customPlans;
     const claimedIds = new Set(claimedRows.map((row) => row.id));
     const taken = batch.flatMap((_posting, index) => (claimedIds.has(ids[index]!) ? [] : [index]));
     if (taken.length > 0) await settleTaken(sql, batch, taken, outcomes);
@@ -341,6 +345,47 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
     }
   }
 
+  /** Captures all or part of a hold under its row lock, in the caller's transaction; a capture under the same key replays. */
+  async function captureIn(sql: SqlRunner, input: { holdId: string; amount: bigint | null; idempotencyKey: string }): Promise<{ hold: HoldRow; posted: PostedTransaction }> {
+    const [locked] = await sql.query(LEDGER_SQL.holdForUpdate, [input.holdId]);
+    if (!locked) throw notFound(`No hold ${input.holdId}`);
+    const hold = toHold(locked);
+    const amount = input.amount ?? hold.amount;
+    if (hold.status === 'CAPTURED') {
+      if (hold.captureIdempotencyKey !== input.idempotencyKey) throw invalidState(`Hold ${hold.id} is already captured.`);
+      return { hold, posted: await replayTransaction(sql, input.idempotencyKey, captureHash(hold.id, amount)) };
+    }
+    if (hold.status !== 'PENDING') throw invalidState(`Hold ${hold.id} is ${hold.status.toLowerCase()}; only a pending hold can be captured.`);
+    if (hold.expiresAt.getTime() <= Date.now()) throw invalidState(`Hold ${hold.id} has expired.`);
+    if (amount <= 0n || amount > hold.amount) throw badUserInput(`The captured amount must be between 1 and the held ${hold.amount}`, 'input.amount');
+    return postCapture(sql, hold, amount, input.idempotencyKey, { pendingRaised: true });
+  }
+
+  const captureHash = (holdId: string, amount: bigint) => requestHash('capture', { holdId, amount });
+
+  /**
+   * Posts `amount` of a hold locked by the caller (the rest is released) and marks it captured.
+   * `pendingRaised`: the hold raised its accounts' pending totals (an authorize before), which the
+   * capture takes back down; false for a hold captured in the transaction that placed it.
+   */
+  async function postCapture(sql: SqlRunner, hold: HoldRow, amount: bigint, idempotencyKey: string, options: { pendingRaised: boolean }): Promise<{ hold: HoldRow; posted: PostedTransaction }> {
+    const id = newId('ltx');
+    const claimed = await sql.query(LEDGER_SQL.insertTransaction, [id, idempotencyKey, captureHash(hold.id, amount), 'CAPTURE', hold.id, hold.description]);
+    if (claimed.length === 0) throw keyReused();
+    const lines: PostingLine[] = [
+      { accountId: hold.debitAccountId, direction: 'DEBIT', amount, currency: hold.currency },
+      { accountId: hold.creditAccountId, direction: 'CREDIT', amount, currency: hold.currency },
+    ];
+    const deltas = linesToDeltas(lines);
+    if (options.pendingRaised) {
+      deltas.get(hold.debitAccountId)!.pendingDebits -= hold.amount;
+      deltas.get(hold.creditAccountId)!.pendingCredits -= hold.amount;
+    }
+    // The hold is marked captured in the same round trip as the posting.
+    const [posted, [captured]] = await Promise.all([post(sql, { id, idempotencyKey, description: hold.description }, lines, deltas), sql.query(LEDGER_SQL.markHoldCaptured, [hold.id, amount.toString(), id, idempotencyKey])]);
+    return { hold: toHold(captured!), posted: { ...posted, replayed: false } };
+  }
+
   const postings = createGroupCommit<PostingRequest, PostedTransaction>({
     run: postBatch,
     keyOf: (posting) => posting.idempotencyKey,
@@ -382,7 +427,15 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       return postings.submit({ ...input, hash });
     },
 
-    /** Reserves funds: raises the debit account's pending debits (guarded) and the credit account's pending credits. */
+    /**
+     * Reserves funds: raises the debit account's pending debits (guarded) and the credit account's
+     * pending credits. With `captureIdempotencyKey`, the whole hold is also captured under that key
+     * in the same transaction (an automatic capture: one transaction and one call instead of
+     * authorize, then capture), leaving the same rows as the two steps (a CAPTURED hold and its
+     * CAPTURE transaction). Each key keeps its own idempotency: a repeat replays the hold, then
+     * replays its capture, or captures a hold that an earlier authorize (without the capture
+     * key) left pending; the capture key is not part of the authorize key's request.
+     */
     async authorize(input: {
       idempotencyKey: string;
       debitAccountId: string;
@@ -391,8 +444,9 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       currency: string;
       expiresAt: Date;
       description: string | null;
+      captureIdempotencyKey?: string | null;
     }): Promise<{ hold: HoldRow; replayed: boolean }> {
-      const { idempotencyKey, ...parameters } = input;
+      const { idempotencyKey, captureIdempotencyKey, ...parameters } = input;
       const hash = requestHash('authorize', { ...parameters, expiresAt: undefined });
       await assertAccounts(
         db,
@@ -425,8 +479,18 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
             return existing ? toHold(existing) : undefined;
           },
         });
-        if (outcome.replayed) return { hold: outcome.existing, replayed: true };
+        if (outcome.replayed) {
+          if (!captureIdempotencyKey) return { hold: outcome.existing, replayed: true };
+          const { hold } = await captureIn(sql, { holdId: outcome.existing.id, amount: null, idempotencyKey: captureIdempotencyKey });
+          return { hold, replayed: true };
+        }
         const inserted = outcome.claimed;
+        // Captured at once: its pending totals would go up and straight down again, so only the
+        // posting is written (the guard on the debit account checks the same available balance).
+        // A hold whose lifetime has already passed is refused as captureHold refuses an expired
+        // one (the claim rolls back with it); a replay of one captured in time still replays.
+        if (captureIdempotencyKey && inserted.expiresAt.getTime() <= Date.now()) throw invalidState('The hold would have expired before its capture.');
+        if (captureIdempotencyKey) return { hold: (await postCapture(sql, inserted, inserted.amount, captureIdempotencyKey, { pendingRaised: false })).hold, replayed: false };
         const deltas = new Map<string, AccountDelta>([
           [input.debitAccountId, { ...zeroDelta(), pendingDebits: input.amount }],
           [input.creditAccountId, { ...zeroDelta(), pendingCredits: input.amount }],
@@ -438,34 +502,7 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
 
     /** Posts all or part of a pending hold; the rest is released. */
     async capture(input: { holdId: string; amount: bigint | null; idempotencyKey: string }): Promise<{ hold: HoldRow; posted: PostedTransaction }> {
-      return inTransaction(async (sql) => {
-        const [locked] = await sql.query(LEDGER_SQL.holdForUpdate, [input.holdId]);
-        if (!locked) throw notFound(`No hold ${input.holdId}`);
-        const hold = toHold(locked);
-        const amount = input.amount ?? hold.amount;
-        const hash = requestHash('capture', { holdId: hold.id, amount });
-        if (hold.status === 'CAPTURED') {
-          if (hold.captureIdempotencyKey !== input.idempotencyKey) throw invalidState(`Hold ${hold.id} is already captured.`);
-          return { hold, posted: await replayTransaction(sql, input.idempotencyKey, hash) };
-        }
-        if (hold.status !== 'PENDING') throw invalidState(`Hold ${hold.id} is ${hold.status.toLowerCase()}; only a pending hold can be captured.`);
-        if (hold.expiresAt.getTime() <= Date.now()) throw invalidState(`Hold ${hold.id} has expired.`);
-        if (amount <= 0n || amount > hold.amount) throw badUserInput(`The captured amount must be between 1 and the held ${hold.amount}`, 'input.amount');
-
-        const id = newId('ltx');
-        const claimed = await sql.query(LEDGER_SQL.insertTransaction, [id, input.idempotencyKey, hash, 'CAPTURE', hold.id, hold.description]);
-        if (claimed.length === 0) throw keyReused();
-        const lines: PostingLine[] = [
-          { accountId: hold.debitAccountId, direction: 'DEBIT', amount, currency: hold.currency },
-          { accountId: hold.creditAccountId, direction: 'CREDIT', amount, currency: hold.currency },
-        ];
-        const deltas = linesToDeltas(lines);
-        deltas.get(hold.debitAccountId)!.pendingDebits -= hold.amount;
-        deltas.get(hold.creditAccountId)!.pendingCredits -= hold.amount;
-        const posted = await post(sql, { id, idempotencyKey: input.idempotencyKey, description: hold.description }, lines, deltas);
-        const [captured] = await sql.query(LEDGER_SQL.markHoldCaptured, [hold.id, amount.toString(), id, input.idempotencyKey]);
-        return { hold: toHold(captured!), posted: { ...posted, replayed: false } };
-      });
+      return inTransaction((sql) => captureIn(sql, input));
     },
 
     /** Releases a pending hold. Voiding a voided (or expired) hold returns it unchanged. */

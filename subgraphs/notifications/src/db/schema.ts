@@ -1,3 +1,4 @@
+import { auditOutboxTable } from '@paygraph/audit';
 import { inboxTable } from '@paygraph/events';
 import { sql } from 'drizzle-orm';
 import { bigserial, boolean, check, index, integer, pgSchema, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
@@ -154,4 +155,7 @@ export type NotificationRow = typeof notifications.$inferSelect;
 export type WebhookEndpointRow = typeof webhookEndpoints.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type DeliveryAttemptRow = typeof deliveryAttempts.$inferSelect;
-export const schema = { recipients, preferences, notifications, webhookEndpoints, deliveries, deliveryAttempts, processedEvents };
+/** Audit records waiting to be relayed to users' trail (packages/audit outbox.ts). */
+export const auditOutbox = auditOutboxTable(notificationsSchema);
+
+export const schema = { recipients, preferences, notifications, webhookEndpoints, deliveries, deliveryAttempts, processedEvents, auditOutbox };

@@ -12,7 +12,7 @@ import { traceDelivery } from '@paygraph/telemetry';
 import type { Agent } from 'undici';
 import { attemptErrorText, retryDelayMs, statusAfterAttempt, webhookOutcome } from '../domain/delivery-policy';
 import type { NotificationSettings } from '../settings';
-import type { ClaimedDelivery, NotificationsStore } from '../store/notifications-store';
+import type { AttemptOutcome, ClaimedDelivery, NotificationsStore } from '../store/notifications-store';
 import type { SecretSealer } from '../webhooks/secrets';
 import { sendWebhook, WebhookResponseError } from '../webhooks/sender';
 import type { DeliveryProvider, ProviderChannel } from './providers';
@@ -25,9 +25,15 @@ export const DELIVERY_BATCH_MAX = 20;
  * connection plus socket limits), so a delivery is never sent twice at once.
  */
 export const DELIVERY_LEASE_MS = 120_000;
+/**
+ * How long a kick waits before its pass, so the deliveries of the events that arrive meanwhile go
+ * in the same claim and record (under load: one pass for several payments instead of one each).
+ * Deliveries go out at most this much later; `drain()` does not wait.
+ */
+export const KICK_COALESCE_MS = 25;
 
 export interface DeliveryWorker {
-  /** Asks for a pass soon; a kick during a pass asks for one more. */
+  /** Asks for a pass in KICK_COALESCE_MS (kicks meanwhile join it); a kick during a pass asks for one more. */
   kick(): void;
   /** Runs a pass now (after any running one). */
   drain(): Promise<void>;
@@ -44,6 +50,8 @@ export function createDeliveryWorker(options: {
   /** The webhook egress agent (webhooks/egress.ts): connects only to vetted addresses. */
   webhookAgent: Agent;
   logger: Logger;
+  /** KICK_COALESCE_MS unless given (tests). */
+  kickCoalesceMs?: number;
 }): DeliveryWorker {
   const { store, providers, sealer, settings, logger, webhookAgent } = options;
   let chain: Promise<void> = Promise.resolve();
@@ -51,7 +59,9 @@ export function createDeliveryWorker(options: {
   let stopped = false;
   let poll: NodeJS.Timeout | undefined;
   let wake: { timer: NodeJS.Timeout; at: number } | null = null;
+  let kicked: NodeJS.Timeout | null = null;
   const metrics = deliveryMetrics(store);
+  const record = attemptRecorder(store);
 
   /** Sends one claimed delivery; resolves with the HTTP status for webhooks. */
   async function send(delivery: ClaimedDelivery): Promise<number | null> {
@@ -87,7 +97,8 @@ export function createDeliveryWorker(options: {
     return null;
   }
 
-  async function deliver(delivery: ClaimedDelivery): Promise<void> {
+  /** Sends a claimed delivery and records the attempt; resolves with when its retry falls due (null: none). */
+  async function deliver(delivery: ClaimedDelivery): Promise<Date | null> {
     const attemptedAt = new Date();
     let succeeded = true;
     let responseStatus: number | null = null;
@@ -112,13 +123,13 @@ export function createDeliveryWorker(options: {
       // (addresses, ports) is for operators only, never stored where a merchant reads it.
       logger.warn({ deliveryId: delivery.id, channel: delivery.channel, attempt: delivery.attempt, status, retryInMs, error, detail }, 'delivery attempt failed');
     }
-    await store.recordAttempt({ deliveryId: delivery.id, attempt: delivery.attempt, attemptedAt, succeeded, responseStatus, error, status, retryInMs });
+    const retryAt = await record({ deliveryId: delivery.id, attempt: delivery.attempt, attemptedAt, succeeded, responseStatus, error, status, retryInMs });
     metrics.attempt(delivery.channel, status, delivery.kind === 'WEBHOOK' ? { succeeded, failure: failed } : null);
+    return retryAt;
   }
 
-  /** Wakes the worker when the earliest pending delivery falls due, if that is before the next poll. */
-  async function scheduleWake(): Promise<void> {
-    const due = await store.nextDueAt();
+  /** Wakes the worker when the earliest pending delivery falls due (`due`), if that is before the next poll. */
+  function scheduleWake(due: Date | null): void {
     if (!due || stopped) return;
     const at = Math.max(due.getTime(), Date.now());
     if (at - Date.now() >= settings.deliveryPollIntervalMs) return;
@@ -135,14 +146,20 @@ export function createDeliveryWorker(options: {
   async function pass(): Promise<void> {
     for (;;) {
       if (stopped) return;
-      const claimed = await store.claimDue(DELIVERY_BATCH_MAX, DELIVERY_LEASE_MS);
+      const { claimed, nextDueAt } = await store.claimDue(DELIVERY_BATCH_MAX, DELIVERY_LEASE_MS);
       // One delivery's failure is recorded as its attempt; only a database failure ends the pass
       // (after every delivery of the batch finished, so passes never overlap).
-      const failed = (await Promise.allSettled(claimed.map(deliver))).find((result) => result.status === 'rejected');
+      const results = await Promise.allSettled(claimed.map(deliver));
+      const failed = results.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
-      if (claimed.length < DELIVERY_BATCH_MAX) break;
+      if (claimed.length < DELIVERY_BATCH_MAX) {
+        // The earliest pending delivery: of those the last claim left (it says when they fall due;
+        // retries recorded by earlier batches of this pass among them), and this batch's retries.
+        const retries = results.flatMap((result) => (result.status === 'fulfilled' && result.value ? [result.value] : []));
+        scheduleWake([nextDueAt, ...retries].reduce<Date | null>((earliest, at) => (at && (!earliest || at < earliest) ? at : earliest), null));
+        return;
+      }
     }
-    await scheduleWake();
   }
 
   function run(): Promise<void> {
@@ -158,7 +175,13 @@ export function createDeliveryWorker(options: {
   }
 
   return {
-    kick: () => void run(),
+    kick() {
+      if (kicked || stopped) return;
+      kicked = setTimeout(() => {
+        kicked = null;
+        void run();
+      }, options.kickCoalesceMs ?? KICK_COALESCE_MS);
+    },
     drain: run,
     start() {
       if (poll) return;
@@ -172,7 +195,47 @@ export function createDeliveryWorker(options: {
       clearInterval(poll);
       if (wake) clearTimeout(wake.timer);
       wake = null;
+      if (kicked) clearTimeout(kicked);
+      kicked = null;
       await chain;
     },
   };
+}
+
+/**
+ * Records attempts as their sends end, several in one statement: outcomes that arrive while the
+ * previous write runs, or in the same turn of the event loop, are written together. Each waits
+ * for its own write, so an attempt is recorded as soon as before, give or take one statement.
+ * A write the database refuses is tried again outcome by outcome, so one outcome it cannot store
+ * fails its own record only, as when each was written alone. Resolves with when the delivery's
+ * retry falls due (null when it was not left PENDING by this record).
+ */
+export function attemptRecorder(store: Pick<NotificationsStore, 'recordAttempts'>): (outcome: AttemptOutcome) => Promise<Date | null> {
+  type Waiting = { outcome: AttemptOutcome; resolve: (retryAt: Date | null) => void; reject: (error: unknown) => void };
+  let waiting: Waiting[] = [];
+  let writing = false;
+  async function write(batch: Waiting[]): Promise<void> {
+    try {
+      const retries = await store.recordAttempts(batch.map((entry) => entry.outcome));
+      for (const entry of batch) entry.resolve(retries.get(entry.outcome.deliveryId) ?? null);
+    } catch (error) {
+      if (batch.length === 1) batch[0]!.reject(error);
+      else await Promise.all(batch.map((entry) => write([entry])));
+    }
+  }
+  async function drain(): Promise<void> {
+    while (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      await write(batch);
+    }
+    writing = false;
+  }
+  return (outcome) =>
+    new Promise((resolve, reject) => {
+      waiting.push({ outcome, resolve, reject });
+      if (writing) return;
+      writing = true;
+      setImmediate(() => void drain());
+    });
 }

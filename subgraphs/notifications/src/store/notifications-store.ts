@@ -3,7 +3,7 @@
  * (`applyOnce`): the recipients projection, the notifications, their deliveries and the webhook
  * deliveries of one event commit together with the event's id, so a redelivered event changes
  * nothing. Deliveries are claimed with a lease (see `claimDue`) and each attempt is recorded with
- * the delivery's new status in one transaction.
+ * the delivery's new status in one statement (`recordAttempts`, several attempts at once).
  */
 import { and, asc, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
 import { applyOnce, type DomainEvent } from '@paygraph/events';
@@ -92,6 +92,151 @@ async function failPendingDeliveries(sql: SqlRunner, endpointId: string): Promis
   await sql.query(`update notifications.deliveries set status = 'FAILED', last_error = 'ENDPOINT_DISABLED', updated_at = now() where endpoint_id = $1 and status = 'PENDING'`, [endpointId]);
 }
 
+/** A user the caller took as known has no recipient row: the event's transaction rolls back. */
+export class RecipientsGone extends Error {
+  constructor(readonly userIds: string[]) {
+    super(`no recipient row for ${userIds.join(', ')}`);
+  }
+}
+
+/**
+ * The recipients among `userIds` with their preferences (none: the defaults), and the ids of the
+ * merchant's endpoints that existed, enabled, when the event occurred (oldest first): one statement.
+ */
+async function readTargets(
+  sql: SqlRunner,
+  userIds: readonly string[],
+  merchantId: string | null,
+  occurredAt: string,
+): Promise<{ known: Map<string, { email: string | null; name: string }>; prefs: Map<string, Preferences>; endpoints: string[] }> {
+  const known = new Map<string, { email: string | null; name: string }>();
+  const prefs = new Map<string, Preferences>();
+  const endpoints: string[] = [];
+  if (userIds.length === 0 && !merchantId) return { known, prefs, endpoints };
+  const rows = await sql.query<{ kind: string; id: string; email: string | null; name: string | null; has_preferences: boolean | null; prefers_email: boolean | null; sms: boolean | null; push: boolean | null }>(
+    `select 'R' as kind, r.user_id as id, r.email, r.name, p.user_id is not null as has_preferences, p.email as prefers_email, p.sms, p.push, null::timestamptz as created_at
+       from notifications.recipients r left join notifications.preferences p on p.user_id = r.user_id
+      where r.user_id = any(string_to_array($1, ','))
+     union all
+     select 'E', e.id, null, null, null, null, null, null, e.created_at
+       from notifications.webhook_endpoints e
+      where e.merchant_id = $2 and e.created_at <= $3::timestamptz and e.disabled_at is null
+     order by kind desc, created_at, id`,
+    [list(userIds), merchantId, occurredAt],
+  );
+  for (const row of rows) {
+    if (row.kind === 'E') {
+      endpoints.push(String(row.id));
+      continue;
+    }
+    known.set(row.id, { email: textOrNull(row.email), name: String(row.name) });
+    if (row.has_preferences) prefs.set(row.id, { email: Boolean(row.prefers_email), sms: Boolean(row.sms), push: Boolean(row.push) });
+  }
+  return { known, prefs, endpoints };
+}
+
+interface NotificationInsert {
+  id: string;
+  user_id: string;
+  channel: string;
+  type: string;
+  title: string;
+  body: string;
+  status: 'SENT' | 'PENDING';
+}
+
+interface DeliveryInsert {
+  id: string;
+  kind: 'NOTIFICATION' | 'WEBHOOK';
+  channel: string;
+  notification_id: string | null;
+  endpoint_id: string | null;
+  user_id: string;
+  body: string | null;
+  email_to: string | null;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Rows as one JSON parameter, in order. A lone surrogate (a name cut in the middle of an emoji)
+ * becomes U+FFFD, as the UTF-8 encoding of a text parameter stores it: the same text as one
+ * parameter per value, where jsonb would refuse the escape JSON.stringify writes for it.
+ */
+function jsonRows(rows: readonly object[]): string {
+  return JSON.stringify(rows.map((row, ord) => ({ ord, ...row })), (_key, value: unknown) => (typeof value === 'string' ? value.replace(LONE_SURROGATE, '\uFFFD') : value));
+}
+
+/**
+ * The rows an event writes: each planned notification on IN_APP (SENT) and on the recipient's
+ * other channels (PENDING, with a delivery each), and a webhook delivery per endpoint.
+ */
+function rowsOfEvent(
+  event: DomainEvent,
+  plan: EventPlan,
+  targets: { known: Map<string, { email: string | null; name: string }>; prefs: Map<string, Preferences>; endpoints: string[] },
+): { notifications: NotificationInsert[]; deliveries: DeliveryInsert[] } {
+  const { known, prefs, endpoints } = targets;
+  const rows: { notifications: NotificationInsert[]; deliveries: DeliveryInsert[] } = { notifications: [], deliveries: [] };
+  for (const planned of plan.compose((userId) => known.get(userId)?.name ?? null)) {
+    const recipient = known.get(planned.userId);
+    // A user the users service does not know (deleted, or a payload naming nobody): nobody to tell.
+    if (!recipient) continue;
+    const common = { user_id: planned.userId, type: planned.type, title: planned.title, body: planned.body };
+    rows.notifications.push({ id: newId('ntf'), channel: 'IN_APP', status: 'SENT', ...common });
+    // A notice to another address (the old one) goes by EMAIL there only, whatever the preferences.
+    const channels = planned.emailTo ? (['EMAIL'] as const) : extraChannels(prefs.get(planned.userId) ?? DEFAULT_PREFERENCES, recipient.email);
+    for (const channel of channels) {
+      const notificationId = newId('ntf');
+      rows.notifications.push({ id: notificationId, channel, status: 'PENDING', ...common });
+      rows.deliveries.push({ id: newId('dlv'), kind: 'NOTIFICATION', channel, notification_id: notificationId, endpoint_id: null, user_id: planned.userId, body: null, email_to: planned.emailTo ?? null });
+    }
+  }
+  if (plan.webhookMerchantId) {
+    const body = webhookBody(event);
+    for (const endpointId of endpoints) {
+      rows.deliveries.push({ id: newId('dlv'), kind: 'WEBHOOK', channel: 'WEBHOOK', notification_id: null, endpoint_id: endpointId, user_id: plan.webhookMerchantId, body, email_to: null });
+    }
+  }
+  return rows;
+}
+
+/**
+ * Writes an event's notifications and deliveries in one statement, each table's rows in the given
+ * order; a webhook delivery for an endpoint that has one for this event already is skipped. With
+ * `inbox`, the same statement first inserts the event's inbox row and writes the rows only when it
+ * was not there (atomic on its own, no transaction needed; a concurrent duplicate waits on the inbox
+ * row's unique key and writes nothing once the first commits). Returns false when the event was
+ * applied before (with `inbox`; true otherwise).
+ */
+async function writeNotificationsAndDeliveries(
+  query: SqlRunner['query'],
+  event: DomainEvent,
+  notificationRows: readonly NotificationInsert[],
+  deliveryRows: readonly DeliveryInsert[],
+  options: { inbox: boolean },
+): Promise<boolean> {
+  if (!options.inbox && notificationRows.length === 0 && deliveryRows.length === 0) return true;
+  const onceInbox = options.inbox ? 'cross join inbox' : '';
+  const [row] = await query<{ applied: number | string }>(
+    `with ${options.inbox ? `inbox as (insert into notifications.processed_events (consumer, event_id) values ($6, $3) on conflict do nothing returning event_id),` : ''}
+     written as (
+       insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id)
+       select n.id, n.user_id, n.channel, n.type, n.title, n.body, n.status, $3
+         from jsonb_to_recordset($1::text::jsonb) as n(ord integer, id text, user_id text, channel text, type text, title text, body text, status text) ${onceInbox}
+        order by n.ord),
+     delivered as (
+       insert into notifications.deliveries (id, kind, channel, notification_id, endpoint_id, user_id, event_id, event_type, body, status, email_to, trace_parent)
+       select d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, $3, $4, d.body, 'PENDING', d.email_to, $5
+         from jsonb_to_recordset($2::text::jsonb) as d(ord integer, id text, kind text, channel text, notification_id text, endpoint_id text, user_id text, body text, email_to text) ${onceInbox}
+        order by d.ord
+       on conflict (endpoint_id, event_id) where endpoint_id is not null do nothing)
+     select ${options.inbox ? '(select count(*) from inbox)' : '1'}::integer as applied`,
+    [jsonRows(notificationRows), jsonRows(deliveryRows), event.id, event.type, event.traceParent ?? null, ...(options.inbox ? [CONSUMER] : [])],
+  );
+  return Number(row?.applied ?? 0) > 0;
+}
+
 export function createNotificationsStore(database: { db: Db; transaction: RawTransaction; query: SqlRunner['query'] }) {
   const db = database.db;
   const findEndpoint = async (id: string): Promise<WebhookEndpointRow | null> => {
@@ -112,68 +257,57 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
      * Applies an event once (false when it was applied before): stores the recipients' facts,
      * writes each planned notification on IN_APP (SENT) and on the recipient's other channels
      * (PENDING, with a delivery each), and a delivery per webhook endpoint of the merchant that
-     * existed when the event occurred. Returns how many deliveries wait to be sent.
+     * existed when the event occurred. Returns how many deliveries wait to be sent, and the users
+     * found with a recipient row (`recipients`).
+     *
+     * One statement reads the recipients with their preferences and the merchant's endpoints, one
+     * writes every notification and delivery. An event that stores recipients' facts (a user event,
+     * a user just looked up) does it in the inbox's transaction with the upserts; any other writes
+     * its inbox row in that same write statement, with no transaction around the two. `assumedKnown`:
+     * users the caller did not check for a recipient row (it saw one before; rows are never
+     * deleted). Should one have none, nothing is applied (nothing written, inbox row included) and
+     * they are returned as `gone`, to be checked and looked up like any unknown user before the
+     * event is applied again.
      */
-    async applyEvent(event: DomainEvent, plan: EventPlan, lookedUp: readonly RecipientFacts[]): Promise<{ applied: boolean; deliveries: number }> {
+    async applyEvent(
+      event: DomainEvent,
+      plan: EventPlan,
+      lookedUp: readonly RecipientFacts[],
+      assumedKnown: ReadonlySet<string> = new Set(),
+    ): Promise<{ applied: boolean; deliveries: number; recipients: string[]; gone: string[] }> {
+      const wanted = [...new Set([...plan.userIds, ...(plan.recipient ? [plan.recipient.userId] : [])])];
+      // An event that stores no recipient's facts (a payment event for users already known): read,
+      // then the inbox row and every notification and delivery in one statement, which is atomic
+      // without a transaction of its own (two round trips instead of five). A read before the
+      // write sees what a read inside a transaction would (committed rows, nothing locked).
+      if (!plan.recipient && lookedUp.length === 0) {
+        const targets = await readTargets({ query: database.query }, wanted, plan.webhookMerchantId, event.occurredAt);
+        const gone = wanted.filter((userId) => assumedKnown.has(userId) && !targets.known.has(userId));
+        if (gone.length > 0) return { applied: false, deliveries: 0, recipients: [], gone };
+        const rows = rowsOfEvent(event, plan, targets);
+        const applied = await writeNotificationsAndDeliveries(database.query, event, rows.notifications, rows.deliveries, { inbox: true });
+        return { applied, deliveries: applied ? rows.deliveries.length : 0, recipients: applied ? [...targets.known.keys()] : [], gone: [] };
+      }
       let created = 0;
-      const applied = await applyOnce(database.transaction, 'notifications', CONSUMER, event, async (sql) => {
-        if (plan.recipient) await upsertRecipient(sql, plan.recipient, plan.recipient.version);
-        for (const recipient of lookedUp) await upsertRecipient(sql, recipient, null);
-        const wanted = [...new Set([...plan.userIds, ...(plan.recipient ? [plan.recipient.userId] : [])])];
-        const known = new Map<string, { email: string | null; name: string }>();
-        const prefs = new Map<string, Preferences>();
-        if (wanted.length > 0) {
-          const rows = await sql.query<{ user_id: string; email: string | null; name: string }>(
-            `select user_id, email, name from notifications.recipients where user_id = any(string_to_array($1, ','))`,
-            [list(wanted)],
-          );
-          for (const row of rows) known.set(row.user_id, { email: textOrNull(row.email), name: String(row.name) });
-          const chosen = await sql.query<{ user_id: string; email: boolean; sms: boolean; push: boolean }>(
-            `select user_id, email, sms, push from notifications.preferences where user_id = any(string_to_array($1, ','))`,
-            [list(wanted)],
-          );
-          for (const row of chosen) prefs.set(row.user_id, { email: Boolean(row.email), sms: Boolean(row.sms), push: Boolean(row.push) });
-        }
-        for (const planned of plan.compose((userId) => known.get(userId)?.name ?? null)) {
-          const recipient = known.get(planned.userId);
-          // A user the users service does not know (deleted, or a payload naming nobody): nobody to tell.
-          if (!recipient) continue;
-          await sql.query(
-            `insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id) values ($1, $2, 'IN_APP', $3, $4, $5, 'SENT', $6)`,
-            [newId('ntf'), planned.userId, planned.type, planned.title, planned.body, event.id],
-          );
-          // A notice to another address (the old one) goes by EMAIL there only, whatever the preferences.
-          const channels = planned.emailTo ? (['EMAIL'] as const) : extraChannels(prefs.get(planned.userId) ?? DEFAULT_PREFERENCES, recipient.email);
-          for (const channel of channels) {
-            const notificationId = newId('ntf');
-            await sql.query(
-              `insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id) values ($1, $2, $3, $4, $5, $6, 'PENDING', $7)`,
-              [notificationId, planned.userId, channel, planned.type, planned.title, planned.body, event.id],
-            );
-            await sql.query(
-              `insert into notifications.deliveries (id, kind, channel, notification_id, user_id, event_id, event_type, status, email_to, trace_parent) values ($1, 'NOTIFICATION', $2, $3, $4, $5, $6, 'PENDING', $7, $8)`,
-              [newId('dlv'), channel, notificationId, planned.userId, event.id, event.type, planned.emailTo ?? null, event.traceParent ?? null],
-            );
-            created += 1;
-          }
-        }
-        if (plan.webhookMerchantId) {
-          const endpoints = await sql.query<{ id: string }>(`select id from notifications.webhook_endpoints where merchant_id = $1 and created_at <= $2::timestamptz and disabled_at is null order by created_at`, [
-            plan.webhookMerchantId,
-            event.occurredAt,
-          ]);
-          const body = webhookBody(event);
-          for (const endpoint of endpoints) {
-            await sql.query(
-              `insert into notifications.deliveries (id, kind, channel, endpoint_id, user_id, event_id, event_type, body, status, trace_parent) values ($1, 'WEBHOOK', 'WEBHOOK', $2, $3, $4, $5, $6, 'PENDING', $7)
-               on conflict do nothing`,
-              [newId('dlv'), endpoint.id, plan.webhookMerchantId, event.id, event.type, body, event.traceParent ?? null],
-            );
-            created += 1;
-          }
-        }
-      });
-      return { applied, deliveries: applied ? created : 0 };
+      let found: string[] = [];
+      let applied: boolean;
+      try {
+        applied = await applyOnce(database.transaction, 'notifications', CONSUMER, event, async (sql) => {
+          if (plan.recipient) await upsertRecipient(sql, plan.recipient, plan.recipient.version);
+          for (const recipient of lookedUp) await upsertRecipient(sql, recipient, null);
+          const targets = await readTargets(sql, wanted, plan.webhookMerchantId, event.occurredAt);
+          const gone = wanted.filter((userId) => assumedKnown.has(userId) && !targets.known.has(userId));
+          if (gone.length > 0) throw new RecipientsGone(gone);
+          found = [...targets.known.keys()];
+          const rows = rowsOfEvent(event, plan, targets);
+          await writeNotificationsAndDeliveries(sql.query, event, rows.notifications, rows.deliveries, { inbox: false });
+          created = rows.deliveries.length;
+        });
+      } catch (error) {
+        if (error instanceof RecipientsGone) return { applied: false, deliveries: 0, recipients: [], gone: error.userIds };
+        throw error;
+      }
+      return { applied, deliveries: applied ? created : 0, recipients: applied ? found : [], gone: [] };
     },
 
     /** Newest first. */
@@ -359,9 +493,10 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
      * Claims up to `limit` due deliveries in one statement: counts the attempt and moves
      * `next_attempt_at` `leaseMs` ahead, so no other worker takes them while this one sends
      * (`skip locked`: two workers claiming at once take different rows). A worker that dies
-     * mid-send leaves the delivery to be claimed again when the lease ends.
+     * mid-send leaves the delivery to be claimed again when the lease ends. The same statement
+     * says when the earliest pending delivery it did not claim falls due (null when none waits).
      */
-    async claimDue(limit: number, leaseMs: number): Promise<ClaimedDelivery[]> {
+    async claimDue(limit: number, leaseMs: number): Promise<{ claimed: ClaimedDelivery[]; nextDueAt: Date | null }> {
       const rows = await database.query(
         `with due as (
            select id from notifications.deliveries
@@ -372,68 +507,99 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
            update notifications.deliveries d
               set attempts = d.attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond', updated_at = now()
              from due where d.id = due.id
-           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts, d.email_to, d.trace_parent)
-         select c.*, n.type as notification_type, n.title, n.body as notification_body, coalesce(c.email_to, r.email) as email, r.name, e.url, e.secret_sealed,
+           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts, d.email_to, d.trace_parent),
+         later as (
+           select min(next_attempt_at) as next_due_at from notifications.deliveries
+            where status = 'PENDING' and id not in (select id from due))
+         select later.next_due_at, c.*, n.type as notification_type, n.title, n.body as notification_body, coalesce(c.email_to, r.email) as email, r.name, e.url, e.secret_sealed,
                 (e.disabled_at is not null) as endpoint_disabled,
                 case when e.previous_secret_expires_at > now() then e.previous_secret_sealed end as previous_secret_sealed
-           from claimed c
+           from later
+           left join claimed c on true
            left join notifications.notifications n on n.id = c.notification_id
            left join notifications.recipients r on r.user_id = c.user_id
            left join notifications.webhook_endpoints e on e.id = c.endpoint_id`,
         [String(limit), String(leaseMs)],
       );
-      return rows.map((row) => ({
-        id: String(row.id),
-        kind: row.kind as ClaimedDelivery['kind'],
-        channel: row.channel as ClaimedDelivery['channel'],
-        userId: String(row.user_id),
-        eventId: String(row.event_id),
-        eventType: String(row.event_type),
-        attempt: Number(row.attempts),
-        traceParent: textOrNull(row.trace_parent),
-        notification:
-          row.notification_id === null || row.notification_id === undefined
-            ? null
-            : { id: String(row.notification_id), type: String(row.notification_type), title: String(row.title), body: String(row.notification_body), email: textOrNull(row.email), name: textOrNull(row.name) },
-        webhook:
-          row.endpoint_id === null || row.endpoint_id === undefined || row.url === null || row.url === undefined
-            ? null
-            : {
-                endpointId: String(row.endpoint_id),
-                url: String(row.url),
-                secretSealed: String(row.secret_sealed),
-                previousSecretSealed: textOrNull(row.previous_secret_sealed),
-                disabled: row.endpoint_disabled === true || row.endpoint_disabled === 't',
-                body: String(row.body),
-              },
-      }));
+      const nextDueAt = rows[0]?.next_due_at === null || rows[0]?.next_due_at === undefined ? null : dateOf(rows[0].next_due_at);
+      const claimed = rows
+        .filter((row) => row.id !== null && row.id !== undefined)
+        .map((row) => ({
+          id: String(row.id),
+          kind: row.kind as ClaimedDelivery['kind'],
+          channel: row.channel as ClaimedDelivery['channel'],
+          userId: String(row.user_id),
+          eventId: String(row.event_id),
+          eventType: String(row.event_type),
+          attempt: Number(row.attempts),
+          traceParent: textOrNull(row.trace_parent),
+          notification:
+            row.notification_id === null || row.notification_id === undefined
+              ? null
+              : { id: String(row.notification_id), type: String(row.notification_type), title: String(row.title), body: String(row.notification_body), email: textOrNull(row.email), name: textOrNull(row.name) },
+          webhook:
+            row.endpoint_id === null || row.endpoint_id === undefined || row.url === null || row.url === undefined
+              ? null
+              : {
+                  endpointId: String(row.endpoint_id),
+                  url: String(row.url),
+                  secretSealed: String(row.secret_sealed),
+                  previousSecretSealed: textOrNull(row.previous_secret_sealed),
+                  disabled: row.endpoint_disabled === true || row.endpoint_disabled === 't',
+                  body: String(row.body),
+                },
+        }));
+      return { claimed, nextDueAt };
     },
 
     /**
-     * Records an attempt and what the delivery becomes, and moves its notification along. The
-     * update applies only while the delivery is still this worker's claim (same attempt number,
-     * still PENDING): a worker whose lease ran out records its attempt but changes nothing else.
+     * Records attempts, one statement for all: each attempt, what its delivery becomes, and its
+     * notification moved along. Each delivery is updated only while it is still this worker's
+     * claim (same attempt number, still PENDING): a worker whose lease ran out records its attempt
+     * but changes nothing else. Returns, for the deliveries left PENDING (a retry), when their next
+     * attempt falls due.
      */
-    async recordAttempt(outcome: AttemptOutcome): Promise<void> {
-      await database.transaction(async (sql) => {
-        await sql.query(
-          `insert into notifications.delivery_attempts (delivery_id, number, attempted_at, succeeded, response_status, error) values ($1, $2::integer, $3::timestamptz, $4::text::boolean, $5::integer, $6)
-           on conflict do nothing`,
-          [outcome.deliveryId, String(outcome.attempt), outcome.attemptedAt.toISOString(), String(outcome.succeeded), outcome.responseStatus === null ? null : String(outcome.responseStatus), outcome.error],
-        );
-        const [updated] = await sql.query<{ notification_id: string | null }>(
-          `update notifications.deliveries
-              set status = $3, last_error = $4,
-                  next_attempt_at = case when $3 = 'PENDING' then now() + $5::integer * interval '1 millisecond' else next_attempt_at end,
+    async recordAttempts(outcomes: readonly AttemptOutcome[]): Promise<Map<string, Date>> {
+      const retries = new Map<string, Date>();
+      if (outcomes.length === 0) return retries;
+      const rows = await database.query<{ id: string; next_attempt_at: unknown }>(
+        `with outcome as (
+           select * from jsonb_to_recordset($1::text::jsonb)
+             as o(ord integer, delivery_id text, attempt integer, attempted_at timestamptz, succeeded boolean, response_status integer, error text, status text, retry_in_ms integer)),
+         attempt as (
+           insert into notifications.delivery_attempts (delivery_id, number, attempted_at, succeeded, response_status, error)
+           select delivery_id, attempt, attempted_at, succeeded, response_status, error from outcome order by ord
+           on conflict do nothing),
+         delivery as (
+           update notifications.deliveries d
+              set status = o.status, last_error = o.error,
+                  next_attempt_at = case when o.status = 'PENDING' then now() + o.retry_in_ms * interval '1 millisecond' else d.next_attempt_at end,
                   updated_at = now()
-            where id = $1 and attempts = $2::integer and status = 'PENDING'
-            returning notification_id`,
-          [outcome.deliveryId, String(outcome.attempt), outcome.status, outcome.error, String(outcome.retryInMs)],
-        );
-        if (updated?.notification_id && outcome.status !== 'PENDING') {
-          await sql.query(`update notifications.notifications set status = $2, updated_at = now() where id = $1 and status = 'PENDING'`, [updated.notification_id, outcome.status]);
-        }
-      });
+             from outcome o
+            where d.id = o.delivery_id and d.attempts = o.attempt and d.status = 'PENDING'
+           returning d.id, d.notification_id, d.status, d.next_attempt_at),
+         notification as (
+           update notifications.notifications n set status = delivery.status, updated_at = now()
+             from delivery
+            where n.id = delivery.notification_id and delivery.status <> 'PENDING' and n.status = 'PENDING')
+         select id, next_attempt_at from delivery where status = 'PENDING'`,
+        [
+          jsonRows(
+            outcomes.map((outcome) => ({
+              delivery_id: outcome.deliveryId,
+              attempt: outcome.attempt,
+              attempted_at: outcome.attemptedAt.toISOString(),
+              succeeded: outcome.succeeded,
+              response_status: outcome.responseStatus,
+              error: outcome.error,
+              status: outcome.status,
+              retry_in_ms: outcome.retryInMs,
+            })),
+          ),
+        ],
+      );
+      for (const row of rows) retries.set(String(row.id), dateOf(row.next_attempt_at));
+      return retries;
     },
 
     /** Pending deliveries: due now, and scheduled for a later retry (the delivery queue's depth, for /metrics). */
@@ -443,11 +609,6 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
            from notifications.deliveries where status = 'PENDING'`,
       );
       return { due: Number(row?.due ?? 0), scheduled: Number(row?.scheduled ?? 0) };
-    },
-    /** When the earliest pending delivery falls due (null when none waits). */
-    async nextDueAt(): Promise<Date | null> {
-      const [row] = await database.query<{ due: unknown }>(`select min(next_attempt_at) as due from notifications.deliveries where status = 'PENDING'`);
-      return row?.due === null || row?.due === undefined ? null : dateOf(row.due);
     },
   };
 }

@@ -9,7 +9,7 @@
  *   public unicast is refused: loopback, private, link-local, CGNAT (100.64/10), benchmarking
  *   (198.18/15), multicast, broadcast, unspecified, reserved and documentation ranges, IPv4-mapped
  *   and IPv4-compatible IPv6, NAT64 (64:ff9b::/96, 64:ff9b:1::/48), Teredo, ULA fc00::/7,
- *   fe80::/10; 6to4 (2002::/16) is judged by the IPv4 address it embeds;
+ *   fe80::/10 and 6to4 (2002::/16, whatever IPv4 address it embeds);
  * - the check runs at registration (`vetDestination`) and again at each send inside the HTTP
  *   agent's `connect.lookup` (`createWebhookAgent`), so the socket connects to the very address
  *   that was vetted, never to a second answer.
@@ -69,12 +69,10 @@ export function addressProblem(address: string): string | null {
     if (parts.slice(0, 6).every((part) => part === 0) && !(parts[6] === 0 && parts[7]! <= 1)) return 'an IPv4-compatible IPv6 address';
     if (parts[0] === 0x64 && parts[1] === 0xff9b && parts[2] === 1) return 'a NAT64 address (64:ff9b:1::/48)';
     const range = v6.range();
-    if (range === '6to4') {
-      // 2002:AABB:CCDD::/48 carries the IPv4 address AA.BB.CC.DD: judged as that address.
-      const embedded = new ipaddr.IPv4([parts[1]! >> 8, parts[1]! & 255, parts[2]! >> 8, parts[2]! & 255]);
-      const problem = addressProblem(embedded.toString());
-      return problem ? `a 6to4 address embedding ${problem}` : null;
-    }
+    // 6to4 (2002::/16) is refused whole, whatever IPv4 address it embeds: the packets go through
+    // a 6to4 relay (anycast 192.88.99.0/24, deprecated by RFC 7526) that we do not choose and that
+    // may sit inside a network, and the issue asks for the range refused.
+    if (range === '6to4') return 'a 6to4 address (2002::/16)';
     if (range !== 'unicast') return RANGE_REASONS[range] ?? `a special-purpose address (${range})`;
     // Only global unicast (2000::/3) is routed on the internet; everything else ipaddr.js calls "unicast" is not.
     if ((parts[0]! & 0xe000) !== 0x2000) return 'a non-global IPv6 address';

@@ -1,3 +1,4 @@
+import { auditOutboxTable } from '@paygraph/audit';
 import { outboxTable } from '@paygraph/events';
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, index, integer, pgSchema, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
@@ -123,4 +124,7 @@ export type OrderRow = typeof orders.$inferSelect;
 export type PaymentRow = typeof payments.$inferSelect;
 export type RefundRow = typeof refunds.$inferSelect;
 export type OutboxEventRow = typeof outboxEvents.$inferSelect;
-export const schema = { orders, payments, refunds, outboxEvents };
+/** Audit records waiting to be relayed to users' trail (packages/audit outbox.ts). */
+export const auditOutbox = auditOutboxTable(paymentsSchema);
+
+export const schema = { orders, payments, refunds, outboxEvents, auditOutbox };

@@ -126,10 +126,11 @@ export const PAYMENT_STEPS = {
     resumedByRecovery: true,
   },
   RISK_ASSESSED: {
-    call: 'ledger.authorizeHold (payment:<id>:authorize)',
+    call: 'ledger.authorizeHold (payment:<id>:authorize); for an approved automatic capture with captureIdempotencyKey (payment:<id>:capture): held and captured in one ledger transaction',
     runsWhile: ['PENDING'],
     next: {
-      'held-to-capture': { step: 'HOLD_PLACED' },
+      // An approved automatic capture: held and captured at once, with the amount the ledger captured.
+      'held-and-captured': { step: 'CAPTURED', status: 'SUCCEEDED', order: 'PAID' },
       'held-authorized': { step: 'HOLD_PLACED', status: 'AUTHORIZED' },
       'held-for-review': { step: 'HOLD_PLACED', status: 'REQUIRES_REVIEW' },
       INSUFFICIENT_FUNDS: { step: 'DONE', status: 'FAILED', failureCode: 'INSUFFICIENT_FUNDS' },
@@ -139,6 +140,8 @@ export const PAYMENT_STEPS = {
     resumedByRecovery: true,
   },
   HOLD_PLACED: {
+    // PENDING here only for a payment an earlier version held before capturing (it now captures at
+    // RISK_ASSESSED); such a payment is still captured in full by this call.
     call: 'ledger.captureHold (payment:<id>:capture) when PENDING; none while AUTHORIZED or REQUIRES_REVIEW',
     runsWhile: ['PENDING'],
     next: {

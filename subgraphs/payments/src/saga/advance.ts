@@ -43,7 +43,7 @@ export async function advance(deps: FlowDeps, start: PaymentRow): Promise<Paymen
       payment.id,
       { statuses: row.runsWhile, step },
       { ...result.facts, step: target.step, status: target.status, failureCode: target.failureCode, stalledAt: null },
-      target.order ? { to: target.order } : undefined,
+      target.order ? { to: target.order, orderId: payment.orderId } : undefined,
     );
     payment = recorded ?? (await reload(deps, payment.id));
     if (result.recorded) checkpoint(deps.faults, result.recorded);

@@ -4,7 +4,7 @@
  * assessment per payment; ledger: the keys of `ledgerKeys` in @paygraph/server), so repeating a step after an
  * interruption finds its first effect instead of doubling it. Recording is `advance`'s job.
  */
-import { ErrorCode, invariant } from '@paygraph/errors';
+import { ErrorCode, InvariantError, invariant } from '@paygraph/errors';
 import type { PaymentRow } from '../db/schema';
 import { codeOf, orderOf, type FlowDeps } from '../deps';
 import { must, statusAfterHold, type CallingStep, type StepOutcome } from '../domain/payment-state';
@@ -43,9 +43,16 @@ async function assessRisk(deps: FlowDeps, payment: PaymentRow): Promise<StepResu
   return { outcome: assessment.decision, facts: { riskAssessmentId: assessment.id, riskDecision: assessment.decision }, recorded: 'risk-recorded' };
 }
 
-/** RISK_ASSESSED: the buyer's funds are held for the merchant until captured, voided or expired. */
+/**
+ * RISK_ASSESSED: the buyer's funds are held for the merchant until captured, voided or expired. An
+ * automatic capture that risk approved is held and captured in one ledger call and transaction
+ * (`authorizeAndCaptureHold`): the payment goes straight to CAPTURED, one hop and one recorded step
+ * fewer than a hold then a capture. A refusal of the capture part (a hold placed earlier under the
+ * key is no longer capturable) is settled on the ledger's facts, as a refused capture is.
+ */
 async function placeHold(deps: FlowDeps, payment: PaymentRow): Promise<StepResult<'RISK_ASSESSED'>> {
-  let hold: { id: string; expiresAt: Date };
+  const after = statusAfterHold(must(payment.riskDecision, `payment ${payment.id} past RISK_ASSESSED has a risk decision`), payment.captureMethod);
+  let hold: { id: string; expiresAt: Date; captured?: bigint | null };
   let buyerAccountId: string;
   let merchantAccountId: string;
   try {
@@ -53,26 +60,45 @@ async function placeHold(deps: FlowDeps, payment: PaymentRow): Promise<StepResul
       services.walletAccount(deps.services, payment.buyerId, payment.currency),
       services.walletAccount(deps.services, payment.merchantId, payment.currency),
     ]);
-    hold = await services.authorizeHold(deps.services, {
+    const input = {
       paymentId: payment.id,
       debitAccountId: buyerAccountId,
       creditAccountId: merchantAccountId,
       amount: payment.amount,
       currency: payment.currency,
       expiresAt: new Date(payment.createdAt.getTime() + deps.settings.holdExpiryMs),
-    });
+    };
+    hold = after === 'CAPTURE' ? await authorizeAndCapture(deps, payment, input) : await services.authorizeHold(deps.services, input);
   } catch (error) {
     if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
     if (codeOf(error) !== ErrorCode.INSUFFICIENT_FUNDS) throw error;
     return { outcome: 'INSUFFICIENT_FUNDS' };
   }
   checkpoint(deps.faults, 'hold-placed');
-  const after = statusAfterHold(must(payment.riskDecision, `payment ${payment.id} past RISK_ASSESSED has a risk decision`), payment.captureMethod);
-  return {
-    outcome: after === 'CAPTURE' ? 'held-to-capture' : after === 'AUTHORIZED' ? 'held-authorized' : 'held-for-review',
-    facts: { holdId: hold.id, holdExpiresAt: hold.expiresAt, buyerAccountId, merchantAccountId },
-    recorded: 'hold-recorded',
-  };
+  const facts = { holdId: hold.id, holdExpiresAt: hold.expiresAt, buyerAccountId, merchantAccountId };
+  if (after === 'CAPTURE') {
+    const captured = must(hold.captured, `payment ${payment.id}: the ledger captures the hold it placed in the same transaction`);
+    return { outcome: 'held-and-captured', facts: { ...facts, amountCaptured: captured } };
+  }
+  return { outcome: after === 'AUTHORIZED' ? 'held-authorized' : 'held-for-review', facts, recorded: 'hold-recorded' };
+}
+
+/**
+ * The hold placed and captured at once. The ledger refuses the capture part only when the hold
+ * cannot be captured: one placed earlier under the payment's authorize key (by a version that held,
+ * then captured) was released or expired, or the hold's lifetime passed before the ledger could be
+ * reached (no money moves then). That is reported as the broken invariant it is, and the payment
+ * waits at this step for a person, never recorded as captured or failed on a guess, as the hold
+ * then capture path left such a payment.
+ */
+async function authorizeAndCapture(deps: FlowDeps, payment: PaymentRow, input: Parameters<typeof services.authorizeAndCaptureHold>[1]) {
+  try {
+    return await services.authorizeAndCaptureHold(deps.services, input);
+  } catch (error) {
+    const code = codeOf(error);
+    if (code !== ErrorCode.INVALID_STATE && code !== ErrorCode.IDEMPOTENCY_KEY_REUSED) throw error;
+    throw new InvariantError(`Invariant broken: payment ${payment.id}: the ledger refused to capture its hold at once (${code}): a hold placed earlier was released or expired, or the hold's lifetime passed before the ledger answered`);
+  }
 }
 
 /**

@@ -70,15 +70,6 @@ export function parameter(value: unknown): string | null {
   return String(value);
 }
 
-/** `insert into payments.payments (...) values (...) returning *` for a new payment, with its parameters. */
-export function insertPaymentStatement(payment: NewPayment): { text: string; parameters: (string | null)[] } {
-  const targets = PAYMENT_INSERTED.map((field, index) => ({ ...paymentColumn(field), placeholder: `$${index + 1}` }));
-  return {
-    text: `insert into payments.payments (${targets.map((target) => target.column).join(', ')}) values (${targets.map((target) => `${target.placeholder}${target.cast}`).join(', ')}) returning *`,
-    parameters: PAYMENT_INSERTED.map((field) => parameter(payment[field])),
-  };
-}
-
 /**
  * `set` assignments for a payment update, their parameters numbered from `firstParameter` (the
  * ones before are the statement's own), and the placeholder of the new status when it is set.
@@ -94,5 +85,29 @@ export function paymentAssignments(changes: PaymentChanges, firstParameter: numb
     }),
     parameters: fields.map((field) => parameter(changes[field])),
     statusPlaceholder: statusIndex === -1 ? null : placeholder(statusIndex),
+  };
+}
+
+/** What a payment copies from its order (read in the insert itself). */
+const FROM_ORDER: Partial<Record<(typeof PAYMENT_INSERTED)[number], string>> = { orderId: 'o.id', buyerId: 'o.buyer_id', merchantId: 'o.merchant_id', amount: 'o.amount', currency: 'o.currency' };
+
+/**
+ * `insert into payments.payments (...) select ... from payments.orders ... returning *`: a new
+ * payment of the buyer's order, for the order's merchant, amount and currency, inserted only if
+ * the order is the buyer's and in one of `payableStatuses` (no row otherwise).
+ */
+export function insertPaymentFromOrderStatement(attempt: Omit<NewPayment, 'merchantId' | 'amount' | 'currency'>, payableStatuses: readonly string[]): { text: string; parameters: (string | null)[] } {
+  const parameters: (string | null)[] = [attempt.orderId, attempt.buyerId, payableStatuses.join(',')];
+  const values = PAYMENT_INSERTED.map((field) => {
+    const fromOrder = FROM_ORDER[field];
+    if (fromOrder) return fromOrder;
+    parameters.push(parameter(attempt[field as keyof typeof attempt]));
+    return `$${parameters.length}${paymentColumn(field).cast}`;
+  });
+  return {
+    text: `insert into payments.payments (${PAYMENT_INSERTED.map((field) => paymentColumn(field).column).join(', ')})
+     select ${values.join(', ')} from payments.orders as o where o.id = $1 and o.buyer_id = $2 and o.status = any(string_to_array($3, ','))
+     returning *`,
+    parameters,
   };
 }

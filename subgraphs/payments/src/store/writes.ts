@@ -10,7 +10,7 @@ import { isUniqueViolation, newId, type RawTransaction, type SqlRunner } from '@
 import { orderStatusEventType, paymentStatusEventType } from '@paygraph/events';
 import { LIVE, ORDER_TRANSITIONS, assertTransition, canMoveOrder, orderStatusAfterRefund, type OrderStatus } from '../domain/payment-state';
 import type { OrderRow, PaymentRow, RefundRow } from '../db/schema';
-import { insertPaymentStatement, paymentAssignments, toOrder, toPayment, toRefund, type NewPayment, type PaymentChanges } from './columns';
+import { insertPaymentFromOrderStatement, paymentAssignments, toOrder, toPayment, toRefund, type NewPayment, type PaymentChanges } from './columns';
 import { emit, orderFacts, paymentFacts, refundFacts } from './events';
 
 export type { NewPayment, PaymentChanges } from './columns';
@@ -38,10 +38,14 @@ export interface PaymentGuard {
 export interface OrderMove {
   to: OrderRow['status'];
   required?: boolean;
+  /** The payment's order, when the caller knows it: its move is then sent with the payment's change (one round trip less). */
+  orderId?: string;
 }
 
 /** An order that had to move with a payment could not (the payment change is rolled back). */
 class OrderDidNotMove extends Error {}
+/** The payment's guard no longer held, after its order's move was sent with it: rolls that move back. */
+class PaymentDidNotMove extends Error {}
 
 /** The one row a statement that must return one returned. */
 function only<T>(rows: readonly T[], what: string): T {
@@ -54,6 +58,8 @@ const LIVE_SQL = LIVE.map((status) => `'${status}'`).join(', ');
 
 /** The statuses ORDER_TRANSITIONS lets an order leave for `to`. */
 const orderStatusesMovableTo = (to: OrderStatus): OrderStatus[] => (Object.keys(ORDER_TRANSITIONS) as OrderStatus[]).filter((from) => canMoveOrder(from, to));
+/** Orders a payment may start on: those that can move to PAID. */
+const PAYABLE_ORDER_STATUSES = orderStatusesMovableTo('PAID');
 
 export function createPaymentsWrites(database: { transaction: RawTransaction; query: SqlRunner['query'] }) {
   /**
@@ -61,6 +67,14 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
    * is (the table is the one authority: call sites pass no `from` lists); null when it does not.
    */
   async function updateOrderIn(sql: SqlRunner, id: string, status: OrderRow['status']): Promise<OrderRow | null> {
+    const moved = await moveOrderIn(sql, id, status);
+    if (!moved) return null;
+    await emit(sql, id, moved.order.version, orderStatusEventType(status), orderFacts(moved.order, moved.previousStatus));
+    return moved.order;
+  }
+
+  /** updateOrderIn without its event: the order moved and where it was, or null. */
+  async function moveOrderIn(sql: SqlRunner, id: string, status: OrderRow['status']): Promise<{ order: OrderRow; previousStatus: OrderRow['status'] } | null> {
     // One statement: lock the order, move it only from a status the table allows, say where it was.
     const [row] = await sql.query<Record<string, unknown> & { previous_status: OrderRow['status'] }>(
       `with before as (select id, status from payments.orders where id = $1 for update)
@@ -69,10 +83,7 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
        returning moved.*, before.status as previous_status`,
       [id, status, orderStatusesMovableTo(status).join(',')],
     );
-    if (!row) return null;
-    const order = toOrder(row);
-    await emit(sql, id, order.version, orderStatusEventType(status), orderFacts(order, row.previous_status));
-    return order;
+    return row ? { order: toOrder(row), previousStatus: row.previous_status } : null;
   }
 
   /** The status of an order under its row lock (null when there is no such order). */
@@ -91,26 +102,38 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
   }
 
   async function updatePaymentOnce(id: string, guard: PaymentGuard, changes: PaymentChanges, order: OrderMove | undefined): Promise<PaymentRow | null> {
-    return database.transaction(async (sql) => {
+    // A change that sets no status and moves no order writes no event: its one statement is atomic
+    // on its own (a saga step recorded without a status change: one round trip instead of three).
+    const run = changes.status === undefined && !order ? <T>(work: (sql: SqlRunner) => Promise<T>) => work({ query: database.query }) : database.transaction;
+    return run(async (sql) => {
       // One statement: lock the payment if the guard still holds, change it, say what its status
       // was (the version moves with the status). $1 id, $2 statuses, $3 step; changes from $4.
       const { assignments, parameters, statusPlaceholder } = paymentAssignments(changes, 4);
       if (statusPlaceholder) assignments.push(`version = payment.version + (case when before.status = ${statusPlaceholder} then 0 else 1 end)`);
       assignments.push('updated_at = now()');
-      const [row] = await sql.query<Record<string, unknown> & { previous_status: PaymentRow['status'] }>(
+      const changed = sql.query<Record<string, unknown> & { previous_status: PaymentRow['status'] }>(
         `with before as (select id, status from payments.payments where id = $1 and status = any(string_to_array($2, ','))${guard.step ? ' and step = $3' : ' and $3::text is null'} for update)
          update payments.payments as payment set ${assignments.join(', ')} from before where payment.id = before.id
          returning payment.*, before.status as previous_status`,
         [id, guard.statuses.join(','), guard.step ?? null, ...parameters],
       );
-      if (!row) return null;
+      // A known order's move goes with the payment's change (the server runs it second: payment
+      // row locked first, then the order's, as before); its event is written once both answered.
+      const movedEarly = order?.orderId ? moveOrderIn(sql, order.orderId, order.to) : null;
+      const [[row], early] = await Promise.all([changed, movedEarly]);
+      if (!row) {
+        if (movedEarly) throw new PaymentDidNotMove(); // rolls back the order's move
+        return null;
+      }
       const updated = toPayment(row);
       const statusChanges = updated.status !== row.previous_status;
       // The transition table is the one authority on status changes; a move it lacks is a bug (the transaction rolls back).
       if (statusChanges) assertTransition(row.previous_status, updated.status);
       if (statusChanges) await emit(sql, id, updated.version, paymentStatusEventType(updated.status), paymentFacts(updated, row.previous_status));
       if (order) {
-        const moved = await updateOrderIn(sql, updated.orderId, order.to);
+        invariant(!order.orderId || order.orderId === updated.orderId, `payment ${id} belongs to order ${updated.orderId}, not ${order.orderId}`);
+        const moved = movedEarly ? early : await moveOrderIn(sql, updated.orderId, order.to);
+        if (moved) await emit(sql, moved.order.id, moved.order.version, orderStatusEventType(order.to), orderFacts(moved.order, moved.previousStatus));
         if (!moved && order.required) throw new OrderDidNotMove();
       }
       return updated;
@@ -140,13 +163,15 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
       try {
         return await database.transaction(async (sql) => {
           // Under the order's row lock, so a payment never starts on an order a cancel just closed
-          // (cancelOrderWithoutPayment takes the same lock and looks for live payments).
-          const order = await lockOrderForPayment(sql, attempt.orderId);
+          // (cancelOrderWithoutPayment takes the same lock and looks for live payments). The lock
+          // and the insert are sent together (one round trip); the insert is a statement of its
+          // own, run once the lock is held, and copies the order only if it is the buyer's and
+          // payable, so the order read under the lock says why when it inserted nothing.
+          const statement = insertPaymentFromOrderStatement(attempt, PAYABLE_ORDER_STATUSES);
+          const [order, inserted] = await Promise.all([lockOrderForPayment(sql, attempt.orderId), sql.query(statement.text, statement.parameters)]);
           if (!order || order.buyer_id !== attempt.buyerId) throw new PaymentConflict('no-such-order');
           if (!canMoveOrder(order.status, 'PAID')) throw new PaymentConflict('order-not-payable', order.status);
-          const payment: NewPayment = { ...attempt, merchantId: order.merchant_id, amount: BigInt(order.amount), currency: order.currency };
-          const statement = insertPaymentStatement(payment);
-          const row = toPayment(only(await sql.query(statement.text, statement.parameters), 'an inserted payment is returned'));
+          const row = toPayment(only(inserted, 'a payment of a payable order is inserted'));
           await emit(sql, row.id, row.version, 'payment.created', paymentFacts(row, null));
           return row;
         });
@@ -169,7 +194,7 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
       try {
         return await updatePaymentOnce(id, guard, changes, order);
       } catch (error) {
-        if (error instanceof OrderDidNotMove) return null;
+        if (error instanceof OrderDidNotMove || error instanceof PaymentDidNotMove) return null;
         throw error;
       }
     },

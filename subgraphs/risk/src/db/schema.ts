@@ -1,3 +1,4 @@
+import { auditOutboxTable } from '@paygraph/audit';
 import { sql } from 'drizzle-orm';
 import { bigint, index, integer, jsonb, pgSchema, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { RiskFeatures, RuleCode, RuleSet } from '../domain/rules';
@@ -50,4 +51,7 @@ export const blocklist = riskSchema.table(
 export type AssessmentRow = typeof assessments.$inferSelect;
 export type RuleSetRow = typeof ruleSets.$inferSelect;
 export type BlocklistRow = typeof blocklist.$inferSelect;
-export const schema = { ruleSets, assessments, blocklist };
+/** Audit records waiting to be relayed to users' trail (packages/audit outbox.ts). */
+export const auditOutbox = auditOutboxTable(riskSchema);
+
+export const schema = { ruleSets, assessments, blocklist, auditOutbox };

@@ -1,6 +1,6 @@
 /** The only place with SQL for risk. */
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
-import { newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
+import { newId, sendStatement, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { DEFAULT_RULE_SET, type RiskFeatures, type RiskOutcome, type RuleSet } from '../domain/rules';
 import { assessments, blocklist, ruleSets, type AssessmentRow, type BlocklistRow, type RuleSetRow, type schema } from '../db/schema';
 
@@ -14,6 +14,9 @@ const toRuleSet = (row: Record<string, unknown>): RuleSetRow => ({
 });
 
 const parseJson = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
+
+/** Email domains as the blocklist statements take them: one comma-separated text parameter. */
+const blocklistDomains = (domains: readonly string[]) => domains.filter((domain) => !domain.includes(',')).join(',');
 
 const toAssessment = (row: Record<string, unknown>): AssessmentRow => ({
   id: row.id as string,
@@ -36,14 +39,15 @@ const toAssessment = (row: Record<string, unknown>): AssessmentRow => ({
  */
 export function createRiskStore(database: { db: Database<typeof schema>; transaction: RawTransaction; query: SqlRunner['query'] }) {
   const db = database.db;
+  /** The rule set in force; version 1 (the defaults) is created on first use. */
+  async function currentRuleSet(): Promise<RuleSetRow> {
+    const [current] = await database.query(`select * from risk.rule_sets order by version desc limit 1`);
+    if (current) return toRuleSet(current);
+    await db.insert(ruleSets).values({ version: 1, rules: DEFAULT_RULE_SET, createdBy: 'system' }).onConflictDoNothing();
+    return (await db.select().from(ruleSets).orderBy(desc(ruleSets.version)).limit(1))[0]!;
+  }
   return {
-    /** The rule set in force; version 1 (the defaults) is created on first use. */
-    async currentRuleSet(): Promise<RuleSetRow> {
-      const [current] = await database.query(`select * from risk.rule_sets order by version desc limit 1`);
-      if (current) return toRuleSet(current);
-      await db.insert(ruleSets).values({ version: 1, rules: DEFAULT_RULE_SET, createdBy: 'system' }).onConflictDoNothing();
-      return (await db.select().from(ruleSets).orderBy(desc(ruleSets.version)).limit(1))[0]!;
-    },
+    currentRuleSet,
 
     /** Appends a new version; concurrent changes get consecutive versions. */
     async saveRuleSet(rules: RuleSet, createdBy: string): Promise<RuleSetRow> {
@@ -55,13 +59,18 @@ export function createRiskStore(database: { db: Database<typeof schema>; transac
       });
     },
 
-    /** Whether the user, or any email domain the account has had, is on the blocklist. */
-    async isBlocklisted(userId: string, emailDomains: readonly string[]): Promise<boolean> {
-      const hits = await database.query(
-        `select kind from risk.blocklist where (kind = 'USER' and value = $1) or (kind = 'EMAIL_DOMAIN' and value = any(string_to_array($2, ','))) limit 1`,
-        [userId, emailDomains.filter((domain) => !domain.includes(',')).join(',')],
+    /**
+     * What an assessment reads before it decides, in one statement: the rule set in force and
+     * whether the user, or any email domain the account has had, is on the blocklist.
+     */
+    async assessmentInputs(userId: string, emailDomains: readonly string[]): Promise<{ ruleSet: RuleSetRow; blocklisted: boolean }> {
+      const [row] = await database.query<{ rules: Record<string, unknown> | string | null; blocklisted: boolean }>(
+        `select (select row_to_json(current) from (select * from risk.rule_sets order by version desc limit 1) as current) as rules,
+                exists (select 1 from risk.blocklist where (kind = 'USER' and value = $1) or (kind = 'EMAIL_DOMAIN' and value = any(string_to_array($2, ',')))) as blocklisted`,
+        [userId, blocklistDomains(emailDomains)],
       );
-      return hits.length > 0;
+      const rules = row!.rules === null ? null : parseJson<Record<string, unknown>>(row!.rules);
+      return { ruleSet: rules ? toRuleSet(rules) : await currentRuleSet(), blocklisted: row!.blocklisted === true };
     },
 
     async addToBlocklist(entry: Pick<BlocklistRow, 'kind' | 'value' | 'createdBy'>): Promise<BlocklistRow> {
@@ -94,14 +103,19 @@ export function createRiskStore(database: { db: Database<typeof schema>; transac
       decide: (attemptsInWindow: number) => { features: RiskFeatures; outcome: RiskOutcome };
     }): Promise<AssessmentRow> {
       return database.transaction(async (sql) => {
-        await sql.query(`select pg_advisory_xact_lock(hashtext($1))`, [`risk:attempts:${input.userId}`]);
-        if (input.paymentId) {
-          const [existing] = await sql.query(`select *, amount::text as amount from risk.assessments where payment_id = $1`, [input.paymentId]);
-          if (existing) return toAssessment(existing);
-        }
+        // The lock travels with the read (send: nothing reads its row); the read is a statement of
+        // its own, so its snapshot is taken once the lock is held and sees every earlier attempt.
+        await sendStatement(sql, `select pg_advisory_xact_lock(hashtext($1))`, [`risk:attempts:${input.userId}`]);
         const windowStart = new Date(Date.now() - input.ruleSet.rules.velocityWindowMinutes * 60_000);
-        const [counted] = await sql.query<{ count: string }>(`select count(*)::text as count from risk.assessments where user_id = $1 and created_at > $2::timestamptz`, [input.userId, windowStart.toISOString()]);
-        const { features, outcome } = input.decide(Number(counted!.count) + 1);
+        // The assessment already recorded for this payment (a retried step), and the buyer's attempts in the window.
+        const [read] = await sql.query<Record<string, unknown> & { attempts: string; found: boolean }>(
+          `select (select count(*) from risk.assessments where user_id = $1 and created_at > $2::timestamptz)::text as attempts,
+                  existing.id is not null as found, existing.*, existing.amount::text as amount
+           from (select 1) as one left join risk.assessments as existing on existing.payment_id = $3`,
+          [input.userId, windowStart.toISOString(), input.paymentId],
+        );
+        if (read!.found) return toAssessment(read!);
+        const { features, outcome } = input.decide(Number(read!.attempts) + 1);
         const row: AssessmentRow = {
           id: newId('rsk'),
           userId: input.userId,
@@ -116,7 +130,9 @@ export function createRiskStore(database: { db: Database<typeof schema>; transac
           reasons: outcome.reasons,
           createdAt: new Date(),
         };
-        await sql.query(
+        // Nothing reads the insert's result: it travels with the COMMIT.
+        await sendStatement(
+          sql,
           `insert into risk.assessments (id, user_id, merchant_id, payment_id, amount, currency, rule_set_version, features, decision, score, reasons, created_at)
            values ($1, $2, $3, $4, $5::bigint, $6, $7::integer, $8::jsonb, $9, $10::integer, $11::jsonb, $12::timestamptz)`,
           [row.id, row.userId, row.merchantId, row.paymentId, row.amount.toString(), row.currency, String(row.ruleSetVersion), JSON.stringify(features), row.decision, String(row.score), JSON.stringify(row.reasons), row.createdAt.toISOString()],

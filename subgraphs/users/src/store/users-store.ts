@@ -9,6 +9,8 @@ import { auditEvents, users, type AuditEventRow, type UserRow, type schema } fro
 
 /** One audit record as this service writes it (packages/audit describes the trail). */
 export interface AuditRecord {
+  /** Given by a recording service that may send the record again (its audit outbox): stored once. */
+  id?: string;
   type: string;
   actorId: string | null;
   subjectId?: string | null;
@@ -16,21 +18,31 @@ export interface AuditRecord {
   requestId?: string | null;
   service: string;
   details?: string | null;
+  /** When the action happened, if before now (a record relayed late); never stored later than now(). */
+  occurredAt?: Date | null;
 }
 
 /** Appends audit records, inside the caller's transaction when it has one. */
 export async function appendAudit(sql: SqlRunner, records: readonly AuditRecord[]): Promise<void> {
   for (const record of records) {
-    await sql.query(`insert into users.audit_events (id, type, actor_id, subject_id, outcome, request_id, service, details) values ($1, $2, $3, $4, $5, $6, $7, $8)`, [
-      newId('aud'),
-      record.type,
-      record.actorId,
-      record.subjectId ?? null,
-      record.outcome,
-      record.requestId ?? null,
-      record.service,
-      record.details ?? null,
-    ]);
+    // A record sent again under the id it already has is the same record: kept once.
+    // occurred_at: the given time, but never later than now() (least() ignores a null: now()).
+    await sql.query(
+      `insert into users.audit_events (id, type, actor_id, subject_id, outcome, request_id, service, details, occurred_at)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, least($9::timestamptz, now())) on conflict (id) do nothing`,
+      [
+        record.id ?? newId('aud'),
+        record.type,
+        record.actorId,
+        record.subjectId ?? null,
+        record.outcome,
+        record.requestId ?? null,
+        record.service,
+        record.details ?? null,
+        // Parameters go as text (packages/db raw.ts), cast in the SQL.
+        record.occurredAt ? record.occurredAt.toISOString() : null,
+      ],
+    );
   }
 }
 
