@@ -3,11 +3,17 @@
 // never captured by the merchant who receives the money nor decided by its merchant or buyer;
 // APPROVE captures an automatic payment or authorizes a manual one, REJECT cancels it and releases
 // the hold; who, when and the note are on the payment and in the audit trail; a decision is taken
-// once; admins read the queue with payments(status: REQUIRES_REVIEW); undecided reviews expire.
+// once; admins read the queue with payments(status: REQUIRES_REVIEW); undecided reviews expire; a
+// service whose token carries the risk:review scope decides a review too, one without it may not.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
+import { SERVICE_SCOPES } from '@paygraph/identity';
 import { errorCode, gql, loginAs, registerAndLogin, TEST_PASSWORD, uniqueEmail, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
+import { schema as authSchema } from '../../subgraphs/auth/src/db/schema';
+import { loadSigningKey } from '../../subgraphs/auth/src/keys';
+import { signServiceToken } from '../../subgraphs/auth/src/tokens';
 
 let platform: Platform;
 let gatewayUrl: string;
@@ -111,3 +117,48 @@ it('cancels a review nobody decided in time and releases the funds', async () =>
   expect(await available(buyer)).toBe('500000');
   expect(errorCode(await review(admin, paymentId, 'APPROVE'))).toBe('INVALID_STATE');
 }, 30_000);
+
+/**
+ * Service tokens signed with auth's real key, as auth's /internal/service-token signs them: for a
+ * risk operations service holding risk:review (no platform service does yet) and for risk as it is.
+ */
+async function serviceTokens(): Promise<{ riskOps: string; risk: string }> {
+  const auth = await openServiceDatabase({
+    service: 'auth',
+    target: resolveDatabaseTarget('auth', process.env, 'memory://'),
+    schema: authSchema,
+    migrationsFolder: new URL('../../subgraphs/auth/drizzle', import.meta.url).pathname,
+  });
+  try {
+    const key = await loadSigningKey(auth.db, platform.config.SERVICE_SECRET!);
+    const settings = { issuer: platform.config.JWT_ISSUER, audience: platform.config.JWT_AUDIENCE, accessTokenTtlSeconds: 300 };
+    return {
+      riskOps: (await signServiceToken(key, settings, 'risk-ops', ['risk:review'])).token,
+      risk: (await signServiceToken(key, settings, 'risk', SERVICE_SCOPES.risk!)).token,
+    };
+  } finally {
+    await auth.close();
+  }
+}
+
+it('lets a service with the risk:review scope decide a review (reviewedBy null, audited as the service); one without the scope is FORBIDDEN', async () => {
+  // Tokens first: the review expires REVIEW_EXPIRY_SECONDS after the hold.
+  const tokens = await serviceTokens();
+  const { paymentId } = await heldForReview();
+  // Services call the payments subgraph directly with their token, as they call each other.
+  const paymentsUrl = platform.subgraphs.get('payments')!.url;
+  const decide = (token: string) => gql(paymentsUrl, `mutation($input: ReviewPaymentInput!) { reviewPayment(input: $input) { id status review { decision note } } }`, { input: { paymentId, decision: 'REJECT', note: 'Rule-based rejection' } }, token);
+  expect(errorCode(await decide(tokens.risk))).toBe('FORBIDDEN');
+  const decided = await decide(tokens.riskOps);
+  expect(decided.errors).toBeUndefined();
+  expect(decided.data!.reviewPayment).toEqual({ id: paymentId, status: 'CANCELED', review: { decision: 'REJECT', note: 'Rule-based rejection' } });
+  // Through the gateway the payment shows the decision with no user behind it.
+  const seen = await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { review { decision reviewedBy { id } } } }`, { id: paymentId }, admin.accessToken);
+  expect(seen.data!.payment.review).toEqual({ decision: 'REJECT', reviewedBy: null });
+  await expect
+    .poll(async () => {
+      const audit = await gql(gatewayUrl, `{ auditEvents(first: 50, type: "payment.review_decided") { edges { node { actorId subjectId outcome } } } }`, {}, admin.accessToken);
+      return audit.data?.auditEvents.edges.map((edge: { node: unknown }) => edge.node);
+    }, { timeout: 5_000 })
+    .toContainEqual({ actorId: 'service:risk-ops', subjectId: paymentId, outcome: 'SUCCESS' });
+});

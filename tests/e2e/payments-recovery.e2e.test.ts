@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_PASSWORD, errorCode, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
-import { CANCEL_CHECKPOINTS, CAPTURE_CHECKPOINTS, FLOW_CHECKPOINTS, REFUND_CHECKPOINTS, createFaultInjection } from '../../subgraphs/payments/src/faults';
+import { CANCEL_CHECKPOINTS, CAPTURE_CHECKPOINTS, FLOW_CHECKPOINTS, MANUAL_FLOW_CHECKPOINTS, REFUND_CHECKPOINTS, createFaultInjection } from '../../subgraphs/payments/src/faults';
 import { createPaymentsService, createRecoveryHandle } from '../../subgraphs/payments/src/server';
 import { createPaymentsStore } from '../../subgraphs/payments/src/store/payments-store';
 import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
@@ -109,6 +109,46 @@ async function heldPayment(amount: string, captureMethod = 'MANUAL') {
   const paid = await gql(gatewayUrl, PAY, { input: { orderId, idempotencyKey: key(), captureMethod } }, buyer.accessToken);
   return { buyer, orderId, paymentId: paid.data!.payOrder.id as string, status: paid.data!.payOrder.status as string };
 }
+
+describe('fault injection and recovery, manual capture', () => {
+  it.each(MANUAL_FLOW_CHECKPOINTS)('resumes a manual-capture payment stopped after %s to exactly one hold', async (checkpoint) => {
+    const buyer = await buyerWith('10000');
+    const orderId = await orderOf(buyer, '1234');
+    const input = { orderId, idempotencyKey: key(), captureMethod: 'MANUAL' };
+    faultInjection.crashAfter = checkpoint;
+    expect(errorCode(await gql(gatewayUrl, PAY, { input }, buyer.accessToken))).toBe('INTERNAL_SERVER_ERROR');
+    faultInjection.crashAfter = null;
+
+    await recoveryHandle.run!(new Date(Date.now() + 1_000));
+    const replayed = await gql(gatewayUrl, PAY, { input }, buyer.accessToken);
+    expect(replayed.data!.payOrder.status).toBe('AUTHORIZED');
+    const payment = await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { status amountCaptured { amount } order { status } } }`, { id: replayed.data!.payOrder.id }, buyer.accessToken);
+    expect(payment.data!.payment).toEqual({ status: 'AUTHORIZED', amountCaptured: { amount: '0' }, order: { status: 'PENDING' } });
+    // One hold: the whole balance is still there, 1234 of it reserved.
+    const wallet = await gql(gatewayUrl, `{ wallet(currency: "USD") { balance { amount } available { amount } } }`, {}, buyer.accessToken);
+    expect(wallet.data!.wallet).toEqual({ balance: { amount: '10000' }, available: { amount: String(10000 - 1234) } });
+    const checks = await gql(gatewayUrl, `{ verifyLedger { ok mismatches } reconcilePayments { ok mismatches } }`, {}, admin.accessToken);
+    expect(checks.data).toEqual({ verifyLedger: { ok: true, mismatches: [] }, reconcilePayments: { ok: true, mismatches: [] } });
+  });
+
+  it('captures in full an automatic payment an earlier version left held and PENDING (hold then capture)', async () => {
+    // An earlier version held an automatic payment (step HOLD_PLACED, still PENDING, the ledger
+    // hold pending) and stopped before its capture; this version captures at RISK_ASSESSED, so
+    // only recovery's HOLD_PLACED step can finish such a payment.
+    const { buyer, paymentId, status } = await heldPayment('2222');
+    expect(status).toBe('AUTHORIZED');
+    const database = await openPaymentsDatabase();
+    try {
+      await database.query(`update payments.payments set status = 'PENDING', capture_method = 'AUTOMATIC' where id = $1 and step = 'HOLD_PLACED'`, [paymentId]);
+    } finally {
+      await database.close();
+    }
+    await recoverAll();
+    expect(await view(paymentId, buyer)).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2222' }, order: { status: 'PAID' } });
+    expect(await walletOf(buyer)).toEqual({ balance: { amount: String(10000 - 2222) }, available: { amount: String(10000 - 2222) } });
+    await expectBooksAgree();
+  });
+});
 
 describe('recovery covers every step', () => {
   it.each(CAPTURE_CHECKPOINTS.flatMap((checkpoint) => [[checkpoint, 'a retry with another amount'] as const, [checkpoint, 'recovery'] as const]))(

@@ -10,7 +10,8 @@ import { schema } from '../../subgraphs/auth/src/db/schema';
 import { loadSigningKey, type SigningKey } from '../../subgraphs/auth/src/keys';
 import { TEST_SERVICE_SECRET } from '../support/constants';
 
-const ACCESS_TOKEN_TTL_SECONDS = 2;
+/** Short, so a token can be seen to expire. */
+const ACCESS_TOKEN_TTL_SECONDS = 5;
 let platform: Platform;
 let gatewayUrl: string;
 let authDb: ServiceDatabase<typeof schema>;
@@ -83,19 +84,20 @@ describe('tokens signed by auth but not valid here', () => {
 describe('/ready', () => {
   it('is 503 naming a stopped subgraph, and 200 again once it is back', async () => {
     const readyUrl = new URL('/ready', gatewayUrl);
-    // Access tokens live 2 s in this file: log in again right before use.
-    const session = await registerAndLogin({ register: gatewayUrl, login: gatewayUrl });
+    // Access tokens from login live a few seconds in this file: this one, signed with auth's key
+    // for the same user, lives ten minutes, so how long the stop takes cannot expire it.
+    const token = await signWithRealKey({});
     expect((await fetch(readyUrl)).status).toBe(200);
     const users = platform.subgraphs.get('users')!;
     await users.stop();
     try {
-      const down = await fetch(readyUrl);
-      expect(down.status).toBe(503);
-      expect(await down.json()).toMatchObject({ status: 'unavailable', missing: ['users'], subgraphs: { users: 'down', auth: 'up' } });
-      const query = await gql(gatewayUrl, `{ user(id: "usr_x") { id } }`, {}, session.accessToken);
+      const query = await gql(gatewayUrl, `{ user(id: "usr_x") { id } }`, {}, token);
       // An unreachable subgraph is the retryable SERVICE_UNAVAILABLE, not an internal error (issue 10).
       expect(query.errors?.[0]?.extensions?.code).toBe('SERVICE_UNAVAILABLE');
       expect(JSON.stringify(query)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|fetch failed/);
+      const down = await fetch(readyUrl);
+      expect(down.status).toBe(503);
+      expect(await down.json()).toMatchObject({ status: 'unavailable', missing: ['users'], subgraphs: { users: 'down', auth: 'up' } });
     } finally {
       await users.restart();
     }

@@ -6,7 +6,7 @@
 // merchant's webhook delivery for it sent in a span of that trace too.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import postgres from 'postgres';
+import { ownDatabaseWhenShared, type OwnDatabase } from '../support/own-database';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
@@ -40,9 +40,7 @@ let gatewayUrl: string;
 // On PostgreSQL every test file's platform shares DATABASE_URL, and any of their delivery workers
 // may claim this platform's deliveries (as any instance of a deployment may): untraced processes
 // would send them. This platform gets a database of its own so its deliveries are its own.
-const sharedUrl = process.env.DATABASE_URL;
-const database = `paygraph_tracing_${randomBytes(4).toString('hex')}`;
-const server = sharedUrl ? postgres(sharedUrl, { max: 1, onnotice: () => {} }) : null;
+let ownDatabase: OwnDatabase | undefined;
 
 const attributesOf = (list: OtlpAttribute[] | undefined) =>
   Object.fromEntries((list ?? []).map((attribute) => [attribute.key, String(attribute.value.stringValue ?? attribute.value.intValue ?? '')]));
@@ -84,16 +82,10 @@ beforeAll(async () => {
     request.on('end', () => response.end('ok'));
   });
   await new Promise<void>((resolve) => webhookReceiver.listen(0, '127.0.0.1', resolve));
-  let ownDatabase: Record<string, string> = {};
-  if (server && sharedUrl) {
-    await server.unsafe(`create database ${database}`);
-    const url = new URL(sharedUrl);
-    url.pathname = `/${database}`;
-    ownDatabase = { DATABASE_URL: url.toString() };
-  }
+  ownDatabase = await ownDatabaseWhenShared('paygraph_tracing');
   platform = await startTestPlatform({
     env: {
-      ...ownDatabase,
+      ...ownDatabase.env,
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
       // Only requests that arrive sampled are traced: everything exported here is this test's trace.
@@ -108,10 +100,7 @@ afterAll(async () => {
   await platform?.stop();
   await new Promise<void>((resolve) => receiver?.close(() => resolve()));
   await new Promise<void>((resolve) => webhookReceiver?.close(() => resolve()));
-  if (server) {
-    await server.unsafe(`drop database if exists ${database} with (force)`);
-    await server.end();
-  }
+  await ownDatabase?.drop();
 });
 
 async function orderToPay(): Promise<{ buyer: TestUser; orderId: string }> {

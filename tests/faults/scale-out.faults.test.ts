@@ -3,8 +3,11 @@
 // database, two gateways (each pointed at both payments instances) carry concurrent payments and
 // live subscribers, events travel over NATS JetStream on a stream of this run; one payments process
 // is SIGKILLed mid-load and restarted, then money, ledger, reconciliation, acknowledged writes,
-// every subscriber against a replay and the notifications are checked. Figures: tests/faults/README.md.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// every subscriber against a replay and the notifications are checked. A third gateway, for
+// subscribers only, knows payments instance A alone: while A is down it cannot resolve events, so
+// its subscribers must be ended with SERVICE_UNAVAILABLE (never sent a silent gap), resume with
+// `after` and end up equal to the replay. Figures: tests/faults/README.md.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,13 +16,14 @@ import { promisify } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadServiceList, repositoryRoot } from '@paygraph/config';
+import { loadServiceList } from '@paygraph/config';
 import { loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { TEST_SERVICE_SECRET } from '../support/constants';
 import { freePort } from '../support/private-postgres';
+import { OUTPUT_TAIL_CHARS, PROCESS_START_TIMEOUT_MS, serviceProcess, type ServiceProcess } from '../support/service-process';
 import { request, sleep, type Answer } from './client';
 import { readLedgerFacts } from './ledger-facts';
-import { replayFromStart, startResumingSubscriber, type ResumingSubscriber, type StatusEvent } from './subscribers';
+import { replayFromStart, startResumingSubscriber, unexpectedEndings, type ResumingSubscriber, type StatusEvent } from './subscribers';
 
 const run = promisify(execFile);
 
@@ -29,6 +33,11 @@ const CLIENTS_PER_GATEWAY = 4;
 const LOAD_MS = 30_000;
 const KILL_AT_MS = 9_000;
 const RESTART_AFTER_MS = 6_000;
+/**
+ * The kill waits, at most this much longer, until gateway-3's subscribers have an event: then their
+ * resumption carries an `after` past 0 (on a slow machine the first payments may come after 9 s).
+ */
+const KILL_WAIT_MAX_MS = 15_000;
 /** Attempts of one keyed operation during the load, then left to the resolution after it. */
 const RETRIES_MAX = 3;
 const RETRY_FIRST_MS = 300;
@@ -39,12 +48,10 @@ const BUYER_FUNDING_MINOR = 500_000n;
 const PAYMENT_MINOR_MIN = 100;
 const PAYMENT_MINOR_MAX = 5_000;
 /** Bounds on the phases after the load. */
-const PROCESS_START_TIMEOUT_MS = 120_000;
 const RESOLVE_TIMEOUT_MS = 40_000;
 const SETTLE_TIMEOUT_MS = 45_000;
 const CATCH_UP_TIMEOUT_MS = 25_000;
 const SUITE_TIMEOUT_MS = 240_000;
-const OUTPUT_TAIL_CHARS = 4_000;
 
 /** Which users an event's status notifies (subgraphs/notifications/src/domain/messages.ts): [buyer, merchant]. */
 const NOTIFIED: Record<string, [boolean, boolean]> = {
@@ -74,90 +81,15 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'paygraph-scaleout-'));
 const log = (line: string) => console.log(`[scale-out] ${line}`);
 
 // ---------------------------------------------------------------------------------------------
-// Processes
-
-interface ServiceProcess {
-  label: string;
-  port: number;
-  url: string;
-  /** Milliseconds from spawn to the ready line, per start. */
-  startDurationsMs: number[];
-  start(): Promise<void>;
-  /** SIGKILL to the whole process group. */
-  kill(): Promise<void>;
-  /** SIGINT, then SIGKILL after a while. */
-  stop(): Promise<void>;
-  output(): string;
-}
-
-function serviceProcess(label: string, entry: string, port: number, env: Record<string, string>, readyLine: RegExp): ServiceProcess {
-  let child: ChildProcess | null = null;
-  let exited: Promise<void> = Promise.resolve();
-  let output = '';
-  const url = `http://127.0.0.1:${port}/graphql`;
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      if (child?.pid) process.kill(-child.pid, signal);
-    } catch {
-      // the group has already exited
-    }
-  };
-  const self: ServiceProcess = {
-    label,
-    port,
-    url,
-    startDurationsMs: [],
-    async start() {
-      const startedAt = Date.now();
-      output = '';
-      // `node --import tsx <entry>` is what `npm start -w` runs (tsx src/index.ts) minus the tsx
-      // CLI's own parent process: half the processes on a 2-core machine.
-      const spawned = spawn(process.execPath, ['--import', 'tsx', entry], {
-        cwd: repositoryRoot,
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
-      child = spawned;
-      exited = new Promise((resolve) => spawned.once('exit', () => resolve()));
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${label} did not become ready in time:\n${output.slice(-OUTPUT_TAIL_CHARS)}`)), PROCESS_START_TIMEOUT_MS);
-        const onData = (chunk: Buffer) => {
-          output = (output + chunk.toString()).slice(-64_000);
-          if (readyLine.test(output)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        };
-        spawned.stdout!.on('data', onData);
-        spawned.stderr!.on('data', onData);
-        void exited.then(() => {
-          clearTimeout(timer);
-          reject(new Error(`${label} exited while starting:\n${output.slice(-OUTPUT_TAIL_CHARS)}`));
-        });
-      });
-      self.startDurationsMs.push(Date.now() - startedAt);
-    },
-    async kill() {
-      signalGroup('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      signalGroup('SIGINT');
-      const timer = setTimeout(() => signalGroup('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-    output: () => output,
-  };
-  return self;
-}
+// Processes (each from its workspace entry: tests/support/service-process.ts)
 
 interface Topology {
   subgraphs: ServiceProcess[];
   paymentsA: ServiceProcess;
   paymentsB: ServiceProcess;
   gateways: ServiceProcess[];
+  /** Subscribers only, pinned to payments instance A (PAYMENTS_URL = A alone): no failover. */
+  pinnedGateway: ServiceProcess;
   all(): ServiceProcess[];
 }
 
@@ -197,7 +129,9 @@ async function startTopology(): Promise<Topology> {
     const port = await freePort();
     gateways.push(serviceProcess(label, 'gateway/src/index.ts', port, { ...common, PORT: String(port) }, /Gateway ready at/));
   }
-  const topology: Topology = { subgraphs, paymentsA, paymentsB, gateways, all: () => [...subgraphs, paymentsB, ...gateways] };
+  const pinnedPort = await freePort();
+  const pinnedGateway = serviceProcess('gateway-3', 'gateway/src/index.ts', pinnedPort, { ...common, PAYMENTS_URL: url(ports.payments!), PORT: String(pinnedPort) }, /Gateway ready at/);
+  const topology: Topology = { subgraphs, paymentsA, paymentsB, gateways, pinnedGateway, all: () => [...subgraphs, paymentsB, ...gateways, pinnedGateway] };
   return topology;
 }
 
@@ -347,7 +281,10 @@ describe('scale-out: two payments instances, two gateways, NATS; one payments in
   let topology: Topology | null = null;
   let world: World;
   let admin: TestUser;
+  /** `gateway` indexes subscriberGatewayUrls: 0 and 1 the load's gateways, 2 the one pinned to payments A. */
   const subscribers: { subscriber: ResumingSubscriber; gateway: number }[] = [];
+  let subscriberGatewayUrls: string[] = [];
+  const PINNED = 2;
   const timeline = { loadStartedAt: 0, killedAt: 0, restartedAt: 0, backAt: 0, loadEndedAt: 0 };
 
   beforeAll(async () => {
@@ -360,7 +297,7 @@ describe('scale-out: two payments instances, two gateways, NATS; one payments in
     for (const wave of [byLabel('auth', 'ledger', 'risk', 'payments-A'), byLabel('users', 'wallet'), byLabel('notifications')]) {
       await Promise.all(wave.map((each) => each.start()));
     }
-    await Promise.all([topology.paymentsB.start(), ...topology.gateways.map((each) => each.start())]);
+    await Promise.all([topology.paymentsB.start(), ...topology.gateways.map((each) => each.start()), topology.pinnedGateway.start()]);
     log(`topology ready in ${Date.now() - startedAt} ms: ${topology.all().map((each) => `${each.label} :${each.port}`).join(', ')}`);
 
     const gatewayUrls = topology.gateways.map((each) => each.url);
@@ -373,7 +310,8 @@ describe('scale-out: two payments instances, two gateways, NATS; one payments in
       throw error;
     }
     world = { gatewayUrls, merchant, buyers: new Map(), pays: [], credits: [], failures: [], requests: [0, 0] };
-    for (const [gateway, url] of gatewayUrls.entries()) {
+    subscriberGatewayUrls = [...gatewayUrls, topology.pinnedGateway.url];
+    for (const [gateway, url] of subscriberGatewayUrls.entries()) {
       subscribers.push({ subscriber: startResumingSubscriber(url, admin, `admin@gateway-${gateway + 1}`), gateway });
       subscribers.push({ subscriber: startResumingSubscriber(url, merchant, `merchant@gateway-${gateway + 1}`), gateway });
     }
@@ -402,9 +340,15 @@ describe('scale-out: two payments instances, two gateways, NATS; one payments in
       const clients = world.gatewayUrls.flatMap((_, gateway) => Array.from({ length: CLIENTS_PER_GATEWAY }, () => runClient(world, gateway, stopped)));
       const fault = (async () => {
         await sleep(KILL_AT_MS);
+        const pinnedHaveEvents = () => subscribers.every(({ subscriber, gateway }) => gateway !== PINNED || subscriber.events().length > 0);
+        const waitDeadline = Date.now() + KILL_WAIT_MAX_MS;
+        while (!pinnedHaveEvents() && Date.now() < waitDeadline) await sleep(100);
         timeline.killedAt = Date.now();
         await topologyNow.paymentsA.kill();
-        log(`payments-A SIGKILLed at +${timeline.killedAt - timeline.loadStartedAt} ms`);
+        log(
+          `payments-A SIGKILLed at +${timeline.killedAt - timeline.loadStartedAt} ms; events received by then: ` +
+            subscribers.map(({ subscriber }) => `${subscriber.label} ${subscriber.events().length}`).join(', '),
+        );
         await sleep(RESTART_AFTER_MS);
         timeline.restartedAt = Date.now();
         await topologyNow.paymentsA.start();
@@ -523,7 +467,7 @@ describe('scale-out: two payments instances, two gateways, NATS; one payments in
       for (const { subscriber, gateway } of subscribers) {
         const replayKey = `${subscriber.viewer.id}@${gateway}`;
         if (!replays.has(replayKey)) {
-          const replay = await replayFromStart(world.gatewayUrls[gateway]!, subscriber.viewer, { atLeast: subscriber.events().length, timeoutMs: CATCH_UP_TIMEOUT_MS });
+          const replay = await replayFromStart(subscriberGatewayUrls[gateway]!, subscriber.viewer, { atLeast: subscriber.events().length, timeoutMs: CATCH_UP_TIMEOUT_MS });
           if (replay.error) subscriberProblems.push(`${subscriber.label}: replay error ${replay.error}`);
           replays.set(replayKey, replay.events);
         }
@@ -537,8 +481,42 @@ describe('scale-out: two payments instances, two gateways, NATS; one payments in
           subscriberProblems.push(`${subscriber.label}: ${got.length} events vs ${want.length} in the replay, ${missing.length} missing (e.g. ${missing.slice(0, 3).join(' ')}), ${got.length - gotSet.size} duplicates`);
         }
       }
-      const summary = subscribers.map(({ subscriber }) => `${subscriber.label} ${subscriber.events().length} events, resumed ${subscriber.endings.length}x`).join('; ');
-      check("every subscriber's events equal a replay from after 0", subscriberProblems.length === 0 && replays.size > 0, `${summary}${subscriberProblems.length ? ` | ${subscriberProblems.join(' | ')}` : ''}`);
+      const endingCounts = (subscriber: ResumingSubscriber) => {
+        const counts = new Map<string, number>();
+        for (const code of subscriber.endingCodes) counts.set(code, (counts.get(code) ?? 0) + 1);
+        return JSON.stringify(Object.fromEntries(counts));
+      };
+      const summary = subscribers
+        .map(({ subscriber }) => `${subscriber.label} ${subscriber.events().length} events, resumed ${subscriber.endings.length}x ${endingCounts(subscriber)}${subscriber.resumedAfter.length ? ` (after ${subscriber.resumedAfter.slice(0, 4).join(', ')}${subscriber.resumedAfter.length > 4 ? ', ...' : ''})` : ''}`)
+        .join('; ');
+      check(
+        "every subscriber's events equal a replay from after 0 (gateway-3 included)",
+        subscriberProblems.length === 0 && replays.size === subscriberGatewayUrls.length * 2,
+        `${summary}${subscriberProblems.length ? ` | ${subscriberProblems.join(' | ')}` : ''}`,
+      );
+
+      // 4b. Every ending and every error result any subscriber met is the retryable SERVICE_UNAVAILABLE
+      // or its socket closing: nothing else (no INTERNAL_SERVER_ERROR, no RATE_LIMITED, no silent completion).
+      const endingProblems = subscribers.flatMap(({ subscriber }) => unexpectedEndings(subscriber).map((problem) => `${subscriber.label}: ${problem}`));
+      check(
+        'every subscription ending and error result is SERVICE_UNAVAILABLE or a socket close',
+        endingProblems.length === 0,
+        endingProblems.length === 0 ? `${subscribers.reduce((sum, { subscriber }) => sum + subscriber.endings.length, 0)} endings, all retryable` : endingProblems.slice(0, 6).join('; '),
+      );
+
+      // 4c. The gateway pinned to payments A could not resolve events while A was down: each of its
+      // subscribers was ended (SERVICE_UNAVAILABLE or a socket close, 4b) at least once, resumed with
+      // `after` past 0, and still equals the replay (4): no event was skipped as "may not see it".
+      const pinned = subscribers.filter(({ gateway }) => gateway === PINNED).map(({ subscriber }) => subscriber);
+      const pinnedProblems = pinned.flatMap((subscriber) => [
+        ...(subscriber.endingCodes.some((code) => /^(SERVICE_UNAVAILABLE|SOCKET_CLOSED )/.test(code)) ? [] : [`${subscriber.label}: never ended SERVICE_UNAVAILABLE or closed (${subscriber.endingCodes.join(',') || 'no ending'})`]),
+        ...(subscriber.resumedAfter.some((after) => after !== '0') ? [] : [`${subscriber.label}: never resumed with an \`after\` past 0`]),
+      ]);
+      check(
+        'gateway-3 (pinned to payments-A): every subscriber ended as unavailable and resumed with after',
+        pinned.length === 2 && pinnedProblems.length === 0,
+        pinnedProblems.length === 0 ? pinned.map((subscriber) => `${subscriber.label} ended ${subscriber.endingCodes.length}x ${endingCounts(subscriber)}, resumed after ${subscriber.resumedAfter.filter((after) => after !== '0').length}x`).join('; ') : pinnedProblems.join('; '),
+      );
 
       // 5. A notification for every payment event (the admin's replay is the whole payments log).
       const allEvents = replays.get(`${admin.id}@0`) ?? [];

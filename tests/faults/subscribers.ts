@@ -2,7 +2,8 @@
  * A dashboard's subscription that survives faults: paymentStatusChanged from `after: "0"`, and
  * whenever the stream ends (socket closed by a crash, an error such as SERVICE_UNAVAILABLE, or
  * completion) it subscribes again with `after` = the last sequence it received, as the API tells
- * clients to. Everything received is kept in order for the comparison with a replay.
+ * clients to. Everything received is kept in order for the comparison with a replay, and so is
+ * why each stream ended (`endingCodes`) and each resumption's `after` (`resumedAfter`).
  */
 import type { TestUser } from '@paygraph/testing';
 import { subscribe, wsClient } from '../support/subscriptions';
@@ -29,6 +30,14 @@ export interface ResumingSubscriber {
   events(): StatusEvent[];
   /** How many times the stream ended and was resumed, and why. */
   endings: string[];
+  /**
+   * Per ending, its code: the GraphQL error code(s) of the error that ended it (an error message,
+   * or the error result before the completion), `SOCKET_CLOSED <close code>` when the socket
+   * closed, `COMPLETED` for a completion with no error.
+   */
+  endingCodes: string[];
+  /** The `after` of every subscription after the first (a resumption). */
+  resumedAfter: string[];
   /** Results that carried errors instead of data (each ends the stream). */
   errorResults: unknown[];
   stop(): Promise<void>;
@@ -43,6 +52,8 @@ export function startResumingSubscriber(gatewayUrl: string, viewer: TestUser, la
   const finished: StatusEvent[] = [];
   let current: { results: { data?: Record<string, any> | null; errors?: unknown }[] } | null = null;
   const endings: string[] = [];
+  const endingCodes: string[] = [];
+  const resumedAfter: string[] = [];
   const errorResults: unknown[] = [];
   let stopping = false;
   let disposeCurrent: (() => Promise<void>) | null = null;
@@ -52,9 +63,12 @@ export function startResumingSubscriber(gatewayUrl: string, viewer: TestUser, la
 
   const loop = async () => {
     let pause = RESUME_FIRST_MS;
+    let first = true;
     while (!stopping) {
       const seen = all();
       const after = seen.length > 0 ? seen[seen.length - 1]!.sequence : '0';
+      if (!first) resumedAfter.push(after);
+      first = false;
       const client = wsClient(gatewayUrl, viewer.accessToken);
       const subscription = subscribe(client, STATUS_CHANGED, { after });
       current = subscription;
@@ -63,19 +77,25 @@ export function startResumingSubscriber(gatewayUrl: string, viewer: TestUser, la
       disposeCurrent = async () => {
         resolveStop();
       };
+      let failure: unknown = null;
       const ending = await Promise.race([
-        subscription.failure.then((error) => `error: ${describe(error)}`),
+        subscription.failure.then((error) => {
+          failure = error;
+          return `error: ${describe(error)}`;
+        }),
         subscription.completed.then(() => 'completed'),
         stopSignal.then(() => 'stopped'),
       ]);
       const received = subscription.results.length;
-      for (const result of subscription.results) if (result.errors) errorResults.push(result.errors);
+      const resultErrors = subscription.results.filter((result) => result.errors).map((result) => result.errors);
+      errorResults.push(...resultErrors);
       finished.push(...currentEvents());
       current = null;
       await subscription.dispose().catch(() => undefined);
       await Promise.resolve(client.dispose()).catch(() => undefined);
       if (ending === 'stopped') break;
       endings.push(ending);
+      endingCodes.push(failure !== null ? endingCode(failure) : resultErrors.length > 0 ? endingCode(resultErrors[resultErrors.length - 1]) : 'COMPLETED');
       pause = received > 0 ? RESUME_FIRST_MS : Math.min(pause * 2, RESUME_MAX_MS);
       await sleep(pause);
     }
@@ -87,6 +107,8 @@ export function startResumingSubscriber(gatewayUrl: string, viewer: TestUser, la
     label,
     events: all,
     endings,
+    endingCodes,
+    resumedAfter,
     errorResults,
     stop: async () => {
       stopping = true;
@@ -101,6 +123,27 @@ function describe(error: unknown): string {
   const close = error as { code?: number; reason?: string };
   if (close && typeof close.code === 'number') return `close ${close.code} ${close.reason ?? ''}`.trim();
   return String((error as Error)?.message ?? error);
+}
+
+/** The code of what ended a stream: GraphQL error codes (joined), or the socket's close code. */
+function endingCode(error: unknown): string {
+  if (Array.isArray(error)) return error.map((each) => String((each as { extensions?: { code?: string } }).extensions?.code ?? 'NO_CODE')).join(',') || 'NO_CODE';
+  const close = error as { code?: number; reason?: string };
+  if (close && typeof close.code === 'number') return `SOCKET_CLOSED ${close.code}`;
+  return `OTHER ${String((error as Error)?.message ?? error).slice(0, 120)}`;
+}
+
+/**
+ * What a resuming subscriber met that a client is not told to expect: every ending and every error
+ * result must be the retryable SERVICE_UNAVAILABLE or the socket closing at the transport level
+ * (close codes below 4000: going away, abnormal closure; graphql-ws's 4xxx are protocol refusals
+ * such as 4500 internal error). Empty when all is as the API promises.
+ */
+export function unexpectedEndings(subscriber: ResumingSubscriber): string[] {
+  const allowed = (codes: string) => codes.split(',').every((code) => code === 'SERVICE_UNAVAILABLE' || /^SOCKET_CLOSED [0-3]\d{3}$/.test(code));
+  const endingProblems = subscriber.endingCodes.filter((code) => !allowed(code)).map((code) => `ended ${code}`);
+  const resultProblems = subscriber.errorResults.map((errors) => endingCode(errors)).filter((code) => !allowed(code)).map((code) => `error result ${code}`);
+  return [...endingProblems, ...resultProblems];
 }
 
 /** Replays a viewer's whole log from `after: "0"`: collects until nothing new arrives for a while. */

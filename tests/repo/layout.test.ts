@@ -41,4 +41,21 @@ describe('npm start', () => {
   it('has a schema file for every subgraph', () => {
     for (const service of services) expect(readFileSync(service.schemaFile, 'utf8')).toContain('@link(url: "https://specs.apollo.dev/federation/v2');
   });
+
+  it("pins supergraph.yaml's federation_version to the composition we run, which knows every subgraph's @link", () => {
+    // Rover composes with federation_version; `npm run compose` with the installed @apollo/composition.
+    // Both must be the same, and at least the highest Federation version a subgraph links.
+    const { federation_version: pinned } = parse(readFileSync(path.join(repositoryRoot, 'schema/supergraph.yaml'), 'utf8')) as { federation_version?: string };
+    const composition = (JSON.parse(readFileSync(path.join(repositoryRoot, 'node_modules/@apollo/composition/package.json'), 'utf8')) as { version: string }).version;
+    expect(pinned).toBe(`=${composition}`);
+    const minor = (version: string) => version.split('.').slice(0, 2).map(Number) as [number, number];
+    const linked = services.map((service) => {
+      const match = /@link\(url: "https:\/\/specs\.apollo\.dev\/federation\/v(\d+\.\d+)"/.exec(readFileSync(service.schemaFile, 'utf8'));
+      expect(match, `${service.name} links no Federation version`).not.toBeNull();
+      return minor(match![1]!);
+    });
+    const [major, highest] = linked.reduce((a, b) => (a[0] > b[0] || (a[0] === b[0] && a[1] >= b[1]) ? a : b));
+    const [pinnedMajor, pinnedMinor] = minor(pinned!.slice(1));
+    expect(pinnedMajor * 1000 + pinnedMinor, `federation_version ${pinned} is older than the v${major}.${highest} a subgraph links`).toBeGreaterThanOrEqual(major * 1000 + highest);
+  });
 });

@@ -1,10 +1,19 @@
 // Proves the edge holds against the attacks of issue 11: gateways spawned as processes against the
 // platform's subgraphs (defaults; NODE_ENV=production; limits raised with a short deadline and a
 // small response ceiling) receive each attack and answer its documented refusal, with no subgraph
-// fetch (counted in the gateway's /metrics) and /health still 200 afterwards.
+// fetch (counted in the gateway's /metrics) and /health still 200 afterwards. The production
+// schema policy is checked on a production gateway with and without INTROSPECTION=on, and on a
+// subgraph (risk) run as its own process with NODE_ENV=production.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { getIntrospectionQuery } from 'graphql';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
 import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { TEST_SERVICE_SECRET } from '../support/constants';
+import { freePort } from '../support/private-postgres';
+import { serviceProcess, type ServiceProcess } from '../support/service-process';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
 
 const platformUrl = inject('gatewayUrl');
@@ -207,12 +216,66 @@ describe('production schema policy', () => {
   });
 });
 
+describe('production schema policy, INTROSPECTION=on and the subgraphs', () => {
+  let introspective: SpawnedGateway;
+  let risk: ServiceProcess;
+  const riskDataDir = mkdtempSync(path.join(tmpdir(), 'paygraph-edge-risk-'));
+  const asGateway = { [GATEWAY_CREDENTIAL_HEADER]: gatewayCredential(TEST_SERVICE_SECRET) };
+  const typo = `{ riskBlocklis { value } }`;
+
+  beforeAll(async () => {
+    introspective = await spawnGateway(subgraphUrls, { ...quiet, NODE_ENV: 'production', SUPERGRAPH_SOURCE: 'introspect', INTROSPECTION: 'on' });
+    // Its own embedded database and no shared transport: it takes no work from the suite's platform.
+    const port = await freePort();
+    risk = serviceProcess('risk (production)', 'subgraphs/risk/src/index.ts', port, {
+      NODE_ENV: 'production',
+      DATA_DIR: riskDataDir,
+      DATABASE_URL: '',
+      RISK_DATABASE_URL: '',
+      NATS_URL: '',
+      RISK_PORT: String(port),
+      HOST: '127.0.0.1',
+      SERVICE_SECRET: TEST_SERVICE_SECRET,
+      LOG_LEVEL: 'warn',
+    }, /risk subgraph ready at /);
+    await risk.start();
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all([introspective?.stop(), risk?.stop()]);
+    rmSync(riskDataDir, { recursive: true, force: true });
+  });
+
+  it('answers introspection and serves the IDE in production with INTROSPECTION=on, still without field suggestions', async () => {
+    const introspection = await gql(introspective.url, getIntrospectionQuery());
+    expect(introspection.errors).toBeUndefined();
+    expect(introspection.data!.__schema.queryType.name).toBe('Query');
+    const ide = await fetch(introspective.url, { headers: { accept: 'text/html' } });
+    expect(ide.status).toBe(200);
+    expect(ide.headers.get('content-type')).toContain('text/html');
+    const misspelt = await gql(introspective.url, `{ me { emial } }`, {}, buyer.accessToken);
+    expect(errorCode(misspelt)).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(misspelt.errors![0]!.message).not.toMatch(/Did you mean/);
+  });
+
+  it('gives no field suggestions from a subgraph in production (the development subgraph does)', async () => {
+    const headers = { 'content-type': 'application/json', ...asGateway };
+    const ask = async (url: string) => (await (await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query: typo }) })).json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
+    const inProduction = await ask(risk.url);
+    expect(inProduction.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(inProduction.errors?.[0]?.message).toMatch(/Cannot query field "riskBlocklis"/);
+    expect(inProduction.errors?.[0]?.message).not.toMatch(/Did you mean/);
+    expect((await ask(subgraphUrls.risk!)).errors?.[0]?.message).toMatch(/Did you mean "riskBlocklist"/);
+  });
+});
+
 describe('with the limits raised, the deadline and the response ceiling', () => {
   // `raised` lifts every operation limit and keeps a 400-byte response ceiling; `production` has a
-  // 1 ms deadline. The subgraphs keep their default limits, so the shared platform stays safe.
-  it('end the 51-level wallets query in an error for that request (the subgraph refuses it too); the process lives', async () => {
+  // 1 ms deadline. The subgraphs keep their default limits, so the shared platform stays safe;
+  // limits-raised.e2e.test.ts raises them in every subgraph too, on a platform of its own.
+  it('still refuse the 51-level wallets query by cost (its estimate is above the highest OPERATION_COST_MAX); the process lives', async () => {
     const refused = await gql(raised.url, walletsQuery(51), {}, buyer.accessToken);
-    expect(refused.errors).toBeDefined();
+    expect(errorCode(refused)).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
     expect(refused.data ?? null).toBeNull();
     expect(await healthy(raised.url)).toBe(200);
     expect((await gql(raised.url, `{ me { id wallets { currency } } }`, {}, buyer.accessToken)).data!.me.wallets).toHaveLength(2);
@@ -232,7 +295,12 @@ describe('with the limits raised, the deadline and the response ceiling', () => 
     expect(late.status).toBe(504);
     expect(errorCode(late)).toBe('REQUEST_TIMEOUT');
     expect(await healthy(production.url)).toBe(200);
-    // No subgraph call: answered within the deadline.
-    expect((await gql(production.url, `{ __typename }`)).data).toEqual({ __typename: 'Query' });
+    // It keeps answering, and keeps its deadline: even `{ __typename }` (no subgraph call) takes
+    // Apollo more than 1 ms, and ends REQUEST_TIMEOUT with no data. An ordinary query after a
+    // timed-out one runs on a 1 s deadline in limits-raised.e2e.test.ts.
+    const next = await gql(production.url, `{ __typename }`);
+    expect(next.status).toBe(504);
+    expect(errorCode(next)).toBe('REQUEST_TIMEOUT');
+    expect(next.data ?? null).toBeNull();
   });
 });

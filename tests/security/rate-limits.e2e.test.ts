@@ -2,11 +2,17 @@
 // two gateway processes spawned with RATE_LIMITS=on, the same REDIS_URL and a key prefix of this run
 // alone, with small budgets, together let one client spend its budget once, then both answer
 // RATE_LIMITED with HTTP 429, `Retry-After` and `extensions.retryAfterSeconds`; logins and
-// money-moving mutations have their own tighter budgets, and a refused mutation moves no money.
+// money-moving mutations have their own tighter budgets, and a refused mutation moves no money;
+// a WebSocket's connection_init spends the same per-client budget as an HTTP request (refused:
+// closed with 4429 and the RATE_LIMITED error with retryAfterSeconds as its reason). A gateway
+// without REDIS_URL counts in its own memory and refuses the same way; RATE_LIMITS=off limits
+// nothing and says so in the log.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import WebSocket from 'ws';
 import { errorCode, gql, registerAndLogin, type GraphQLResponse } from '@paygraph/testing';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
+import { wsUrl } from '../support/subscriptions';
 
 const platformUrl = inject('gatewayUrl');
 const subgraphUrls = inject('subgraphUrls');
@@ -16,9 +22,14 @@ const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REQUESTS_PER_MINUTE = 20;
 const LOGINS_PER_MINUTE = 3;
 const MONEY_MUTATIONS_PER_MINUTE = 2;
+const MEMORY_REQUESTS_PER_MINUTE = 5;
+const OFF_WARNING = 'RATE_LIMITS=off: rate limits and login throttles are switched off';
 
 let first: SpawnedGateway;
 let second: SpawnedGateway;
+/** RATE_LIMITS=on, no REDIS_URL: counters in this process. */
+let memory: SpawnedGateway;
+let off: SpawnedGateway;
 
 function expectRateLimited(response: GraphQLResponse): void {
   expect(response.status).toBe(429);
@@ -40,10 +51,14 @@ beforeAll(async () => {
     SUPERGRAPH_POLL_INTERVAL_MS: '3600000',
   };
   [first, second] = await Promise.all([spawnGateway(subgraphUrls, env), spawnGateway(subgraphUrls, env)]);
-});
+  [memory, off] = await Promise.all([
+    spawnGateway(subgraphUrls, { RATE_LIMITS: 'on', REDIS_URL: '', RATE_LIMIT_REQUESTS_PER_MINUTE: String(MEMORY_REQUESTS_PER_MINUTE), SUPERGRAPH_POLL_INTERVAL_MS: '3600000', LOG_LEVEL: 'warn' }),
+    spawnGateway(subgraphUrls, { RATE_LIMITS: 'off', RATE_LIMIT_REQUESTS_PER_MINUTE: '1', SUPERGRAPH_POLL_INTERVAL_MS: '3600000', LOG_LEVEL: 'warn' }),
+  ]);
+}, 180_000);
 
 afterAll(async () => {
-  await Promise.all([first?.stop(), second?.stop()]);
+  await Promise.all([first?.stop(), second?.stop(), memory?.stop(), off?.stop()]);
 });
 
 describe('per-client budget shared by two gateways through Redis', () => {
@@ -78,5 +93,66 @@ describe('tighter budgets', () => {
     expectRateLimited(await topUp(first.url));
     const wallet = await gql(platformUrl, `{ wallet(currency: "USD") { balance { amount } } }`, {}, user.accessToken);
     expect(wallet.data!.wallet.balance.amount).toBe('200');
+  });
+});
+
+/** Opens a graphql-ws socket and sends connection_init: acknowledged, or closed with a code and reason. */
+async function connect(gatewayUrl: string, token: string): Promise<{ acked: true } | { acked: false; code: number; reason: string }> {
+  const socket = new WebSocket(wsUrl(gatewayUrl), 'graphql-transport-ws');
+  try {
+    return await new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+      socket.on('message', (data) => {
+        if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') resolve({ acked: true });
+      });
+      socket.once('close', (code, reason) => resolve({ acked: false, code, reason: reason.toString() }));
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+describe('WebSocket connections', () => {
+  it('spend the per-client request budget on both gateways; over it, connection_init is closed 4429 with RATE_LIMITED and retryAfterSeconds', async () => {
+    const user = await registerAndLogin(urls);
+    const half = REQUESTS_PER_MINUTE / 2;
+    for (let request = 0; request < half; request += 1) expect((await gql(first.url, `{ me { id } }`, {}, user.accessToken)).status).toBe(200);
+    for (let connection = 0; connection < half; connection += 1) expect(await connect(connection % 2 === 0 ? first.url : second.url, user.accessToken)).toEqual({ acked: true });
+    const refused = await connect(second.url, user.accessToken);
+    expect(refused.acked).toBe(false);
+    if (refused.acked) return;
+    expect(refused.code).toBe(4429);
+    const reason = JSON.parse(refused.reason) as { message: string; extensions: { code: string; retryAfterSeconds: number } };
+    expect(reason.extensions.code).toBe('RATE_LIMITED');
+    expect(reason.extensions.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(reason.message).toContain(`try again in ${reason.extensions.retryAfterSeconds} s`);
+    // The same budget: HTTP is refused too, and another user still connects.
+    expectRateLimited(await gql(first.url, `{ me { id } }`, {}, user.accessToken));
+    const other = await registerAndLogin(urls);
+    expect(await connect(first.url, other.accessToken)).toEqual({ acked: true });
+  });
+});
+
+describe('in memory, without REDIS_URL', () => {
+  it('refuses a client over its budget with 429, Retry-After and retryAfterSeconds, counting in this process alone', async () => {
+    const user = await registerAndLogin(urls);
+    for (let request = 0; request < MEMORY_REQUESTS_PER_MINUTE; request += 1) {
+      expect((await gql(memory.url, `{ me { id } }`, {}, user.accessToken)).data).toEqual({ me: { id: user.id } });
+    }
+    expectRateLimited(await gql(memory.url, `{ me { id } }`, {}, user.accessToken));
+    // The Redis-shared gateways never saw these requests.
+    expect((await gql(first.url, `{ me { id } }`, {}, user.accessToken)).data).toEqual({ me: { id: user.id } });
+    expect(memory.output()).not.toContain(OFF_WARNING);
+  });
+});
+
+describe('RATE_LIMITS=off', () => {
+  it('warns in the log at start and limits nothing (a budget of 1 request per minute is ignored)', async () => {
+    expect(off.output()).toContain(OFF_WARNING);
+    expect(first.output()).not.toContain(OFF_WARNING);
+    const user = await registerAndLogin(urls);
+    for (let request = 0; request < 5; request += 1) expect((await gql(off.url, `{ me { id } }`, {}, user.accessToken)).status).toBe(200);
+    expect(await connect(off.url, user.accessToken)).toEqual({ acked: true });
   });
 });

@@ -83,3 +83,17 @@ export function subscribe(client: Client, query: string, variables: Record<strin
     dispose: async () => unsubscribe(),
   };
 }
+
+export type EndErrors = { message: string; extensions?: { code?: string; retryAfterSeconds?: number } }[];
+
+/**
+ * How a subscription ended: refused at subscribe (an error message), or ended by the server with
+ * a last result carrying errors and then completed. Null when it did not end within the time.
+ */
+export async function endOf(subscription: TestSubscription, timeoutMs = 10_000): Promise<EndErrors | null> {
+  const ended = Promise.race([
+    subscription.failure.then((errors) => errors as EndErrors),
+    subscription.completed.then(() => (subscription.results.find((result) => result.errors)?.errors ?? []) as EndErrors),
+  ]);
+  return Promise.race([ended, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs))]);
+}

@@ -1,0 +1,125 @@
+// Proves the subscription attacks of issue 11 are refused: a gateway process spawned against the
+// platform's subgraphs with small caps (2 live subscriptions per socket, 3 per user across sockets,
+// 3 subscribe messages per socket per minute) refuses a subscription over each with RATE_LIMITED
+// naming the setting, while the held ones keep working and a completed one frees its place; and
+// the operation limits apply to a subscription document and its payload selection.
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { registerAndLogin, type TestUser } from '@paygraph/testing';
+import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
+import { endOf, subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
+
+const platformUrl = inject('gatewayUrl');
+const subgraphUrls = inject('subgraphUrls');
+const urls = { register: platformUrl, login: platformUrl };
+
+const PER_CONNECTION_MAX = 2;
+const PER_USER_MAX = 3;
+const SUBSCRIBES_PER_MINUTE = 3;
+
+const CHANGES = `subscription { paymentStatusChanged { sequence status payment { id } } }`;
+
+let gateway: SpawnedGateway;
+const open: { dispose(): Promise<unknown> }[] = [];
+
+beforeAll(async () => {
+  gateway = await spawnGateway(subgraphUrls, {
+    SUBSCRIPTIONS_PER_CONNECTION_MAX: String(PER_CONNECTION_MAX),
+    SUBSCRIPTIONS_PER_USER_MAX: String(PER_USER_MAX),
+    SUBSCRIBES_PER_MINUTE_MAX: String(SUBSCRIBES_PER_MINUTE),
+    SUPERGRAPH_POLL_INTERVAL_MS: '3600000',
+  });
+});
+
+afterEach(async () => {
+  for (const item of open.splice(0)) await item.dispose();
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+});
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function socketOf(user: TestUser) {
+  const client = wsClient(gateway.url, user.accessToken);
+  open.push({ dispose: () => client.dispose() as Promise<void> });
+  return client;
+}
+
+function watch(client: ReturnType<typeof wsClient>, query = CHANGES): TestSubscription {
+  const subscription = subscribe(client, query);
+  open.push(subscription);
+  return subscription;
+}
+
+/** Still open after a while: neither refused nor ended. */
+const staysOpen = async (subscription: TestSubscription) => (await endOf(subscription, 1_000)) === null;
+const REFUSAL_WAIT_MS = 5_000;
+
+describe('bounded subscriptions', () => {
+  it('refuses a subscription over SUBSCRIPTIONS_PER_CONNECTION_MAX on one socket and over SUBSCRIPTIONS_PER_USER_MAX across sockets', async () => {
+    const buyer = await registerAndLogin(urls);
+    const socket = socketOf(buyer);
+    const held = Array.from({ length: PER_CONNECTION_MAX }, () => watch(socket));
+    await pause(300);
+    const over = watch(socket);
+    const refused = await endOf(over, REFUSAL_WAIT_MS);
+    expect(refused?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect(refused?.[0]?.message).toMatch(/SUBSCRIPTIONS_PER_CONNECTION_MAX/);
+    expect(refused?.[0]?.extensions?.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // The held ones still work; a second socket of the same user reaches the per-user cap (3).
+    for (const subscription of held) expect(await staysOpen(subscription)).toBe(true);
+    const second = socketOf(buyer);
+    const more = watch(second);
+    await pause(300);
+    const beyond = watch(second);
+    const userCap = await endOf(beyond, REFUSAL_WAIT_MS);
+    expect(userCap?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect(userCap?.[0]?.message).toMatch(/SUBSCRIPTIONS_PER_USER_MAX/);
+    expect(await staysOpen(more)).toBe(true);
+    // Another user has caps of their own.
+    const other = await registerAndLogin(urls);
+    expect(await staysOpen(watch(socketOf(other)))).toBe(true);
+    // Completing one frees a place.
+    await held[0]!.dispose();
+    await pause(200);
+    expect(await staysOpen(watch(second))).toBe(true);
+  });
+
+  it('refuses the subscribe message over SUBSCRIBES_PER_MINUTE_MAX on one socket, with retryAfterSeconds, even when each was completed', async () => {
+    const buyer = await registerAndLogin(urls);
+    const socket = socketOf(buyer);
+    for (let message = 0; message < SUBSCRIBES_PER_MINUTE; message += 1) {
+      const subscription = watch(socket);
+      expect(await staysOpen(subscription)).toBe(true);
+      await subscription.dispose();
+    }
+    const fourth = watch(socket);
+    const refused = await endOf(fourth, REFUSAL_WAIT_MS);
+    expect(refused?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect(refused?.[0]?.message).toMatch(/SUBSCRIBES_PER_MINUTE_MAX/);
+    const retryAfterSeconds = refused?.[0]?.extensions?.retryAfterSeconds ?? 0;
+    expect(retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(retryAfterSeconds).toBeLessThanOrEqual(60);
+    // The budget is the socket's: a new socket of the same user subscribes.
+    expect(await staysOpen(watch(socketOf(buyer)))).toBe(true);
+  });
+});
+
+describe('operation limits on subscription documents', () => {
+  it('refuses a payload selection deeper than OPERATION_DEPTH_MAX with MAX_DEPTH_LIMIT', async () => {
+    const buyer = await registerAndLogin(urls);
+    const nested = (depth: number): string => (depth === 0 ? 'id' : `id order { id payments { ${nested(depth - 1)} } }`);
+    const refused = await endOf(watch(socketOf(buyer), `subscription { paymentStatusChanged { sequence payment { ${nested(8)} } } }`));
+    expect(refused?.[0]?.extensions?.code).toBe('MAX_DEPTH_LIMIT');
+    expect(refused?.[0]?.message).toMatch(/OPERATION_DEPTH_MAX/);
+  });
+
+  it('refuses a payload selection with more aliases than OPERATION_ALIASES_MAX with MAX_ALIASES_LIMIT', async () => {
+    const buyer = await registerAndLogin(urls);
+    const aliases = Array.from({ length: 31 }, (_, index) => `a${index}: id`).join(' ');
+    const refused = await endOf(watch(socketOf(buyer), `subscription { paymentStatusChanged { sequence payment { ${aliases} } } }`));
+    expect(refused?.[0]?.extensions?.code).toBe('MAX_ALIASES_LIMIT');
+    expect(refused?.[0]?.message).toMatch(/OPERATION_ALIASES_MAX/);
+  });
+});
