@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
 import { timed } from './timed';
+import { cpuPerOperation, cpuSnapshot } from './cpu';
 import { loadServiceList } from '@paygraph/config';
 import { newId } from '@paygraph/db';
 import { gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
@@ -66,7 +67,7 @@ function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
     }
     await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
   };
-  return { url, stop };
+  return { url, stop, pid: child.pid! };
 }
 
 async function freePort(): Promise<number> {
@@ -95,21 +96,64 @@ async function startPlatform(topology: 'single' | 'processes', databaseUrl: stri
     SERVICE_SECRET: randomBytes(32).toString('hex'),
     PORT: String(await freePort()),
   };
-  for (const service of services) env[`${service.name.toUpperCase()}_PORT`] = String(await freePort());
+  const ports: Record<string, number> = {};
+  for (const service of services) {
+    ports[service.name] = await freePort();
+    env[`${service.name.toUpperCase()}_PORT`] = String(ports[service.name]);
+  }
   if (topology === 'single') {
     const platform = spawnReady(['start'], env, /Gateway ready at (\S+) /);
-    return { gatewayUrl: await platform.url, stop: platform.stop };
+    return { gatewayUrl: await platform.url, stop: platform.stop, groups: { 'npm start': platform.pid } as Record<string, number>, ports };
   }
   const started: { stop: () => Promise<void> }[] = [];
+  const groups: Record<string, number> = {};
   const auth = spawnReady(['start', '-w', 'subgraphs/auth'], env, /auth subgraph ready at (\S+)/);
   started.push(auth);
+  groups.auth = auth.pid;
   await auth.url;
-  const others = services.filter((service) => service.name !== 'auth').map((service) => spawnReady(['start', '-w', `subgraphs/${service.name}`], env, new RegExp(`${service.name} subgraph ready at (\\S+)`)));
+  const others = services.filter((service) => service.name !== 'auth').map((service) => {
+    const child = spawnReady(['start', '-w', `subgraphs/${service.name}`], env, new RegExp(`${service.name} subgraph ready at (\\S+)`));
+    groups[service.name] = child.pid;
+    return child;
+  });
   started.push(...others);
   await Promise.all(others.map((other) => other.url));
   const gateway = spawnReady(['start', '-w', 'gateway'], env, /Gateway ready at (\S+)/);
   started.push(gateway);
-  return { gatewayUrl: await gateway.url, stop: async () => void (await Promise.all(started.map((process) => process.stop()))) };
+  groups.gateway = gateway.pid;
+  return { groups, gatewayUrl: await gateway.url, stop: async () => void (await Promise.all(started.map((process) => process.stop()))), ports };
+}
+
+/** How long the platform may take to finish the work payments left behind (relay, consumer, deliveries). */
+const DRAIN_BOUND_MS = 60_000;
+
+/** A sample's value from a Prometheus text page (the first line of `name` whose labels contain every one given). */
+function sampleOf(page: string, name: string, labels: string[]): number | null {
+  for (const match of page.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)`, 'gm'))) {
+    if (labels.every((label) => match[1]!.includes(label))) return Number(match[2]);
+  }
+  return null;
+}
+
+/**
+ * Waits until the work the payments made is done: every payments event relayed and applied by the
+ * notifications consumer, and no notification delivery due. Counted in the CPU window, so CPU per
+ * payment includes what runs after the response (the relay, the consumer, the delivery worker),
+ * whether or not it keeps up during the load. Returns how long it took after the load stopped.
+ */
+async function drained(ports: Record<string, number>): Promise<number> {
+  const started = Date.now();
+  const page = async (service: string) => (await fetch(`http://127.0.0.1:${ports[service]}/metrics`)).text();
+  while (Date.now() - started < DRAIN_BOUND_MS) {
+    const [payments, notifications] = await Promise.all([page('payments'), page('notifications')]);
+    const head = sampleOf(payments, 'events_log_head_position', ['source="payments"']);
+    const unpublished = sampleOf(payments, 'events_outbox_unpublished', ['source="payments"']);
+    const applied = sampleOf(notifications, 'events_consumer_position', ['source="payments"']);
+    const due = sampleOf(notifications, 'notifications_delivery_queue_depth', ['state="due"']);
+    if (head !== null && applied !== null && unpublished === 0 && applied >= head && due === 0) return Date.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the platform did not finish the payments' work within ${DRAIN_BOUND_MS} ms`);
 }
 
 /**
@@ -121,54 +165,43 @@ function rawPayment(sql: postgres.Sql, fixture: { buyerId: string; merchantId: s
     const orderId = newId('ord');
     const paymentId = newId('pay');
     const amount = '100';
+    // An event insert is not awaited: its answer comes with the COMMIT's (as appendEvent's send()).
     const event = (tx: postgres.TransactionSql, aggregateType: string, aggregateId: string, version: number, type: string) =>
-      tx`insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values (${newId('evt')}, ${aggregateType}, ${aggregateId}, ${version}, ${type}, ${tx.json({ id: aggregateId })})`;
-    // createOrder: merchant role (users), order + event (payments)
-    await sql`select id, role from users.users where id in (${fixture.merchantId})`;
+      void tx`insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values (${newId('evt')}, ${aggregateType}, ${aggregateId}, ${version}, ${type}, ${tx.json({ id: aggregateId })})`.execute();
+    // The services' warm path: the merchant's role, the buyer's sign-up date and both wallets'
+    // account ids are cached, so no users or wallet statement per payment.
+    // createOrder: order + event (payments)
     await sql.begin(async (tx) => {
-      await tx`insert into payments.orders (id, buyer_id, merchant_id, amount, currency, status) values (${orderId}, ${fixture.buyerId}, ${fixture.merchantId}, ${amount}, 'USD', 'PENDING')`;
-      await event(tx, 'Order', orderId, 1, 'order.created');
+      await tx`insert into payments.orders (id, buyer_id, merchant_id, amount, currency, status) values (${orderId}, ${fixture.buyerId}, ${fixture.merchantId}, ${amount}, 'USD', 'PENDING') returning *`;
+      event(tx, 'Order', orderId, 1, 'order.created');
     });
-    // payOrder: replay lookup, order, payment + event
-    await sql`select * from payments.payments where buyer_id = ${fixture.buyerId} and idempotency_key = ${paymentId}`;
-    await sql`select * from payments.orders where id in (${orderId})`;
+    // payOrder: the order under its lock and the payment copied from it, sent together, then the event (the key is claimed by the insert)
     await sql.begin(async (tx) => {
-      await tx`insert into payments.payments (id, order_id, buyer_id, merchant_id, amount, currency, status, step, capture_method, idempotency_key, request_hash)
-        values (${paymentId}, ${orderId}, ${fixture.buyerId}, ${fixture.merchantId}, ${amount}, 'USD', 'PENDING', 'CREATED', 'AUTOMATIC', ${paymentId}, 'h')`;
-      await event(tx, 'Payment', paymentId, 1, 'payment.created');
+      await Promise.all([
+        tx`select buyer_id, merchant_id, amount::text as amount, currency, status from payments.orders where id = ${orderId} for update`,
+        tx`insert into payments.payments (id, order_id, buyer_id, merchant_id, amount, currency, status, step, capture_method, idempotency_key, request_hash)
+          select ${paymentId}, o.id, o.buyer_id, o.merchant_id, o.amount, o.currency, 'PENDING', 'CREATED', 'AUTOMATIC', ${paymentId}, 'h' from payments.orders as o
+          where o.id = ${orderId} and o.buyer_id = ${fixture.buyerId} and o.status = 'PENDING' returning *`,
+      ]);
+      event(tx, 'Payment', paymentId, 1, 'payment.created');
     });
-    // risk: buyer (users), rules, blocklist, assessment under the per-buyer lock
-    await sql`select id, email, created_at from users.users where id in (${fixture.buyerId})`;
-    await sql`select * from risk.rule_sets order by version desc limit 1`;
-    await sql`select kind from risk.blocklist where (kind = 'USER' and value = ${fixture.buyerId}) or (kind = 'EMAIL_DOMAIN' and value = 'example.test') limit 1`;
+    // risk: rules and blocklist in one read, then the assessment under the per-buyer lock (the
+    // lock sent with the read, the insert with the COMMIT)
+    await sql`select (select row_to_json(current) from (select * from risk.rule_sets order by version desc limit 1) as current) as rules,
+      exists (select 1 from risk.blocklist where (kind = 'USER' and value = ${fixture.buyerId}) or (kind = 'EMAIL_DOMAIN' and value = 'example.test')) as blocklisted`;
     await sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(hashtext(${`risk:attempts:${fixture.buyerId}`}))`;
-      await tx`select * from risk.assessments where payment_id = ${paymentId}`;
-      await tx`select count(*)::text from risk.assessments where user_id = ${fixture.buyerId} and created_at > now() - interval '10 minutes'`;
-      await tx`insert into risk.assessments (id, user_id, merchant_id, payment_id, amount, currency, rule_set_version, features, decision, score, reasons)
-        values (${newId('rsk')}, ${fixture.buyerId}, ${fixture.merchantId}, ${paymentId}, ${amount}, 'USD', 1, ${sql.json({})}, 'APPROVE', 0, ${sql.json([])})`;
+      void tx`select pg_advisory_xact_lock(hashtext(${`risk:attempts:${fixture.buyerId}`}))`.execute();
+      await tx`select (select count(*) from risk.assessments where user_id = ${fixture.buyerId} and created_at > now() - interval '1 minute')::text as attempts, existing.*
+        from (select 1) as one left join risk.assessments as existing on existing.payment_id = ${paymentId}`;
+      void tx`insert into risk.assessments (id, user_id, merchant_id, payment_id, amount, currency, rule_set_version, features, decision, score, reasons)
+        values (${newId('rsk')}, ${fixture.buyerId}, ${fixture.merchantId}, ${paymentId}, ${amount}, 'USD', 1, ${sql.json({})}, 'APPROVE', 0, ${sql.json([])})`.execute();
     });
-    const step = async (changes: Record<string, string | null>) =>
-      sql.begin(async (tx) => {
-        await tx`select * from payments.payments where id = ${paymentId} for update`;
-        await tx`update payments.payments set ${tx(changes)}, updated_at = now() where id = ${paymentId}`;
-      });
-    await step({ step: 'RISK_ASSESSED', risk_decision: 'APPROVE' });
-    // wallets (wallet service) and the hold (ledger)
-    await sql`select * from wallet.wallets where user_id = ${fixture.buyerId} and currency = 'USD'`;
-    await sql`select * from wallet.wallets where user_id = ${fixture.merchantId} and currency = 'USD'`;
+    // the step recorded: one statement, no transaction
+    await sql`with before as (select id, status from payments.payments where id = ${paymentId} and status = 'PENDING' for update)
+      update payments.payments as payment set step = 'RISK_ASSESSED', risk_decision = 'APPROVE', updated_at = now() from before where payment.id = before.id returning payment.*`;
+    // the hold placed and captured in one ledger transaction (an approved automatic capture: the
+    // ledger's authorize with captureIdempotencyKey)
     const holdId = newId('hld');
-    await sql.begin(async (tx) => {
-      const run = (text: string, params: (string | null)[]) => tx.unsafe(text, params, { prepare: true });
-      await run(LEDGER_SQL.insertHold, [holdId, `payment:${paymentId}:authorize`, 'h', fixture.buyerAccount, fixture.merchantAccount, amount, 'USD', null, new Date(Date.now() + 86_400_000).toISOString()]);
-      const updates: [string, string[]][] = [
-        [fixture.buyerAccount, ['0', '0', amount, '0']],
-        [fixture.merchantAccount, ['0', '0', '0', amount]],
-      ];
-      for (const [account, delta] of updates.sort((a, b) => (a[0] < b[0] ? -1 : 1))) await run(LEDGER_SQL.applyDelta, [account, ...delta]);
-    });
-    await step({ step: 'HOLD_PLACED', hold_id: holdId, buyer_account_id: fixture.buyerAccount, merchant_account_id: fixture.merchantAccount });
-    // capture (ledger)
     const transactionId = newId('ltx');
     const lines = [
       { id: newId('len'), accountId: fixture.buyerAccount, direction: 'DEBIT' as const, amount: 100n, currency: 'USD' },
@@ -176,25 +209,33 @@ function rawPayment(sql: postgres.Sql, fixture: { buyerId: string; merchantId: s
     ];
     await sql.begin(async (tx) => {
       const run = (text: string, params: (string | null)[]) => tx.unsafe(text, params, { prepare: true });
-      await run(LEDGER_SQL.holdForUpdate, [holdId]);
+      await run(LEDGER_SQL.insertHold, [holdId, `payment:${paymentId}:authorize`, 'h', fixture.buyerAccount, fixture.merchantAccount, amount, 'USD', null, new Date(Date.now() + 86_400_000).toISOString()]);
       await run(LEDGER_SQL.insertTransaction, [transactionId, `payment:${paymentId}:capture`, requestHash('capture', { holdId, amount: 100n }), 'CAPTURE', holdId, null]);
-      await run(LEDGER_SQL.insertTwoEntries, [lines[0]!.id, transactionId, fixture.buyerAccount, 'DEBIT', amount, 'USD', lines[1]!.id, fixture.merchantAccount, 'CREDIT', amount, 'USD']);
+      const entries = run(LEDGER_SQL.insertTwoEntries, [lines[0]!.id, transactionId, fixture.buyerAccount, 'DEBIT', amount, 'USD', lines[1]!.id, fixture.merchantAccount, 'CREDIT', amount, 'USD']);
       const updates: [string, string[]][] = [
-        [fixture.buyerAccount, [amount, '0', `-${amount}`, '0']],
-        [fixture.merchantAccount, ['0', amount, '0', `-${amount}`]],
+        [fixture.buyerAccount, [amount, '0', '0', '0']],
+        [fixture.merchantAccount, ['0', amount, '0', '0']],
       ];
-      for (const [account, delta] of updates.sort((a, b) => (a[0] < b[0] ? -1 : 1))) await run(LEDGER_SQL.applyDelta, [account, ...delta]);
-      await run(LEDGER_SQL.chain, [transactionId, chainPayload({ id: transactionId, idempotencyKey: `payment:${paymentId}:capture`, description: null }, lines)]);
-      await run(LEDGER_SQL.markHoldCaptured, [holdId, amount, transactionId, `payment:${paymentId}:capture`]);
+      // entries, totals, chain link and the hold marked captured sent together (as the ledger does)
+      await Promise.all([
+        entries,
+        ...updates.sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([account, delta]) => run(LEDGER_SQL.applyDelta, [account, ...delta])),
+        run(LEDGER_SQL.chain, [transactionId, chainPayload({ id: transactionId, idempotencyKey: `payment:${paymentId}:capture`, description: null }, lines)]),
+        run(LEDGER_SQL.markHoldCaptured, [holdId, amount, transactionId, `payment:${paymentId}:capture`]),
+      ]);
     });
-    // succeeded: payment, order, two events (payments)
+    // succeeded: payment and order, each one statement under its lock, sent together, then their events
     await sql.begin(async (tx) => {
-      await tx`select * from payments.payments where id = ${paymentId} for update`;
-      await tx`update payments.payments set status = 'SUCCEEDED', step = 'CAPTURED', amount_captured = ${amount}, version = version + 1, updated_at = now() where id = ${paymentId}`;
-      await tx`insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values (${newId('evt')}, 'Payment', ${paymentId}, 2, 'payment.succeeded', ${tx.json({})})`;
-      await tx`select status from payments.orders where id = ${orderId}`;
-      await tx`update payments.orders set status = 'PAID', version = version + 1, updated_at = now() where id = ${orderId} and status in ('PENDING')`;
-      await tx`insert into payments.outbox_events (id, aggregate_type, aggregate_id, aggregate_version, type, payload) values (${newId('evt')}, 'Order', ${orderId}, 2, 'order.paid', ${tx.json({})})`;
+      await Promise.all([
+        tx`with before as (select id, status from payments.payments where id = ${paymentId} and status = 'PENDING' for update)
+          update payments.payments as payment set status = 'SUCCEEDED', step = 'CAPTURED', amount_captured = ${amount}, hold_id = ${holdId}, buyer_account_id = ${fixture.buyerAccount}, merchant_account_id = ${fixture.merchantAccount}, version = payment.version + 1, updated_at = now()
+          from before where payment.id = before.id returning payment.*, before.status as previous_status`,
+        tx`with before as (select id, status from payments.orders where id = ${orderId} for update)
+          update payments.orders as moved set status = 'PAID', version = moved.version + 1, updated_at = now() from before where moved.id = before.id and before.status = 'PENDING'
+          returning moved.*, before.status as previous_status`,
+      ]);
+      event(tx, 'Payment', paymentId, 2, 'payment.succeeded');
+      event(tx, 'Order', orderId, 2, 'order.paid');
     });
   };
 }
@@ -242,7 +283,15 @@ async function measure(topology: 'single' | 'processes') {
       await timed(clients, WARMUP_MS, viaRawSql);
       const rawResult = await timed(clients, seconds * 1000, viaRawSql);
       await timed(clients, WARMUP_MS, viaGateway);
+      // The raw phase's events and the warm-up's work are done before the CPU window opens.
+      await drained(platform.ports);
+      const cpuBefore = cpuSnapshot(platform.groups);
       const gatewayResult = await timed(clients, seconds * 1000, viaGateway);
+      const drainMs = await drained(platform.ports);
+      const cpu = cpuPerOperation(cpuBefore, cpuSnapshot(platform.groups), gatewayResult.completed);
+      console.log(`${topology}, clients ${clients}: the payments' remaining work (relay, notifications consumer, deliveries) done ${drainMs} ms after the load stopped (in the CPU window)`);
+      const cpuTotal = Object.values(cpu).reduce((sum, value) => sum + value, 0);
+      cpuRows.push(`| ${topology} | ${clients} | ${Object.entries(cpu).map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(', ')} | ${cpuTotal.toFixed(1)} |`);
       const ratio = gatewayResult.perSecond / rawResult.perSecond;
       rows.push(`| ${topology} | ${clients} | ${rawResult.perSecond.toFixed(0)} | ${rawResult.p50.toFixed(1)} / ${rawResult.p99.toFixed(1)} | ${gatewayResult.perSecond.toFixed(0)} | ${gatewayResult.p50.toFixed(1)} / ${gatewayResult.p99.toFixed(1)} | ${(ratio * 100).toFixed(0)}% |`);
       console.log(`${topology}, clients ${clients}: raw SQL ${rawResult.perSecond.toFixed(0)}/s, gateway ${gatewayResult.perSecond.toFixed(0)}/s, gateway/raw ${(ratio * 100).toFixed(0)}%`);
@@ -261,7 +310,13 @@ async function measure(topology: 'single' | 'processes') {
 const topologies = (process.env.BENCH_TOPOLOGY ?? 'single,processes').split(',') as ('single' | 'processes')[];
 console.log(`payments (createOrder + payOrder, automatic capture) on PostgreSQL, ${seconds} s per point`);
 const rows: string[] = [];
+/** CPU ms per payment in each process group (and the PostgreSQL server's processes) during the gateway phase. */
+const cpuRows: string[] = [];
 for (const topology of topologies) rows.push(...(await measure(topology)));
 console.log('\n| topology | clients | raw SQL payments/s | raw p50 / p99 ms | gateway payments/s | gateway p50 / p99 ms | gateway / raw |');
 console.log('|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(row);
+console.log('\nCPU milliseconds per payment during the gateway phase (per process group; postgresql = every PostgreSQL server process on the machine):');
+console.log('| topology | clients | CPU ms per payment, by process | total |');
+console.log('|---|---|---|---|');
+for (const row of cpuRows) console.log(row);

@@ -29,11 +29,31 @@ try {
     const paid = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: randomBytes(8).toString('hex') } }, buyer.accessToken);
     if (paid.data?.payOrder?.status !== 'SUCCEEDED') throw new Error(`payment did not succeed: ${JSON.stringify(paid)}`);
   };
+  // GraphQL requests each service served, by operation name, from its own /metrics (graphql_requests_total).
+  const requestCounts = async () => {
+    const counts = new Map<string, number>();
+    for (const [name, subgraph] of platform.subgraphs) {
+      const text = await (await fetch(new URL('/metrics', subgraph.url))).text();
+      for (const match of text.matchAll(/^graphql_requests_total\{([^}]*)\} (\d+)/gm)) {
+        const operation = /operation="([^"]*)"/.exec(match[1]!)?.[1] ?? '?';
+        const key = `${name} ${operation}`;
+        counts.set(key, (counts.get(key) ?? 0) + Number(match[2]));
+      }
+    }
+    return counts;
+  };
   await pay(); // fills the caches (roles, wallet accounts, signing keys, prepared statements)
   const before = new Map(queryCounts);
+  const requestsBefore = await requestCounts();
   for (let index = 0; index < PAYMENTS; index += 1) await pay();
+  const requestsAfter = await requestCounts();
   console.log(`SQL statements per payment (createOrder + payOrder, automatic capture), mean of ${PAYMENTS}:`);
   for (const [service, count] of [...queryCounts].sort()) console.log(`  ${service}: ${((count - (before.get(service) ?? 0)) / PAYMENTS).toFixed(1)}`);
+  console.log(`GraphQL requests per payment served by each subgraph, by operation (service hops and the gateway's fetches), mean of ${PAYMENTS}:`);
+  for (const [key, count] of [...requestsAfter].sort()) {
+    const perPayment = (count - (requestsBefore.get(key) ?? 0)) / PAYMENTS;
+    if (perPayment > 0) console.log(`  ${key}: ${perPayment.toFixed(2)}`);
+  }
 } finally {
   await platform.stop();
 }

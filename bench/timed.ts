@@ -18,5 +18,5 @@ export async function timed(clients: number, durationMs: number, work: (client: 
   );
   latencies.sort((a, b) => a - b);
   const quantile = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { perSecond: completed / (durationMs / 1000), p50: quantile(0.5), p99: quantile(0.99) };
+  return { completed, perSecond: completed / (durationMs / 1000), p50: quantile(0.5), p99: quantile(0.99) };
 }
