@@ -5,8 +5,8 @@
 import { expect, it } from 'vitest';
 import { createInProcessTransport, type DomainEvent } from '@paygraph/events';
 import { createLogger } from '@paygraph/logging';
-import { startPaymentEventHub, type PaymentStatusChange } from '../src/subscriptions/hub';
-import { LiveSubscription, type LiveItem } from '../src/subscriptions/live';
+import { startPaymentEventHub, type PaymentEventHub, type PaymentStatusChange } from '../src/subscriptions/hub';
+import { HELD_MAX, LiveSubscription, type LiveItem } from '../src/subscriptions/live';
 
 const logger = createLogger({ level: 'silent', name: 'test' });
 
@@ -19,13 +19,43 @@ function event(sequence: number, status = 'SUCCEEDED'): DomainEvent {
     aggregateId: 'pay_1',
     aggregateVersion: sequence,
     type: `payment.${status.toLowerCase()}`,
-    payload: { paymentId: 'pay_1', buyerId: 'usr_b', merchantId: 'usr_m', status, previousStatus: 'PENDING' },
+    payload: {
+      paymentId: 'pay_1',
+      buyerId: 'usr_b',
+      merchantId: 'usr_m',
+      status,
+      previousStatus: 'PENDING',
+    },
     occurredAt: new Date(0).toISOString(),
   };
 }
 
-const change = (sequence: number): PaymentStatusChange => ({ sequence: BigInt(sequence), paymentId: 'pay_1', buyerId: 'usr_b', merchantId: 'usr_m', status: 'SUCCEEDED', previousStatus: 'PENDING', occurredAt: new Date(0).toISOString() });
+const change = (sequence: number): PaymentStatusChange => ({
+  sequence: BigInt(sequence),
+  paymentId: 'pay_1',
+  buyerId: 'usr_b',
+  merchantId: 'usr_m',
+  status: 'SUCCEEDED',
+  previousStatus: 'PENDING',
+  occurredAt: new Date(0).toISOString(),
+});
 const sequences = (items: LiveItem[]) => items.map((item) => (item.kind === 'delivery' ? Number(item.delivery.change.sequence) : 'end'));
+
+/** Follows every payment from after 0: each change resolves to itself; the log is `readLog`. */
+const replayingEverything = (hub: PaymentEventHub, readLog: (after: bigint, limit: number) => Promise<PaymentStatusChange[]>) =>
+  new LiveSubscription({
+    hub,
+    paymentId: null,
+    after: 0n,
+    userId: null,
+    resolve: async (resolved) => ({
+      change: resolved,
+      payments: {},
+      errors: [],
+    }),
+    readLog: (after, _filter, limit) => readLog(after, limit),
+    onEnd: () => {},
+  });
 
 async function take(live: LiveSubscription, count: number): Promise<LiveItem[]> {
   const items: LiveItem[] = [];
@@ -47,7 +77,11 @@ it('replays what was missed, holds live changes meanwhile, and joins them with n
     paymentId: 'pay_1',
     after: 2n,
     userId: null,
-    resolve: async (resolved) => ({ change: resolved, payments: {}, errors: [] }),
+    resolve: async (resolved) => ({
+      change: resolved,
+      payments: {},
+      errors: [],
+    }),
     // The log holds 3..5; 5 and 6 are also published live while the replay is in flight.
     readLog: async (after) => {
       await replayGate;
@@ -114,7 +148,11 @@ it("resolves only the subscriber's own payments, live and replayed, when it foll
   const transport = createInProcessTransport();
   const hub = await startPaymentEventHub(transport, logger);
   const resolved: number[] = [];
-  const someoneElses = (sequence: number): PaymentStatusChange => ({ ...change(sequence), buyerId: 'usr_other', merchantId: 'usr_shop' });
+  const someoneElses = (sequence: number): PaymentStatusChange => ({
+    ...change(sequence),
+    buyerId: 'usr_other',
+    merchantId: 'usr_shop',
+  });
   const live = new LiveSubscription({
     hub,
     paymentId: null,
@@ -127,7 +165,14 @@ it("resolves only the subscriber's own payments, live and replayed, when it foll
     readLog: async (after) => [change(1), someoneElses(2), change(3)].filter((entry) => entry.sequence > after),
     onEnd: () => {},
   });
-  const other = { ...event(5), payload: { ...(event(5).payload as object), buyerId: 'usr_other', merchantId: 'usr_shop' } };
+  const other = {
+    ...event(5),
+    payload: {
+      ...(event(5).payload as object),
+      buyerId: 'usr_other',
+      merchantId: 'usr_shop',
+    },
+  };
   await new Promise((resolve) => setTimeout(resolve, 10));
   await transport.publish([event(4), other, event(6)]);
   expect(sequences(await take(live, 4))).toEqual([1, 3, 4, 6]);
@@ -142,15 +187,33 @@ it('ends with SERVICE_UNAVAILABLE when the hub lost events it could not read bac
       throw new Error('payments is down');
     },
   });
-  const options = { hub, paymentId: null, userId: null, resolve: async (resolved: PaymentStatusChange) => ({ change: resolved, payments: {}, errors: [] }), onEnd: () => {} };
-  const live = new LiveSubscription({ ...options, after: null, readLog: async () => [] });
+  const options = {
+    hub,
+    paymentId: null,
+    userId: null,
+    resolve: async (resolved: PaymentStatusChange) => ({
+      change: resolved,
+      payments: {},
+      errors: [],
+    }),
+    onEnd: () => {},
+  };
+  const live = new LiveSubscription({
+    ...options,
+    after: null,
+    readLog: async () => [],
+  });
   await transport.publish([event(1)]);
   await transport.publish([event(4)]);
   const items = await take(live, 2);
   expect(sequences(items)).toEqual([1, 'end']);
   expect(items[1]!.kind === 'end' && items[1]!.error.extensions.code).toBe('SERVICE_UNAVAILABLE');
 
-  const replaying = new LiveSubscription({ ...options, after: 0n, readLog: async () => Promise.reject(new Error('payments is down')) });
+  const replaying = new LiveSubscription({
+    ...options,
+    after: 0n,
+    readLog: async () => Promise.reject(new Error('payments is down')),
+  });
   const [ended] = await take(replaying, 1);
   expect(ended!.kind === 'end' && ended!.error.extensions.code).toBe('SERVICE_UNAVAILABLE');
 });
@@ -161,18 +224,10 @@ it('replays more changes than a client may have pending, page by page as the cli
   // 2,600 missed changes: more than PENDING_MAX (1,000) waiting at once if the replay did not wait.
   const total = 2_600;
   let pagesRead = 0;
-  const live = new LiveSubscription({
-    hub,
-    paymentId: null,
-    after: 0n,
-    userId: null,
-    resolve: async (resolved) => ({ change: resolved, payments: {}, errors: [] }),
-    readLog: async (after, _filter, limit) => {
-      pagesRead += 1;
-      const from = Number(after) + 1;
-      return Array.from({ length: Math.max(0, Math.min(limit, total - from + 1)) }, (_, index) => change(from + index));
-    },
-    onEnd: () => {},
+  const live = replayingEverything(hub, async (after, limit) => {
+    pagesRead += 1;
+    const from = Number(after) + 1;
+    return Array.from({ length: Math.max(0, Math.min(limit, total - from + 1)) }, (_, index) => change(from + index));
   });
   const items: LiveItem[] = [];
   // A client that reads slowly: the replay must wait for it, not end it.
@@ -185,6 +240,69 @@ it('replays more changes than a client may have pending, page by page as the cli
   expect(items.filter((item) => item.kind === 'end')).toEqual([]);
   expect(sequences(items)).toEqual(Array.from({ length: total }, (_, index) => index + 1));
   expect(pagesRead).toBeGreaterThanOrEqual(Math.ceil(total / 500));
+  await live.return();
+  expect(hub.listeners).toBe(0);
+});
+
+it('joins the live changes held during a long replay a page at a time, without ending a client that reads', async () => {
+  // The fault suite's case: a subscriber resuming after an outage replays 900 changes while 300
+  // arrive live. The last page leaves 900 pending; the 300 held ones must wait for room, not end
+  // the subscription RATE_LIMITED.
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  const replayed = 900;
+  const arriving = 300;
+  let pagesRead = 0;
+  const live = replayingEverything(hub, async (after, limit) => {
+    pagesRead += 1;
+    // While the second page is read, the live changes after the replayed ones arrive.
+    if (pagesRead === 2) await transport.publish(Array.from({ length: arriving }, (_, index) => event(replayed + 1 + index)));
+    const from = Number(after) + 1;
+    return Array.from({ length: Math.max(0, Math.min(limit, replayed - from + 1)) }, (_, index) => change(from + index));
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const items = await take(live, replayed + arriving);
+  expect(items.filter((item) => item.kind === 'end')).toEqual([]);
+  expect(sequences(items)).toEqual(Array.from({ length: replayed + arriving }, (_, index) => index + 1));
+  await live.return();
+  expect(hub.listeners).toBe(0);
+});
+
+it('drops held changes past HELD_MAX and reads them from the log, with no gap or duplicate', async () => {
+  // A client that has not read yet while 2,500 changes arrive live during its replay: held changes
+  // stay bounded, the dropped ones come from the log (where every published change already is).
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  const logged: PaymentStatusChange[] = [1, 2, 3].map(change);
+  const publish = async (from: number, count: number) => {
+    const numbers = Array.from({ length: count }, (_, index) => from + index);
+    logged.push(...numbers.map(change));
+    await transport.publish(numbers.map((sequence) => event(sequence)));
+  };
+  let pagesRead = 0;
+  let mostHeld = 0;
+  const live: LiveSubscription = replayingEverything(hub, async (after, limit) => {
+    pagesRead += 1;
+    if (pagesRead === 1) await publish(4, 2_500);
+    mostHeld = Math.max(mostHeld, live.holding);
+    return logged.filter((entry) => entry.sequence > after).slice(0, limit);
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const total = 2_503;
+  const items: LiveItem[] = [];
+  while (items.length < total) {
+    const step = await live.next();
+    if (step.done) break;
+    items.push(step.value);
+    // Live changes keep arriving while the client catches up.
+    if (items.length === 1_000) await publish(2_504, 10);
+  }
+  const more = await take(live, 10);
+  expect([...items, ...more].filter((item) => item.kind === 'end')).toEqual([]);
+  expect(sequences([...items, ...more])).toEqual(Array.from({ length: total + 10 }, (_, index) => index + 1));
+  expect(pagesRead).toBeGreaterThan(1);
+  expect(mostHeld).toBeGreaterThan(0);
+  expect(mostHeld).toBeLessThanOrEqual(HELD_MAX);
   await live.return();
   expect(hub.listeners).toBe(0);
 });

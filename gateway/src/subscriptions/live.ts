@@ -25,6 +25,12 @@ export type LiveItem = { kind: 'delivery'; delivery: Delivery } | { kind: 'end';
 export const PENDING_MAX = 1_000;
 /** Log entries read per page while replaying: the payments log's own page limit (a shorter page is the end). */
 export const REPLAY_PAGE = STATUS_LOG_PAGE_MAX;
+/**
+ * Live changes held back while replaying. Past this the held ones are dropped and the replay reads
+ * them from the log instead (every change the hub hands out is already in the log), so a long
+ * replay costs neither unbounded memory nor the client's subscription.
+ */
+export const HELD_MAX = PENDING_MAX;
 
 export interface LiveSubscriptionOptions {
   hub: PaymentEventHub;
@@ -50,6 +56,8 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
   private readonly queue: Promise<LiveItem | null>[] = [];
   private last: bigint;
   private held: PaymentStatusChange[] | null;
+  /** Held changes were dropped (HELD_MAX) since the replay last started reading the log. */
+  private heldDropped = false;
   private waiting: (() => void) | null = null;
   /** The replay waiting for the client to read before it reads the next page. */
   private roomWaiting: (() => void) | null = null;
@@ -62,37 +70,63 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     this.stopListening = options.hub.listen(
       options.paymentId,
       (change) => {
-        if (this.held) this.held.push(change);
-        else this.accept(change);
+        if (!this.held) return this.accept(change);
+        if (this.held.length >= HELD_MAX) {
+          this.held = [];
+          this.heldDropped = true;
+        }
+        this.held.push(change);
       },
       options.userId,
       // The hub lost events it could not recover: end here; the client resumes with `after`.
       (error) => this.finish({ kind: 'end', error }),
     );
-    if (options.after !== null) void this.replay(options.after);
+    if (options.after !== null) void this.replay();
   }
 
-  private async replay(after: bigint): Promise<void> {
+  /** Live changes held back while replaying (at most HELD_MAX). */
+  get holding(): number {
+    return this.held?.length ?? 0;
+  }
+
+  private async replay(): Promise<void> {
     try {
-      let cursor = after;
       for (;;) {
-        // The log can wait, a live event cannot: the replay reads a page only when the client has
-        // room for it, so a long replay to a client that keeps reading never ends RATE_LIMITED.
-        while (!this.ended && this.queue.length > PENDING_MAX - REPLAY_PAGE) await new Promise<void>((resolve) => (this.roomWaiting = resolve));
-        if (this.ended) break;
-        const page = await this.options.readLog(cursor, { paymentId: this.options.paymentId, userId: this.options.userId }, REPLAY_PAGE);
-        for (const change of page) this.accept(change);
-        if (page.length < REPLAY_PAGE || this.ended) break;
-        cursor = page[page.length - 1]!.sequence;
+        // Read the log until it is caught up: a short page read while no held change was dropped.
+        for (;;) {
+          // The log can wait, a live event cannot: the replay reads a page only when the client has
+          // room for it, so a long replay to a client that keeps reading never ends RATE_LIMITED.
+          if (!(await this.room())) return;
+          this.heldDropped = false;
+          // From the last change accepted: anything dropped from `held` comes after it.
+          const page = await this.options.readLog(this.last, { paymentId: this.options.paymentId, userId: this.options.userId }, REPLAY_PAGE);
+          for (const change of page) this.accept(change);
+          if (page.length < REPLAY_PAGE && !this.heldDropped) break;
+        }
+        // Then the live changes held meanwhile, a page at a time as the client makes room.
+        while (this.held!.length > 0 && !this.heldDropped) {
+          if (!(await this.room())) return;
+          if (this.heldDropped) break;
+          for (const change of this.held!.splice(0, REPLAY_PAGE)) this.accept(change);
+        }
+        if (!this.heldDropped) break;
+        // Too many arrived while the client caught up: read them from the log instead.
       }
-      const held = this.held ?? [];
       this.held = null;
-      for (const change of held) this.accept(change);
     } catch (error) {
       // An `after` older than the retained log is the client's to fix; anything else is retryable.
       const refused = error instanceof GraphQLError && error.extensions.code === 'BAD_USER_INPUT';
-      this.finish({ kind: 'end', error: refused ? error : serviceUnavailable('The missed events could not be read; subscribe again with the same `after`.') });
+      this.finish({
+        kind: 'end',
+        error: refused ? error : serviceUnavailable('The missed events could not be read; subscribe again with the same `after`.'),
+      });
     }
+  }
+
+  /** Waits until a page fits among the changes pending for the client; false once ended. */
+  private async room(): Promise<boolean> {
+    while (!this.ended && this.queue.length > PENDING_MAX - REPLAY_PAGE) await new Promise<void>((resolve) => (this.roomWaiting = resolve));
+    return !this.ended;
   }
 
   private accept(change: PaymentStatusChange): void {
@@ -101,7 +135,10 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     const { userId } = this.options;
     if (userId !== null && change.buyerId !== userId && change.merchantId !== userId) return;
     if (this.queue.length >= PENDING_MAX) {
-      this.finish({ kind: 'end', error: apiError('RATE_LIMITED', 'Events arrived faster than this client read them; resume with `after`.') });
+      this.finish({
+        kind: 'end',
+        error: apiError('RATE_LIMITED', 'Events arrived faster than this client read them; resume with `after`.'),
+      });
       return;
     }
     // A change that could not be resolved (a subgraph down) ends the subscription rather than
@@ -109,7 +146,11 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     this.push(
       this.options.resolve(change).then(
         (delivery) => (delivery ? ({ kind: 'delivery', delivery } as const) : null),
-        () => ({ kind: 'end', error: serviceUnavailable('An event could not be resolved; subscribe again with `after` set to the last sequence received.') }) as const,
+        () =>
+          ({
+            kind: 'end',
+            error: serviceUnavailable('An event could not be resolved; subscribe again with `after` set to the last sequence received.'),
+          }) as const,
       ),
     );
   }
