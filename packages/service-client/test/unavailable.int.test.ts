@@ -71,6 +71,19 @@ describe('calls that get no answer', () => {
     expect(elapsedMs).toBeLessThan(ANSWER_BOUND_MS);
   });
 
+  it('a callee whose answer trickles in past the timeout is SERVICE_UNAVAILABLE: the timeout bounds the whole call', async () => {
+    // Headers at once, then a byte every 100 ms: each read is within undici's body timeout, so only
+    // the bound on the whole call ends it.
+    const url = await serve((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      const drip = setInterval(() => response.write(' '), 100);
+      response.on('close', () => clearInterval(drip));
+    });
+    const { error, elapsedMs } = await failure(clientFor(url, 500).request('risk', '{ __typename }'));
+    expect(codeOf(error)).toBe('SERVICE_UNAVAILABLE');
+    expect(elapsedMs).toBeLessThan(ANSWER_BOUND_MS);
+  });
+
   it('a 503 without a GraphQL body (a proxy, a restarting callee) is SERVICE_UNAVAILABLE', async () => {
     const url = await serve((_request, response) => {
       response.writeHead(503, { 'content-type': 'text/plain' }).end('upstream unavailable');
