@@ -247,10 +247,12 @@ async function measure(topology: 'single' | 'processes') {
   const url = new URL(serverUrl);
   url.pathname = `/${database}`;
   const adminEmail = `admin-${randomBytes(3).toString('hex')}@example.test`;
-  const platform = await startPlatform(topology, url.toString(), adminEmail);
   const raw = postgres(url.toString(), { max: 20, onnotice: () => {} });
   const rows: string[] = [];
+  // Started inside the try: a platform that fails to start still has its database dropped.
+  let platform: Awaited<ReturnType<typeof startPlatform>> | undefined;
   try {
+    platform = await startPlatform(topology, url.toString(), adminEmail);
     const gatewayUrl = platform.gatewayUrl;
     const urls = { register: gatewayUrl, login: gatewayUrl };
     const adminUser = await loginAs(gatewayUrl, adminEmail, ADMIN_PASSWORD);
@@ -300,7 +302,7 @@ async function measure(topology: 'single' | 'processes') {
     console.log(`${topology}: ledger verified ${checks.data?.verifyLedger?.ok}, payments reconciled ${checks.data?.reconcilePayments?.ok}`);
   } finally {
     await raw.end();
-    await platform.stop();
+    await platform?.stop();
     await admin.unsafe(`drop database if exists ${database} with (force)`);
     await admin.end();
   }
