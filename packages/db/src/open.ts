@@ -199,6 +199,12 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   } else {
     const shared = acquirePostgres(target.url, target.poolMax, target.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS_DEFAULT);
     db = drizzlePostgres(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
+    // BEGIN is pipelined with the first statements on an idle connection (patches/postgres+3.4.9.patch)
+    // and its outcome awaited before COMMIT. Should BEGIN itself fail, the statements sent behind
+    // it have run each on its own, outside a transaction, and the transaction still fails. That is
+    // accepted because BEGIN (no arguments beyond the isolation words) fails on a live connection
+    // only when the connection is lost, and then everything behind it fails too; no test makes it
+    // fail alone short of rewriting it on the wire, so this stays a known limit of the patch.
     transaction = async <T>(work: (sql: SqlRunner) => Promise<T>) => {
       const sent: Promise<unknown>[] = [];
       const result = (await shared.client.begin((tx) =>
