@@ -49,8 +49,16 @@ export function auditOutboxTable<TSchema extends string>(schema: PgSchema<TSchem
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]*$/;
 
-/** Users refused the input itself (not unavailable, not a scope): sending it again changes nothing. */
-const refusedAsInvalid = (error: unknown) => error instanceof ServiceContractError && error.refusal.code === 'BAD_USER_INPUT';
+/**
+ * Users refused a record's own content (not unavailable, not a scope): its validation names the
+ * record's field (`events.<index>.details`), and sending that record again changes nothing. A
+ * refusal that names no record (an older users that does not know a field of the input, during a
+ * rolling deploy: Apollo's BAD_USER_INPUT for the variables) is about the call, not the records:
+ * they stay and the relay retries later, as when users is down.
+ */
+const RECORD_FIELD = /^events\.\d+\./;
+const refusedAsInvalid = (error: unknown) =>
+  error instanceof ServiceContractError && error.refusal.code === 'BAD_USER_INPUT' && typeof error.refusal.field === 'string' && RECORD_FIELD.test(error.refusal.field);
 
 interface OutboxRow {
   id: string;
@@ -82,6 +90,8 @@ export function createOutboxAuditRecorder(options: { source: string; query: SqlR
   const port = createPort({ client: options.client, service: 'users' });
   const firstRetryMs = options.retryMs ?? AUDIT_RELAY_RETRY_MS;
   let running = false;
+  /** stop() was called: a pass in flight ends after its current batch (the rest waits in the table). */
+  let stopping = false;
   let inFlight: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
@@ -126,6 +136,7 @@ export function createOutboxAuditRecorder(options: { source: string; query: SqlR
   async function flush(): Promise<number> {
     let sent = 0;
     for (let batch = 0; batch < BATCHES_PER_PASS; batch += 1) {
+      if (stopping) return sent;
       const count = await sendBatch();
       sent += count;
       if (count < AUDIT_BATCH_MAX) return sent;
@@ -190,10 +201,12 @@ export function createOutboxAuditRecorder(options: { source: string; query: SqlR
     flush,
     start() {
       running = true;
+      stopping = false;
       kick();
     },
     async stop() {
       running = false;
+      stopping = true;
       if (timer) clearTimeout(timer);
       timer = null;
       await inFlight;

@@ -123,6 +123,55 @@ test('drops a record users refuses as invalid (logged) and still relays the ones
   expect((await inTrail(subject)).map((record) => record.type)).toEqual(['auth.login']);
 });
 
+test('keeps every record when users refuses the call itself (an older users without a field), and relays them once users takes it', async () => {
+  const subjects = [`usr_${randomBytes(8).toString('hex')}`, `usr_${randomBytes(8).toString('hex')}`];
+  const reachable = clientFor(urls.users!);
+  // The real users, sent records with a field its AuditEventInput does not have (as an older users
+  // would get from a newer recorder): Apollo refuses the variables with BAD_USER_INPUT, no record named.
+  let usersKnowsTheField = false;
+  const client: ServiceClient = {
+    request(target, query, variables, options) {
+      const events = (variables?.events as Record<string, unknown>[] | undefined) ?? [];
+      const sent = usersKnowsTheField ? variables : { ...variables, events: events.map((event) => ({ ...event, addedLater: true })) };
+      return reachable.request(target, query, sent, options);
+    },
+  };
+  const relay = createOutboxAuditRecorder({ source: SOURCE, query: auth.query, client, logger, retryMs: 50 });
+  for (const subject of subjects) await relay.record({}, { type: 'auth.login', actorId: subject, subjectId: subject, outcome: 'SUCCESS' });
+  await expect(relay.flush()).rejects.toThrow(/BAD_USER_INPUT/);
+  expect((await waiting()).map((row) => row.subject_id).filter((subject) => subjects.includes(subject))).toEqual(subjects);
+  usersKnowsTheField = true;
+  expect(await relay.flush()).toBe(2);
+  for (const subject of subjects) expect((await inTrail(subject)).map((record) => record.type)).toEqual(['auth.login']);
+});
+
+test('stop() ends a pass in flight after its current batch: a backlog and a slow users do not hold up shutdown', async () => {
+  const subject = `usr_${randomBytes(8).toString('hex')}`;
+  const reachable = clientFor(urls.users!);
+  const CALL_MS = 400;
+  const client: ServiceClient = {
+    async request(...args) {
+      await sleep(CALL_MS);
+      return reachable.request(...args);
+    },
+  };
+  // 200 records: 10 batches of 20, at least 4 s of calls to this slow users.
+  const writer = recorder('http://127.0.0.1:1/graphql');
+  for (let index = 0; index < 200; index += 1) await writer.record({}, { type: 'auth.login', actorId: subject, subjectId: subject, outcome: 'SUCCESS', details: { index } });
+  const relay = createOutboxAuditRecorder({ source: SOURCE, query: auth.query, client, logger, retryMs: 50 });
+  relay.start();
+  await sleep(CALL_MS / 2);
+  const stopping = Date.now();
+  await relay.stop();
+  expect(Date.now() - stopping).toBeLessThan(4 * CALL_MS);
+  // What was not sent waits in the table, and the next relay sends all of it, once.
+  const left = (await waiting()).filter((row) => row.subject_id === subject).length;
+  expect(left).toBeGreaterThan(0);
+  let sent = 0;
+  for (let pass = 0; pass < 20 && sent < left; pass += 1) sent += await recorder(urls.users!).flush();
+  expect((await inTrail(subject)).length).toBe(200);
+});
+
 test('a record relayed after an outage keeps the time it was written, not the time users received it', async () => {
   const subject = `usr_${randomBytes(8).toString('hex')}`;
   const down = recorder('http://127.0.0.1:1/graphql');
