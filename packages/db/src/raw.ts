@@ -10,7 +10,9 @@ export interface SqlRunner {
    * Inside a transaction only: sends a statement whose rows nobody reads without waiting for its
    * answer (on postgres.js it travels with the next statement or the COMMIT: a round trip less).
    * It runs before every statement sent after it; its failure fails the transaction, which
-   * rolls back (at the latest its COMMIT reports it).
+   * rolls back (at the latest its COMMIT reports it). Not the other way round: on postgres.js a
+   * query() called but not yet awaited reaches the connection a microtask after a send() made
+   * meanwhile, so send only once the queries it must follow are awaited (PGlite keeps call order).
    */
   send?(text: string, params?: readonly unknown[]): void;
 }
