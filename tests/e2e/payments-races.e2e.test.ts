@@ -123,3 +123,31 @@ it('after any interleaving of capture, cancel and refunds the order follows its 
   const checks = await gql(gatewayUrl, `{ verifyLedger { ok mismatches } reconcilePayments { ok mismatches } }`, {}, admin.accessToken);
   expect(checks.data).toEqual({ verifyLedger: { ok: true, mismatches: [] }, reconcilePayments: { ok: true, mismatches: [] } });
 }, 180_000);
+
+// Two payOrders with different keys on one order, the second fired while the first may be in its
+// success step (its payment row locked, the order's lock next) and taking the order's lock first:
+// the first pays, the second is refused INVALID_STATE, never an internal error, and the buyer is
+// charged once. The two take the order's lock before the payment's; when they took them in opposite
+// orders PostgreSQL could abort one as a deadlock, which this timing rarely hits:
+// subgraphs/payments/test/lock-order.int.test.ts forces that interleaving.
+it('a second payOrder with another key, racing the first one to its end, is refused cleanly and charges nothing', async () => {
+  const RACES = 24;
+  let payer: TestUser = buyer;
+  for (let race = 0; race < RACES; race += 1) {
+    if (race % 4 === 0) {
+      // A fresh buyer every few orders keeps risk's velocity rule from sending payments to review.
+      payer = await registerAndLogin(urls);
+      await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: usd((ORDER_AMOUNT * 8n).toString()), idempotencyKey: key() } }, payer.accessToken);
+    }
+    const before = await balanceOf(payer);
+    const orderId = (await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: usd(ORDER_AMOUNT.toString()) } }, payer.accessToken)).data!.createOrder.id;
+    const pay = () => gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId, idempotencyKey: key() } }, payer.accessToken);
+    const [first, second] = await Promise.all([pay(), sleep(race % 8 === 0 ? 0 : 2 + ((race * 7) % 30)).then(pay)]);
+    for (const response of [first, second]) if (response.errors) expect(codeOf(response), JSON.stringify(response.errors)).toBe('INVALID_STATE');
+    const paid = [first, second].filter((response) => !response.errors);
+    expect(paid).toHaveLength(1);
+    const view = (await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { status order { status } } }`, { id: paid[0]!.data!.payOrder.id }, payer.accessToken)).data!.payment;
+    expect(view).toEqual({ status: 'SUCCEEDED', order: { status: 'PAID' } });
+    expect(before.balance - (await balanceOf(payer)).balance).toBe(ORDER_AMOUNT);
+  }
+}, 180_000);

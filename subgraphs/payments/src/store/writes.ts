@@ -106,6 +106,14 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
     // on its own (a saga step recorded without a status change: one round trip instead of three).
     const run = changes.status === undefined && !order ? <T>(work: (sql: SqlRunner) => Promise<T>) => work({ query: database.query }) : database.transaction;
     return run(async (sql) => {
+      // An order to move is locked before the payment, as insertPayment and cancelOrderWithoutPayment
+      // lock it (one lock order: a payOrder with another key on the same order, holding the order's
+      // lock and waiting on this payment's live row in the one-live-payment index, used to deadlock
+      // with this change holding the payment and waiting for the order). A known order's move is
+      // sent first, with the payment's change; otherwise the order is locked by the payment's
+      // order id, sent with it too: no round trip more either way.
+      const movedEarly = order?.orderId ? moveOrderIn(sql, order.orderId, order.to) : null;
+      const orderLocked = order && !order.orderId ? sql.query(`select 1 from payments.orders where id = (select order_id from payments.payments where id = $1) for update`, [id]) : null;
       // One statement: lock the payment if the guard still holds, change it, say what its status
       // was (the version moves with the status). $1 id, $2 statuses, $3 step; changes from $4.
       const { assignments, parameters, statusPlaceholder } = paymentAssignments(changes, 4);
@@ -117,10 +125,8 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
          returning payment.*, before.status as previous_status`,
         [id, guard.statuses.join(','), guard.step ?? null, ...parameters],
       );
-      // A known order's move goes with the payment's change (the server runs it second: payment
-      // row locked first, then the order's, as before); its event is written once both answered.
-      const movedEarly = order?.orderId ? moveOrderIn(sql, order.orderId, order.to) : null;
-      const [[row], early] = await Promise.all([changed, movedEarly]);
+      // The order's move (or lock) ran first; its event is written once both answered.
+      const [[row], early] = await Promise.all([changed, movedEarly, orderLocked]);
       if (!row) {
         if (movedEarly) throw new PaymentDidNotMove(); // rolls back the order's move
         return null;
