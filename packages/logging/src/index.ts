@@ -26,17 +26,85 @@ const redactPaths = [
   '*.secret',
 ];
 
-let stdout: DestinationStream | undefined;
+/** How long a line may wait for others to share its write to stdout, and how much may gather. */
+export const STDOUT_COALESCE_MS = 10;
+export const STDOUT_COALESCE_CHARS = 16 * 1024;
+
+/** What a coalescing destination writes to: a pino destination (sonic-boom). */
+export interface LineSink {
+  write(chunk: string): unknown;
+  flush?(callback?: (error?: Error | null) => void): void;
+  flushSync?(): void;
+}
+
+/**
+ * Gathers lines for up to `delayMs` (or until `maxChars` gathered) and hands them to `sink` in one
+ * write. Under load that is one write per window instead of one per event-loop turn: a write to a
+ * pipe costs the writing thread as much as serialising a dozen access-log lines (bench:gateway
+ * profile: 6-7% of the gateway's CPU was the writes of single lines). A line waits at most
+ * `delayMs` (the timer keeps the process alive that long, so a process that ends by itself writes
+ * everything); process.exit and a fatal error write the gathered lines synchronously. What a
+ * SIGKILL can lose grows from the write in flight to the last `delayMs` of lines.
+ */
+export class CoalescingDestination implements DestinationStream {
+  private pending = '';
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly sink: LineSink,
+    private readonly delayMs = STDOUT_COALESCE_MS,
+    private readonly maxChars = STDOUT_COALESCE_CHARS,
+  ) {}
+
+  write(line: string): void {
+    this.pending += line;
+    if (this.pending.length >= this.maxChars) this.drain();
+    else this.timer ??= setTimeout(this.drain, this.delayMs);
+  }
+
+  /** Hands the gathered lines to the sink now. */
+  readonly drain = (): void => {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.pending) return;
+    const chunk = this.pending;
+    this.pending = '';
+    this.sink.write(chunk);
+  };
+
+  /** pino's logger.flush(): the gathered lines go to the sink, then the sink flushes. */
+  flush(callback?: (error?: Error | null) => void): void {
+    this.drain();
+    if (this.sink.flush) this.sink.flush(callback);
+    else callback?.();
+  }
+
+  /** Everything gathered and everything the sink holds, written before this returns. */
+  flushSync(): void {
+    this.drain();
+    this.sink.flushSync?.();
+  }
+}
+
+let stdout: CoalescingDestination | undefined;
 
 /**
  * The process's one stdout destination, shared by every root logger (so their lines never
- * interleave mid-line), written asynchronously: a line goes out at once when no write is in
- * flight, and the lines logged meanwhile go out together in the next write. Under load that is one
- * write for many access-log lines instead of a blocking write each (bench:gateway profile: 6% of
- * the gateway's CPU in synchronous writes). pino flushes it synchronously when the process exits.
+ * interleave mid-line): lines are coalesced (above) and written asynchronously by sonic-boom, the
+ * lines logged while a write is in flight going out together in the next. pino flushes sonic-boom
+ * synchronously when the process exits; the lines still gathered here are written then too.
  */
 function processStdout(): DestinationStream {
-  return (stdout ??= pino.destination({ dest: 1, sync: false }));
+  if (stdout) return stdout;
+  const destination = new CoalescingDestination(pino.destination({ dest: 1, sync: false }));
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stdout is gone (closed pipe): nothing left to write to.
+    }
+  });
+  return (stdout = destination);
 }
 
 /** `destination`: where lines go instead of stdout (tests capture them). */
