@@ -58,6 +58,19 @@ export interface AuditRecorder {
   record(request: { requestId?: string; logger?: Logger; sql?: SqlRunner }, entry: AuditEntry): Promise<void>;
 }
 
+/**
+ * An action's record, written in the action's own transaction: the store that makes the change
+ * calls it with its transaction once the change is made (with what the change produced, e.g. a new
+ * id), so the record commits with the change or not at all; a record that cannot be written fails
+ * the change. The relay sends it to users after the commit.
+ */
+export type AuditInTransaction<T = void> = (sql: SqlRunner, done: T) => Promise<void>;
+
+/** The AuditInTransaction of `entry` (built from what the change produced) through `recorder`. */
+export function auditInTransaction<T = void>(recorder: AuditRecorder, request: { requestId?: string; logger?: Logger }, entry: (done: T) => AuditEntry): AuditInTransaction<T> {
+  return (sql, done) => recorder.record({ requestId: request.requestId, logger: request.logger, sql }, entry(done));
+}
+
 /** For tests and tools that record nothing. */
 export const noAudit: AuditRecorder = { record: async () => {} };
 

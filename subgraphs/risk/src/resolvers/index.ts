@@ -1,3 +1,4 @@
+import { auditInTransaction } from '@paygraph/audit';
 import { badUserInput, forbidden } from '@paygraph/errors';
 import { isAdmin, requireAdminOrScope, requireAuthenticated, requireRole, type Viewer } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
@@ -68,9 +69,12 @@ export const resolvers: Resolvers = {
         newAccountAgeHours: input.newAccountAgeHours ?? current.newAccountAgeHours,
         weights,
       });
-      const saved = await context.store.saveRuleSet(next, admin.userId);
-      await context.audit.record(context, { type: 'risk.rules_updated', actorId: admin.userId, subjectId: `rules:${saved.version}`, outcome: 'SUCCESS' });
-      return saved;
+      // The record commits with the new version (packages/audit: AuditInTransaction).
+      return context.store.saveRuleSet(
+        next,
+        admin.userId,
+        auditInTransaction(context.audit, context, (saved) => ({ type: 'risk.rules_updated', actorId: admin.userId, subjectId: `rules:${saved.version}`, outcome: 'SUCCESS' })),
+      );
     },
     replayRiskAssessment: async (_parent, { id }, context) => {
       requireRole(context.viewer, 'ADMIN');
@@ -84,16 +88,19 @@ export const resolvers: Resolvers = {
     addToBlocklist: async (_parent, { input }, context) => {
       const admin = requireRole(context.viewer, 'ADMIN');
       const value = blocklistValue(input.kind, input.value);
-      const entry = await context.store.addToBlocklist({ kind: input.kind, value, createdBy: admin.userId });
-      await context.audit.record(context, { type: 'risk.blocklist_added', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' });
-      return entry;
+      return context.store.addToBlocklist(
+        { kind: input.kind, value, createdBy: admin.userId },
+        auditInTransaction(context.audit, context, () => ({ type: 'risk.blocklist_added', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' })),
+      );
     },
     removeFromBlocklist: async (_parent, { input }, context) => {
       const admin = requireRole(context.viewer, 'ADMIN');
       const value = blocklistValue(input.kind, input.value);
-      const removed = await context.store.removeFromBlocklist(input.kind, value);
-      if (removed) await context.audit.record(context, { type: 'risk.blocklist_removed', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' });
-      return removed;
+      return context.store.removeFromBlocklist(
+        input.kind,
+        value,
+        auditInTransaction(context.audit, context, () => ({ type: 'risk.blocklist_removed', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' })),
+      );
     },
   },
   RiskAssessment: {

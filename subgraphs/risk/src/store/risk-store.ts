@@ -1,5 +1,6 @@
 /** The only place with SQL for risk. */
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { desc, inArray } from 'drizzle-orm';
+import type { AuditInTransaction } from '@paygraph/audit';
 import { newId, sendStatement, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { DEFAULT_RULE_SET, type RiskFeatures, type RiskOutcome, type RuleSet } from '../domain/rules';
 import { assessments, blocklist, ruleSets, type AssessmentRow, type BlocklistRow, type RuleSetRow, type schema } from '../db/schema';
@@ -17,6 +18,13 @@ const parseJson = <T>(value: unknown): T => (typeof value === 'string' ? JSON.pa
 
 /** Email domains as the blocklist statements take them: one comma-separated text parameter. */
 const blocklistDomains = (domains: readonly string[]) => domains.filter((domain) => !domain.includes(',')).join(',');
+
+const toBlocklistEntry = (row: Record<string, unknown>): BlocklistRow => ({
+  kind: row.kind as BlocklistRow['kind'],
+  value: row.value as string,
+  createdBy: row.created_by as string,
+  createdAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
+});
 
 const toAssessment = (row: Record<string, unknown>): AssessmentRow => ({
   id: row.id as string,
@@ -49,13 +57,20 @@ export function createRiskStore(database: { db: Database<typeof schema>; transac
   return {
     currentRuleSet,
 
-    /** Appends a new version; concurrent changes get consecutive versions. */
-    async saveRuleSet(rules: RuleSet, createdBy: string): Promise<RuleSetRow> {
-      return db.transaction(async (tx) => {
-        await tx.execute(sql`select pg_advisory_xact_lock(${RULES_LOCK})`);
-        const [latest] = await tx.select({ version: ruleSets.version }).from(ruleSets).orderBy(desc(ruleSets.version)).limit(1);
-        const [saved] = await tx.insert(ruleSets).values({ version: (latest?.version ?? 0) + 1, rules, createdBy }).returning();
-        return saved!;
+    /**
+     * Appends a new version; concurrent changes get consecutive versions. `audit` records the
+     * change in its transaction.
+     */
+    async saveRuleSet(rules: RuleSet, createdBy: string, audit?: AuditInTransaction<RuleSetRow>): Promise<RuleSetRow> {
+      return database.transaction(async (sql) => {
+        await sql.query(`select pg_advisory_xact_lock($1::bigint)`, [String(RULES_LOCK)]);
+        const [row] = await sql.query(
+          `insert into risk.rule_sets (version, rules, created_by) select coalesce(max(version), 0) + 1, $1::jsonb, $2 from risk.rule_sets returning *`,
+          [JSON.stringify(rules), createdBy],
+        );
+        const saved = toRuleSet(row!);
+        await audit?.(sql, saved);
+        return saved;
       });
     },
 
@@ -73,15 +88,24 @@ export function createRiskStore(database: { db: Database<typeof schema>; transac
       return { ruleSet: rules ? toRuleSet(rules) : await currentRuleSet(), blocklisted: row!.blocklisted === true };
     },
 
-    async addToBlocklist(entry: Pick<BlocklistRow, 'kind' | 'value' | 'createdBy'>): Promise<BlocklistRow> {
-      await db.insert(blocklist).values(entry).onConflictDoNothing();
-      const [row] = await db.select().from(blocklist).where(and(eq(blocklist.kind, entry.kind), eq(blocklist.value, entry.value)));
-      return row!;
+    /** Adds an entry (kept as it is when already there); `audit` records the addition in its transaction. */
+    async addToBlocklist(entry: Pick<BlocklistRow, 'kind' | 'value' | 'createdBy'>, audit?: AuditInTransaction): Promise<BlocklistRow> {
+      return database.transaction(async (sql) => {
+        await sql.query(`insert into risk.blocklist (kind, value, created_by) values ($1, $2, $3) on conflict do nothing`, [entry.kind, entry.value, entry.createdBy]);
+        await audit?.(sql);
+        const [row] = await sql.query(`select kind, value, created_by, created_at from risk.blocklist where kind = $1 and value = $2`, [entry.kind, entry.value]);
+        return toBlocklistEntry(row!);
+      });
     },
 
-    async removeFromBlocklist(kind: BlocklistRow['kind'], value: string): Promise<boolean> {
-      const removed = await db.delete(blocklist).where(and(eq(blocklist.kind, kind), eq(blocklist.value, value))).returning({ value: blocklist.value });
-      return removed.length > 0;
+    /** Removes an entry; false when there was none. `audit` records a removal in its transaction. */
+    async removeFromBlocklist(kind: BlocklistRow['kind'], value: string, audit?: AuditInTransaction): Promise<boolean> {
+      return database.transaction(async (sql) => {
+        const removed = await sql.query(`delete from risk.blocklist where kind = $1 and value = $2 returning value`, [kind, value]);
+        if (removed.length === 0) return false;
+        await audit?.(sql);
+        return true;
+      });
     },
 
     async listBlocklist(): Promise<BlocklistRow[]> {
