@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { auditInTransaction } from '@paygraph/audit';
 import { unsentOutboxRecorder, waitingRecords, withOutboxUnwritable } from '@paygraph/audit/testing';
-import { openServiceDatabase, type ServiceDatabase } from '@paygraph/db';
+import type { ServiceDatabase } from '@paygraph/db';
+import { openOwnServiceDatabase } from '@paygraph/db/testing';
 import { schema } from '../src/db/schema';
 import { DEFAULT_RULE_SET } from '../src/domain/rules';
 import { migrationsFolder } from '../src/server';
@@ -14,7 +15,7 @@ let database: ServiceDatabase<typeof schema>;
 const request = { requestId: 'req-risk-audit' };
 
 beforeAll(async () => {
-  database = await openServiceDatabase({ service: 'risk', target: { kind: 'pglite', dataDir: 'memory://risk-audit-in-transaction' }, schema, migrationsFolder });
+  database = await openOwnServiceDatabase({ service: 'risk', schema, migrationsFolder, label: 'risk_audit' });
 });
 
 afterAll(async () => {

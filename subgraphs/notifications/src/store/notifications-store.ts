@@ -5,6 +5,7 @@
  * nothing. Deliveries are claimed with a lease (see `claimDue`) and each attempt is recorded with
  * the delivery's new status in one statement (`recordAttempts`, several attempts at once).
  */
+import type { AuditInTransaction } from '@paygraph/audit';
 import { and, asc, desc, eq, inArray, isNull, lt } from 'drizzle-orm';
 import { applyOnce, type DomainEvent } from '@paygraph/events';
 import { newId, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
@@ -353,8 +354,8 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
       return { email: Boolean(row!.email), sms: Boolean(row!.sms), push: Boolean(row!.push) };
     },
 
-    /** Adds an endpoint unless the merchant has the maximum already (then null). */
-    async createEndpoint(merchantId: string, url: string, secretSealed: string): Promise<WebhookEndpointRow | null> {
+    /** Adds an endpoint unless the merchant has the maximum already (then null); `audit` records it in its transaction. */
+    async createEndpoint(merchantId: string, url: string, secretSealed: string, audit?: AuditInTransaction<string>): Promise<WebhookEndpointRow | null> {
       const id = await database.transaction(async (sql) => {
         // Serialises registrations of one merchant, so concurrent ones cannot pass the limit together.
         await sql.query(`select pg_advisory_xact_lock(hashtext($1))`, [`paygraph.notifications.endpoints.${merchantId}`]);
@@ -362,6 +363,7 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
         if (Number(count!.count) >= WEBHOOK_ENDPOINTS_PER_MERCHANT_MAX) return null;
         const created = newId('whe');
         await sql.query(`insert into notifications.webhook_endpoints (id, merchant_id, url, secret_sealed) values ($1, $2, $3, $4)`, [created, merchantId, url, secretSealed]);
+        await audit?.(sql, created);
         return created;
       });
       if (!id) return null;
@@ -381,9 +383,9 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
     /**
      * Disables (or enables) the merchant's endpoint; null when it is not theirs. Disabling fails
      * its pending deliveries (ENDPOINT_DISABLED: the merchant can resend them) and no new ones are
-     * created until it is enabled again.
+     * created until it is enabled again. `audit` records the change in its transaction.
      */
-    async setEndpointEnabled(merchantId: string, id: string, enabled: boolean): Promise<WebhookEndpointRow | null> {
+    async setEndpointEnabled(merchantId: string, id: string, enabled: boolean, audit?: AuditInTransaction): Promise<WebhookEndpointRow | null> {
       const found = await database.transaction(async (sql) => {
         const [row] = await sql.query<{ id: string }>(
           `update notifications.webhook_endpoints set disabled_at = case when $3::text::boolean then null else coalesce(disabled_at, now()) end, updated_at = now()
@@ -392,34 +394,45 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
         );
         if (!row) return false;
         if (!enabled) await failPendingDeliveries(sql, id);
+        await audit?.(sql);
         return true;
       });
       return found ? findEndpoint(id) : null;
     },
 
-    /** Deletes the merchant's endpoint and fails its pending deliveries; false when it is not theirs. */
-    async deleteEndpoint(merchantId: string, id: string): Promise<boolean> {
+    /**
+     * Deletes the merchant's endpoint and fails its pending deliveries; false when it is not theirs.
+     * `audit` records the deletion in its transaction.
+     */
+    async deleteEndpoint(merchantId: string, id: string, audit?: AuditInTransaction): Promise<boolean> {
       return database.transaction(async (sql) => {
         const deleted = await sql.query(`delete from notifications.webhook_endpoints where id = $1 and merchant_id = $2 returning id`, [id, merchantId]);
         if (deleted.length === 0) return false;
         await failPendingDeliveries(sql, id);
+        await audit?.(sql);
         return true;
       });
     },
 
     /**
      * Replaces the signing secret; the replaced one keeps signing (a second v1) until
-     * `graceSeconds` from now. Null when the endpoint is not the merchant's.
+     * `graceSeconds` from now. Null when the endpoint is not the merchant's. `audit` records the
+     * rotation in its transaction.
      */
-    async rotateSecret(merchantId: string, id: string, secretSealed: string, graceSeconds: number): Promise<WebhookEndpointRow | null> {
-      const updated = await database.query(
-        `update notifications.webhook_endpoints
-            set previous_secret_sealed = secret_sealed, secret_sealed = $3,
-                previous_secret_expires_at = now() + $4::integer * interval '1 second', secret_rotated_at = now(), updated_at = now()
-          where id = $1 and merchant_id = $2 returning id`,
-        [id, merchantId, secretSealed, String(graceSeconds)],
-      );
-      return updated.length === 0 ? null : findEndpoint(id);
+    async rotateSecret(merchantId: string, id: string, secretSealed: string, graceSeconds: number, audit?: AuditInTransaction): Promise<WebhookEndpointRow | null> {
+      const rotated = await database.transaction(async (sql) => {
+        const updated = await sql.query(
+          `update notifications.webhook_endpoints
+              set previous_secret_sealed = secret_sealed, secret_sealed = $3,
+                  previous_secret_expires_at = now() + $4::integer * interval '1 second', secret_rotated_at = now(), updated_at = now()
+            where id = $1 and merchant_id = $2 returning id`,
+          [id, merchantId, secretSealed, String(graceSeconds)],
+        );
+        if (updated.length === 0) return false;
+        await audit?.(sql);
+        return true;
+      });
+      return rotated ? findEndpoint(id) : null;
     },
 
     /**
