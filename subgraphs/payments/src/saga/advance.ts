@@ -6,6 +6,7 @@
  * the request that started it, a replay, or the recovery pass. A step whose service is unavailable
  * leaves the payment where it was and answers SERVICE_UNAVAILABLE.
  */
+import type { AuditInTransaction } from '@paygraph/audit';
 import { InvariantError, invariant } from '@paygraph/errors';
 import type { PaymentRow } from '../db/schema';
 import { reload, unavailable, type FlowDeps } from '../deps';
@@ -56,14 +57,15 @@ export async function advance(deps: FlowDeps, start: PaymentRow): Promise<Paymen
  * Claims a payment waiting at HOLD_PLACED as PAYMENT_STEPS.HOLD_PLACED.claims[name] says, under
  * its row lock, with the facts the claim records: of a capture, a cancel, a review and an expiry,
  * one wins. Null when another actor moved it first (or, for a claim whose order must move, the
- * order could not).
+ * order could not). `audit` records the claim in its transaction.
  */
-export function claim(deps: FlowDeps, paymentId: string, name: ClaimName, facts: PaymentChanges = {}): Promise<PaymentRow | null> {
+export function claim(deps: FlowDeps, paymentId: string, name: ClaimName, facts: PaymentChanges = {}, audit?: AuditInTransaction): Promise<PaymentRow | null> {
   const claimed: StepClaim = PAYMENT_STEPS.HOLD_PLACED.claims[name];
   return deps.store.updatePayment(
     paymentId,
     { statuses: claimed.from, step: 'HOLD_PLACED' },
     { ...facts, step: claimed.step, status: claimed.status },
     claimed.order ? { to: claimed.order, required: claimed.orderRequired === true } : undefined,
+    audit,
   );
 }

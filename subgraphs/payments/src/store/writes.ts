@@ -5,6 +5,7 @@
  * once per connection (drizzle's builder sends every statement unprepared: two round trips and a
  * re-plan each); their columns come from the drizzle tables (columns.ts).
  */
+import type { AuditInTransaction } from '@paygraph/audit';
 import { invariant } from '@paygraph/errors';
 import { isUniqueViolation, newId, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { orderStatusEventType, paymentStatusEventType } from '@paygraph/events';
@@ -101,10 +102,10 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
     return order;
   }
 
-  async function updatePaymentOnce(id: string, guard: PaymentGuard, changes: PaymentChanges, order: OrderMove | undefined): Promise<PaymentRow | null> {
-    // A change that sets no status and moves no order writes no event: its one statement is atomic
-    // on its own (a saga step recorded without a status change: one round trip instead of three).
-    const run = changes.status === undefined && !order ? <T>(work: (sql: SqlRunner) => Promise<T>) => work({ query: database.query }) : database.transaction;
+  async function updatePaymentOnce(id: string, guard: PaymentGuard, changes: PaymentChanges, order: OrderMove | undefined, audit: AuditInTransaction | undefined): Promise<PaymentRow | null> {
+    // A change that sets no status, moves no order and is not audited writes nothing else: its one
+    // statement is atomic on its own (a saga step recorded without a status change: one round trip instead of three).
+    const run = changes.status === undefined && !order && !audit ? <T>(work: (sql: SqlRunner) => Promise<T>) => work({ query: database.query }) : database.transaction;
     return run(async (sql) => {
       // An order to move is locked before the payment, as insertPayment and cancelOrderWithoutPayment
       // lock it (one lock order: a payOrder with another key on the same order, holding the order's
@@ -142,6 +143,8 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
         if (moved) await emit(sql, moved.order.id, moved.order.version, orderStatusEventType(order.to), orderFacts(moved.order, moved.previousStatus));
         if (!moved && order.required) throw new OrderDidNotMove();
       }
+      // The change's audit record commits with it (its failure rolls the change back).
+      await audit?.(sql);
       return updated;
     });
   }
@@ -194,11 +197,12 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
      * (and step, when given), under its row lock (so of two actors claiming it, one wins). Writes
      * the payment event when the status changes, and moves the order along in the same
      * transaction when asked (as ORDER_TRANSITIONS allows; with `required`, an order that cannot
-     * move rolls the payment change back). Null when another actor moved it first.
+     * move rolls the payment change back). Null when another actor moved it first. `audit` records
+     * the change in its transaction (a record that cannot be written fails the change).
      */
-    async updatePayment(id: string, guard: PaymentGuard, changes: PaymentChanges, order?: OrderMove): Promise<PaymentRow | null> {
+    async updatePayment(id: string, guard: PaymentGuard, changes: PaymentChanges, order?: OrderMove, audit?: AuditInTransaction): Promise<PaymentRow | null> {
       try {
-        return await updatePaymentOnce(id, guard, changes, order);
+        return await updatePaymentOnce(id, guard, changes, order, audit);
       } catch (error) {
         if (error instanceof OrderDidNotMove || error instanceof PaymentDidNotMove) return null;
         throw error;
