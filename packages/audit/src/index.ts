@@ -11,7 +11,10 @@
  * Every other service records through its own audit outbox (outbox.ts,
  * `createOutboxAuditRecorder`): the record is kept in its database and relayed to users until
  * users accepts it, so users being down loses nothing and the action goes on (a login must not
- * fail because the audit trail is down).
+ * fail because the audit trail is down). A change and its record are written in one transaction
+ * (`auditedChange`: the store calls the record's AuditInTransaction with its transaction), so a
+ * crash never leaves one without the other; only a refused login, which changes nothing a record
+ * could commit with, is recorded on its own.
  */
 import type { SqlRunner } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
@@ -56,6 +59,11 @@ export interface AuditRecorder {
    * when given the caller's transaction (`sql`): then it fails with it, as the transaction does.
    */
   record(request: { requestId?: string; logger?: Logger; sql?: SqlRunner }, entry: AuditEntry): Promise<void>;
+  /**
+   * Records written in a caller's transaction have committed: relay them now. (A pass started
+   * from inside the transaction would run before its commit and not see them.)
+   */
+  committed?(): void;
 }
 
 /**
@@ -66,9 +74,39 @@ export interface AuditRecorder {
  */
 export type AuditInTransaction<T = void> = (sql: SqlRunner, done: T) => Promise<void>;
 
-/** The AuditInTransaction of `entry` (built from what the change produced) through `recorder`. */
-export function auditInTransaction<T = void>(recorder: AuditRecorder, request: { requestId?: string; logger?: Logger }, entry: (done: T) => AuditEntry): AuditInTransaction<T> {
-  return (sql, done) => recorder.record({ requestId: request.requestId, logger: request.logger, sql }, entry(done));
+/**
+ * The AuditInTransaction of `entry` (built from what the change produced; null when that is
+ * nothing to record) through `recorder`. The relay is not told: auditedChange does that after the
+ * commit.
+ */
+export function auditInTransaction<T = void>(recorder: AuditRecorder, request: { requestId?: string; logger?: Logger }, entry: (done: T) => AuditEntry | null): AuditInTransaction<T> {
+  return async (sql, done) => {
+    const built = entry(done);
+    if (built) await recorder.record({ requestId: request.requestId, logger: request.logger, sql }, built);
+  };
+}
+
+/**
+ * Runs `change` (a store call that makes a change in a transaction) with the AuditInTransaction
+ * of `entry`, and once it has committed (resolved) tells the relay, which sends the record at once.
+ * Without a recorder the change runs unaudited.
+ */
+export async function auditedChange<T, R>(
+  recorder: AuditRecorder | undefined,
+  request: { requestId?: string; logger?: Logger },
+  entry: (done: T) => AuditEntry | null,
+  change: (audit: AuditInTransaction<T> | undefined) => Promise<R>,
+): Promise<R> {
+  if (!recorder) return change(undefined);
+  let written = false;
+  const result = await change(async (sql, done) => {
+    const built = entry(done);
+    if (!built) return;
+    await recorder.record({ requestId: request.requestId, logger: request.logger, sql }, built);
+    written = true;
+  });
+  if (written) recorder.committed?.();
+  return result;
 }
 
 /** For tests and tools that record nothing. */

@@ -1,7 +1,8 @@
 /**
  * Durable audit records for the services that do not own the trail. A record is first written to
  * the recording service's own database (`<service>.audit_outbox`), in the caller's transaction
- * when it passes one (`request.sql`), and a relay then sends waiting records to users'
+ * when it passes one (`request.sql`; the caller calls committed() after the commit, as
+ * auditedChange does, and the relay sends it then), and a relay then sends waiting records to users'
  * `appendAuditEvents` in batches, each under the id it was given here, and deletes what users
  * accepted. Users stores a record once per id, so the crash windows are harmless: stopped before
  * sending, the record waits in the table for the next pass (of this instance or another one);
@@ -175,7 +176,7 @@ export function createOutboxAuditRecorder(options: { source: string; query: SqlR
       (error: unknown) => {
         options.logger.warn({ err: error, retryInMs: retryMs }, 'audit records could not be sent to users yet; they wait in the audit outbox');
         inFlight = null;
-        // Back off: a pass asked for meanwhile (an in-transaction record's schedule(0)) waits too.
+        // Back off: a pass asked for meanwhile (a record, a committed()) waits for the retry too.
         if (timer) clearTimeout(timer);
         timer = null;
         schedule(retryMs);
@@ -194,10 +195,11 @@ export function createOutboxAuditRecorder(options: { source: string; query: SqlR
         if (request.sql) throw error;
         return;
       }
-      // In the caller's transaction the record is sent after commit, by the next pass.
-      if (request.sql) schedule(0);
-      else kick();
+      // In the caller's transaction the record is sent once it has committed: the caller says so
+      // with committed() (auditedChange does), or the next pass sends it.
+      if (!request.sql) kick();
     },
+    committed: () => kick(),
     flush,
     start() {
       running = true;

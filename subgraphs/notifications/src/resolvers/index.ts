@@ -3,7 +3,7 @@
  * (anonymous: UNAUTHENTICATED); a notification or endpoint of someone else is NOT_FOUND, as if
  * it did not exist. Webhook endpoints belong to merchants (and admins, for their own tests).
  */
-import { auditInTransaction } from '@paygraph/audit';
+import { auditedChange } from '@paygraph/audit';
 import { badUserInput, invalidState, notFound } from '@paygraph/errors';
 import { requireRole, requireUser } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
@@ -77,38 +77,44 @@ export const resolvers: Resolvers = {
       const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
       const url = await vetWebhookUrl(input.url, { privateAddressesAllowed: context.settings.webhookPrivateAddressesAllowed, resolveAll: context.resolveAll });
       const secret = newWebhookSecret();
-      // Each endpoint change commits with its audit record (packages/audit: AuditInTransaction).
-      const audit = auditInTransaction(context.audit, context, (id: string) => ({ type: 'webhook.endpoint_registered', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' }));
-      const row = await context.store.createEndpoint(viewer.userId, url, context.sealer.seal(secret), audit);
+      // Each endpoint change commits with its audit record (packages/audit: auditedChange).
+      const row = await auditedChange(
+        context.audit,
+        context,
+        (id: string) => ({ type: 'webhook.endpoint_registered', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' }),
+        (audit) => context.store.createEndpoint(viewer.userId, url, context.sealer.seal(secret), audit),
+      );
       if (!row) throw badUserInput(`A merchant may register at most ${WEBHOOK_ENDPOINTS_PER_MERCHANT_MAX} webhook endpoints`, 'input.url');
       return endpointView(row, secret);
     },
     disableWebhookEndpoint: async (_parent, { id }, context) => {
       const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
-      const audit = auditInTransaction(context.audit, context, () => ({ type: 'webhook.endpoint_disabled', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' }));
-      const row = ID.test(id) ? await context.store.setEndpointEnabled(viewer.userId, id, false, audit) : null;
+      const entry = () => ({ type: 'webhook.endpoint_disabled', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' as const });
+      const row = ID.test(id) ? await auditedChange(context.audit, context, entry, (audit) => context.store.setEndpointEnabled(viewer.userId, id, false, audit)) : null;
       if (!row) throw noSuchEndpoint();
       return endpointView(row);
     },
     enableWebhookEndpoint: async (_parent, { id }, context) => {
       const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
-      const audit = auditInTransaction(context.audit, context, () => ({ type: 'webhook.endpoint_enabled', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' }));
-      const row = ID.test(id) ? await context.store.setEndpointEnabled(viewer.userId, id, true, audit) : null;
+      const entry = () => ({ type: 'webhook.endpoint_enabled', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' as const });
+      const row = ID.test(id) ? await auditedChange(context.audit, context, entry, (audit) => context.store.setEndpointEnabled(viewer.userId, id, true, audit)) : null;
       if (!row) throw noSuchEndpoint();
       return endpointView(row);
     },
     deleteWebhookEndpoint: async (_parent, { id }, context) => {
       const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
-      const audit = auditInTransaction(context.audit, context, () => ({ type: 'webhook.endpoint_deleted', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' }));
-      return ID.test(id) && (await context.store.deleteEndpoint(viewer.userId, id, audit));
+      const entry = () => ({ type: 'webhook.endpoint_deleted', actorId: viewer.userId, subjectId: id, outcome: 'SUCCESS' as const });
+      return ID.test(id) && (await auditedChange(context.audit, context, entry, (audit) => context.store.deleteEndpoint(viewer.userId, id, audit)));
     },
     rotateWebhookSecret: async (_parent, { input }, context) => {
       const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
       const grace = input.gracePeriodSeconds ?? SECRET_GRACE_SECONDS_DEFAULT;
       if (!Number.isInteger(grace) || grace < 0 || grace > SECRET_GRACE_SECONDS_MAX) throw badUserInput(`gracePeriodSeconds must be 0 to ${SECRET_GRACE_SECONDS_MAX}`, 'input.gracePeriodSeconds');
       const secret = newWebhookSecret();
-      const audit = auditInTransaction(context.audit, context, () => ({ type: 'webhook.secret_rotated', actorId: viewer.userId, subjectId: input.endpointId, outcome: 'SUCCESS' }));
-      const row = ID.test(input.endpointId) ? await context.store.rotateSecret(viewer.userId, input.endpointId, context.sealer.seal(secret), grace, audit) : null;
+      const entry = () => ({ type: 'webhook.secret_rotated', actorId: viewer.userId, subjectId: input.endpointId, outcome: 'SUCCESS' as const });
+      const row = ID.test(input.endpointId)
+        ? await auditedChange(context.audit, context, entry, (audit) => context.store.rotateSecret(viewer.userId, input.endpointId, context.sealer.seal(secret), grace, audit))
+        : null;
       if (!row) throw noSuchEndpoint();
       return endpointView(row, secret);
     },

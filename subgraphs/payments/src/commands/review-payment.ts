@@ -8,7 +8,7 @@
  * Asking again for the decision already taken returns the payment; the other decision is
  * INVALID_STATE.
  */
-import { auditInTransaction } from '@paygraph/audit';
+import { auditedChange } from '@paygraph/audit';
 import { badUserInput, forbidden, invalidState, notFound, unauthenticated } from '@paygraph/errors';
 import { hasScope, isAdmin, type Viewer } from '@paygraph/identity';
 import type { PaymentRow } from '../db/schema';
@@ -42,17 +42,10 @@ export async function reviewPayment(deps: FlowDeps, viewer: Viewer, input: { pay
   }
   const review = { reviewDecision: input.decision, reviewNote: note, reviewedBy: reviewer, reviewedAt: new Date() } as const;
   const name = claimOf(input.decision, payment);
-  // The decision's audit record commits with the claim (packages/audit: AuditInTransaction).
-  const audit = deps.audit
-    ? auditInTransaction(deps.audit, { ...request, logger: deps.logger }, () => ({
-        type: 'payment.review_decided',
-        actorId: reviewer,
-        subjectId: payment.id,
-        outcome: 'SUCCESS',
-        details: { decision: input.decision, captureMethod: payment.captureMethod },
-      }))
-    : undefined;
-  const claimed = await claim(deps, payment.id, name, name === 'review-approved-automatic' ? { ...review, captureRequestedAmount: payment.amount } : review, audit);
+  // The decision's audit record commits with the claim (packages/audit: auditedChange).
+  const decided = () => ({ type: 'payment.review_decided', actorId: reviewer, subjectId: payment.id, outcome: 'SUCCESS' as const, details: { decision: input.decision, captureMethod: payment.captureMethod } });
+  const facts = name === 'review-approved-automatic' ? { ...review, captureRequestedAmount: payment.amount } : review;
+  const claimed = await auditedChange(deps.audit, { ...request, logger: deps.logger }, decided, (audit) => claim(deps, payment.id, name, facts, audit));
   if (!claimed) {
     const now = await reload(deps, payment.id);
     if (now.reviewDecision !== null) return repeatedReview(deps, now, input.decision);

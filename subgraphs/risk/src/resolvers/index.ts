@@ -1,8 +1,8 @@
-import { auditInTransaction } from '@paygraph/audit';
+import { auditedChange } from '@paygraph/audit';
 import { badUserInput, forbidden } from '@paygraph/errors';
 import { isAdmin, requireAdminOrScope, requireAuthenticated, requireRole, type Viewer } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
-import type { AssessmentRow } from '../db/schema';
+import type { AssessmentRow, RuleSetRow } from '../db/schema';
 import { assertValidRuleSet, evaluate, RULE_CODES, type RuleCode, type RuleSet } from '../domain/rules';
 import type { Resolvers } from '../generated/resolvers-types';
 import { assess } from '../assess';
@@ -69,11 +69,12 @@ export const resolvers: Resolvers = {
         newAccountAgeHours: input.newAccountAgeHours ?? current.newAccountAgeHours,
         weights,
       });
-      // The record commits with the new version (packages/audit: AuditInTransaction).
-      return context.store.saveRuleSet(
-        next,
-        admin.userId,
-        auditInTransaction(context.audit, context, (saved) => ({ type: 'risk.rules_updated', actorId: admin.userId, subjectId: `rules:${saved.version}`, outcome: 'SUCCESS' })),
+      // The record commits with the new version (packages/audit: auditedChange).
+      return auditedChange(
+        context.audit,
+        context,
+        (saved: RuleSetRow) => ({ type: 'risk.rules_updated', actorId: admin.userId, subjectId: `rules:${saved.version}`, outcome: 'SUCCESS' }),
+        (audit) => context.store.saveRuleSet(next, admin.userId, audit),
       );
     },
     replayRiskAssessment: async (_parent, { id }, context) => {
@@ -88,18 +89,21 @@ export const resolvers: Resolvers = {
     addToBlocklist: async (_parent, { input }, context) => {
       const admin = requireRole(context.viewer, 'ADMIN');
       const value = blocklistValue(input.kind, input.value);
-      return context.store.addToBlocklist(
-        { kind: input.kind, value, createdBy: admin.userId },
-        auditInTransaction(context.audit, context, () => ({ type: 'risk.blocklist_added', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' })),
+      return auditedChange(
+        context.audit,
+        context,
+        () => ({ type: 'risk.blocklist_added', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' }),
+        (audit) => context.store.addToBlocklist({ kind: input.kind, value, createdBy: admin.userId }, audit),
       );
     },
     removeFromBlocklist: async (_parent, { input }, context) => {
       const admin = requireRole(context.viewer, 'ADMIN');
       const value = blocklistValue(input.kind, input.value);
-      return context.store.removeFromBlocklist(
-        input.kind,
-        value,
-        auditInTransaction(context.audit, context, () => ({ type: 'risk.blocklist_removed', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' })),
+      return auditedChange(
+        context.audit,
+        context,
+        () => ({ type: 'risk.blocklist_removed', actorId: admin.userId, subjectId: `${input.kind}:${value}`, outcome: 'SUCCESS' }),
+        (audit) => context.store.removeFromBlocklist(input.kind, value, audit),
       );
     },
   },
