@@ -16,7 +16,7 @@ import type { SessionDeps } from './sessions';
 import { createAuthStore } from './store/auth-store';
 import { signServiceToken } from './tokens';
 
-const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
+export const { typeDefs, migrationsFolder } = subgraphFiles(import.meta.url);
 
 export const authService: ServiceDefinition = {
   name: 'auth',
@@ -58,7 +58,7 @@ export const authService: ServiceDefinition = {
     if (!throttle.enabled) logger.warn('RATE_LIMITS=off: logins are not throttled');
     // Durable: kept in auth.audit_outbox until users accepts it (packages/audit outbox.ts).
     const audit = createOutboxAuditRecorder({ source: 'auth', query: database.query, client: users, logger });
-    const sessions: SessionDeps = { store: createAuthStore(database.db), users, signingKey, settings, logger, throttle, audit };
+    const sessions: SessionDeps = { store: createAuthStore(database), users, signingKey, settings, logger, throttle, audit };
     const verifyToken = createTokenVerifier({
       keys: localKeySet(signingKey),
       issuer: settings.issuer,

@@ -11,7 +11,7 @@ import { usersPort, type SessionUser } from './ports/users';
 import type { SigningKey } from './keys';
 import { verifyPassword } from './passwords';
 import type { AuthStore } from './store/auth-store';
-import type { AuditRecorder } from '@paygraph/audit';
+import { auditedChange, type AuditRecorder } from '@paygraph/audit';
 import { throttleKeys, type LoginThrottleSettings } from './domain/throttle';
 import { newRefreshToken, signAccessToken, type TokenSettings } from './tokens';
 
@@ -30,7 +30,7 @@ export interface SessionDeps {
   clientAddress?: string;
   /** Checks a password against its hash; argon2id unless a test counts the checks. */
   verifyPassword?: (hash: string | undefined, password: string) => Promise<boolean>;
-  /** The audit trail (packages/audit): a reused refresh token's family revocation is recorded. */
+  /** The audit trail (packages/audit): logins and token family revocations are recorded in their transaction. */
   audit?: AuditRecorder;
 }
 
@@ -40,11 +40,14 @@ const invalidRefreshToken = () => unauthenticated('The refresh token is not vali
 /** Emails longer than any valid address are rejected without a lookup (and without a lock row). */
 const LOGIN_EMAIL_LENGTH_MAX = 254;
 
+/** A session for `user`: a login's (a new family, its first refresh token stored with the login's audit record) or a refresh's (`refreshToken` stored already). */
 async function issue(deps: SessionDeps, user: UserReference, familyId: string, refreshToken?: string): Promise<IssuedSession> {
   const access = await signAccessToken(deps.signingKey, deps.settings, user);
   const token = refreshToken ?? newRefreshToken();
   if (!refreshToken) {
-    await deps.store.insertRefreshToken(token, user.id, familyId, new Date(Date.now() + deps.settings.refreshTokenTtlSeconds * 1000));
+    const expiresAt = new Date(Date.now() + deps.settings.refreshTokenTtlSeconds * 1000);
+    const entry = () => ({ type: 'auth.login', actorId: user.id, subjectId: user.id, outcome: 'SUCCESS' as const });
+    await auditedChange(deps.audit, deps, entry, (audit) => deps.store.insertRefreshToken(token, user.id, familyId, expiresAt, audit));
   }
   return { accessToken: access.token, refreshToken: token, expiresAt: access.expiresAt, user };
 }
@@ -106,9 +109,10 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
   const outcome = await deps.store.rotate(refreshToken, next);
   if (outcome.kind === 'invalid') throw invalidRefreshToken();
   if (outcome.kind === 'reused') {
-    const revoked = await deps.store.revokeFamily(outcome.familyId);
+    // The revocation commits with its audit record.
+    const entry = (revoked: number) => ({ type: 'auth.token_family_revoked', actorId: outcome.userId, subjectId: outcome.familyId, outcome: 'SUCCESS' as const, details: { reason: 'refresh_token_reused', revoked } });
+    const revoked = await auditedChange(deps.audit, deps, entry, (audit) => deps.store.revokeFamily(outcome.familyId, audit));
     deps.logger.warn({ userId: outcome.userId, familyId: outcome.familyId, revoked }, 'refresh token reused: session revoked');
-    await deps.audit?.record({ requestId: deps.requestId, logger: deps.logger }, { type: 'auth.token_family_revoked', actorId: outcome.userId, subjectId: outcome.familyId, outcome: 'SUCCESS', details: { reason: 'refresh_token_reused', revoked } });
     throw invalidRefreshToken();
   }
   const user = await usersPort(deps.users, deps.requestId).userById(outcome.userId);
@@ -119,11 +123,17 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
   return issue(deps, toReference(user), outcome.familyId, next.token);
 }
 
-/** Ends the session a refresh token belongs to; returns whose and which family when live tokens were revoked, else null. */
+/**
+ * Ends the session a refresh token belongs to; returns whose and which family when live tokens were
+ * revoked, else null. A revocation commits with its audit record: the holder of the session's
+ * refresh token ends it, recorded as its user, the family as subject (as a reuse revocation is).
+ */
 export async function logout(deps: SessionDeps, refreshToken: string): Promise<{ userId: string; familyId: string; revoked: number } | null> {
   if (refreshToken.length > REFRESH_TOKEN_LENGTH_MAX) return null;
   const family = await deps.store.familyOf(refreshToken);
   if (!family) return null;
-  const revoked = await deps.store.revokeFamily(family.familyId);
+  const entry = (revoked: number) =>
+    revoked > 0 ? { type: 'auth.token_family_revoked', actorId: family.userId, subjectId: family.familyId, outcome: 'SUCCESS' as const, details: { reason: 'logout', revoked } } : null;
+  const revoked = await auditedChange(deps.audit, deps, entry, (audit) => deps.store.revokeFamily(family.familyId, audit));
   return revoked > 0 ? { ...family, revoked } : null;
 }

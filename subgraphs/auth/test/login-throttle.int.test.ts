@@ -80,7 +80,7 @@ const tally = (results: Awaited<ReturnType<typeof loginFrom>>[]) => ({
 
 describe('the attempt is counted before the password is checked', () => {
   it('lets exactly the free attempts through when 100 arrive at once at the store', async () => {
-    const store = createAuthStore(authDb.db);
+    const store = createAuthStore(authDb);
     const key = throttleKeys(`race-${randomBytes(4).toString('hex')}@example.test`, newClient()).pair;
     const settings = { ...DEFAULT_LOGIN_THROTTLE, failuresFree: FAILURES_FREE };
     const attempts = await Promise.all(Array.from({ length: 100 }, () => store.consumeLoginAttempt(key, settings)));

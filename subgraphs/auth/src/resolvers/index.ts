@@ -18,9 +18,8 @@ export const resolvers: Resolvers = {
     login: async (_parent, { input }, context) => {
       const attempted = input.email.trim().toLowerCase().slice(0, AUDIT_EMAIL_LENGTH_MAX);
       try {
-        const session = await login({ ...context.sessions, requestId: context.requestId }, input.email, input.password);
-        await context.audit.record(context, { type: 'auth.login', actorId: session.user.id, subjectId: session.user.id, outcome: 'SUCCESS' });
-        return session;
+        // A login's audit record commits with its session (sessions.ts); a refused one's is written here.
+        return await login({ ...context.sessions, requestId: context.requestId }, input.email, input.password);
       } catch (error) {
         const code = (error as { extensions?: { code?: string } }).extensions?.code;
         if (code === 'UNAUTHENTICATED' || code === 'RATE_LIMITED') {
@@ -31,10 +30,8 @@ export const resolvers: Resolvers = {
     },
     refreshToken: (_parent, { refreshToken }, context) => refresh({ ...context.sessions, requestId: context.requestId }, refreshToken),
     logout: async (_parent, { refreshToken }, context) => {
-      const ended = await logout(context.sessions, refreshToken);
-      // The holder of the session's refresh token ends it: recorded as its user, the family as subject (as a reuse revocation is).
-      if (ended) await context.audit.record(context, { type: 'auth.token_family_revoked', actorId: ended.userId, subjectId: ended.familyId, outcome: 'SUCCESS', details: { reason: 'logout', revoked: ended.revoked } });
-      return ended !== null;
+      // The revocation's audit record commits with it (sessions.ts).
+      return (await logout({ ...context.sessions, requestId: context.requestId }, refreshToken)) !== null;
     },
     setPassword: async (_parent, { userId, password }, context) => {
       requireScope(context.viewer, CREDENTIALS_SCOPE);

@@ -1,7 +1,8 @@
 /** The only place with SQL for auth: credentials, refresh-token families and login throttling. */
 import { createHash } from 'node:crypto';
 import { and, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
-import { newId, rowsOf, type Database } from '@paygraph/db';
+import type { AuditInTransaction } from '@paygraph/audit';
+import { newId, rowsOf, type Database, type RawTransaction } from '@paygraph/db';
 import { credentials, loginThrottle, refreshTokens, type schema } from '../db/schema';
 import { LOGIN_ATTEMPT_PENDING_SECONDS_MAX, type LoginThrottleSettings } from '../domain/throttle';
 
@@ -14,7 +15,8 @@ export type RefreshOutcome =
   | { kind: 'reused'; userId: string; familyId: string }
   | { kind: 'invalid' };
 
-export function createAuthStore(db: Database<typeof schema>) {
+export function createAuthStore(database: { db: Database<typeof schema>; transaction: RawTransaction }) {
+  const db = database.db;
   return {
     async passwordHash(userId: string): Promise<string | undefined> {
       const [row] = await db.select({ hash: credentials.passwordHash }).from(credentials).where(eq(credentials.userId, userId));
@@ -40,8 +42,18 @@ export function createAuthStore(db: Database<typeof schema>) {
       });
     },
 
-    async insertRefreshToken(token: string, userId: string, familyId: string, expiresAt: Date): Promise<void> {
-      await db.insert(refreshTokens).values({ id: newId('rtk'), familyId, userId, tokenHash: hashRefreshToken(token), expiresAt });
+    /** Stores a new family's first refresh token (a login); `audit` records the login in its transaction. */
+    async insertRefreshToken(token: string, userId: string, familyId: string, expiresAt: Date, audit?: AuditInTransaction): Promise<void> {
+      await database.transaction(async (sql) => {
+        await sql.query(`insert into auth.refresh_tokens (id, family_id, user_id, token_hash, expires_at) values ($1, $2, $3, $4, $5::timestamptz)`, [
+          newId('rtk'),
+          familyId,
+          userId,
+          hashRefreshToken(token),
+          expiresAt.toISOString(),
+        ]);
+        await audit?.(sql);
+      });
     },
 
     /**
@@ -66,14 +78,16 @@ export function createAuthStore(db: Database<typeof schema>) {
       });
     },
 
-    /** Revokes every live token of a family; returns how many were live. */
-    async revokeFamily(familyId: string): Promise<number> {
-      const revoked = await db
-        .update(refreshTokens)
-        .set({ revokedAt: new Date() })
-        .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)))
-        .returning({ id: refreshTokens.id });
-      return revoked.length;
+    /**
+     * Revokes every live token of a family; returns how many were live. `audit` records the
+     * revocation in its transaction, given that count.
+     */
+    async revokeFamily(familyId: string, audit?: AuditInTransaction<number>): Promise<number> {
+      return database.transaction(async (sql) => {
+        const revoked = await sql.query(`update auth.refresh_tokens set revoked_at = now() where family_id = $1 and revoked_at is null returning id`, [familyId]);
+        await audit?.(sql, revoked.length);
+        return revoked.length;
+      });
     },
 
     /** The token family a refresh token belongs to, and whose session it is. */
