@@ -13,8 +13,8 @@
  * users accepts it, so users being down loses nothing and the action goes on (a login must not
  * fail because the audit trail is down). A change and its record are written in one transaction
  * (`auditedChange`: the store calls the record's AuditInTransaction with its transaction), so a
- * crash never leaves one without the other; only a refused login, which changes nothing a record
- * could commit with, is recorded on its own.
+ * crash never leaves one without the other. Recorded on their own, after the action: a refused
+ * login (it changes nothing a record could commit with) and the start-up re-seal of secrets.
  */
 import type { SqlRunner } from '@paygraph/db';
 import type { Logger } from '@paygraph/logging';
