@@ -76,20 +76,27 @@ export type AuditInTransaction<T = void> = (sql: SqlRunner, done: T) => Promise<
 
 /**
  * The AuditInTransaction of `entry` (built from what the change produced; null when that is
- * nothing to record) through `recorder`. The relay is not told: auditedChange does that after the
- * commit.
+ * nothing to record) through `recorder`; `written` is called once the record is in the
+ * transaction. The relay is not told: auditedChange does that after the commit.
  */
-export function auditInTransaction<T = void>(recorder: AuditRecorder, request: { requestId?: string; logger?: Logger }, entry: (done: T) => AuditEntry | null): AuditInTransaction<T> {
+export function auditInTransaction<T = void>(
+  recorder: AuditRecorder,
+  request: { requestId?: string; logger?: Logger },
+  entry: (done: T) => AuditEntry | null,
+  written?: () => void,
+): AuditInTransaction<T> {
   return async (sql, done) => {
     const built = entry(done);
-    if (built) await recorder.record({ requestId: request.requestId, logger: request.logger, sql }, built);
+    if (!built) return;
+    await recorder.record({ requestId: request.requestId, logger: request.logger, sql }, built);
+    written?.();
   };
 }
 
 /**
  * Runs `change` (a store call that makes a change in a transaction) with the AuditInTransaction
- * of `entry`, and once it has committed (resolved) tells the relay, which sends the record at once.
- * Without a recorder the change runs unaudited.
+ * of `entry`, and once it has committed (resolved) with a record in it tells the relay, which
+ * sends the record at once. Without a recorder the change runs unaudited.
  */
 export async function auditedChange<T, R>(
   recorder: AuditRecorder | undefined,
@@ -99,12 +106,9 @@ export async function auditedChange<T, R>(
 ): Promise<R> {
   if (!recorder) return change(undefined);
   let written = false;
-  const result = await change(async (sql, done) => {
-    const built = entry(done);
-    if (!built) return;
-    await recorder.record({ requestId: request.requestId, logger: request.logger, sql }, built);
+  const result = await change(auditInTransaction(recorder, request, entry, () => {
     written = true;
-  });
+  }));
   if (written) recorder.committed?.();
   return result;
 }
