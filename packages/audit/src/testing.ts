@@ -17,8 +17,8 @@ export function unsentOutboxRecorder(source: string, query: SqlRunner['query']):
 
 /** The records waiting in `<source>.audit_outbox`, oldest first. */
 export function waitingRecords(source: string, query: SqlRunner['query']) {
-  return query<{ type: string; actor_id: string | null; subject_id: string | null; outcome: string; request_id: string | null }>(
-    `select type, actor_id, subject_id, outcome, request_id from "${source}".audit_outbox order by sequence`,
+  return query<{ type: string; actor_id: string | null; subject_id: string | null; outcome: string; request_id: string | null; details: string | null }>(
+    `select type, actor_id, subject_id, outcome, request_id, details from "${source}".audit_outbox order by sequence`,
   );
 }
 

@@ -109,18 +109,27 @@ export async function refresh(deps: SessionDeps, refreshToken: string): Promise<
   const outcome = await deps.store.rotate(refreshToken, next);
   if (outcome.kind === 'invalid') throw invalidRefreshToken();
   if (outcome.kind === 'reused') {
-    // The revocation commits with its audit record.
-    const entry = (revoked: number) => ({ type: 'auth.token_family_revoked', actorId: outcome.userId, subjectId: outcome.familyId, outcome: 'SUCCESS' as const, details: { reason: 'refresh_token_reused', revoked } });
-    const revoked = await auditedChange(deps.audit, deps, entry, (audit) => deps.store.revokeFamily(outcome.familyId, audit));
+    const revoked = await revokeRecorded(deps, outcome, 'refresh_token_reused');
     deps.logger.warn({ userId: outcome.userId, familyId: outcome.familyId, revoked }, 'refresh token reused: session revoked');
     throw invalidRefreshToken();
   }
   const user = await usersPort(deps.users, deps.requestId).userById(outcome.userId);
   if (!user) {
-    await deps.store.revokeFamily(outcome.familyId);
+    // Users no longer knows the session's user: the session ends, recorded as any revocation is.
+    await revokeRecorded(deps, outcome, 'user_not_found');
     throw invalidRefreshToken();
   }
   return issue(deps, toReference(user), outcome.familyId, next.token);
+}
+
+/**
+ * Revokes a token family's live tokens in one transaction with their audit record (none when none
+ * was live): recorded as its user's act, the family as subject, with why. Returns how many.
+ */
+function revokeRecorded(deps: SessionDeps, family: { userId: string; familyId: string }, reason: 'logout' | 'refresh_token_reused' | 'user_not_found'): Promise<number> {
+  const entry = (revoked: number) =>
+    revoked > 0 ? { type: 'auth.token_family_revoked', actorId: family.userId, subjectId: family.familyId, outcome: 'SUCCESS' as const, details: { reason, revoked } } : null;
+  return auditedChange(deps.audit, deps, entry, (audit) => deps.store.revokeFamily(family.familyId, audit));
 }
 
 /**
@@ -132,8 +141,6 @@ export async function logout(deps: SessionDeps, refreshToken: string): Promise<{
   if (refreshToken.length > REFRESH_TOKEN_LENGTH_MAX) return null;
   const family = await deps.store.familyOf(refreshToken);
   if (!family) return null;
-  const entry = (revoked: number) =>
-    revoked > 0 ? { type: 'auth.token_family_revoked', actorId: family.userId, subjectId: family.familyId, outcome: 'SUCCESS' as const, details: { reason: 'logout', revoked } } : null;
-  const revoked = await auditedChange(deps.audit, deps, entry, (audit) => deps.store.revokeFamily(family.familyId, audit));
+  const revoked = await revokeRecorded(deps, family, 'logout');
   return revoked > 0 ? { ...family, revoked } : null;
 }
