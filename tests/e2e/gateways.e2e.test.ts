@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 import { gql, registerAndLogin } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
@@ -24,18 +24,15 @@ interface Setup {
   cleanUp(): Promise<void>;
 }
 
-const server = postgres(serverUrl, { max: 1, onnotice: () => {} });
-const database = `paygraph_gateways_${suffix}`;
+let database: OwnDatabase | undefined;
 
 const setups: Record<string, Setup> = {
   postgres: {
     async env() {
-      await server.unsafe(`create database ${database}`);
-      const url = new URL(serverUrl);
-      url.pathname = `/${database}`;
-      return { DATABASE_URL: url.toString(), EVENT_TRANSPORT: 'postgres' };
+      database = await createOwnDatabase(serverUrl, 'gateways');
+      return { DATABASE_URL: database.url, EVENT_TRANSPORT: 'postgres' };
     },
-    cleanUp: async () => void (await server.unsafe(`drop database if exists ${database} with (force)`)),
+    cleanUp: async () => await database?.drop(),
   },
   nats: {
     env: async () => ({ NATS_URL: natsUrl, EVENT_TRANSPORT: 'nats', NATS_STREAM: `PAYGRAPH_TEST_${suffix}`, NATS_SUBJECT_PREFIX: `paygraph.test.${suffix}` }),
@@ -46,10 +43,6 @@ const setups: Record<string, Setup> = {
     },
   },
 };
-
-afterAll(async () => {
-  await server.end();
-});
 
 describe.each(Object.keys(setups))('two gateway processes over %s', (transport) => {
   const setup = setups[transport]!;

@@ -4,12 +4,11 @@
 // process gets USERS_URL=<second>,<first> (the instance that will stop is listed first) and
 // AUTH_URL=<a closed port>,<auth> (login and the token keys must come from the auth that answers).
 // Each users instance's /metrics tells how many GraphQL requests it served.
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { TEST_SERVICE_SECRET } from '../support/constants';
@@ -18,13 +17,7 @@ import { PROCESS_START_TIMEOUT_MS, serviceProcess, type ServiceProcess } from '.
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
 
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const database = `paygraph_instances_${randomBytes(4).toString('hex')}`;
-const databaseUrl = (() => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-})();
-const server = postgres(serverUrl, { max: 1, onnotice: () => {} });
+let database: OwnDatabase | undefined;
 const dataDir = mkdtempSync(path.join(tmpdir(), 'paygraph-instances-'));
 
 const ME = `{ me { id email } }`;
@@ -49,8 +42,8 @@ describe('a gateway process over two instances of one subgraph', () => {
   let user: TestUser;
 
   beforeAll(async () => {
-    await server.unsafe(`create database ${database}`);
-    const env = { DATABASE_URL: databaseUrl, DATA_DIR: dataDir, SERVICE_SECRET: TEST_SERVICE_SECRET };
+    database = await createOwnDatabase(serverUrl, 'instances');
+    const env = { DATABASE_URL: database.url, DATA_DIR: dataDir, SERVICE_SECRET: TEST_SERVICE_SECRET };
     platform = await startTestPlatform({ env, gateway: false });
     const subgraphUrls = Object.fromEntries([...platform.subgraphs.values()].map((subgraph) => [subgraph.name, subgraph.url]));
     firstUsersUrl = subgraphUrls.users!;
@@ -68,8 +61,7 @@ describe('a gateway process over two instances of one subgraph', () => {
     await gateway?.stop();
     await second?.kill().catch(() => undefined);
     await platform?.stop();
-    await server.unsafe(`drop database if exists ${database} with (force)`).catch(() => undefined);
-    await server.end();
+    await database?.drop().catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
 

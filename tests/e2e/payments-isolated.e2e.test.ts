@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 import { TEST_PASSWORD, gql, loginAs, registerAndLogin, uniqueEmail, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { createPaymentsService, createRecoveryHandle } from '../../subgraphs/payments/src/server';
@@ -12,9 +13,8 @@ import { createPaymentsService, createRecoveryHandle } from '../../subgraphs/pay
 const recoveryHandle = createRecoveryHandle();
 
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const database = `paygraph_payments_${randomBytes(4).toString('hex')}`;
+let database: OwnDatabase;
 const adminEmail = uniqueEmail('admin');
-const server = postgres(serverUrl, { max: 1, onnotice: () => {} });
 const HOLD_EXPIRY_SECONDS = 2;
 let platform: Platform;
 let gatewayUrl: string;
@@ -25,14 +25,12 @@ const key = () => `k-${randomBytes(6).toString('hex')}`;
 const usd = (amount: string) => ({ amount, currency: 'USD' });
 
 beforeAll(async () => {
-  await server.unsafe(`create database ${database}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  paymentsDb = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  database = await createOwnDatabase(serverUrl, 'payments');
+  paymentsDb = postgres(database.url, { max: 1, onnotice: () => {} });
   platform = await startTestPlatform({
     services: { payments: createPaymentsService({ recovery: recoveryHandle }) },
     env: {
-      PAYMENTS_DATABASE_URL: url.toString(),
+      PAYMENTS_DATABASE_URL: database.url,
       ADMIN_EMAIL: adminEmail,
       ADMIN_PASSWORD: TEST_PASSWORD,
       PAYMENT_HOLD_EXPIRY_SECONDS: String(HOLD_EXPIRY_SECONDS),
@@ -47,8 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await platform?.stop();
   await paymentsDb?.end();
-  await server.unsafe(`drop database if exists ${database} with (force)`);
-  await server.end();
+  await database?.drop();
 });
 
 async function payment(captureMethod: 'AUTOMATIC' | 'MANUAL') {

@@ -3,9 +3,8 @@
 // and ledger tables of a platform of their own, then reconciled through the gateway by the real
 // code path against the real ledger: every payment is checked, and the one seeded disagreement (a
 // refund the ledger never moved, on a page far from the first) is the one reported.
-import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
 import { TEST_PASSWORD, gql, loginAs, uniqueEmail } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
@@ -17,24 +16,19 @@ const REFUNDS_PER_PAYMENT = 3;
 const MISMATCHED = 5_000;
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const onServer = Boolean(process.env.DATABASE_URL);
-const suffix = randomBytes(4).toString('hex');
 /** On PostgreSQL the seeded rows go to databases of their own, never the ones other tests share. */
-const databases = { payments: `paygraph_reconcile_payments_${suffix}`, ledger: `paygraph_reconcile_ledger_${suffix}` };
+const databases: OwnDatabase[] = [];
 const adminEmail = uniqueEmail('admin');
-const server = onServer ? postgres(serverUrl, { max: 1, onnotice: () => {} }) : null;
 let platform: Platform;
 let env: Record<string, string> = {};
 
-const urlOf = (database: string) => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-};
-
 beforeAll(async () => {
-  if (server) {
-    for (const database of Object.values(databases)) await server.unsafe(`create database ${database}`);
-    env = { PAYMENTS_DATABASE_URL: urlOf(databases.payments), LEDGER_DATABASE_URL: urlOf(databases.ledger) };
+  if (onServer) {
+    const payments = await createOwnDatabase(serverUrl, 'reconcile_payments');
+    databases.push(payments);
+    const ledger = await createOwnDatabase(serverUrl, 'reconcile_ledger');
+    databases.push(ledger);
+    env = { PAYMENTS_DATABASE_URL: payments.url, LEDGER_DATABASE_URL: ledger.url };
   }
   // The reconciliation of 10,000 payments is one request: give it the time a large book needs.
   // One reconciliation of 10,000 payments runs longer than the default per-request deadline
@@ -44,10 +38,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.stop();
-  if (server) {
-    for (const database of Object.values(databases)) await server.unsafe(`drop database if exists ${database} with (force)`);
-    await server.end();
-  }
+  for (const database of databases) await database.drop();
 });
 
 async function seed() {

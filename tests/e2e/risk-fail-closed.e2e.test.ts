@@ -1,29 +1,24 @@
 // Proves risk fails closed: with its database gone (dropped on the PostgreSQL server while the
 // platform runs), assessRisk answers an error and never a decision, so a caller can only turn it
 // into a declined payment.
-import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 import { TEST_PASSWORD, errorCode, gql, registerAndLogin, uniqueEmail } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const database = `paygraph_risk_down_${randomBytes(4).toString('hex')}`;
+let database: OwnDatabase;
 const adminEmail = uniqueEmail('admin');
-const server = postgres(serverUrl, { max: 1, onnotice: () => {} });
 let platform: Platform;
 
 beforeAll(async () => {
-  await server.unsafe(`create database ${database}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  platform = await startTestPlatform({ env: { RISK_DATABASE_URL: url.toString(), ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD } });
+  database = await createOwnDatabase(serverUrl, 'risk_down');
+  platform = await startTestPlatform({ env: { RISK_DATABASE_URL: database.url, ADMIN_EMAIL: adminEmail, ADMIN_PASSWORD: TEST_PASSWORD } });
 });
 
 afterAll(async () => {
   await platform?.stop();
-  await server.unsafe(`drop database if exists ${database} with (force)`);
-  await server.end();
+  await database?.drop();
 });
 
 it('answers an error, never a decision, when its database is down', async () => {
@@ -34,7 +29,7 @@ it('answers an error, never a decision, when its database is down', async () => 
   const assess = () => gql(gatewayUrl, `mutation($input: AssessRiskInput!) { assessRisk(input: $input) { decision } }`, { input: { userId: buyer.id, amount: { amount: '100', currency: 'USD' } } }, adminToken);
 
   expect((await assess()).data!.assessRisk.decision).toBe('APPROVE');
-  await server.unsafe(`drop database ${database} with (force)`);
+  await database.drop();
   const failed = await assess();
   expect(failed.data ?? null).toBeNull();
   expect(errorCode(failed)).toBe('INTERNAL_SERVER_ERROR');

@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
+import { createOwnDatabase } from '@paygraph/db/testing';
 import { serviceCredential } from '@paygraph/identity';
 import { schema as notificationsSchema } from '../../subgraphs/notifications/src/db/schema';
 import { createSecretSealer as createWebhookSecretSealer } from '../../subgraphs/notifications/src/webhooks/secrets';
@@ -28,18 +28,7 @@ beforeAll(async () => {
   const serverUrl = process.env.DATABASE_URL;
   if (!serverUrl) return;
   // Its own database: the shared test database's signing key is sealed with the test secret.
-  const name = `paygraph_rotation_${randomBytes(4).toString('hex')}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  database = {
-    url: url.toString(),
-    drop: async () => {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
+  database = await createOwnDatabase(serverUrl, 'rotation');
 });
 
 afterAll(async () => {

@@ -82,7 +82,7 @@ beforeAll(async () => {
     request.on('end', () => response.end('ok'));
   });
   await new Promise<void>((resolve) => webhookReceiver.listen(0, '127.0.0.1', resolve));
-  ownDatabase = await ownDatabaseWhenShared('paygraph_tracing');
+  ownDatabase = await ownDatabaseWhenShared('tracing');
   platform = await startTestPlatform({
     env: {
       ...ownDatabase.env,

@@ -71,7 +71,7 @@ async function expectOrdinaryQueryWorks(gatewayUrl: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  ownDatabase = await ownDatabaseWhenShared('paygraph_limits_raised');
+  ownDatabase = await ownDatabaseWhenShared('limits_raised');
   platform = await spawnPlatform({ DATA_DIR: dataDir, ...ownDatabase.env, ...RAISED, RESPONSE_SIZE_MAX_BYTES: String(RESPONSE_SIZE_MAX_BYTES) });
   deadline = await spawnGateway(platform.subgraphUrls, {
     ...RAISED,

@@ -5,8 +5,7 @@
  * a file whose assertions need its platform alone takes one of these. On PGlite (no DATABASE_URL)
  * every platform has its own DATA_DIR already, and this gives nothing.
  */
-import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
+import { createOwnDatabase } from '@paygraph/db/testing';
 
 export interface OwnDatabase {
   /** `{ DATABASE_URL }` for the platform's environment, or `{}` on PGlite. */
@@ -14,18 +13,9 @@ export interface OwnDatabase {
   drop(): Promise<void>;
 }
 
-export async function ownDatabaseWhenShared(prefix: string, sharedUrl = process.env.DATABASE_URL): Promise<OwnDatabase> {
+/** `label`: lower-case letters, digits and underscores (the database is paygraph_<label>_<random>). */
+export async function ownDatabaseWhenShared(label: string, sharedUrl = process.env.DATABASE_URL): Promise<OwnDatabase> {
   if (!sharedUrl) return { env: {}, drop: async () => {} };
-  const database = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const server = postgres(sharedUrl, { max: 1, onnotice: () => {} });
-  await server.unsafe(`create database ${database}`);
-  const url = new URL(sharedUrl);
-  url.pathname = `/${database}`;
-  return {
-    env: { DATABASE_URL: url.toString() },
-    async drop() {
-      await server.unsafe(`drop database if exists ${database} with (force)`);
-      await server.end();
-    },
-  };
+  const own = await createOwnDatabase(sharedUrl, label);
+  return { env: { DATABASE_URL: own.url }, drop: own.drop };
 }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { RawTransaction, SqlRunner } from '@paygraph/db';
+import { createOwnDatabase } from '@paygraph/db/testing';
 import { appendEvent, relayPass, type DomainEvent, type EventTransport, type RelayFaults } from '../src';
 
 const postgresServerUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -51,24 +52,21 @@ export function outboxStatements(source: string): string[] {
 }
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `paygraph_events_${randomSuffix()}`;
-  const server = postgres(postgresServerUrl, { max: 1, onnotice: () => {} });
-  await server.unsafe(`create database ${name}`);
-  const url = new URL(postgresServerUrl);
-  url.pathname = `/${name}`;
-  const client = postgres(url.toString(), { max: 4, onnotice: () => {} });
+  const own = await createOwnDatabase(postgresServerUrl, 'events');
+  const url = own.url;
+  const client = postgres(url, { max: 4, onnotice: () => {} });
   const runner = (run: postgres.Sql | postgres.TransactionSql): SqlRunner['query'] =>
     async <T>(text: string, params: readonly unknown[] = []) => (await run.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[];
   const database: TestDatabase['database'] = {
     transaction: <T>(work: (sql: SqlRunner) => Promise<T>) => client.begin((tx) => work({ query: runner(tx) })) as Promise<T>,
     query: runner(client),
-    target: { kind: 'postgres', url: url.toString(), poolMax: 4 },
+    target: { kind: 'postgres', url, poolMax: 4 },
   };
   const versions = new Map<string, number>();
   await client.unsafe(`create schema consumer; create table consumer.processed_events (
     consumer text not null, event_id text not null, processed_at timestamptz not null default now(), primary key (consumer, event_id))`);
   return {
-    url: url.toString(),
+    url,
     database,
     async addSource(source) {
       for (const statement of outboxStatements(source)) await client.unsafe(statement);
@@ -97,8 +95,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     relay: (source, transport, faults) => relayPass(database, source, transport, { faults }),
     async drop() {
       await client.end({ timeout: 5 });
-      await server.unsafe(`drop database if exists ${name} with (force)`);
-      await server.end();
+      await own.drop();
     },
   };
 }

@@ -5,9 +5,9 @@
  * or sends them with other settings), a handle on that database, and the payment steps.
  */
 import { randomBytes } from 'node:crypto';
-import postgres from 'postgres';
 import { vi } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget, type ServiceDatabase } from '@paygraph/db';
+import { createOwnDatabase } from '@paygraph/db/testing';
 import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { schema } from '../src/db/schema';
@@ -27,19 +27,7 @@ export interface NotificationsTestPlatform {
  */
 export async function isolatedDatabase(label: string): Promise<{ url: string | null; drop(): Promise<void> }> {
   const serverUrl = process.env.DATABASE_URL;
-  if (!serverUrl) return { url: null, drop: async () => {} };
-  const name = `paygraph_${label}_${randomBytes(4).toString('hex')}`;
-  const server = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await server.unsafe(`create database ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      await server.unsafe(`drop database if exists ${name} with (force)`);
-      await server.end();
-    },
-  };
+  return serverUrl ? createOwnDatabase(serverUrl, label) : { url: null, drop: async () => {} };
 }
 
 /**

@@ -4,10 +4,10 @@
 // A change that locked the payment first and then waited for the order deadlocked with it, and
 // PostgreSQL aborted one of the two (40P01). Concurrent transactions need a server: PostgreSQL only
 // (DATABASE_URL); PGlite runs one transaction at a time.
-import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openServiceDatabase, type ServiceDatabase } from '@paygraph/db';
+import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 import { schema } from '../src/db/schema';
 import { migrationsFolder } from '../src/server';
 import { insertPaymentFromOrderStatement } from '../src/store/columns';
@@ -16,30 +16,23 @@ import { createPaymentsStore, type PaymentsStore } from '../src/store/payments-s
 const url = process.env.DATABASE_URL;
 // A database of its own: the succeeded payments written here have no ledger postings, and the e2e
 // suites reconcile the payments schema of DATABASE_URL.
-const databaseName = `paygraph_lock_order_${randomBytes(4).toString('hex')}`;
-let admin: postgres.Sql;
+let own: OwnDatabase | undefined;
 let database: ServiceDatabase<typeof schema>;
 let store: PaymentsStore;
 let other: postgres.Sql;
 
 beforeAll(async () => {
   if (!url) return;
-  admin = postgres(url, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${databaseName}`);
-  const own = new URL(url);
-  own.pathname = `/${databaseName}`;
-  database = await openServiceDatabase({ service: 'payments', target: { kind: 'postgres', url: own.toString(), poolMax: 4 }, schema, migrationsFolder });
+  own = await createOwnDatabase(url, 'lock_order');
+  database = await openServiceDatabase({ service: 'payments', target: { kind: 'postgres', url: own.url, poolMax: 4 }, schema, migrationsFolder });
   store = createPaymentsStore(database);
-  other = postgres(own.toString(), { max: 1, onnotice: () => {} });
+  other = postgres(own.url, { max: 1, onnotice: () => {} });
 });
 
 afterAll(async () => {
   await other?.end();
   await database?.close();
-  if (admin) {
-    await admin.unsafe(`drop database if exists ${databaseName} with (force)`);
-    await admin.end();
-  }
+  await own?.drop();
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
