@@ -13,6 +13,7 @@ import { CANCEL_CHECKPOINTS, CAPTURE_CHECKPOINTS, FLOW_CHECKPOINTS, MANUAL_FLOW_
 import { createPaymentsService, createRecoveryHandle } from '../../subgraphs/payments/src/server';
 import { createPaymentsStore } from '../../subgraphs/payments/src/store/payments-store';
 import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
+import { schema as ledgerSchema } from '../../subgraphs/ledger/src/db/schema';
 import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
 
 const adminEmail = uniqueEmail('admin');
@@ -146,6 +147,34 @@ describe('fault injection and recovery, manual capture', () => {
     await recoverAll();
     expect(await view(paymentId, buyer)).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2222' }, order: { status: 'PAID' } });
     expect(await walletOf(buyer)).toEqual({ balance: { amount: String(10000 - 2222) }, available: { amount: String(10000 - 2222) } });
+    await expectBooksAgree();
+  });
+
+  it('cancels an automatic payment an earlier version left held and PENDING whose hold expired, and releases the funds', async () => {
+    // As above, but recovery comes after the hold's lifetime: the ledger refuses the capture and
+    // holds none, so the payment is canceled (its hold released) instead of waiting for a person.
+    const { buyer, orderId, paymentId, status } = await heldPayment('3333');
+    expect(status).toBe('AUTHORIZED');
+    const payments = await openPaymentsDatabase();
+    const ledger = await openLedgerDatabase();
+    try {
+      const [row] = await payments.query<{ hold_id: string }>(
+        `update payments.payments set status = 'PENDING', capture_method = 'AUTOMATIC' where id = $1 and step = 'HOLD_PLACED' returning hold_id`,
+        [paymentId],
+      );
+      await ledger.query(`update ledger.holds set expires_at = now() - interval '1 second' where id = $1 and status = 'PENDING'`, [row!.hold_id]);
+    } finally {
+      await payments.close();
+      await ledger.close();
+    }
+    await recoverAll();
+    expect(await view(paymentId, buyer)).toMatchObject({ status: 'CANCELED', amountCaptured: { amount: '0' }, order: { status: 'PENDING' } });
+    expect(await walletOf(buyer)).toEqual({ balance: { amount: '10000' }, available: { amount: '10000' } });
+    // A second pass changes nothing, and the order can be paid again.
+    await recoverAll();
+    expect((await view(paymentId, buyer)).status).toBe('CANCELED');
+    const again = await gql(gatewayUrl, PAY, { input: { orderId, idempotencyKey: key() } }, buyer.accessToken);
+    expect(again.data!.payOrder.status).toBe('SUCCEEDED');
     await expectBooksAgree();
   });
 });
@@ -284,6 +313,15 @@ describe('a void the ledger refuses', () => {
     await expectBooksAgree();
   });
 });
+
+function openLedgerDatabase() {
+  return openServiceDatabase({
+    service: 'ledger',
+    target: resolveDatabaseTarget('ledger', process.env, 'memory://'),
+    schema: ledgerSchema,
+    migrationsFolder: new URL('../../subgraphs/ledger/drizzle', import.meta.url).pathname,
+  });
+}
 
 function openPaymentsDatabase() {
   return openServiceDatabase({

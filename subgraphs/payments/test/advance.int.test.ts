@@ -76,6 +76,7 @@ const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['n
   },
   HOLD_PLACED: {
     captured: { start: { riskDecision: 'APPROVE', holdId: 'hld_1' }, answers: () => ({ CaptureHold: captured }) },
+    refused: { start: { riskDecision: 'APPROVE', holdId: 'hld_1' }, answers: () => ({ CaptureHold: { refuse: 'INVALID_STATE' }, LedgerMovements: noCapture }) },
     unavailable: { start: { riskDecision: 'APPROVE', holdId: 'hld_1' }, answers: () => ({}) },
   },
   CAPTURE_REQUESTED: {

@@ -13,7 +13,9 @@ export type OrderStatus = OrderRow['status'];
 export type RiskDecision = NonNullable<PaymentRow['riskDecision']>;
 
 export const PAYMENT_TRANSITIONS: Readonly<Record<PaymentStatus, readonly PaymentStatus[]>> = {
-  PENDING: ['REQUIRES_REVIEW', 'AUTHORIZED', 'SUCCEEDED', 'FAILED'],
+  // CANCELED from PENDING: an automatic capture an earlier version held but never captured, whose
+  // hold expired before recovery could capture it (PAYMENT_STEPS.HOLD_PLACED's `refused`).
+  PENDING: ['REQUIRES_REVIEW', 'AUTHORIZED', 'SUCCEEDED', 'FAILED', 'CANCELED'],
   // A review decides: approved to AUTHORIZED (manual capture) or captured (automatic), or canceled.
   REQUIRES_REVIEW: ['AUTHORIZED', 'SUCCEEDED', 'CANCELED'],
   AUTHORIZED: ['SUCCEEDED', 'CANCELED'],
@@ -146,6 +148,9 @@ export const PAYMENT_STEPS = {
     runsWhile: ['PENDING'],
     next: {
       captured: { step: 'CAPTURED', status: 'SUCCEEDED', order: 'PAID' },
+      // The ledger refuses and holds no capture under the key: the hold expired (recovery came after
+      // its lifetime) or was released. Its release is made sure of, and the payment canceled.
+      refused: { step: 'CANCEL_REQUESTED' },
       unavailable: { step: 'HOLD_PLACED', stalled: true },
     },
     claims: {
@@ -175,7 +180,8 @@ export const PAYMENT_STEPS = {
   },
   CANCEL_REQUESTED: {
     call: 'ledger.voidHold',
-    runsWhile: CAPTURABLE,
+    // PENDING here only after HOLD_PLACED's `refused` (an automatic capture whose hold expired).
+    runsWhile: [...CAPTURABLE, 'PENDING'],
     next: {
       voided: { step: 'DONE', status: 'CANCELED' },
       // The ledger refused to release the hold and its facts show it captured (by an older version): recorded as it is.
@@ -198,9 +204,12 @@ export type ClaimName = keyof (typeof PAYMENT_STEPS)['HOLD_PLACED']['claims'] & 
 /** The row of a step, typed as the general shape (for loops over the table). */
 export const stepRow = (step: PaymentStep): StepRow => PAYMENT_STEPS[step];
 
-/** Steps recovery resumes whatever the payment's status (PENDING payments are resumed at any step). */
+/**
+ * Steps recovery resumes for payments past PENDING (PENDING payments are resumed at any step): those
+ * whose call runs while the payment is AUTHORIZED or under review.
+ */
 export const RESUMABLE_SETTLED_STEPS: readonly PaymentStep[] = (Object.keys(PAYMENT_STEPS) as PaymentStep[]).filter(
-  (step) => stepRow(step).resumedByRecovery && !stepRow(step).runsWhile.includes('PENDING'),
+  (step) => stepRow(step).resumedByRecovery && stepRow(step).runsWhile.some((status) => status !== 'PENDING'),
 );
 
 /** Asserts a programmer's invariant with a message saying which one (instead of a bare `!`). */

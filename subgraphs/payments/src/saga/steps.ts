@@ -121,7 +121,11 @@ async function postCapture(deps: FlowDeps, payment: PaymentRow, amount: bigint):
   return captured;
 }
 
-/** HOLD_PLACED while PENDING: an automatic capture of the whole amount. */
+/**
+ * HOLD_PLACED while PENDING: an automatic capture of the whole amount (of a payment an earlier
+ * version held, then stopped before capturing). When the ledger holds no capture and refuses one
+ * (the hold's lifetime passed before recovery came), the payment is canceled, its hold released.
+ */
 async function captureInFull(deps: FlowDeps, payment: PaymentRow): Promise<StepResult<'HOLD_PLACED'>> {
   let captured: bigint | null;
   try {
@@ -130,7 +134,10 @@ async function captureInFull(deps: FlowDeps, payment: PaymentRow): Promise<StepR
     if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
     throw error;
   }
-  invariant(captured !== null, `payment ${payment.id}: the ledger captures the hold it placed moments ago (hold ${payment.holdId} was refused and holds no capture: released or expired)`);
+  if (captured === null) {
+    deps.logger.warn({ paymentId: payment.id, holdId: payment.holdId }, 'an automatic capture found its hold expired or released: the payment is canceled');
+    return { outcome: 'refused' };
+  }
   return { outcome: 'captured', facts: { amountCaptured: captured } };
 }
 
