@@ -314,23 +314,18 @@ describe('a void the ledger refuses', () => {
   });
 });
 
-function openLedgerDatabase() {
+/** A service's database as this file's platform uses it (the embedded one in memory, or DATABASE_URL). */
+function openDatabaseOf<TSchema extends Record<string, unknown>>(service: 'payments' | 'ledger', schema: TSchema) {
   return openServiceDatabase({
-    service: 'ledger',
-    target: resolveDatabaseTarget('ledger', process.env, 'memory://'),
-    schema: ledgerSchema,
-    migrationsFolder: new URL('../../subgraphs/ledger/drizzle', import.meta.url).pathname,
+    service,
+    target: resolveDatabaseTarget(service, process.env, 'memory://'),
+    schema,
+    migrationsFolder: new URL(`../../subgraphs/${service}/drizzle`, import.meta.url).pathname,
   });
 }
 
-function openPaymentsDatabase() {
-  return openServiceDatabase({
-    service: 'payments',
-    target: resolveDatabaseTarget('payments', process.env, 'memory://'),
-    schema: paymentsSchema,
-    migrationsFolder: new URL('../../subgraphs/payments/drizzle', import.meta.url).pathname,
-  });
-}
+const openPaymentsDatabase = () => openDatabaseOf('payments', paymentsSchema);
+const openLedgerDatabase = () => openDatabaseOf('ledger', ledgerSchema);
 
 describe('outbox', () => {
   it('writes an event for every state change, in the same transaction, with per-aggregate versions', async () => {
