@@ -91,8 +91,8 @@ describe('the payment step table', () => {
   it('has recovery resume exactly the calling steps, the settled ones being those that run after a claim', () => {
     expect(steps.filter((step) => stepRow(step).resumedByRecovery)).toEqual(steps.filter((step) => stepRow(step).call !== null));
     // A claim leads a held payment (AUTHORIZED or under review) to a step whose call then runs.
-    const claims: readonly { from: readonly string[]; step: PaymentStep; status?: string }[] = Object.values(PAYMENT_STEPS.HOLD_PLACED.claims);
-    const runAfterAClaim = new Set(claims.filter((claim) => (claim.status ? [claim.status] : claim.from).some((status) => stepRow(claim.step).runsWhile.includes(status as never))).map((claim) => claim.step));
+    const claims: readonly { from: readonly PaymentStatus[]; step: PaymentStep; status?: PaymentStatus }[] = Object.values(PAYMENT_STEPS.HOLD_PLACED.claims);
+    const runAfterAClaim = new Set(claims.filter((claim) => (claim.status ? [claim.status] : claim.from).some((status) => stepRow(claim.step).runsWhile.includes(status))).map((claim) => claim.step));
     expect(RESUMABLE_SETTLED_STEPS).toEqual(steps.filter((step) => runAfterAClaim.has(step)));
   });
 });
