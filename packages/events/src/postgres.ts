@@ -14,7 +14,8 @@
  * cursor per source in `paygraph_events.consumer_offsets` and resume from it, so a consumer that
  * was down gets what it missed, a new consumer gets the whole log, and a failing handler gets the
  * same event again after a backoff. Instances sharing a durable name each read the whole log (no
- * work sharing here); the inbox (inbox.ts) makes their effects happen once.
+ * work sharing here); the inbox (inbox.ts) makes their effects happen once. A durable consumer
+ * that gives a batch handler gets each batch read (up to 100 events of a source) in one call.
  */
 import postgres from 'postgres';
 import { reconnectDelaySeconds, type SqlRunner } from '@paygraph/db';
@@ -90,7 +91,7 @@ export async function createPostgresTransport(options: PostgresTransportOptions)
     async subscribe(handler, subscribeOptions: SubscribeOptions = {}): Promise<EventSubscription> {
       // Listening first: an event positioned after the cursors are set also rings the bell.
       await listen();
-      const subscription = createLogSubscription({ query, handler, durable: subscribeOptions.durable, pollIntervalMs, logger });
+      const subscription = createLogSubscription({ query, handler, durable: subscribeOptions.durable, handleBatch: subscribeOptions.handleBatch, pollIntervalMs, logger });
       await subscription.start();
       subscriptions.add(subscription);
       return {
@@ -194,17 +195,21 @@ interface Cursor {
 
 /**
  * One subscription: a cursor per source, rounds that read the log after the cursor and call the
- * handler one event at a time. At most one round per source runs at once, so events of a source
- * reach the handler in position order, never concurrently, and each once.
+ * handler one event at a time (or a durable consumer's batch handler once per batch read). At most
+ * one round per source runs at once, so events of a source reach the handler in position order,
+ * never concurrently, and each once.
  */
 function createLogSubscription(options: {
   query: Query;
   handler: EventHandler;
   durable: string | undefined;
+  handleBatch: SubscribeOptions['handleBatch'];
   pollIntervalMs: number;
   logger: Logger;
 }): LogSubscription {
   const { query, handler, durable, logger } = options;
+  // Only a durable consumer applies batches: a live subscriber's events are reported one by one.
+  const handleBatch = durable ? options.handleBatch : undefined;
   const cursors = new Map<string, Cursor>();
   let stopped = false;
   let poll: NodeJS.Timeout | null = null;
@@ -247,21 +252,50 @@ function createLogSubscription(options: {
    * dies mid-batch gets the batch's delivered events again, which the consumer's inbox recognises
    * (at least once, as on every transport), for one write per batch instead of one per event.
    */
+  /** One event after the other, the cursor moved past each one delivered. */
+  const deliverEach = async (source: string, cursor: Cursor, events: readonly DomainEvent[]): Promise<void> => {
+    for (const event of events) {
+      if (stopped) break;
+      const position = BigInt(event.sequence);
+      // The log is read in position order; anything else would move the cursor past unread events.
+      if (position <= cursor.position) throw new Error(`log ${source} read out of order: ${position} after ${cursor.position}`);
+      await deliver(source, event);
+      cursor.position = position;
+      cursor.failures = 0;
+    }
+  };
+
+  /**
+   * A durable consumer with a batch handler gets the batch in one call (its events checked in
+   * ascending order after the cursor first); should that throw, the same events go one by one, so
+   * the cursor stops before the event that fails and that event is the one retried.
+   */
+  const deliverBatch = async (source: string, cursor: Cursor, events: readonly DomainEvent[], apply: NonNullable<SubscribeOptions['handleBatch']>): Promise<void> => {
+    let previous = cursor.position;
+    for (const event of events) {
+      const position = BigInt(event.sequence);
+      if (position <= previous) throw new Error(`log ${source} read out of order: ${position} after ${previous}`);
+      previous = position;
+    }
+    try {
+      await apply(events);
+    } catch (error) {
+      logger.warn({ err: error, source, consumer: durable, events: events.length }, 'a batch of events failed; delivering them one by one');
+      await deliverEach(source, cursor, events);
+      return;
+    }
+    cursor.position = previous;
+    cursor.failures = 0;
+  };
+
   const catchUp = async (source: string, cursor: Cursor): Promise<void> => {
     for (;;) {
       const events = await readLog(query, source, { after: cursor.position, limit: READ_BATCH });
       const saved = cursor.position;
       let failure: { error: unknown } | null = null;
       try {
-        for (const event of events) {
-          if (stopped) break;
-          const position = BigInt(event.sequence);
-          // The log is read in position order; anything else would move the cursor past unread events.
-          if (position <= cursor.position) throw new Error(`log ${source} read out of order: ${position} after ${cursor.position}`);
-          await deliver(source, event);
-          cursor.position = position;
-          cursor.failures = 0;
-        }
+        if (handleBatch && events.length > 1 && !stopped) await deliverBatch(source, cursor, events, handleBatch);
+        else await deliverEach(source, cursor, events);
       } catch (error) {
         failure = { error };
       }

@@ -39,6 +39,15 @@ export interface SubscribeOptions {
    * after it subscribed (the gateway's fan-out).
    */
   durable?: string;
+  /**
+   * A durable consumer's way to apply several events at once, in the order given, with the effect
+   * of `handler` on each in turn (a throw may leave the events before the failing one applied: the
+   * consumer recognises them when they come again). A transport that reads events in batches may
+   * hand it a batch instead of calling `handler` once per event; should it throw, the transport
+   * hands that batch's events to `handler` one by one (so the failing event is the one retried).
+   * Transports that do not batch ignore it.
+   */
+  handleBatch?: (events: readonly DomainEvent[]) => Promise<void>;
 }
 
 export interface EventSubscription {

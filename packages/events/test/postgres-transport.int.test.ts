@@ -70,6 +70,57 @@ describe('PostgreSQL transport', () => {
     }
   });
 
+  it("hands a durable consumer's batch handler a batch read in one call, and goes event by event when it throws", async () => {
+    const db = suite.database();
+    const source = await suite.newSource();
+    const relay = await suite.open();
+    const durable = `batches-${randomSuffix()}`;
+    const offset = async () =>
+      (await db.database.query<{ position: string }>(`select position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`, [durable, source]))[0]?.position ?? null;
+    // Four events in the log before the consumer reads: one batch.
+    await db.append(source, 4);
+    await db.relay(source, relay);
+    const batches: number[][] = [];
+    const single: number[] = [];
+    let failBatches = false;
+    let failThird = false;
+    const consumer = await (await suite.open()).subscribe(
+      async (event) => {
+        if (event.source !== source) return;
+        if (Number(event.sequence) === 7 && failThird) {
+          failThird = false;
+          throw new Error('the seventh event fails once');
+        }
+        single.push(Number(event.sequence));
+      },
+      {
+        durable,
+        handleBatch: async (events) => {
+          const mine = events.filter((event) => event.source === source).map((event) => Number(event.sequence));
+          if (mine.length === 0) return;
+          if (failBatches) throw new Error('this batch fails');
+          batches.push(mine);
+        },
+      },
+    );
+    try {
+      await eventually(() => expect(batches).toEqual([[1, 2, 3, 4]]));
+      await eventually(async () => expect(await offset()).toBe('4'));
+      expect(single).toEqual([]);
+      // The next batch throws: its events go one by one, and the one that fails is retried alone
+      // (the offset stops before it), then the rest follow.
+      failBatches = true;
+      failThird = true;
+      await db.append(source, 4);
+      await db.relay(source, relay);
+      await eventually(() => expect(single).toEqual([5, 6, 7, 8]));
+      await eventually(async () => expect(await offset()).toBe('8'));
+      expect(batches).toEqual([[1, 2, 3, 4]]);
+    } finally {
+      await consumer.unsubscribe();
+    }
+  });
+
   it('delivers a source created after subscribing from its first event', async () => {
     const db = suite.database();
     const relay = await suite.open();
