@@ -12,13 +12,20 @@
 import type { DomainEvent } from '@paygraph/events';
 import type { Logger } from '@paygraph/logging';
 import type { ServiceClient } from '@paygraph/service-client';
-import { planEvent, type RecipientFacts } from './domain/messages';
+import { planEvent, type EventPlan, type RecipientFacts } from './domain/messages';
 import { recipientOf } from './ports/users';
 import type { NotificationsStore } from './store/notifications-store';
 
 export interface EventConsumer {
   /** Applies an event; true when it changed something (false: not for us, or applied before). */
   handle(event: DomainEvent): Promise<boolean>;
+  /**
+   * Applies events in the order given, with the effect of `handle` on each in turn: the payment
+   * events of users already known, one after the other, go together (one read and one write for
+   * the run, see the store's `applyEvents`); any other event is handled alone, in its place. A
+   * throw leaves the events before it applied (the inbox recognises them when they come again).
+   */
+  handleBatch(events: readonly DomainEvent[]): Promise<void>;
 }
 
 export function createEventConsumer(options: { store: NotificationsStore; users: ServiceClient; logger: Logger; onDeliveriesCreated: () => void }): EventConsumer {
@@ -38,28 +45,61 @@ export function createEventConsumer(options: { store: NotificationsStore; users:
   // transaction finds it missing, rolls back, and the event is applied again with that user checked.
   const known = knownRecipients(KNOWN_RECIPIENTS_MAX);
 
-  return {
-    async handle(event) {
-      const plan = planEvent(event);
-      if (!plan) {
-        if (event.source === 'payments' || event.source === 'users') logger.debug({ eventId: event.id, type: event.type }, 'event asks nothing of notifications');
-        return false;
+  async function handle(event: DomainEvent): Promise<boolean> {
+    const plan = planEvent(event);
+    if (!plan) {
+      if (event.source === 'payments' || event.source === 'users') logger.debug({ eventId: event.id, type: event.type }, 'event asks nothing of notifications');
+      return false;
+    }
+    const userIds = [...new Set(plan.userIds)];
+    let assumed = new Set(userIds.filter((userId) => known.has(userId)));
+    for (;;) {
+      const unknown = await store.unknownRecipients(userIds.filter((userId) => !assumed.has(userId)));
+      const lookedUp = (await Promise.all(unknown.map(lookUp))).filter((user): user is RecipientFacts => user !== null);
+      const result = await store.applyEvent(event, plan, lookedUp, assumed);
+      if (result.gone.length > 0) {
+        for (const userId of result.gone) known.forget(userId);
+        assumed = new Set();
+        continue;
       }
-      const userIds = [...new Set(plan.userIds)];
-      let assumed = new Set(userIds.filter((userId) => known.has(userId)));
-      for (;;) {
-        const unknown = await store.unknownRecipients(userIds.filter((userId) => !assumed.has(userId)));
-        const lookedUp = (await Promise.all(unknown.map(lookUp))).filter((user): user is RecipientFacts => user !== null);
-        const result = await store.applyEvent(event, plan, lookedUp, assumed);
-        if (result.gone.length > 0) {
-          for (const userId of result.gone) known.forget(userId);
-          assumed = new Set();
+      for (const userId of result.recipients) known.add(userId);
+      if (result.deliveries > 0) options.onDeliveriesCreated();
+      return result.applied;
+    }
+  }
+
+  /** Events of users already known, applied together; should one have lost its row, each is handled alone. */
+  async function applyRun(run: readonly { event: DomainEvent; plan: EventPlan }[]): Promise<void> {
+    if (run.length === 1) {
+      await handle(run[0]!.event);
+      return;
+    }
+    const result = await store.applyEvents(run, new Set(run.flatMap(({ plan }) => plan.userIds)));
+    if (result.gone.length > 0) {
+      for (const userId of result.gone) known.forget(userId);
+      for (const { event } of run) await handle(event);
+      return;
+    }
+    for (const userId of result.recipients) known.add(userId);
+    if (result.deliveries > 0) options.onDeliveriesCreated();
+  }
+
+  return {
+    handle,
+    async handleBatch(events) {
+      let run: { event: DomainEvent; plan: EventPlan }[] = [];
+      for (const event of events) {
+        const plan = planEvent(event);
+        if (plan && !plan.recipient && plan.userIds.every((userId) => known.has(userId))) {
+          run.push({ event, plan });
           continue;
         }
-        for (const userId of result.recipients) known.add(userId);
-        if (result.deliveries > 0) options.onDeliveriesCreated();
-        return result.applied;
+        if (run.length > 0) await applyRun(run);
+        run = [];
+        // Not for us (nothing to do), a user event, or a user not seen yet: alone, as `handle` does it.
+        await handle(event);
       }
+      if (run.length > 0) await applyRun(run);
     },
   };
 }

@@ -8,10 +8,10 @@
  */
 import { createOutboxAuditRecorder, secretResealedEntry } from '@paygraph/audit';
 import { openServiceDatabase } from '@paygraph/db';
-import { consumerProgress, pruneInbox, type EventSubscription } from '@paygraph/events';
+import { consumerProgress, pruneInbox, type DomainEvent, type EventSubscription } from '@paygraph/events';
 import { createServiceClient } from '@paygraph/service-client';
 import { createSubgraphServer, subgraphFiles, type ServiceDefinition } from '@paygraph/server';
-import { traceEvent } from '@paygraph/telemetry';
+import { traceEvent, tracingOn } from '@paygraph/telemetry';
 import { createEventConsumer, type EventConsumer } from './consumer';
 import { createContext } from './context';
 import { schema } from './db/schema';
@@ -107,8 +107,19 @@ export const notificationsService: ServiceDefinition = {
             });
         }
         // After every service listens: applying an event may ask users about a recipient.
-        // Each event applied in a span continuing the trace of the request that wrote it (when tracing is on).
-        if (runtime.events) subscription = await runtime.events.subscribe((event) => traceEvent('notifications', event, () => consumer.handle(event)).then(() => progress.applied(event)), { durable: CONSUMER });
+        // Each event applied in a span continuing the trace of the request that wrote it (while
+        // tracing is on). Otherwise a transport that reads batches (PostgreSQL) hands the consumer a
+        // batch at a time: the payment events of known users go in one read and one write.
+        const handleEvent = (event: DomainEvent) => traceEvent('notifications', event, () => consumer.handle(event)).then(() => progress.applied(event));
+        const handleBatch = async (events: readonly DomainEvent[]) => {
+          if (tracingOn()) {
+            for (const event of events) await handleEvent(event);
+            return;
+          }
+          await consumer.handleBatch(events);
+          for (const event of events) progress.applied(event);
+        };
+        if (runtime.events) subscription = await runtime.events.subscribe(handleEvent, { durable: CONSUMER, handleBatch });
         else logger.warn('no event transport: notifications consumes no events');
       },
       async close() {

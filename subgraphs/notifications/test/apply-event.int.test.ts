@@ -189,3 +189,59 @@ it('applies an event delivered to two consumers at once exactly once (the inbox 
   expect(await deliveriesOf(event.id)).toHaveLength(3);
   expect(await database.query(`select event_id from notifications.processed_events where event_id = $1`, [event.id])).toEqual([{ event_id: event.id }]);
 });
+
+it('applies a batch of payment events in two statements, each once and in order, with the endpoints each one found when it occurred', async () => {
+  const buyer = `usr_${suffix()}`;
+  const merchant = `usr_${suffix()}`;
+  const other = `usr_${suffix()}`;
+  await recipient(buyer, 'Ada Buyer', 'ada@example.test');
+  await recipient(merchant, 'Corner Shop', null);
+  await recipient(other, 'Other Shop', null);
+  const always = await endpoint(merchant, 120);
+  const between = await endpoint(merchant, 30); // after the first event occurred, before the second
+  const elsewhere = await endpoint(other, 120);
+  const at = (event: DomainEvent, secondsAgo: number): DomainEvent => ({ ...event, occurredAt: new Date(Date.now() - secondsAgo * 1000).toISOString() });
+  const first = at(paymentSucceeded(buyer, merchant), 60);
+  const second = at(paymentSucceeded(buyer, merchant), 10);
+  const third = at(paymentSucceeded(buyer, other), 5);
+  // The first was applied before (a batch read again after a crash): the batch writes nothing for it.
+  expect(await store.applyEvent(first, planEvent(first)!, [], new Set([buyer, merchant]))).toMatchObject({ applied: true, deliveries: 2 });
+
+  const batch = [first, second, third].map((event) => ({ event, plan: planEvent(event)! }));
+  const before = statements();
+  const result = await store.applyEvents(batch, new Set([buyer, merchant, other]));
+  expect(statements() - before).toBe(2);
+  expect(result).toEqual({ applied: new Set([second.id, third.id]), deliveries: 3 + 2, recipients: expect.arrayContaining([buyer, merchant, other]), gone: [] });
+
+  const hooks = async (eventId: string) => (await deliveriesOf(eventId)).filter((row) => row.kind === 'WEBHOOK').map((row) => row.endpoint_id);
+  expect(await hooks(first.id)).toEqual([always]);
+  expect(await hooks(second.id)).toEqual([always, between]);
+  expect(await hooks(third.id)).toEqual([elsewhere]);
+  // Each event's rows as applying it alone writes them (buyer: IN_APP and EMAIL; a merchant: IN_APP).
+  for (const event of [first, second, third]) expect((await notificationsOf(event.id)).map((row) => row.channel)).toEqual(['IN_APP', 'EMAIL', 'IN_APP']);
+  // In the batch's order: every row of the second before any of the third.
+  const positions = await database.query<{ event_id: string }>(
+    `select event_id from notifications.notifications where event_id in ($1, $2) order by position`,
+    [second.id, third.id],
+  );
+  expect(positions.map((row) => row.event_id)).toEqual([second.id, second.id, second.id, third.id, third.id, third.id]);
+
+  // The same batch again: nothing applied, nothing written.
+  expect(await store.applyEvents(batch, new Set([buyer, merchant, other]))).toMatchObject({ applied: new Set(), deliveries: 0, recipients: [] });
+  expect(await notificationsOf(second.id)).toHaveLength(3);
+  expect(await deliveriesOf(third.id)).toHaveLength(2);
+});
+
+it('applies nothing of a batch when a user taken as known has no recipient row', async () => {
+  const buyer = `usr_${suffix()}`;
+  const merchant = `usr_${suffix()}`;
+  const lost = `usr_${suffix()}`;
+  await recipient(buyer, 'Ada Buyer', 'ada@example.test');
+  await recipient(merchant, 'Corner Shop', null);
+  const fine = paymentSucceeded(buyer, merchant);
+  const orphan = paymentSucceeded(lost, merchant);
+  const result = await store.applyEvents([fine, orphan].map((event) => ({ event, plan: planEvent(event)! })), new Set([buyer, merchant, lost]));
+  expect(result).toEqual({ applied: new Set(), deliveries: 0, recipients: [], gone: [lost] });
+  expect(await database.query(`select 1 from notifications.processed_events where event_id in ($1, $2)`, [fine.id, orphan.id])).toEqual([]);
+  expect(await notificationsOf(fine.id)).toEqual([]);
+});

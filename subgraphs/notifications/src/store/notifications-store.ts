@@ -100,34 +100,44 @@ export class RecipientsGone extends Error {
   }
 }
 
+/** What an event's rows are written from: the recipients read, and the endpoints for this event. */
+interface EventTargets {
+  known: Map<string, { email: string | null; name: string }>;
+  prefs: Map<string, Preferences>;
+  endpoints: string[];
+}
+
 /**
- * The recipients among `userIds` with their preferences (none: the defaults), and the ids of the
- * merchant's endpoints that existed, enabled, when the event occurred (oldest first): one statement.
+ * The recipients among `userIds` with their preferences (none: the defaults), and for each of
+ * `webhooks` (in order) the ids of its merchant's endpoints that existed, enabled, when its event
+ * occurred (oldest first): one statement, for one event or several.
  */
 async function readTargets(
   sql: SqlRunner,
   userIds: readonly string[],
-  merchantId: string | null,
-  occurredAt: string,
-): Promise<{ known: Map<string, { email: string | null; name: string }>; prefs: Map<string, Preferences>; endpoints: string[] }> {
+  webhooks: readonly { merchantId: string | null; occurredAt: string }[],
+): Promise<{ known: EventTargets['known']; prefs: EventTargets['prefs']; endpoints: string[][] }> {
   const known = new Map<string, { email: string | null; name: string }>();
   const prefs = new Map<string, Preferences>();
-  const endpoints: string[] = [];
-  if (userIds.length === 0 && !merchantId) return { known, prefs, endpoints };
-  const rows = await sql.query<{ kind: string; id: string; email: string | null; name: string | null; has_preferences: boolean | null; prefers_email: boolean | null; sms: boolean | null; push: boolean | null }>(
-    `select 'R' as kind, r.user_id as id, r.email, r.name, p.user_id is not null as has_preferences, p.email as prefers_email, p.sms, p.push, null::timestamptz as created_at
+  const endpoints = webhooks.map((): string[] => []);
+  const merchants = webhooks.flatMap((webhook, ord) => (webhook.merchantId ? [{ ord, merchant_id: webhook.merchantId, occurred_at: webhook.occurredAt }] : []));
+  if (userIds.length === 0 && merchants.length === 0) return { known, prefs, endpoints };
+  const rows = await sql.query<{ kind: string; ord: number | null; id: string; email: string | null; name: string | null; has_preferences: boolean | null; prefers_email: boolean | null; sms: boolean | null; push: boolean | null }>(
+    `select 'R' as kind, null::integer as ord, r.user_id as id, r.email, r.name, p.user_id is not null as has_preferences, p.email as prefers_email, p.sms, p.push, null::timestamptz as created_at
        from notifications.recipients r left join notifications.preferences p on p.user_id = r.user_id
       where r.user_id = any(string_to_array($1, ','))
      union all
-     select 'E', e.id, null, null, null, null, null, null, e.created_at
-       from notifications.webhook_endpoints e
-      where e.merchant_id = $2 and e.created_at <= $3::timestamptz and e.disabled_at is null
-     order by kind desc, created_at, id`,
-    [list(userIds), merchantId, occurredAt],
+     select 'E', m.ord, e.id, null, null, null, null, null, null, e.created_at
+       from jsonb_to_recordset($2::text::jsonb) as m(ord integer, merchant_id text, occurred_at timestamptz)
+       cross join lateral (
+         select e.id, e.created_at from notifications.webhook_endpoints e
+          where e.merchant_id = m.merchant_id and e.created_at <= m.occurred_at and e.disabled_at is null) e
+     order by kind desc, ord, created_at, id`,
+    [list(userIds), JSON.stringify(merchants)],
   );
   for (const row of rows) {
     if (row.kind === 'E') {
-      endpoints.push(String(row.id));
+      endpoints[Number(row.ord)]!.push(String(row.id));
       continue;
     }
     known.set(row.id, { email: textOrNull(row.email), name: String(row.name) });
@@ -175,7 +185,7 @@ function jsonRows(rows: readonly object[]): string {
 function rowsOfEvent(
   event: DomainEvent,
   plan: EventPlan,
-  targets: { known: Map<string, { email: string | null; name: string }>; prefs: Map<string, Preferences>; endpoints: string[] },
+  targets: EventTargets,
 ): { notifications: NotificationInsert[]; deliveries: DeliveryInsert[] } {
   const { known, prefs, endpoints } = targets;
   const rows: { notifications: NotificationInsert[]; deliveries: DeliveryInsert[] } = { notifications: [], deliveries: [] };
@@ -202,40 +212,51 @@ function rowsOfEvent(
   return rows;
 }
 
+/** An event's rows to write. */
+interface EventWrite {
+  event: DomainEvent;
+  notifications: readonly NotificationInsert[];
+  deliveries: readonly DeliveryInsert[];
+}
+
 /**
- * Writes an event's notifications and deliveries in one statement, each table's rows in the given
- * order; a webhook delivery for an endpoint that has one for this event already is skipped. With
- * `inbox`, the same statement first inserts the event's inbox row and writes the rows only when it
- * was not there (atomic on its own, no transaction needed; a concurrent duplicate waits on the inbox
- * row's unique key and writes nothing once the first commits). Returns false when the event was
- * applied before (with `inbox`; true otherwise).
+ * Writes the notifications and deliveries of one event or several in one statement, each table's
+ * rows in the order given (event by event); a webhook delivery for an endpoint that has one for its
+ * event already is skipped. With `inbox`, the same statement first inserts each event's inbox row
+ * (in the order given) and writes the rows of only the events whose inbox row was not there: atomic
+ * on its own, no transaction needed; a concurrent duplicate waits on the inbox row's unique key and
+ * writes nothing for that event once the first commits. Returns the ids of the events applied now
+ * (with `inbox`: not applied before; without: all of them).
  */
-async function writeNotificationsAndDeliveries(
-  query: SqlRunner['query'],
-  event: DomainEvent,
-  notificationRows: readonly NotificationInsert[],
-  deliveryRows: readonly DeliveryInsert[],
-  options: { inbox: boolean },
-): Promise<boolean> {
-  if (!options.inbox && notificationRows.length === 0 && deliveryRows.length === 0) return true;
-  const onceInbox = options.inbox ? 'cross join inbox' : '';
-  const [row] = await query<{ applied: number | string }>(
-    `with ${options.inbox ? `inbox as (insert into notifications.processed_events (consumer, event_id) values ($6, $3) on conflict do nothing returning event_id),` : ''}
+async function writeNotificationsAndDeliveries(query: SqlRunner['query'], writes: readonly EventWrite[], options: { inbox: boolean }): Promise<Set<string>> {
+  const ids = new Set(writes.map((write) => write.event.id));
+  const notificationRows = writes.flatMap(({ event, notifications: rows }) => rows.map((row) => ({ ...row, event_id: event.id })));
+  const deliveryRows = writes.flatMap(({ event, deliveries: rows }) => rows.map((row) => ({ ...row, event_id: event.id, event_type: event.type, trace_parent: event.traceParent ?? null })));
+  if (!options.inbox && notificationRows.length === 0 && deliveryRows.length === 0) return ids;
+  const onlyNew = options.inbox ? 'where n.event_id in (select event_id from inbox)' : '';
+  const onlyNewDeliveries = options.inbox ? 'where d.event_id in (select event_id from inbox)' : '';
+  const rows = await query<{ event_id: string }>(
+    `with ${options.inbox ? `inbox as (
+       insert into notifications.processed_events (consumer, event_id)
+       select $4, e.event_id from jsonb_to_recordset($3::text::jsonb) as e(ord integer, event_id text) order by e.ord
+       on conflict do nothing returning event_id),` : ''}
      written as (
        insert into notifications.notifications (id, user_id, channel, type, title, body, status, event_id)
-       select n.id, n.user_id, n.channel, n.type, n.title, n.body, n.status, $3
-         from jsonb_to_recordset($1::text::jsonb) as n(ord integer, id text, user_id text, channel text, type text, title text, body text, status text) ${onceInbox}
+       select n.id, n.user_id, n.channel, n.type, n.title, n.body, n.status, n.event_id
+         from jsonb_to_recordset($1::text::jsonb) as n(ord integer, id text, user_id text, channel text, type text, title text, body text, status text, event_id text) ${onlyNew}
         order by n.ord),
      delivered as (
        insert into notifications.deliveries (id, kind, channel, notification_id, endpoint_id, user_id, event_id, event_type, body, status, email_to, trace_parent)
-       select d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, $3, $4, d.body, 'PENDING', d.email_to, $5
-         from jsonb_to_recordset($2::text::jsonb) as d(ord integer, id text, kind text, channel text, notification_id text, endpoint_id text, user_id text, body text, email_to text) ${onceInbox}
+       select d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, 'PENDING', d.email_to, d.trace_parent
+         from jsonb_to_recordset($2::text::jsonb) as d(ord integer, id text, kind text, channel text, notification_id text, endpoint_id text, user_id text, event_id text, event_type text, body text, email_to text, trace_parent text) ${onlyNewDeliveries}
         order by d.ord
        on conflict (endpoint_id, event_id) where endpoint_id is not null do nothing)
-     select ${options.inbox ? '(select count(*) from inbox)' : '1'}::integer as applied`,
-    [jsonRows(notificationRows), jsonRows(deliveryRows), event.id, event.type, event.traceParent ?? null, ...(options.inbox ? [CONSUMER] : [])],
+     ${options.inbox ? 'select event_id from inbox' : 'select null::text as event_id where false'}`,
+    options.inbox
+      ? [jsonRows(notificationRows), jsonRows(deliveryRows), jsonRows(writes.map(({ event }) => ({ event_id: event.id }))), CONSUMER]
+      : [jsonRows(notificationRows), jsonRows(deliveryRows)],
   );
-  return Number(row?.applied ?? 0) > 0;
+  return options.inbox ? new Set(rows.map((row) => row.event_id)) : ids;
 }
 
 export function createNotificationsStore(database: { db: Db; transaction: RawTransaction; query: SqlRunner['query'] }) {
@@ -243,6 +264,35 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
   const findEndpoint = async (id: string): Promise<WebhookEndpointRow | null> => {
     const [row] = await db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id));
     return row ?? null;
+  };
+  /**
+   * Applies events that store no recipient's facts (payment events for users already known), each
+   * once, in the order given: one statement reads the recipients with their preferences and the
+   * merchants' endpoints of all of them, one writes every event's inbox row, notifications and
+   * deliveries, atomic without a transaction of its own (a read before the write sees what a read
+   * inside a transaction would: committed rows, nothing locked). `assumedKnown`: users the caller
+   * did not check for a recipient row (it saw one before; rows are never deleted). Should one have
+   * none, nothing is applied (nothing written, inbox rows included) and they are returned as
+   * `gone`. Returns the ids of the events applied now (the others were applied before), how many
+   * deliveries they created and the users found with a recipient row.
+   */
+  const applyEvents = async (
+    events: readonly { event: DomainEvent; plan: EventPlan }[],
+    assumedKnown: ReadonlySet<string> = new Set(),
+  ): Promise<{ applied: Set<string>; deliveries: number; recipients: string[]; gone: string[] }> => {
+    if (events.some(({ plan }) => plan.recipient)) throw new Error('applyEvents: an event that stores a recipient is applied alone (applyEvent)');
+    const wanted = [...new Set(events.flatMap(({ plan }) => plan.userIds))];
+    const read = await readTargets(
+      { query: database.query },
+      wanted,
+      events.map(({ event, plan }) => ({ merchantId: plan.webhookMerchantId, occurredAt: event.occurredAt })),
+    );
+    const gone = wanted.filter((userId) => assumedKnown.has(userId) && !read.known.has(userId));
+    if (gone.length > 0) return { applied: new Set(), deliveries: 0, recipients: [], gone };
+    const writes = events.map(({ event, plan }, index) => ({ event, ...rowsOfEvent(event, plan, { known: read.known, prefs: read.prefs, endpoints: read.endpoints[index]! }) }));
+    const applied = await writeNotificationsAndDeliveries(database.query, writes, { inbox: true });
+    const deliveries = writes.reduce((sum, write) => sum + (applied.has(write.event.id) ? write.deliveries.length : 0), 0);
+    return { applied, deliveries, recipients: applied.size > 0 ? [...read.known.keys()] : [], gone: [] };
   };
   return {
     /** Of `userIds`, those this service has no recipient row for. */
@@ -254,6 +304,8 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
       return unique.filter((userId) => !known.has(userId));
     },
 
+    applyEvents,
+
     /**
      * Applies an event once (false when it was applied before): stores the recipients' facts,
      * writes each planned notification on IN_APP (SENT) and on the recipient's other channels
@@ -263,8 +315,8 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
      *
      * One statement reads the recipients with their preferences and the merchant's endpoints, one
      * writes every notification and delivery. An event that stores recipients' facts (a user event,
-     * a user just looked up) does it in the inbox's transaction with the upserts; any other writes
-     * its inbox row in that same write statement, with no transaction around the two. `assumedKnown`:
+     * a user just looked up) does it in the inbox's transaction with the upserts; any other is
+     * applied as `applyEvents` applies several, with no transaction around the two. `assumedKnown`:
      * users the caller did not check for a recipient row (it saw one before; rows are never
      * deleted). Should one have none, nothing is applied (nothing written, inbox row included) and
      * they are returned as `gone`, to be checked and looked up like any unknown user before the
@@ -276,19 +328,11 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
       lookedUp: readonly RecipientFacts[],
       assumedKnown: ReadonlySet<string> = new Set(),
     ): Promise<{ applied: boolean; deliveries: number; recipients: string[]; gone: string[] }> {
-      const wanted = [...new Set([...plan.userIds, ...(plan.recipient ? [plan.recipient.userId] : [])])];
-      // An event that stores no recipient's facts (a payment event for users already known): read,
-      // then the inbox row and every notification and delivery in one statement, which is atomic
-      // without a transaction of its own (two round trips instead of five). A read before the
-      // write sees what a read inside a transaction would (committed rows, nothing locked).
       if (!plan.recipient && lookedUp.length === 0) {
-        const targets = await readTargets({ query: database.query }, wanted, plan.webhookMerchantId, event.occurredAt);
-        const gone = wanted.filter((userId) => assumedKnown.has(userId) && !targets.known.has(userId));
-        if (gone.length > 0) return { applied: false, deliveries: 0, recipients: [], gone };
-        const rows = rowsOfEvent(event, plan, targets);
-        const applied = await writeNotificationsAndDeliveries(database.query, event, rows.notifications, rows.deliveries, { inbox: true });
-        return { applied, deliveries: applied ? rows.deliveries.length : 0, recipients: applied ? [...targets.known.keys()] : [], gone: [] };
+        const result = await applyEvents([{ event, plan }], assumedKnown);
+        return { ...result, applied: result.applied.has(event.id) };
       }
+      const wanted = [...new Set([...plan.userIds, ...(plan.recipient ? [plan.recipient.userId] : [])])];
       let created = 0;
       let found: string[] = [];
       let applied: boolean;
@@ -296,12 +340,12 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
         applied = await applyOnce(database.transaction, 'notifications', CONSUMER, event, async (sql) => {
           if (plan.recipient) await upsertRecipient(sql, plan.recipient, plan.recipient.version);
           for (const recipient of lookedUp) await upsertRecipient(sql, recipient, null);
-          const targets = await readTargets(sql, wanted, plan.webhookMerchantId, event.occurredAt);
-          const gone = wanted.filter((userId) => assumedKnown.has(userId) && !targets.known.has(userId));
+          const read = await readTargets(sql, wanted, [{ merchantId: plan.webhookMerchantId, occurredAt: event.occurredAt }]);
+          const gone = wanted.filter((userId) => assumedKnown.has(userId) && !read.known.has(userId));
           if (gone.length > 0) throw new RecipientsGone(gone);
-          found = [...targets.known.keys()];
-          const rows = rowsOfEvent(event, plan, targets);
-          await writeNotificationsAndDeliveries(sql.query, event, rows.notifications, rows.deliveries, { inbox: false });
+          found = [...read.known.keys()];
+          const rows = rowsOfEvent(event, plan, { known: read.known, prefs: read.prefs, endpoints: read.endpoints[0]! });
+          await writeNotificationsAndDeliveries(sql.query, [{ event, ...rows }], { inbox: false });
           created = rows.deliveries.length;
         });
       } catch (error) {
