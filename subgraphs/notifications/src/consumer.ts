@@ -90,13 +90,18 @@ export function createEventConsumer(options: { store: NotificationsStore; users:
       let run: { event: DomainEvent; plan: EventPlan }[] = [];
       for (const event of events) {
         const plan = planEvent(event);
-        if (plan && !plan.recipient && plan.userIds.every((userId) => known.has(userId))) {
+        // Not for us: nothing to write, so the run goes on past it.
+        if (!plan) {
+          await handle(event);
+          continue;
+        }
+        if (!plan.recipient && plan.userIds.every((userId) => known.has(userId))) {
           run.push({ event, plan });
           continue;
         }
         if (run.length > 0) await applyRun(run);
         run = [];
-        // Not for us (nothing to do), a user event, or a user not seen yet: alone, as `handle` does it.
+        // A user event, or a user not seen yet: alone, as `handle` does it.
         await handle(event);
       }
       if (run.length > 0) await applyRun(run);
