@@ -245,13 +245,6 @@ function createLogSubscription(options: {
     }
   };
 
-  /**
-   * Reads and delivers until the log has nothing after the cursor; a throw ends the round. A
-   * durable cursor is saved once per batch read (after its last delivered event, also when a
-   * handler failed or the subscription stopped mid-batch), not after each event: a process that
-   * dies mid-batch gets the batch's delivered events again, which the consumer's inbox recognises
-   * (at least once, as on every transport), for one write per batch instead of one per event.
-   */
   /** One event after the other, the cursor moved past each one delivered. */
   const deliverEach = async (source: string, cursor: Cursor, events: readonly DomainEvent[]): Promise<void> => {
     for (const event of events) {
@@ -288,6 +281,13 @@ function createLogSubscription(options: {
     cursor.failures = 0;
   };
 
+  /**
+   * Reads and delivers until the log has nothing after the cursor; a throw ends the round. A
+   * durable cursor is saved once per batch read (after its last delivered event, also when a
+   * handler failed or the subscription stopped mid-batch), not after each event: a process that
+   * dies mid-batch gets the batch's delivered events again, which the consumer's inbox recognises
+   * (at least once, as on every transport), for one write per batch instead of one per event.
+   */
   const catchUp = async (source: string, cursor: Cursor): Promise<void> => {
     for (;;) {
       const events = await readLog(query, source, { after: cursor.position, limit: READ_BATCH });
