@@ -194,6 +194,18 @@ export function transportContract(subject: TransportUnderTest) {
         const durable = recorder();
         const durableName = `crossing-${randomSuffix()}`;
         const consumer = await (await open()).subscribe(durable.handler, { durable: durableName });
+        // A durable consumer with a batch handler too: a transport that batches (PostgreSQL) hands it
+        // whole reads, the others call the per-event handler; either way every event once, in order.
+        const batched = recorder();
+        let batchCalls = 0;
+        const transport = await open();
+        const batchedConsumer = await transport.subscribe(batched.handler, {
+          durable: `crossing-batched-${randomSuffix()}`,
+          handleBatch: async (events) => {
+            batchCalls += 1;
+            for (const event of events) batched.handler(event);
+          },
+        });
         await db.appendMany(source, count);
         expect(await db.relay(source, relay)).toBe(count);
         const positions = (events: DomainEvent[]) => events.filter((event) => event.source === source).map((event) => Number(event.sequence));
@@ -203,9 +215,13 @@ export function transportContract(subject: TransportUnderTest) {
         // The durable consumer applies one event at a time (acknowledged each): all 10,005, in order,
         // none twice. Waits for the last one, so a gap fails on the comparison below, not a timeout.
         await eventually(() => expect(positions(durable.events).at(-1)).toBe(count), 120_000);
+        await eventually(() => expect(positions(batched.events).at(-1)).toBe(count), 120_000);
         await pause(300);
         await consumer.unsubscribe();
+        await batchedConsumer.unsubscribe();
         expect(positions(durable.events)).toEqual(expected);
+        expect(positions(batched.events)).toEqual(expected);
+        if (transport.kind === 'postgres') expect(batchCalls).toBeGreaterThan(0);
       }, 240_000);
 
     },
