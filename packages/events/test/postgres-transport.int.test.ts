@@ -12,6 +12,15 @@ const logger = createLogger({ level: 'silent' });
 // A long poll: deliveries in these tests come from notifications unless a test says otherwise.
 const suite = transportContract({ open: (db) => createPostgresTransport({ url: db.url, logger, pollIntervalMs: 60_000 }) });
 
+/** The position a durable consumer saved for a source, or null before its first save. */
+async function savedOffset(consumer: string, source: string): Promise<string | null> {
+  const rows = await suite.database().database.query<{ position: string }>(
+    `select position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`,
+    [consumer, source],
+  );
+  return rows[0]?.position ?? null;
+}
+
 describe('PostgreSQL transport', () => {
   it('keeps a durable consumer position per source in paygraph_events.consumer_offsets', async () => {
     const db = suite.database();
@@ -35,8 +44,7 @@ describe('PostgreSQL transport', () => {
     const source = await suite.newSource();
     const relay = await suite.open();
     const durable = `batch-${randomSuffix()}`;
-    const offset = async () =>
-      (await db.database.query<{ position: string }>(`select position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`, [durable, source]))[0]?.position ?? null;
+    const offset = () => savedOffset(durable, source);
     // Five events in the log before the consumer reads: one batch. The third fails once.
     await db.append(source, 5);
     await db.relay(source, relay);
@@ -75,8 +83,7 @@ describe('PostgreSQL transport', () => {
     const source = await suite.newSource();
     const relay = await suite.open();
     const durable = `batches-${randomSuffix()}`;
-    const offset = async () =>
-      (await db.database.query<{ position: string }>(`select position::text as position from paygraph_events.consumer_offsets where consumer = $1 and source = $2`, [durable, source]))[0]?.position ?? null;
+    const offset = () => savedOffset(durable, source);
     // Four events in the log before the consumer reads: one batch.
     await db.append(source, 4);
     await db.relay(source, relay);
