@@ -245,3 +245,24 @@ it('applies nothing of a batch when a user taken as known has no recipient row',
   expect(await database.query(`select 1 from notifications.processed_events where event_id in ($1, $2)`, [fine.id, orphan.id])).toEqual([]);
   expect(await notificationsOf(fine.id)).toEqual([]);
 });
+
+it('applies each event once when overlapping batches are applied at the same time (two consumers of one log)', async () => {
+  const buyer = `usr_${suffix()}`;
+  const merchant = `usr_${suffix()}`;
+  await recipient(buyer, 'Ada Buyer', 'ada@example.test');
+  await recipient(merchant, 'Corner Shop', 'shop@example.test');
+  await endpoint(merchant, 60);
+  const events = Array.from({ length: 6 }, () => paymentSucceeded(buyer, merchant));
+  const batch = (from: number, to: number) => events.slice(from, to).map((event) => ({ event, plan: planEvent(event)! }));
+  const known = new Set([buyer, merchant]);
+  // Each batch in ascending log order, as every reader reads: overlapping, never in opposite orders.
+  const results = await Promise.all([store.applyEvents(batch(0, 4), known), store.applyEvents(batch(2, 6), known), store.applyEvents(batch(0, 6), known), store.applyEvents(batch(1, 5), known)]);
+  const appliedBy = results.flatMap((result) => [...result.applied]);
+  expect(appliedBy.sort()).toEqual(events.map((event) => event.id).sort());
+  expect(results.reduce((sum, result) => sum + result.deliveries, 0)).toBe(events.length * 3);
+  for (const event of events) {
+    // Buyer and merchant: IN_APP and EMAIL each; one email delivery each and one webhook delivery.
+    expect(await notificationsOf(event.id)).toHaveLength(4);
+    expect(await deliveriesOf(event.id)).toHaveLength(3);
+  }
+});

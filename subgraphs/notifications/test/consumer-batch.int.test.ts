@@ -17,6 +17,8 @@ let consumer: EventConsumer;
 /** Users the users service knows, and how often it was asked. */
 const directory = new Map<string, { id: string; email: string; name: string; role: string }>();
 let lookups = 0;
+/** While set, the users service answers no lookup (down). */
+let usersDown = false;
 let deliveriesCreated = 0;
 
 beforeAll(async () => {
@@ -24,6 +26,7 @@ beforeAll(async () => {
   const users: ServiceClient = {
     request: async <T>(_target: string, _query: string, variables?: Record<string, unknown>) => {
       lookups += 1;
+      if (usersDown) throw new Error('users is unreachable');
       return { user: directory.get(String(variables?.id)) ?? null } as T;
     },
   };
@@ -97,4 +100,34 @@ it('applies a batch in order as handling each event alone would, the payment eve
   const rows = await count();
   await consumer.handleBatch(batch);
   expect(await count()).toBe(rows);
+});
+
+it('stops a batch at an event it cannot apply yet, leaving the runs before it applied; the batch again applies the rest once', async () => {
+  const buyer = `usr_${suffix()}`;
+  const merchant = `usr_${suffix()}`;
+  const newcomer = `usr_${suffix()}`;
+  for (const [userId, name] of [[buyer, 'Ada Buyer'], [merchant, 'Corner Shop'], [newcomer, 'New Buyer']] as const) {
+    directory.set(userId, { id: userId, email: `${userId}@example.test`, name, role: 'BUYER' });
+  }
+  expect(await consumer.handle(succeeded(buyer, merchant))).toBe(true);
+  const before = [succeeded(buyer, merchant), succeeded(buyer, merchant)];
+  // The newcomer was never seen: applying this needs users, which is down.
+  const blocked = succeeded(newcomer, merchant);
+  const after = succeeded(buyer, merchant);
+  const batch = [...before, blocked, after];
+  usersDown = true;
+  try {
+    await expect(consumer.handleBatch(batch)).rejects.toThrow('users is unreachable');
+  } finally {
+    usersDown = false;
+  }
+  // A crash between two steps of the batch: the run before the failing event is applied, nothing after it.
+  for (const paid of before) expect(await channelsOf(paid.id)).toHaveLength(4);
+  expect(await channelsOf(blocked.id)).toEqual([]);
+  expect(await channelsOf(after.id)).toEqual([]);
+  // The transport delivers the same batch again once users answers: the rest is applied, nothing twice.
+  await consumer.handleBatch(batch);
+  for (const paid of batch) expect(await channelsOf(paid.id)).toHaveLength(4);
+  const inbox = await own.database.query<{ n: string }>(`select count(*)::text as n from notifications.processed_events where event_id = any(string_to_array($1, ','))`, [batch.map((e) => e.id).join(',')]);
+  expect(inbox[0]!.n).toBe('4');
 });
