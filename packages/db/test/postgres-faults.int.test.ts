@@ -90,6 +90,36 @@ async function waitUntil(condition: () => boolean, boundMs = RECOVERY_BOUND_MS):
   while (!condition() && Date.now() - started < boundMs) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/**
+ * A proxy in front of the server that resets the client's first connection (RST) when a chunk the
+ * client sends contains `marker`, and passes everything else through. Its URL, the resets so far.
+ */
+async function resettingProxy(marker: string) {
+  const upstreamPort = Number(new URL(url).port);
+  const state = { resets: 0 };
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(upstreamPort, '127.0.0.1');
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.on('data', (chunk) => {
+      if (state.resets === 0 && chunk.includes(marker)) {
+        state.resets += 1;
+        upstream.destroy();
+        client.resetAndDestroy();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(url);
+  proxied.port = String((proxy.address() as net.AddressInfo).port);
+  return { url: proxied.toString(), state, close: () => new Promise((resolve) => proxy.close(resolve)) };
+}
+
 describe('the postgres.js crash (porsager/postgres#1154, #1066, #1208)', () => {
   it('is patched in the installed driver (patches/postgres+3.4.9.patch, applied by postinstall)', () => {
     const require = createRequire(import.meta.url);
@@ -99,6 +129,7 @@ describe('the postgres.js crash (porsager/postgres#1154, #1066, #1208)', () => {
       const source = readFileSync(path.join(driverRoot, build, 'connection.js'), 'utf8');
       expect(source, `${build}/connection.js`).toContain('if (socket === null) {');
       expect(source, `${build}/connection.js`).toContain('return fetchArrayTypes().catch(() => {})');
+      expect(source, `${build}/connection.js`).toContain("const lost = Errors.connection('CONNECTION_CLOSED', options, socket)");
       expect(readFileSync(path.join(driverRoot, build, 'index.js'), 'utf8'), `${build}/index.js`).toContain('started && await started');
     }
   });
@@ -116,39 +147,18 @@ describe('a connection lost while postgres.js fetches the array types (porsager/
   // restart, a reset), its rejection went unobserved and ended the process. A proxy in front of
   // the server resets the first connection when that query passes through it.
   it('rejects the waiting query with the connection error and leaves no rejection unhandled', async () => {
-    const upstreamPort = Number(new URL(url).port);
-    let reset = 0;
-    const proxy = net.createServer((client) => {
-      const upstream = net.connect(upstreamPort, '127.0.0.1');
-      client.on('error', () => {});
-      upstream.on('error', () => {});
-      client.on('data', (chunk) => {
-        if (reset === 0 && chunk.includes('typarray')) {
-          reset += 1;
-          upstream.destroy();
-          client.resetAndDestroy();
-          return;
-        }
-        upstream.write(chunk);
-      });
-      upstream.on('data', (chunk) => client.write(chunk));
-      upstream.on('close', () => client.destroy());
-      client.on('close', () => upstream.destroy());
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const proxied = new URL(url);
-    proxied.port = String((proxy.address() as net.AddressInfo).port);
+    const proxy = await resettingProxy('typarray');
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
     process.on('unhandledRejection', onUnhandled);
     const { default: postgres } = await import('postgres');
-    const sql = postgres(proxied.toString(), { max: 1, onnotice: () => {}, backoff: () => 0.05 });
+    const sql = postgres(proxy.url, { max: 1, onnotice: () => {}, backoff: () => 0.05 });
     try {
       const first = await sql`select 1 as one`.then(
         () => null,
         (error: unknown) => error,
       );
-      expect(reset).toBe(1);
+      expect(proxy.state.resets).toBe(1);
       expect(isDatabaseUnavailable(first), String(first)).toBe(true);
       // The next query gets a new connection (its types fetched through the proxy untouched).
       expect(await sql`select 1 as one`).toEqual([{ one: 1 }]);
@@ -157,7 +167,46 @@ describe('a connection lost while postgres.js fetches the array types (porsager/
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await sql.end({ timeout: 1 }).catch(() => {});
-      await new Promise((resolve) => proxy.close(resolve));
+      await proxy.close();
+    }
+  });
+});
+
+describe('a statement written between a connection reset and its close (the ROLLBACK of a failed transaction)', () => {
+  // Found by the fault suite (PostgreSQL restarted -m immediate): the ledger's batch transaction
+  // waited forever, its backend active in ClientRead. A reset rejects what was sent, then begin()
+  // writes ROLLBACK before the socket's 'close'; unpatched, that ROLLBACK stayed queued as sent and
+  // the connection's next socket took later answers for it: the second statement after the
+  // reconnect got the answer meant for nothing, and a described statement was never bound.
+  it('rejects it at the close, so the next socket answers each statement its own', async () => {
+    const proxy = await resettingProxy('reset_marker');
+    let rollbacksAfterReset = 0;
+    const { default: postgres } = await import('postgres');
+    // One connection, so the next statements reuse the connection the reset closed.
+    const sql = postgres(proxy.url, { max: 1, onnotice: () => {}, backoff: () => 0.05, debug: (_connection, query) => {
+      if (proxy.state.resets === 1 && /^rollback$/i.test(query.trim())) rollbacksAfterReset += 1;
+    } });
+    const withinBound = <T>(promise: Promise<T>) =>
+      Promise.race([promise, new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`no answer within ${ANSWER_BOUND_MS} ms`)), ANSWER_BOUND_MS))]);
+    try {
+      const failed = await sql
+        .begin(async (tx) => {
+          await tx`select 'reset_marker' as marker`;
+        })
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      expect(proxy.state.resets).toBe(1);
+      expect(isDatabaseUnavailable(failed), String(failed)).toBe(true);
+      expect(rollbacksAfterReset).toBe(1); // the case under test: ROLLBACK written after the reset
+      // Each statement on the new socket gets its own answer, in order, within the bound.
+      expect(await withinBound(sql`select 1 as one`)).toEqual([{ one: 1 }]);
+      expect(await withinBound(sql`select 2 as two`)).toEqual([{ two: 2 }]);
+      expect(await withinBound(sql.begin(async (tx) => [await tx`select ${3}::int as three`, await tx`select ${'four'}::text as four`]))).toEqual([[{ three: 3 }], [{ four: 'four' }]]);
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => {});
+      await proxy.close();
     }
   });
 });
