@@ -130,6 +130,7 @@ describe('the postgres.js crash (porsager/postgres#1154, #1066, #1208)', () => {
       expect(source, `${build}/connection.js`).toContain('if (socket === null) {');
       expect(source, `${build}/connection.js`).toContain('return fetchArrayTypes().catch(() => {})');
       expect(source, `${build}/connection.js`).toContain("const lost = Errors.connection('CONNECTION_CLOSED', options, socket)");
+      expect(readFileSync(path.join(driverRoot, build, 'index.js'), 'utf8'), `${build}/index.js`).toContain('return q.reject(lost)');
       expect(readFileSync(path.join(driverRoot, build, 'index.js'), 'utf8'), `${build}/index.js`).toContain('started && await started');
     }
   });
@@ -207,6 +208,51 @@ describe('a statement written between a connection reset and its close (the ROLL
     } finally {
       await sql.end({ timeout: 1 }).catch(() => {});
       await proxy.close();
+    }
+  });
+});
+
+describe('a transaction whose connection died while its function did other work', () => {
+  // begin() rejects when its connection closes, but its function runs on; the pool reopens that
+  // connection for other work. Unpatched, a statement the function sent afterwards ran on the new
+  // socket, outside any transaction (committed at once) or inside another caller's.
+  it('refuses what the function sends afterwards, even once the connection is open again', async () => {
+    const { default: postgres } = await import('postgres');
+    const sql = postgres(url, { max: 1, onnotice: () => {}, backoff: () => 0.05 });
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    let release = () => {};
+    const otherWorkDone = new Promise<void>((resolve) => (release = resolve));
+    let backendPid: number | null = null;
+    let afterwards: unknown = 'not sent';
+    try {
+      await admin`create table if not exists lost_transaction (id text primary key)`;
+      const transaction = sql
+        .begin(async (tx) => {
+          backendPid = (await tx`select pg_backend_pid() as pid`)[0]!.pid as number;
+          await otherWorkDone; // e.g. a call to another service
+          afterwards = await tx`insert into lost_transaction (id) values ('after the close')`.then(
+            () => 'ran',
+            (error: unknown) => error,
+          );
+        })
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      await waitUntil(() => backendPid !== null, ANSWER_BOUND_MS);
+      await admin`select pg_terminate_backend(${backendPid})`;
+      const failed = await transaction;
+      expect(isDatabaseUnavailable(failed), String(failed)).toBe(true);
+      // The pool's one connection is open again, for someone else.
+      expect(await sql`select 1 as one`).toEqual([{ one: 1 }]);
+      release();
+      await waitUntil(() => afterwards !== 'not sent', ANSWER_BOUND_MS);
+      expect(isDatabaseUnavailable(afterwards), String(afterwards)).toBe(true);
+      expect(await admin`select id from lost_transaction`).toEqual([]);
+    } finally {
+      release();
+      await sql.end({ timeout: 1 }).catch(() => {});
+      await admin.end({ timeout: 1 }).catch(() => {});
     }
   });
 });
