@@ -337,6 +337,7 @@ export async function resolveAmbiguous(world: World): Promise<{ resolved: number
   let resolved = 0;
   const unresolved: string[] = [];
   const retry = async (label: string, attempt: () => Promise<Answer>, onDefinite: (answer: Answer) => void) => {
+    let last: Answer | null = null;
     for (let index = 0; index < RESOLVE_ATTEMPTS_MAX; index += 1) {
       const answer = await attempt();
       if (answer.kind !== 'ambiguous') {
@@ -344,9 +345,11 @@ export async function resolveAmbiguous(world: World): Promise<{ resolved: number
         resolved += 1;
         return;
       }
+      last = answer;
       await sleep(RESOLVE_RETRY_MS);
     }
-    unresolved.push(label);
+    // The last answer tells a platform still down (fast SERVICE_UNAVAILABLE) from one stuck (slow).
+    unresolved.push(last && last.kind === 'ambiguous' ? `${label} (last ${last.code} after ${last.ms} ms)` : label);
   };
   const tasks: (() => Promise<void>)[] = [];
   for (const operation of world.wallet.filter((each) => each.outcome === 'ambiguous')) {
