@@ -257,6 +257,42 @@ describe('a transaction whose connection died while its function did other work'
   });
 });
 
+describe('a statement queued in a transaction when its connection dies (porsager/postgres#1186)', () => {
+  // A statement with parameters not yet prepared is described first, which stops the connection
+  // taking more: the transaction's next statement waits in its own queue. Unpatched, that one
+  // never settled when the connection closed (begin() rejected; its function waited forever).
+  it('rejects the queued statement with the connection error', async () => {
+    const { default: postgres } = await import('postgres');
+    const sql = postgres(url, { max: 1, onnotice: () => {}, backoff: () => 0.05 });
+    const admin = postgres(url, { max: 1, onnotice: () => {} });
+    let backendPid: number | null = null;
+    const outcomes: Record<string, unknown> = {};
+    const settle = (name: string, statement: Promise<unknown>) =>
+      statement.then(
+        () => (outcomes[name] = 'answered'),
+        (error: unknown) => (outcomes[name] = error),
+      );
+    try {
+      const transaction = sql
+        .begin(async (tx) => {
+          backendPid = (await tx`select pg_backend_pid() as pid`)[0]!.pid as number;
+          await Promise.all([settle('described first', tx`select pg_sleep(${5}::float8)`), settle('queued', tx`select 1 as queued`)]);
+        })
+        .catch((error: unknown) => error);
+      await waitUntil(() => backendPid !== null, ANSWER_BOUND_MS);
+      await new Promise((resolve) => setTimeout(resolve, 200)); // both statements handed over, the sleep running
+      await admin`select pg_terminate_backend(${backendPid})`;
+      expect(isDatabaseUnavailable(await transaction), 'begin() rejects').toBe(true);
+      await waitUntil(() => 'queued' in outcomes && 'described first' in outcomes, ANSWER_BOUND_MS);
+      expect(isDatabaseUnavailable(outcomes['described first']), String(outcomes['described first'])).toBe(true);
+      expect(isDatabaseUnavailable(outcomes.queued), String(outcomes.queued ?? 'never settled')).toBe(true);
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => {});
+      await admin.end({ timeout: 1 }).catch(() => {});
+    }
+  });
+});
+
 describe('BEGIN pipelined with the first statements (patches/postgres+3.4.9.patch)', () => {
   // A proxy between the driver and the server holds every answer back for a while and records
   // what the client sent meanwhile: with BEGIN awaited, the transaction's first statement could
