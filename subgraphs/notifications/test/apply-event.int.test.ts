@@ -173,12 +173,18 @@ it('stores a name cut in the middle of an emoji as a text parameter does (U+FFFD
   expect(await deliveriesOf(updated.id)).toEqual([expect.objectContaining({ kind: 'NOTIFICATION', channel: 'EMAIL', user_id: userId, email_to: 'new@example.test', trace_parent: null, body: null })]);
 });
 
-it('applies an event delivered to two consumers at once exactly once (the inbox row decides, no transaction around the write)', async () => {
+/** A buyer and a merchant with email addresses, the merchant with one webhook endpoint enabled a minute ago. */
+async function buyerAndMerchantWithEmailAndWebhook() {
   const buyer = `usr_${suffix()}`;
   const merchant = `usr_${suffix()}`;
   await recipient(buyer, 'Ada Buyer', 'ada@example.test');
   await recipient(merchant, 'Corner Shop', 'shop@example.test');
   await endpoint(merchant, 60);
+  return { buyer, merchant };
+}
+
+it('applies an event delivered to two consumers at once exactly once (the inbox row decides, no transaction around the write)', async () => {
+  const { buyer, merchant } = await buyerAndMerchantWithEmailAndWebhook();
   const event = paymentSucceeded(buyer, merchant);
   const plan = planEvent(event)!;
   const results = await Promise.all(Array.from({ length: 4 }, () => store.applyEvent(event, plan, [], new Set([buyer, merchant]))));
@@ -247,11 +253,7 @@ it('applies nothing of a batch when a user taken as known has no recipient row',
 });
 
 it('applies each event once when overlapping batches are applied at the same time (two consumers of one log)', async () => {
-  const buyer = `usr_${suffix()}`;
-  const merchant = `usr_${suffix()}`;
-  await recipient(buyer, 'Ada Buyer', 'ada@example.test');
-  await recipient(merchant, 'Corner Shop', 'shop@example.test');
-  await endpoint(merchant, 60);
+  const { buyer, merchant } = await buyerAndMerchantWithEmailAndWebhook();
   const events = Array.from({ length: 6 }, () => paymentSucceeded(buyer, merchant));
   const batch = (from: number, to: number) => events.slice(from, to).map((event) => ({ event, plan: planEvent(event)! }));
   const known = new Set([buyer, merchant]);
