@@ -13,7 +13,7 @@ import { loadLimitSettings, repositoryRoot, type LimitSettings, type PlatformCon
 import type { EventTransport } from '@paygraph/events';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential, type TokenVerifier } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
-import { accessLog, baseApolloOptions, graphqlHandler, httpErrorHandler, identifyRequest, JSON_BODY_LIMIT } from '@paygraph/server';
+import { accessLog, baseApolloOptions, graphqlHandler, httpErrorHandler, identifyRequest } from '@paygraph/server';
 import { createServiceClient } from '@paygraph/service-client';
 import { keepApolloTelemetryOff, traceRequests } from '@paygraph/telemetry';
 import type { Server } from 'node:http';
@@ -181,7 +181,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (introspection) mountIde(app, ideDist); // edge limits: no IDE where it could not load the schema
   app.use(
     '/graphql',
-    express.json({ limit: JSON_BODY_LIMIT }),
+    // The body was read by the edge protection's middleware above (it needs it for trusted documents).
     graphqlHandler(apollo, {
       // Object.assign keeps the identity's lazy logger lazy (a spread would read it).
       context: async ({ req }) => Object.assign(await identifyRequest(req, options.verifyToken, logger), protection.requestContext(req)),

@@ -9,7 +9,7 @@ import express from 'express';
 import { envSchemas, parseEnv, type PlatformConfig } from '@paygraph/config';
 import { signClientAddress, type TokenVerifier, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
-import { JSON_BODY_LIMIT } from '@paygraph/server';
+import { JSON_BODY_LIMIT, jsonBody } from '@paygraph/server';
 import { createAuthorization, supergraphForGateway } from '../authorization';
 import { trustedDocumentsCheck, trustedDocumentsMiddleware, type DocumentVerdict, type GraphQLParameters } from '../trusted-documents';
 import { clientKeyOf, createRateLimits, rateLimitMiddleware, rateLimitPlugin, type RateLimitSettings } from './index';
@@ -88,7 +88,7 @@ export function createEdgeProtection(options: { config: Partial<EdgeSettings>; l
     plugins: [authorization.plugin, rateLimitPlugin(limits)],
     middleware: [
       rateLimitMiddleware(limits, options.verifyToken),
-      express.json({ limit: JSON_BODY_LIMIT }),
+      jsonBody({ limit: JSON_BODY_LIMIT }),
       trustedDocumentsMiddleware(documentOptions, documents),
     ],
     requestContext(request) {

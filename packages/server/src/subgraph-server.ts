@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential, type TokenVerifier, type Viewer } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import { baseApolloOptions, JSON_BODY_LIMIT } from './apollo';
+import { jsonBody } from './json-body';
 import { httpErrorHandler, identifyRequest } from './http';
 import { subgraphReadiness, type ReadinessChecks } from './readiness';
 import { subgraphEdgeOptions } from './limits';
@@ -108,7 +109,7 @@ export async function createSubgraphServer<TContext extends SubgraphContext>(opt
   app.use('/graphql', trustedCallersOnly(options));
   app.use(
     '/graphql',
-    express.json({ limit: JSON_BODY_LIMIT }),
+    jsonBody({ limit: JSON_BODY_LIMIT }),
     graphqlHandler(apollo, {
       context: async ({ req }) => {
         const { viewer, requestId, logger: requestLogger } = await identifyRequest(req, options.verifyToken, logger);
