@@ -119,6 +119,18 @@ export function createLogger(options: { level?: string; name?: string; destinati
 }
 
 /**
+ * A child of `logger` that writes its lines without the credential redaction, for lines made of
+ * fixed fields that never hold a credential (the access log's: method, path, operation name,
+ * status, duration, ids). Redaction clones and walks every line against the paths above: about
+ * 11 µs a line, three to four times the rest of a line's cost, paid on every request by the gateway
+ * and each subgraph. The child logs at every level: its caller gates by `logger`'s level, so a
+ * level changed on `logger` later still applies.
+ */
+export function unredactedLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: [], level: 'trace' });
+}
+
+/**
  * The logger for start-up and shutdown lines (listening URLs, stopping, stopped, bad configuration):
  * at info even under LOG_LEVEL=warn or error, so an operator (and a script waiting for "ready")
  * always sees a process come up and go; LOG_LEVEL=silent silences them too.

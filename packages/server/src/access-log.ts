@@ -12,7 +12,7 @@
 import type express from 'express';
 import { trace } from '@opentelemetry/api';
 import type { Viewer } from '@paygraph/identity';
-import { REQUEST_ID_HEADER, requestIdFrom, type Logger } from '@paygraph/logging';
+import { REQUEST_ID_HEADER, requestIdFrom, unredactedLogger, type Logger } from '@paygraph/logging';
 
 /** What a request's line says beyond what the HTTP exchange shows; filled in while it runs. */
 export interface AccessRecord {
@@ -76,6 +76,8 @@ export function traceIdOf(request: express.Request): string | undefined {
 
 /** Express middleware writing the access log of `logger` (a service's logger: it carries `service`). */
 export function accessLog(logger: Logger): express.RequestHandler {
+  // The line's fields are fixed and hold no credential: written without redaction (gated by `logger`'s level below).
+  const lines = unredactedLogger(logger);
   return (request, response, next) => {
     const started = process.hrtime.bigint();
     const record: AccessRecord = { requestId: requestIdFrom(request.headers[REQUEST_ID_HEADER]), traceId: traceIdOf(request) };
@@ -96,8 +98,8 @@ export function accessLog(logger: Logger): express.RequestHandler {
         userId: record.userId,
         caller: record.caller,
       };
-      if (quiet) logger.debug(line, 'request');
-      else logger.info(line, 'request');
+      if (quiet) lines.debug(line, 'request');
+      else lines.info(line, 'request');
     });
     next();
   };
