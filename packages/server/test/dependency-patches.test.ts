@@ -1,9 +1,13 @@
-// The two memos patched into dependencies for the request path (patches/, applied by postinstall):
-// @apollo/server's query hash per query text and negotiator's answer per Accept header. Each must be
-// installed, and must answer exactly what the computation it skips answers, the second time too.
+// What is patched into dependencies for the request path (patches/, applied by postinstall):
+// @apollo/server's query hash per query text and negotiator's answer per Accept header, each
+// answering exactly what the computation it skips answers, the second time too; and tsx compiling
+// without esbuild's keepNames, functions keeping their names all the same.
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ApolloServer, HeaderMap } from '@apollo/server';
 import { describe, expect, it } from 'vitest';
 
@@ -85,5 +89,30 @@ describe('negotiator patch: the answer remembered per Accept header and list of 
     expect(negotiator.mediaType(['text/html', 'application/json'])).toBe('application/json');
     expect(negotiator.mediaType(['text/html'])).toBe('text/html');
     expect(negotiator.mediaType(['text/plain'])).toBeUndefined();
+  });
+});
+
+describe('tsx patch: no keepNames', () => {
+  it('compiles a module without a __name call per function made, and every function keeps its name', () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'paygraph-tsx-'));
+    try {
+      const file = path.join(directory, 'names.ts');
+      writeFileSync(
+        file,
+        [
+          'class Thing { name = "thing"; }',
+          'function outer(): () => number { const inner = (): number => 1; return inner; }',
+          'const arrow = async (value: number): Promise<number> => value;',
+          'console.log(JSON.stringify({ source: outer.toString(), names: [outer.name, outer().name, arrow.name, Thing.name, new Thing().name] }));',
+        ].join('\n'),
+      );
+      const tsx = path.join(path.dirname(require.resolve('tsx/package.json')), 'dist/cli.mjs');
+      const printed = JSON.parse(execFileSync(process.execPath, [tsx, file], { encoding: 'utf8', env: { ...process.env, TSX_DISABLE_CACHE: '1' } })) as { source: string; names: string[] };
+      // With keepNames, esbuild wraps the inner arrow: `const inner = /* @__PURE__ */ __name(() => 1, "inner")`.
+      expect(printed.source).not.toContain('__name');
+      expect(printed.names).toEqual(['outer', 'inner', 'arrow', 'Thing', 'thing']);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });
