@@ -31,14 +31,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { repositoryRoot } from '@paygraph/config';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
-import { registerAndLogin } from '@paygraph/testing';
+import { freePort, registerAndLogin } from '@paygraph/testing';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -77,16 +76,6 @@ function uptimeLine(): string {
   return `load average ${loadavg().map((value) => value.toFixed(2)).join(', ')}`;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** CPU seconds (user + system) a process has used so far. */
 function processCpuSeconds(pid: number): number {

@@ -11,8 +11,6 @@
  * time; creates and drops its own database.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -20,7 +18,7 @@ import { timed } from './timed';
 import { cpuPerOperation, cpuSnapshot } from './cpu';
 import { loadServiceList } from '@paygraph/config';
 import { newId } from '@paygraph/db';
-import { gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { freePort, gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { chainPayload, requestHash } from '../subgraphs/ledger/src/domain/postings';
 import { LEDGER_SQL } from '../subgraphs/ledger/src/store/statements';
 
@@ -70,13 +68,6 @@ function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
   return { url, stop, pid: child.pid! };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * `single`: `npm start`, everything in one process. `processes`: one process per service and one

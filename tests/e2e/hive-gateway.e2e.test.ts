@@ -5,10 +5,9 @@
 // the caller's token and the gateway credential; the subgraphs' own checks still answer through it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { errorCode, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { errorCode, freePort, gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -20,16 +19,6 @@ let hive: ChildProcess;
 let hiveUrl: string;
 let output = '';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 beforeAll(async () => {
   const port = await freePort();

@@ -17,9 +17,9 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort } from '@paygraph/testing';
 
 /** The PostgreSQL 15 binaries of this machine; PG_BIN overrides (e.g. another major version). */
 const POSTGRES_BIN_DIRECTORY = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -102,16 +102,8 @@ function run(command: string, args: string[], cwd: string): Promise<string> {
   });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+/** Ports for the clusters and processes tests start: the shared chooser (below the ephemeral range). */
+export { freePort };
 
 function serverUserIds(): { uid: number; gid: number } {
   const uid = Number(execFileSync('id', ['-u', SERVER_USER], { encoding: 'utf8' }).trim());

@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
 
+export { freePort } from './ports';
+
 export interface GraphQLResponse<TData = Record<string, any>> {
   status: number;
   headers: Headers;

@@ -1,0 +1,41 @@
+// Ports for started processes: below the ephemeral range (no outgoing connection can take one
+// before the child binds it), free when handed out, never handed out twice, busy ones skipped.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { freePort, portChooser } from '../src/ports';
+
+const listenOn = (port: number) =>
+  new Promise<Server>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+const close = (server: Server) => new Promise((resolve) => server.close(resolve));
+
+describe('freePort', () => {
+  it('hands out distinct ports below the ephemeral range that can be bound, also when asked together', async () => {
+    const ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const ports = await Promise.all(Array.from({ length: 40 }, () => freePort()));
+    expect(new Set(ports).size).toBe(40);
+    for (const port of ports) {
+      expect(port).toBeGreaterThanOrEqual(10_000);
+      expect(port).toBeLessThan(ephemeralLow);
+    }
+    const servers = await Promise.all(ports.map(listenOn));
+    await Promise.all(servers.map(close));
+  });
+
+  it('skips a port someone listens on, and wraps around the range', async () => {
+    const busy = await listenOn(0);
+    const busyPort = (busy.address() as { port: number }).port;
+    try {
+      const choose = portChooser({ low: busyPort - 1, high: busyPort, start: busyPort });
+      // Start on the busy port: skipped; then the range wraps to its other port.
+      const first = await choose();
+      expect(first).toBe(busyPort - 1);
+    } finally {
+      await close(busy);
+    }
+  });
+});
