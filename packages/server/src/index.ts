@@ -6,8 +6,8 @@
 export { createSubgraphServer, type SubgraphServer, type SubgraphContext, type SubgraphServerOptions } from './subgraph-server';
 export { apolloSafetyPlugin, baseApolloOptions, formatServerError, JSON_BODY_LIMIT } from './apollo';
 export { listen, type Listening } from './listen';
-export { graphqlHandler } from './graphql-handler';
-export { jsonBody } from './json-body'; // express.json's result without its per-request helpers, for the JSON every client sends // Apollo Server on express, without a URL parse and an ETag per request
+export { graphqlHandler } from './graphql-handler'; // Apollo Server on express, without a URL parse and an ETag per request
+export { jsonBody } from './json-body'; // express.json's result without its per-request helpers, for the JSON every client sends
 export { subgraphReadiness, READINESS_CHECK_TIMEOUT_MS, type ReadinessChecks, type SubgraphReadiness } from './readiness';
 export { createRuntime, createDirectory, refuseWeakSecrets, type ServiceDefinition, type ServiceRuntime, type ServiceInstance, type MutableServiceDirectory } from './service';
 export { resolveServiceSecret } from './service-secret';
