@@ -76,7 +76,6 @@ function uptimeLine(): string {
   return `load average ${loadavg().map((value) => value.toFixed(2)).join(', ')}`;
 }
 
-
 /** CPU seconds (user + system) a process has used so far. */
 function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -28,7 +28,6 @@ const clientCounts = (process.env.BENCH_CLIENTS ?? '1,16,64').split(',').map(Num
 const WARMUP_MS = 2_000;
 const ADMIN_PASSWORD = 'bench admin password';
 
-
 function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
   const child = spawn('npm', args, { cwd: path.resolve(import.meta.dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   // Never leave a platform behind, even when the benchmark itself is interrupted.
@@ -67,7 +66,6 @@ function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
   };
   return { url, stop, pid: child.pid! };
 }
-
 
 /**
  * `single`: `npm start`, everything in one process. `processes`: one process per service and one

@@ -19,7 +19,6 @@ let hive: ChildProcess;
 let hiveUrl: string;
 let output = '';
 
-
 beforeAll(async () => {
   const port = await freePort();
   const subgraphUrls = inject('subgraphUrls');
