@@ -9,8 +9,8 @@ import { isDatabaseUnavailable } from '@paygraph/db';
 import { ErrorCode, isPublicCode, maskError, serviceUnavailable } from '@paygraph/errors';
 import type { Logger } from '@paygraph/logging';
 
-/** Largest JSON request body accepted; anything larger is refused before parsing. */
-export const JSON_BODY_LIMIT = '1mb';
+/** Largest JSON request body accepted, in bytes (1 MiB, express's '1mb'); anything larger is refused before parsing. */
+export const JSON_BODY_LIMIT = 1024 * 1024;
 
 interface SafetyContext extends BaseContext {
   requestId?: string;

@@ -15,15 +15,6 @@
 import type { IncomingMessage } from 'node:http';
 import express from 'express';
 
-/** express.json's limit syntax for the few we use: a number of bytes, or `<n>kb` / `<n>mb`. */
-function bytesOf(limit: number | string): number {
-  if (typeof limit === 'number') return limit;
-  const match = /^(\d+)(b|kb|mb)?$/i.exec(limit.trim());
-  if (!match) throw new TypeError(`jsonBody: limit "${limit}" is not a number of bytes, kb or mb`);
-  const unit = (match[2] ?? 'b').toLowerCase();
-  return Number(match[1]) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
-}
-
 /** `application/json`, alone or with a UTF-8 charset: anything else is express.json's to judge. */
 function isPlainJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
@@ -63,9 +54,12 @@ export function parseJsonText(text: string): unknown {
   }
 }
 
-/** `fallback` is express.json with the same limit; a test passes its own to see which requests reach it. */
-export function jsonBody(options: { limit: number | string }, fallback: express.RequestHandler = express.json({ limit: options.limit })): express.RequestHandler {
-  const limit = bytesOf(options.limit);
+/**
+ * `limit` in bytes (a number, so the fast path and express.json read it alike). `fallback` is
+ * express.json with the same limit; a test passes its own to see which requests reach it.
+ */
+export function jsonBody(options: { limit: number }, fallback: express.RequestHandler = express.json({ limit: options.limit })): express.RequestHandler {
+  const { limit } = options;
   return (request, response, next) => {
     const headers = request.headers;
     const length = declaredLength(headers['content-length']);

@@ -94,8 +94,9 @@ describe('jsonBody', () => {
     ['only whitespace', json('   ')],
     ['broken JSON', json('{"a":')],
     ['a multi-byte character split across packets', request({ 'Content-Type': 'application/json', 'Content-Length': String(euro.length) }, [euro.subarray(0, split), euro.subarray(split)])],
-    ['a body at the limit', json(`{"a":"${'x'.repeat(LIMIT - 8)}"}`)],
-    ['a body over the limit', json(`{"a":"${'x'.repeat(LIMIT)}"}`)],
+    ['a body at the limit', json(`{"a":"${'x'.repeat(LIMIT - 8)}"}`)], // 6 + (LIMIT - 8) + 2 bytes
+    ['a body one byte over the limit', json(`{"a":"${'x'.repeat(LIMIT - 7)}"}`)],
+    ['a body well over the limit', json(`{"a":"${'x'.repeat(LIMIT)}"}`)],
     ['gzip', request({ 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': String(gzipped.length) }, gzipped)],
     ['an unknown content-encoding', json('{"a":1}', { 'Content-Encoding': 'snappy' })],
     ['a latin1 charset', json('{"a":1}', { 'Content-Type': 'application/json; charset=latin1' })],
@@ -105,6 +106,12 @@ describe('jsonBody', () => {
     ['an empty body', request({ 'Content-Type': 'application/json', 'Content-Length': '0' }, [])],
     ['chunked', request({ 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' }, [Buffer.from('7\r\n{"a":1}\r\n0\r\n\r\n')])],
   ];
+
+  it('sizes the limit cases as named', () => {
+    const length = (name: string) => Number(/Content-Length: (\d+)/.exec(cases.find(([caseName]) => caseName === name)![1].head)![1]);
+    expect(length('a body at the limit')).toBe(LIMIT);
+    expect(length('a body one byte over the limit')).toBe(LIMIT + 1);
+  });
 
   it.each(cases)('answers %s as express.json does', async (_name, { head, parts }) => {
     const [mine, theirs] = await Promise.all([send(fast.port, head, parts), send(reference.port, head, parts)]);
