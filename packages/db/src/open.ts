@@ -11,6 +11,7 @@ import { applyMigrations } from './migrate';
 import type { RawTransaction, SqlRunner } from './raw';
 import { reportPool, timedRunners } from './metrics';
 import { tracedRunners } from './tracing';
+import { pgliteRunners } from './pglite-statements';
 
 /** The drizzle database type every store is written against; both drivers satisfy it. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -164,36 +165,8 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   if (target.kind === 'pglite') {
     const shared = await acquirePglite(target.dataDir);
     db = drizzlePglite(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
-    transaction = (work) =>
-      shared.client.transaction(async (tx) => {
-        // PGlite commits when this function returns: what was sent is awaited first (in process, no round trip to save).
-        const sent: Promise<unknown>[] = [];
-        let result;
-        try {
-          result = await work({
-            query: async <T>(text: string, params: readonly unknown[] = []) => {
-              counter.logQuery();
-              return (await tx.query<T>(text, [...params])).rows;
-            },
-            send: (text, params = []) => {
-              counter.logQuery();
-              const statement = tx.query(text, [...params]);
-              statement.catch(() => {}); // observed below
-              sent.push(statement);
-            },
-          });
-        } catch (error) {
-          // A later statement that ran into an aborted transaction (25P02) reports the sent one's failure, as postgres.js does.
-          const failed = (await Promise.allSettled(sent)).find((outcome) => outcome.status === 'rejected');
-          throw failed ? failed.reason : error;
-        }
-        await Promise.all(sent);
-        return result;
-      });
-    query = async <T>(text: string, params: readonly unknown[] = []) => {
-      counter.logQuery();
-      return (await shared.client.query<T>(text, [...params])).rows;
-    };
+    // The hand-written SQL path as named statements, one call into the database each (pglite-statements.ts).
+    ({ transaction, query } = pgliteRunners(shared.client, counter.logQuery));
     reportPool(options.service, null); // no pool: the pool gauges are listed without samples (metrics.ts)
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
   } else {

@@ -1,0 +1,165 @@
+// The hand-written SQL path on PGlite as named statements (pglite-statements.ts): the same rows,
+// parameters and errors as PGlite's own query(), each text parsed once per instance, the bound on
+// named statements, a table changed under a statement, the transaction runner's guarantees and
+// its interleaving with PGlite's own calls. PGlite only (the module is PGlite's path).
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PGLITE_STATEMENTS_MAX, PgliteStatements, pgliteRunners, pgliteStatements } from '../src/pglite-statements';
+
+let client: PGlite;
+let statements: PgliteStatements;
+let runners: ReturnType<typeof pgliteRunners>;
+let counted = 0;
+
+beforeAll(async () => {
+  client = await PGlite.create('memory://pglite-statements');
+  await client.exec(`
+    create table items (
+      id text primary key,
+      amount bigint not null check (amount >= 0),
+      at timestamptz,
+      doc jsonb,
+      tags text[],
+      flag boolean,
+      ratio numeric(10, 4),
+      ref uuid,
+      raw bytea
+    )`);
+  statements = pgliteStatements(client);
+  runners = pgliteRunners(client, () => void (counted += 1));
+});
+
+afterAll(async () => {
+  await client?.close();
+});
+
+const insert = `insert into items (id, amount, at, doc, tags, flag, ratio, ref, raw) values ($1, $2::bigint, $3, $4, $5, $6, $7, $8, $9) returning *`;
+
+describe('named statements on PGlite', () => {
+  it('binds parameters and returns rows exactly as query() does, for every kind of value', async () => {
+    const values = (id: string) => [
+      id,
+      '9007199254740993', // beyond a double: text both ways
+      new Date('2026-12-01T10:20:30.456Z'),
+      { nested: { list: [1, 'two', null] }, quote: `it's "quoted"` },
+      ['a', 'b,c', 'd"e', null],
+      true,
+      '12.3456',
+      '6f1a2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+      new Uint8Array([0, 1, 254, 255]),
+    ];
+    const ours = await runners.query<Record<string, unknown>>(insert, values('ours'));
+    const theirs = (await client.query<Record<string, unknown>>(insert, values('theirs'))).rows;
+    expect(ours).toHaveLength(1);
+    expect({ ...ours[0], id: 'x' }).toEqual({ ...theirs[0], id: 'x' });
+    expect(ours[0]!.amount).toBe(theirs[0]!.amount);
+    expect(ours[0]!.at).toEqual(new Date('2026-12-01T10:20:30.456Z'));
+    // Read back by the other path: what each wrote is the same.
+    const select = `select * from items where id = $1`;
+    expect(await runners.query(select, ['theirs'])).toEqual((await client.query(select, ['theirs'])).rows);
+    expect(await runners.query(select, ['ours'])).toEqual((await client.query(select, ['ours'])).rows);
+    // Nulls, no rows, and a statement without a result.
+    expect(await runners.query(`select $1::text as a, $2::bigint as b`, [null, undefined])).toEqual([{ a: null, b: null }]);
+    expect(await runners.query(select, ['nobody'])).toEqual([]);
+    expect(await runners.query(`update items set flag = $2 where id = $1`, ['ours', false])).toEqual([]);
+    expect((await client.query<{ flag: boolean }>(select, ['ours'])).rows[0]!.flag).toBe(false);
+  });
+
+  it('parses a text once per instance and runs it by name from then on', async () => {
+    const text = `select count(*)::int as n from items where amount >= $1::bigint`;
+    const before = statements.size;
+    for (let i = 0; i < 12; i++) expect(await runners.query(text, ['0'])).toEqual([{ n: 2 }]);
+    expect(statements.size).toBe(before + 1);
+    // One instance, one set of names: a second runner on it shares them.
+    expect(pgliteStatements(client)).toBe(statements);
+    const prepared = (await client.query<{ name: string; statement: string }>(`select name, statement from pg_prepared_statements where statement = $1`, [text])).rows;
+    expect(prepared).toHaveLength(1);
+    expect(prepared[0]!.name).toMatch(/^paygraph_\d+$/);
+  });
+
+  it('prepares a text once when its first runs are concurrent', async () => {
+    const text = `select $1::int + 1 as n`;
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => runners.query<{ n: number }>(text, [i])));
+    expect(results.map((rows) => rows[0]!.n)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect((await client.query(`select 1 from pg_prepared_statements where statement = $1`, [text])).rows).toHaveLength(1);
+  });
+
+  it('throws PGlite errors with their SQLSTATE, keeps no failed text and goes on serving', async () => {
+    const size = statements.size;
+    await expect(runners.query(`selec nothing`, [])).rejects.toMatchObject({ code: '42601' });
+    expect(statements.size).toBe(size);
+    await expect(runners.query(`select $1::bigint as n`, ['not a number'])).rejects.toMatchObject({ code: '22P02' });
+    await expect(runners.query(insert, ['ours', '1', null, null, null, null, null, null, null])).rejects.toMatchObject({ code: '23505', constraint: 'items_pkey' });
+    await expect(runners.query(`select $1::int as n`, [1, 2])).rejects.toThrow(/supplies 2 parameters, but the statement requires 1/);
+    expect(await runners.query(`select $1::int as n`, [5])).toEqual([{ n: 5 }]);
+  });
+
+  it('parses again a statement whose table changed the shape of its rows', async () => {
+    await client.exec(`create table shapes (id int primary key); insert into shapes values (1)`);
+    const text = `select * from shapes where id = $1::int`;
+    expect(await runners.query(text, [1])).toEqual([{ id: 1 }]);
+    await client.exec(`alter table shapes add column label text default 'one'`);
+    // That one run fails as it would on postgres.js; the next parses the text again.
+    await expect(runners.query(text, [1])).rejects.toMatchObject({ code: '0A000' });
+    expect(await runners.query(text, [1])).toEqual([{ id: 1, label: 'one' }]);
+  });
+
+  it(`runs texts beyond ${PGLITE_STATEMENTS_MAX} unnamed, parsed each time`, async () => {
+    const own = new PgliteStatements(client);
+    const run = (text: string, params: unknown[]) => client._runExclusiveTransaction(() => client._runExclusiveQuery(() => own.run<{ n: number }>(text, params)));
+    for (let i = 0; i < PGLITE_STATEMENTS_MAX + 3; i++) expect(await run(`select $1::int + ${i} as n`, [1])).toEqual([{ n: 1 + i }]);
+    expect(own.size).toBe(PGLITE_STATEMENTS_MAX);
+    // An unnamed text still binds its own parameters, run after run.
+    const beyond = `select $1::int + ${PGLITE_STATEMENTS_MAX + 1} as n`;
+    expect(await run(beyond, [2])).toEqual([{ n: 3 + PGLITE_STATEMENTS_MAX }]);
+    expect(await run(`select $1::text as t`, ['x'])).toEqual([{ t: 'x' }]);
+    expect(own.size).toBe(PGLITE_STATEMENTS_MAX);
+  });
+});
+
+describe('the transaction runner on named statements', () => {
+  it('commits every statement, sent or awaited, and counts each', async () => {
+    const start = counted;
+    const seen = await runners.transaction(async (sql) => {
+      sql.send!(`insert into items (id, amount) values ($1, $2::bigint)`, ['tx-a', '1']);
+      sql.send!(`insert into items (id, amount) values ($1, $2::bigint)`, ['tx-b', '2']);
+      return (await sql.query<{ n: string }>(`select sum(amount)::text as n from items where id like 'tx-%'`))[0]!.n;
+    });
+    expect(seen).toBe('3');
+    expect(counted - start).toBe(3);
+    expect((await client.query(`select id from items where id like 'tx-%' order by id`)).rows).toEqual([{ id: 'tx-a' }, { id: 'tx-b' }]);
+  });
+
+  it('rolls back everything when a sent statement fails, reporting that failure', async () => {
+    await expect(
+      runners.transaction(async (sql) => {
+        sql.send!(`insert into items (id, amount) values ($1, $2::bigint)`, ['tx-c', '1']);
+        sql.send!(`insert into items (id, amount) values ($1, $2::bigint)`, ['tx-d', '-1']);
+        await sql.query(`select 1`);
+      }),
+    ).rejects.toMatchObject({ code: '23514' });
+    expect((await client.query(`select id from items where id in ('tx-c', 'tx-d')`)).rows).toEqual([]);
+  });
+
+  it('refuses a statement after its transaction ended', async () => {
+    let kept: Parameters<Parameters<typeof runners.transaction>[0]>[0] | undefined;
+    await runners.transaction(async (sql) => {
+      kept = sql;
+    });
+    await expect(kept!.query(`select 1`)).rejects.toThrow(/Transaction is closed/);
+  });
+
+  it('isolates a transaction from PGlite calls made meanwhile, which run after it', async () => {
+    const order: string[] = [];
+    let outside: Promise<unknown> | undefined;
+    await runners.transaction(async (sql) => {
+      await sql.query(`insert into items (id, amount) values ($1, $2::bigint)`, ['tx-e', '5']);
+      outside = client.query<{ n: string }>(`select count(*)::text as n from items where id = 'tx-e'`).then((result) => order.push(`outside saw ${result.rows[0]!.n}`));
+      await sql.query(`update items set amount = amount + 1 where id = $1`, ['tx-e']);
+      order.push('transaction done');
+    });
+    await outside;
+    expect(order).toEqual(['transaction done', 'outside saw 1']);
+    expect(await runners.query(`select amount::text as amount from items where id = $1`, ['tx-e'])).toEqual([{ amount: '6' }]);
+  });
+});
