@@ -11,7 +11,7 @@ import { applyMigrations } from './migrate';
 import type { RawTransaction, SqlRunner } from './raw';
 import { reportPool, timedRunners } from './metrics';
 import { tracedRunners } from './tracing';
-import { pgliteRunners } from './pglite-statements';
+import { pgliteForDrizzle, pgliteRunners } from './pglite-statements';
 
 /** The drizzle database type every store is written against; both drivers satisfy it. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -164,8 +164,8 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
   let close: () => Promise<void>;
   if (target.kind === 'pglite') {
     const shared = await acquirePglite(target.dataDir);
-    db = drizzlePglite(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
-    // The hand-written SQL path as named statements, one call into the database each (pglite-statements.ts).
+    // drizzle and the hand-written SQL path both run statements as named ones, one call into the database each (pglite-statements.ts).
+    db = drizzlePglite(pgliteForDrizzle(shared.client), { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
     ({ transaction, query } = pgliteRunners(shared.client, counter.logQuery));
     reportPool(options.service, null); // no pool: the pool gauges are listed without samples (metrics.ts)
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);

@@ -1,4 +1,4 @@
-import { parse as results, protocol, type PGlite } from '@electric-sql/pglite';
+import { parse as results, protocol, type PGlite, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
 import type { RawTransaction, SqlRunner } from './raw';
 
 /**
@@ -21,11 +21,18 @@ import type { RawTransaction, SqlRunner } from './raw';
 /** Named statements kept per PGlite instance; texts beyond it run unnamed (parsed each time). */
 export const PGLITE_STATEMENTS_MAX = 500;
 
+/** Texts seen once and not named yet, remembered until this many (then forgotten together). */
+const SEEN_ONCE_MAX = 2_000;
+
 interface Statement {
   /** '' for the unnamed statement (parsed again on every run). */
   readonly name: string;
-  readonly serializers: readonly ((value: unknown) => string)[];
+  /** The parameter types the backend described, in order. */
+  readonly types: readonly number[];
 }
+
+/** What PGlite's query() takes that this path honours: how rows come back and how values go in. */
+export type PgliteQueryOptions = Pick<QueryOptions, 'rowMode' | 'parsers' | 'serializers'>;
 
 const { serialize } = protocol;
 
@@ -42,15 +49,17 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 const SYNC = serialize.sync();
+const DESCRIBE_PORTAL = serialize.describe({ type: 'P' });
+const EXECUTE = serialize.execute({});
 
 /** Statement names are unique in the process, so two sets on one instance never collide. */
 let named = 0;
-const DESCRIBE_PORTAL = serialize.describe({ type: 'P' });
-const EXECUTE = serialize.execute({});
 
 export class PgliteStatements {
   readonly #client: PGlite;
   readonly #statements = new Map<string, Statement>();
+  /** A text is named on its second run: one-off texts (migrations, ad hoc reads) never take a name. */
+  readonly #seenOnce = new Set<string>();
 
   constructor(client: PGlite) {
     this.#client = client;
@@ -62,30 +71,40 @@ export class PgliteStatements {
   }
 
   async #prepare(text: string): Promise<Statement> {
-    const name = this.#statements.size < PGLITE_STATEMENTS_MAX ? `paygraph_${++named}` : '';
+    let name = '';
+    if (this.#statements.size < PGLITE_STATEMENTS_MAX) {
+      if (this.#seenOnce.delete(text)) name = `paygraph_${++named}`;
+      else {
+        if (this.#seenOnce.size >= SEEN_ONCE_MAX) this.#seenOnce.clear();
+        this.#seenOnce.add(text);
+      }
+    }
     const messages = await this.#client.execProtocolStream(concat([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), SYNC]), {
       syncToFs: false,
     });
-    const client = this.#client;
-    const statement: Statement = {
-      name,
-      serializers: results.parseDescribeStatementResults(messages).map((oid) => {
-        const serializer = client.serializers[oid];
-        return serializer ? (value: unknown) => serializer(value) : (value: unknown) => String(value);
-      }),
-    };
+    const statement: Statement = { name, types: results.parseDescribeStatementResults(messages) };
     // Only a statement the backend parsed is kept (a failed Parse threw above).
     if (name) this.#statements.set(text, statement);
     return statement;
   }
 
-  /** Runs one statement; call it under PGlite's query lock. */
+  /** Runs one statement and returns its rows; call it under PGlite's query lock. */
   async run<T>(text: string, params: readonly unknown[]): Promise<T[]> {
+    return (await this.result<T>(text, params)).rows;
+  }
+
+  /** Runs one statement and returns what PGlite's query() returns; call it under PGlite's query lock. */
+  async result<T>(text: string, params: readonly unknown[], options?: PgliteQueryOptions): Promise<Results<T>> {
     const statement = this.#statements.get(text) ?? (await this.#prepare(text));
-    if (params.length !== statement.serializers.length) {
-      throw new Error(`bind message supplies ${params.length} parameters, but the statement requires ${statement.serializers.length}`);
+    if (params.length !== statement.types.length) {
+      throw new Error(`bind message supplies ${params.length} parameters, but the statement requires ${statement.types.length}`);
     }
-    const values = params.map((value, index) => (value === null || value === undefined ? null : statement.serializers[index]!(value)));
+    const values = params.map((value, index) => {
+      if (value === null || value === undefined) return null;
+      const type = statement.types[index]!;
+      const serializer = options?.serializers?.[type] ?? this.#client.serializers[type];
+      return serializer ? serializer(value) : String(value);
+    });
     let messages;
     try {
       messages = await this.#client.execProtocolStream(concat([serialize.bind({ statement: statement.name, values }), DESCRIBE_PORTAL, EXECUTE, SYNC]), {
@@ -98,7 +117,7 @@ export class PgliteStatements {
       if ((error as { code?: unknown }).code === '0A000' && statement.name) this.#statements.delete(text);
       throw error;
     }
-    return (results.parseResults(messages, this.#client.parsers)[0]?.rows ?? []) as T[];
+    return results.parseResults(messages, this.#client.parsers, options)[0] as Results<T>;
   }
 }
 
@@ -165,4 +184,39 @@ export function pgliteRunners(client: PGlite, onStatement: () => void): { transa
       return rows;
     },
   };
+}
+
+type QueryFunction = <T>(text: string, params?: unknown[], options?: QueryOptions) => Promise<Results<T>>;
+
+/**
+ * The PGlite instance as drizzle sees it: `query()` and the transaction object's `query()` run
+ * through the named statements, with drizzle's row mode and parsers; everything else is PGlite's.
+ * drizzle's PGlite session calls nothing but `query()` and `transaction()` on it.
+ */
+export function pgliteForDrizzle(client: PGlite): PGlite {
+  const statements = pgliteStatements(client);
+  const query: QueryFunction = async <T>(text: string, params: unknown[] = [], options?: QueryOptions) => {
+    await client._checkReady();
+    const result = await client._runExclusiveTransaction(() => client._runExclusiveQuery(() => statements.result<T>(text, params, options)));
+    await client.syncToFs();
+    return result;
+  };
+  const transaction = <T>(callback: (tx: Transaction) => Promise<T>) =>
+    client.transaction((tx) => {
+      const inside: QueryFunction = <R>(text: string, params: unknown[] = [], options?: QueryOptions) => {
+        if (tx.closed) return Promise.reject(new Error('Transaction is closed'));
+        return client._runExclusiveQuery(() => statements.result<R>(text, params, options));
+      };
+      // The transaction object's other members (sql, exec, rollback, closed) stay PGlite's own.
+      return callback(Object.assign(Object.create(tx) as Transaction, { query: inside }));
+    });
+  // Any other member is the instance's own, bound to it (PGlite keeps its state in private fields).
+  return new Proxy(client, {
+    get(target, key) {
+      if (key === 'query') return query;
+      if (key === 'transaction') return transaction;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

@@ -1,10 +1,14 @@
 // The hand-written SQL path on PGlite as named statements (pglite-statements.ts): the same rows,
 // parameters and errors as PGlite's own query(), each text parsed once per instance, the bound on
 // named statements, a table changed under a statement, the transaction runner's guarantees and
-// its interleaving with PGlite's own calls. PGlite only (the module is PGlite's path).
+// its interleaving with PGlite's own calls, and drizzle on the same statements. PGlite only (the
+// module is PGlite's path).
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PGLITE_STATEMENTS_MAX, PgliteStatements, pgliteRunners, pgliteStatements } from '../src/pglite-statements';
+import { eq, sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/pglite';
+import { bigint, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { PGLITE_STATEMENTS_MAX, PgliteStatements, pgliteForDrizzle, pgliteRunners, pgliteStatements } from '../src/pglite-statements';
 
 let client: PGlite;
 let statements: PgliteStatements;
@@ -77,6 +81,16 @@ describe('named statements on PGlite', () => {
     expect(prepared[0]!.name).toMatch(/^paygraph_\d+$/);
   });
 
+  it('names a text on its second run only: a one-off text takes no name', async () => {
+    const text = `select $1::text || 'once' as t`;
+    const size = statements.size;
+    expect(await runners.query(text, ['a'])).toEqual([{ t: 'aonce' }]);
+    expect(statements.size).toBe(size);
+    expect((await client.query(`select 1 from pg_prepared_statements where statement = $1`, [text])).rows).toHaveLength(0);
+    expect(await runners.query(text, ['b'])).toEqual([{ t: 'bonce' }]);
+    expect(statements.size).toBe(size + 1);
+  });
+
   it('prepares a text once when its first runs are concurrent', async () => {
     const text = `select $1::int + 1 as n`;
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => runners.query<{ n: number }>(text, [i])));
@@ -97,7 +111,9 @@ describe('named statements on PGlite', () => {
   it('parses again a statement whose table changed the shape of its rows', async () => {
     await client.exec(`create table shapes (id int primary key); insert into shapes values (1)`);
     const text = `select * from shapes where id = $1::int`;
-    expect(await runners.query(text, [1])).toEqual([{ id: 1 }]);
+    const size = statements.size;
+    for (let run = 0; run < 2; run++) expect(await runners.query(text, [1])).toEqual([{ id: 1 }]);
+    expect(statements.size).toBe(size + 1);
     await client.exec(`alter table shapes add column label text default 'one'`);
     // That one run fails as it would on postgres.js; the next parses the text again.
     await expect(runners.query(text, [1])).rejects.toMatchObject({ code: '0A000' });
@@ -107,7 +123,10 @@ describe('named statements on PGlite', () => {
   it(`runs texts beyond ${PGLITE_STATEMENTS_MAX} unnamed, parsed each time`, async () => {
     const own = new PgliteStatements(client);
     const run = (text: string, params: unknown[]) => client._runExclusiveTransaction(() => client._runExclusiveQuery(() => own.run<{ n: number }>(text, params)));
-    for (let i = 0; i < PGLITE_STATEMENTS_MAX + 3; i++) expect(await run(`select $1::int + ${i} as n`, [1])).toEqual([{ n: 1 + i }]);
+    // A text is named on its second run.
+    for (let i = 0; i < PGLITE_STATEMENTS_MAX + 3; i++) {
+      for (const input of [1, 2]) expect(await run(`select $1::int + ${i} as n`, [input])).toEqual([{ n: input + i }]);
+    }
     expect(own.size).toBe(PGLITE_STATEMENTS_MAX);
     // An unnamed text still binds its own parameters, run after run.
     const beyond = `select $1::int + ${PGLITE_STATEMENTS_MAX + 1} as n`;
@@ -161,5 +180,63 @@ describe('the transaction runner on named statements', () => {
     await outside;
     expect(order).toEqual(['transaction done', 'outside saw 1']);
     expect(await runners.query(`select amount::text as amount from items where id = $1`, ['tx-e'])).toEqual([{ amount: '6' }]);
+  });
+});
+
+describe('drizzle on named statements', () => {
+  const notes = pgTable('notes', {
+    id: text('id').primaryKey(),
+    amount: bigint('amount', { mode: 'bigint' }).notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
+  });
+  const ours = () => drizzle(pgliteForDrizzle(client), { schema: { notes } });
+  const theirs = () => drizzle(client, { schema: { notes } });
+
+  beforeAll(async () => {
+    await client.exec(`create table notes (id text primary key, amount bigint not null, at timestamptz not null)`);
+  });
+
+  it('reads and writes what drizzle on PGlite itself reads and writes, rows as arrays and objects', async () => {
+    const at = new Date('2026-12-01T08:09:10.123Z');
+    await ours().insert(notes).values({ id: 'n1', amount: 9007199254740993n, at });
+    await theirs().insert(notes).values({ id: 'n2', amount: 9007199254740993n, at });
+    for (const id of ['n1', 'n2']) {
+      const a = await ours().select().from(notes).where(eq(notes.id, id));
+      const b = await theirs().select().from(notes).where(eq(notes.id, id));
+      expect(a).toEqual(b);
+      expect(a).toEqual([{ id, amount: 9007199254740993n, at }]);
+      // The relational API (objects, drizzle's own parsers) and raw execute().
+      expect(await ours().query.notes.findFirst({ where: eq(notes.id, id) })).toEqual(await theirs().query.notes.findFirst({ where: eq(notes.id, id) }));
+      expect((await ours().execute(sql`select id, at from notes where id = ${id}`)).rows).toEqual((await theirs().execute(sql`select id, at from notes where id = ${id}`)).rows);
+    }
+  });
+
+  it('commits a drizzle transaction and rolls one back, savepoints included, on the same statements', async () => {
+    const db = ours();
+    await db.transaction(async (tx) => {
+      await tx.insert(notes).values({ id: 'n3', amount: 1n, at: new Date() });
+      await expect(
+        tx.transaction(async (nested) => {
+          await nested.insert(notes).values({ id: 'n4', amount: 1n, at: new Date() });
+          nested.rollback();
+        }),
+      ).rejects.toThrow();
+    });
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.insert(notes).values({ id: 'n5', amount: 1n, at: new Date() });
+        await tx.insert(notes).values({ id: 'n3', amount: 2n, at: new Date() }); // duplicate key
+      }),
+    ).rejects.toMatchObject({ cause: { code: '23505' } });
+    expect((await client.query(`select id from notes where id in ('n3', 'n4', 'n5') order by id`)).rows).toEqual([{ id: 'n3' }]);
+    // drizzle's statements went through the named ones: its insert text is prepared.
+    const prepared = (await client.query<{ statement: string }>(`select statement from pg_prepared_statements where statement like 'insert into "notes"%'`)).rows;
+    expect(prepared.length).toBeGreaterThan(0);
+  });
+
+  it("leaves every other member of the instance PGlite's own", async () => {
+    const facade = pgliteForDrizzle(client);
+    expect(facade.closed).toBe(false);
+    expect((await facade.exec(`select 1 as one`))[0]!.rows).toEqual([{ one: 1 }]);
   });
 });
