@@ -2,20 +2,21 @@ import { parse as results, protocol, type PGlite, type QueryOptions, type Result
 import type { RawTransaction, SqlRunner } from './raw';
 
 /**
- * The hand-written SQL path on PGlite as named prepared statements, each execution one call into
- * the database.
+ * Statements on embedded PGlite as named prepared statements, each run one call into the database:
+ * the hand-written SQL path (`pgliteRunners`) and drizzle (`pgliteForDrizzle`) alike.
  *
  * PGlite's own `query()` makes six calls into the WebAssembly backend per statement (Parse,
  * Describe statement, Bind, Describe portal, Execute, Sync, each awaited) and parses, analyses and
- * plans the text every time. Here a statement text is parsed once per PGlite instance under a name
- * (its parameter types described in the same call), and every execution is Bind, Describe portal,
- * Execute and Sync in one message: the backend handles the whole pipeline in one pass and reuses
- * the statement (and, after five runs, a generic plan when PostgreSQL finds it no worse), as
- * postgres.js does on a server. Parameters are serialised and rows parsed by PGlite's own
- * serializers and parsers for the types the backend described, so results are the same as
- * `query()`'s. A failure throws PGlite's DatabaseError (with its SQLSTATE `code`), as `query()`.
+ * plans the text every time. Here a text that runs a second time is parsed under a name (its
+ * parameter types described in the same call), and every run is Bind, Describe portal, Execute and
+ * Sync in one message: the backend handles the whole pipeline in one pass and reuses the statement
+ * (and, after five runs, a generic plan when PostgreSQL finds it no worse), as postgres.js does on
+ * a server. Parameters are serialised and rows parsed by PGlite's own serializers and parsers for
+ * the types the backend described, so results are the same as `query()`'s. A failure throws
+ * PGlite's DatabaseError (with its SQLSTATE `code`), as `query()`.
  *
- * Callers hold PGlite's query lock around `run` (see `open.ts`): one exchange at a time.
+ * `PgliteStatements.run`/`result` expect PGlite's query lock held (one exchange at a time);
+ * `runAlone` and `runIn` below take the locks PGlite's `query()` and transaction object take.
  */
 
 /** Named statements kept per PGlite instance; texts beyond it run unnamed (parsed each time). */
@@ -133,60 +134,61 @@ export function pgliteStatements(client: PGlite): PgliteStatements {
   return statements;
 }
 
+/** Outside any transaction, as PGlite's query(): readiness checked, both locks, written through to the file system after. */
+async function runAlone<T>(client: PGlite, text: string, params: readonly unknown[], options?: PgliteQueryOptions): Promise<Results<T>> {
+  await client._checkReady();
+  const statements = pgliteStatements(client);
+  const result = await client._runExclusiveTransaction(() => client._runExclusiveQuery(() => statements.result<T>(text, params, options)));
+  await client.syncToFs();
+  return result;
+}
+
+/** Inside PGlite's transaction `tx`, as its own query(): refused once the transaction ended. */
+function runIn<T>(client: PGlite, tx: Transaction, text: string, params: readonly unknown[], options?: PgliteQueryOptions): Promise<Results<T>> {
+  if (tx.closed) return Promise.reject(new Error('Transaction is closed'));
+  const statements = pgliteStatements(client);
+  return client._runExclusiveQuery(() => statements.result<T>(text, params, options));
+}
+
 /**
- * `RawTransaction` and `query` on a PGlite instance through its named statements. Both take the
- * locks PGlite's own `transaction()` and `query()` take, so they interleave with drizzle's use of
- * the same instance as PGlite's calls do; `onStatement` is called once per statement run.
+ * `RawTransaction` and `query` on a PGlite instance through its named statements, taking the locks
+ * PGlite's own `transaction()` and `query()` take, so they interleave with drizzle's use of the
+ * same instance as PGlite's calls do; `onStatement` is called once per statement run.
  */
 export function pgliteRunners(client: PGlite, onStatement: () => void): { transaction: RawTransaction; query: SqlRunner['query'] } {
-  const statements = pgliteStatements(client);
-  const run = <T>(text: string, params: readonly unknown[]) => client._runExclusiveQuery(() => statements.run<T>(text, params));
   return {
     transaction: (work) =>
-      client.transaction(async () => {
+      client.transaction(async (tx) => {
         // PGlite commits when this function returns: what was sent is awaited first (in process, no round trip to save).
-        let open = true;
         const sent: Promise<unknown>[] = [];
-        const runInside = <T>(text: string, params: readonly unknown[]) => {
-          // As PGlite's own transaction object: nothing runs after its COMMIT or ROLLBACK.
-          if (!open) return Promise.reject(new Error('Transaction is closed'));
+        const rows = async <T>(text: string, params: readonly unknown[]) => {
           onStatement();
-          return run<T>(text, params);
+          return (await runIn<T>(client, tx, text, params)).rows;
         };
+        let result;
         try {
-          let result;
-          try {
-            result = await work({
-              query: (text, params = []) => runInside(text, params),
-              send: (text, params = []) => {
-                const statement = runInside(text, params);
-                statement.catch(() => {}); // observed below
-                sent.push(statement);
-              },
-            });
-          } catch (error) {
-            // A later statement that ran into an aborted transaction (25P02) reports the sent one's failure, as postgres.js does.
-            const failed = (await Promise.allSettled(sent)).find((outcome) => outcome.status === 'rejected');
-            throw failed ? failed.reason : error;
-          }
-          await Promise.all(sent);
-          return result;
-        } finally {
-          open = false;
+          result = await work({
+            query: (text, params = []) => rows(text, params),
+            send: (text, params = []) => {
+              const statement = rows(text, params);
+              statement.catch(() => {}); // observed below
+              sent.push(statement);
+            },
+          });
+        } catch (error) {
+          // A later statement that ran into an aborted transaction (25P02) reports the sent one's failure, as postgres.js does.
+          const failed = (await Promise.allSettled(sent)).find((outcome) => outcome.status === 'rejected');
+          throw failed ? failed.reason : error;
         }
+        await Promise.all(sent);
+        return result;
       }),
     query: async <T>(text: string, params: readonly unknown[] = []) => {
-      await client._checkReady();
       onStatement();
-      // As PGlite's query(): outside any transaction, written through to the file system after.
-      const rows = await client._runExclusiveTransaction(() => run<T>(text, params));
-      await client.syncToFs();
-      return rows;
+      return (await runAlone<T>(client, text, params)).rows;
     },
   };
 }
-
-type QueryFunction = <T>(text: string, params?: unknown[], options?: QueryOptions) => Promise<Results<T>>;
 
 /**
  * The PGlite instance as drizzle sees it: `query()` and the transaction object's `query()` run
@@ -194,19 +196,10 @@ type QueryFunction = <T>(text: string, params?: unknown[], options?: QueryOption
  * drizzle's PGlite session calls nothing but `query()` and `transaction()` on it.
  */
 export function pgliteForDrizzle(client: PGlite): PGlite {
-  const statements = pgliteStatements(client);
-  const query: QueryFunction = async <T>(text: string, params: unknown[] = [], options?: QueryOptions) => {
-    await client._checkReady();
-    const result = await client._runExclusiveTransaction(() => client._runExclusiveQuery(() => statements.result<T>(text, params, options)));
-    await client.syncToFs();
-    return result;
-  };
+  const query = <T>(text: string, params: unknown[] = [], options?: QueryOptions) => runAlone<T>(client, text, params, options);
   const transaction = <T>(callback: (tx: Transaction) => Promise<T>) =>
     client.transaction((tx) => {
-      const inside: QueryFunction = <R>(text: string, params: unknown[] = [], options?: QueryOptions) => {
-        if (tx.closed) return Promise.reject(new Error('Transaction is closed'));
-        return client._runExclusiveQuery(() => statements.result<R>(text, params, options));
-      };
+      const inside = <R>(text: string, params: unknown[] = [], options?: QueryOptions) => runIn<R>(client, tx, text, params, options);
       // The transaction object's other members (sql, exec, rollback, closed) stay PGlite's own.
       return callback(Object.assign(Object.create(tx) as Transaction, { query: inside }));
     });
