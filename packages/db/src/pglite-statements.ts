@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { parse as results, protocol, type PGlite, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
 import type { RawTransaction, SqlRunner } from './raw';
 
@@ -53,7 +54,11 @@ const SYNC = serialize.sync();
 const DESCRIBE_PORTAL = serialize.describe({ type: 'P' });
 const EXECUTE = serialize.execute({});
 
-/** Statement names are unique in the process, so two sets on one instance never collide. */
+/**
+ * Statement names are unique in the process, and the tag keeps them apart should a second copy of
+ * this module (a bundler's, a test runner's) be handed the same instance: two sets never collide.
+ */
+const tag = randomBytes(4).toString('hex');
 let named = 0;
 
 export class PgliteStatements {
@@ -74,7 +79,7 @@ export class PgliteStatements {
   async #prepare(text: string): Promise<Statement> {
     let name = '';
     if (this.#statements.size < PGLITE_STATEMENTS_MAX) {
-      if (this.#seenOnce.delete(text)) name = `paygraph_${++named}`;
+      if (this.#seenOnce.delete(text)) name = `paygraph_${tag}_${++named}`;
       else {
         if (this.#seenOnce.size >= SEEN_ONCE_MAX) this.#seenOnce.clear();
         this.#seenOnce.add(text);

@@ -4,7 +4,7 @@
 // its interleaving with PGlite's own calls, and drizzle on the same statements. PGlite only (the
 // module is PGlite's path).
 import { PGlite } from '@electric-sql/pglite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/pglite';
 import { bigint, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
@@ -78,7 +78,7 @@ describe('named statements on PGlite', () => {
     expect(pgliteStatements(client)).toBe(statements);
     const prepared = (await client.query<{ name: string; statement: string }>(`select name, statement from pg_prepared_statements where statement = $1`, [text])).rows;
     expect(prepared).toHaveLength(1);
-    expect(prepared[0]!.name).toMatch(/^paygraph_\d+$/);
+    expect(prepared[0]!.name).toMatch(/^paygraph_[0-9a-f]{8}_\d+$/);
   });
 
   it('names a text on its second run only: a one-off text takes no name', async () => {
@@ -89,6 +89,15 @@ describe('named statements on PGlite', () => {
     expect((await client.query(`select 1 from pg_prepared_statements where statement = $1`, [text])).rows).toHaveLength(0);
     expect(await runners.query(text, ['b'])).toEqual([{ t: 'bonce' }]);
     expect(statements.size).toBe(size + 1);
+  });
+
+  it('keeps the names of a second copy of the module apart on the same instance', async () => {
+    vi.resetModules();
+    const copy = (await import('../src/pglite-statements')) as typeof import('../src/pglite-statements');
+    expect(copy.pgliteStatements).not.toBe(pgliteStatements);
+    const other = copy.pgliteRunners(client, () => {});
+    for (const input of [1, 2, 3]) expect(await other.query(`select $1::int * 10 as n`, [input])).toEqual([{ n: input * 10 }]);
+    expect(copy.pgliteStatements(client).size).toBe(1);
   });
 
   it('prepares a text once when its first runs are concurrent', async () => {
