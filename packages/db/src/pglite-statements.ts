@@ -36,6 +36,14 @@ interface Statement {
 /** What PGlite's query() takes that this path honours: how rows come back and how values go in. */
 export type PgliteQueryOptions = Pick<QueryOptions, 'rowMode' | 'parsers' | 'serializers'>;
 
+const HONOURED_OPTIONS: ReadonlySet<string> = new Set<keyof PgliteQueryOptions>(['rowMode', 'parsers', 'serializers']);
+
+/** True when every option given is one this path honours (undefined ones count as not given). */
+function honoured(options: QueryOptions | undefined): boolean {
+  if (!options) return true;
+  return Object.entries(options).every(([key, value]) => value === undefined || HONOURED_OPTIONS.has(key));
+}
+
 const { serialize } = protocol;
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
@@ -201,10 +209,13 @@ export function pgliteRunners(client: PGlite, onStatement: () => void): { transa
  * drizzle's PGlite session calls nothing but `query()` and `transaction()` on it.
  */
 export function pgliteForDrizzle(client: PGlite): PGlite {
-  const query = <T>(text: string, params: unknown[] = [], options?: QueryOptions) => runAlone<T>(client, text, params, options);
+  // An option this path does not honour (paramTypes, blob, onNotice...) goes to PGlite's own query(), never ignored.
+  const query = <T>(text: string, params: unknown[] = [], options?: QueryOptions) =>
+    honoured(options) ? runAlone<T>(client, text, params, options) : client.query<T>(text, params, options);
   const transaction = <T>(callback: (tx: Transaction) => Promise<T>) =>
     client.transaction((tx) => {
-      const inside = <R>(text: string, params: unknown[] = [], options?: QueryOptions) => runIn<R>(client, tx, text, params, options);
+      const inside = <R>(text: string, params: unknown[] = [], options?: QueryOptions) =>
+        honoured(options) ? runIn<R>(client, tx, text, params, options) : tx.query<R>(text, params, options);
       // The transaction object's other members (sql, exec, rollback, closed) stay PGlite's own.
       return callback(Object.assign(Object.create(tx) as Transaction, { query: inside }));
     });

@@ -243,6 +243,18 @@ describe('drizzle on named statements', () => {
     expect(prepared.length).toBeGreaterThan(0);
   });
 
+  it("hands a query with an option it does not honour to PGlite's own query(), in and out of a transaction", async () => {
+    const facade = pgliteForDrizzle(client);
+    const text = `select $1 as v, pg_typeof($1)::text as t`;
+    // paramTypes: INT4 makes $1 an integer, which the named path (types described by the backend) would not.
+    const alone = await facade.query<{ v: unknown; t: string }>(text, [7], { paramTypes: [23] });
+    expect(alone.rows).toEqual([{ v: 7, t: 'integer' }]);
+    const inside = await facade.transaction((tx) => tx.query<{ v: unknown; t: string }>(text, [8], { paramTypes: [23] }));
+    expect(inside.rows).toEqual([{ v: 8, t: 'integer' }]);
+    // Run twice, yet never named: it did not go through the named statements.
+    expect((await client.query(`select 1 from pg_prepared_statements where statement = $1`, [text])).rows).toHaveLength(0);
+  });
+
   it("leaves every other member of the instance PGlite's own", async () => {
     const facade = pgliteForDrizzle(client);
     expect(facade.closed).toBe(false);
