@@ -44,3 +44,10 @@ export function cpuPerOperation(before: Record<string, number>, after: Record<st
   for (const name of Object.keys(after)) result[name] = operations > 0 ? (after[name]! - (before[name] ?? 0)) / operations : 0;
   return result;
 }
+
+/** The whole machine's CPU time so far, from /proc/stat: busy (user, nice, system, irq, softirq) and steal, in ms. */
+export function machineCpu(): { busyMs: number; stealMs: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return { busyMs: (user + nice + system + irq + softirq) * TICK_MS, stealMs: steal * TICK_MS };
+}

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
 import { timed } from './timed';
-import { cpuPerOperation, cpuSnapshot } from './cpu';
+import { cpuPerOperation, cpuSnapshot, machineCpu } from './cpu';
 import { loadServiceList } from '@paygraph/config';
 import { newId } from '@paygraph/db';
 import { freePort, gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
@@ -229,6 +229,33 @@ function rawPayment(sql: postgres.Sql, fixture: { buyerId: string; merchantId: s
   };
 }
 
+/**
+ * CPU per payment over a window: each platform process group, every PostgreSQL server process, this
+ * process (the load generator, or the raw-SQL client in the raw phase), and the machine's busy cores.
+ */
+function cpuWindow(groups: Record<string, number>) {
+  const before = cpuSnapshot(groups);
+  const benchBefore = process.cpuUsage();
+  const machineBefore = machineCpu();
+  const startedAt = performance.now();
+  return {
+    close(payments: number) {
+      const elapsedMs = performance.now() - startedAt;
+      const machineAfter = machineCpu();
+      const bench = process.cpuUsage(benchBefore);
+      const perProcess = cpuPerOperation(before, cpuSnapshot(groups), payments);
+      perProcess['bench process'] = payments > 0 ? (bench.user + bench.system) / 1000 / payments : 0;
+      return { perProcess, busyCores: (machineAfter.busyMs - machineBefore.busyMs) / elapsedMs, stealCores: (machineAfter.stealMs - machineBefore.stealMs) / elapsedMs };
+    },
+  };
+}
+
+function cpuRow(topology: string, clients: number, phase: string, cpu: ReturnType<ReturnType<typeof cpuWindow>['close']>) {
+  const total = Object.values(cpu.perProcess).reduce((sum, value) => sum + value, 0);
+  const byProcess = Object.entries(cpu.perProcess).map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(', ');
+  return `| ${topology} | ${clients} | ${phase} | ${byProcess} | ${total.toFixed(1)} | ${cpu.busyCores.toFixed(2)} (${cpu.stealCores.toFixed(2)}) |`;
+}
+
 async function measure(topology: 'single' | 'processes') {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   const database = `paygraph_bench_${randomBytes(4).toString('hex')}`;
@@ -272,17 +299,19 @@ async function measure(topology: 'single' | 'processes') {
 
     for (const clients of clientCounts) {
       await timed(clients, WARMUP_MS, viaRawSql);
+      const rawWindow = cpuWindow(platform.groups);
       const rawResult = await timed(clients, seconds * 1000, viaRawSql);
+      const rawCpu = rawWindow.close(rawResult.completed);
       await timed(clients, WARMUP_MS, viaGateway);
       // The raw phase's events and the warm-up's work are done before the CPU window opens.
       await drained(platform.ports);
-      const cpuBefore = cpuSnapshot(platform.groups);
+      const gatewayWindow = cpuWindow(platform.groups);
       const gatewayResult = await timed(clients, seconds * 1000, viaGateway);
       const drainMs = await drained(platform.ports);
-      const cpu = cpuPerOperation(cpuBefore, cpuSnapshot(platform.groups), gatewayResult.completed);
+      const cpu = gatewayWindow.close(gatewayResult.completed);
       console.log(`${topology}, clients ${clients}: the payments' remaining work (relay, notifications consumer, deliveries) done ${drainMs} ms after the load stopped (in the CPU window)`);
-      const cpuTotal = Object.values(cpu).reduce((sum, value) => sum + value, 0);
-      cpuRows.push(`| ${topology} | ${clients} | ${Object.entries(cpu).map(([name, ms]) => `${name} ${ms.toFixed(2)}`).join(', ')} | ${cpuTotal.toFixed(1)} |`);
+      cpuRows.push(cpuRow(topology, clients, 'gateway', cpu));
+      cpuRows.push(cpuRow(topology, clients, 'raw SQL', rawCpu));
       const ratio = gatewayResult.perSecond / rawResult.perSecond;
       rows.push(`| ${topology} | ${clients} | ${rawResult.perSecond.toFixed(0)} | ${rawResult.p50.toFixed(1)} / ${rawResult.p99.toFixed(1)} | ${gatewayResult.perSecond.toFixed(0)} | ${gatewayResult.p50.toFixed(1)} / ${gatewayResult.p99.toFixed(1)} | ${(ratio * 100).toFixed(0)}% |`);
       console.log(`${topology}, clients ${clients}: raw SQL ${rawResult.perSecond.toFixed(0)}/s, gateway ${gatewayResult.perSecond.toFixed(0)}/s, gateway/raw ${(ratio * 100).toFixed(0)}%`);
@@ -307,7 +336,10 @@ for (const topology of topologies) rows.push(...(await measure(topology)));
 console.log('\n| topology | clients | raw SQL payments/s | raw p50 / p99 ms | gateway payments/s | gateway p50 / p99 ms | gateway / raw |');
 console.log('|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(row);
-console.log('\nCPU milliseconds per payment during the gateway phase (per process group; postgresql = every PostgreSQL server process on the machine):');
-console.log('| topology | clients | CPU ms per payment, by process | total |');
-console.log('|---|---|---|---|');
+console.log(
+  '\nCPU milliseconds per payment in each phase (per process group; postgresql = every PostgreSQL server process on the machine; bench process = the load generator,' +
+    ' or in the raw-SQL phase the raw client; in the raw-SQL phase the platform relays and consumes the raw side\'s events), and the machine\'s busy (stolen) cores:',
+);
+console.log('| topology | clients | phase | CPU ms per payment, by process | total | machine busy (steal), cores |');
+console.log('|---|---|---|---|---|---|');
 for (const row of cpuRows) console.log(row);
