@@ -18,7 +18,11 @@
  * and p99 (ms), and CPU milliseconds per request of the gateway process and of the users subgraph
  * process (utime + stime from /proc/<pid>/stat before and after, divided by the requests
  * answered). Every response is checked (HTTP 200, `me` of the token's user, no error); the run
- * fails on any mismatch. Load average is printed before and after.
+ * fails on any mismatch. Load average is printed before and after. A second table adds the CPU per
+ * request of this process (the load generator) and of PostgreSQL, the machine's busy and stolen
+ * cores, and the two bounds of the rate: the sum of every process's CPU per request over the cores,
+ * and the busiest single event loop; from those, the CPU per request that 70% of direct would leave
+ * our gateway (at the cores the machine kept busy behind it, and on all of them).
  *
  * Settings: BENCH_SECONDS=10 per point, BENCH_RUNS=3 (at least 2), BENCH_CONNECTIONS=16,
  * BENCH_USERS=16, BENCH_WARMUP_SECONDS=5 per gateway before measuring, BENCH_TARGETS=direct,ours,hive,
@@ -31,13 +35,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import postgres from 'postgres';
 import { repositoryRoot } from '@paygraph/config';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
 import { freePort, registerAndLogin } from '@paygraph/testing';
+import { cpuSnapshot, machineCpu } from './cpu';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -54,6 +59,7 @@ const STOP_TIMEOUT_MS = 10_000;
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
 const CLOCK_TICKS_PER_SECOND = 100;
 const QUERY = '{ me { id name role } }';
+const CORES = availableParallelism();
 
 type TargetName = 'direct' | 'ours' | 'before' | 'hive';
 type Scenario = 'many' | 'shared';
@@ -148,6 +154,12 @@ interface Point {
   requests: number;
   gatewayCpuMsPerRequest: number | null;
   subgraphCpuMsPerRequest: number;
+  /** This process (autocannon, the load generator) and every PostgreSQL server process, per request. */
+  loadCpuMsPerRequest: number;
+  postgresCpuMsPerRequest: number;
+  /** Cores the whole machine was busy during the point (of 2 here), and cores stolen by the host. */
+  busyCores: number;
+  stealCores: number;
 }
 
 interface Target {
@@ -185,7 +197,15 @@ async function load(target: Target, users: { id: string; accessToken: string }[]
   };
   const gatewayBefore = target.pid === null ? 0 : processCpuSeconds(target.pid);
   const subgraphBefore = processCpuSeconds(subgraphPid);
+  const loadBefore = process.cpuUsage();
+  const postgresBefore = cpuSnapshot({}).postgresql!;
+  const machineBefore = machineCpu();
+  const startedAt = performance.now();
   const result = await autocannon({ url: new URL(target.url).origin, connections: CONNECTIONS, duration: seconds, requests: [request] });
+  const elapsedMs = performance.now() - startedAt;
+  const machineAfter = machineCpu();
+  const postgresUsedMs = cpuSnapshot({}).postgresql! - postgresBefore;
+  const loadUsed = process.cpuUsage(loadBefore);
   const gatewayUsed = target.pid === null ? 0 : processCpuSeconds(target.pid) - gatewayBefore;
   const subgraphUsed = processCpuSeconds(subgraphPid) - subgraphBefore;
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0 || mismatches > 0) {
@@ -199,6 +219,27 @@ async function load(target: Target, users: { id: string; accessToken: string }[]
     requests: answered,
     gatewayCpuMsPerRequest: target.pid === null ? null : (gatewayUsed * 1000) / answered,
     subgraphCpuMsPerRequest: (subgraphUsed * 1000) / answered,
+    loadCpuMsPerRequest: (loadUsed.user + loadUsed.system) / 1000 / answered,
+    postgresCpuMsPerRequest: postgresUsedMs / answered,
+    busyCores: (machineAfter.busyMs - machineBefore.busyMs) / elapsedMs,
+    stealCores: (machineAfter.stealMs - machineBefore.stealMs) / elapsedMs,
+  };
+}
+
+/** Medians of a target's CPU per request, by process, and of the machine's busy cores. */
+function costOf(runs: Point[]) {
+  const gateway = runs[0]!.gatewayCpuMsPerRequest === null ? null : median(runs.map((point) => point.gatewayCpuMsPerRequest!));
+  const subgraph = median(runs.map((point) => point.subgraphCpuMsPerRequest));
+  const load = median(runs.map((point) => point.loadCpuMsPerRequest));
+  const postgres = median(runs.map((point) => point.postgresCpuMsPerRequest));
+  return {
+    gateway,
+    subgraph,
+    load,
+    postgres,
+    sum: (gateway ?? 0) + subgraph + load + postgres,
+    busy: median(runs.map((point) => point.busyCores)),
+    steal: median(runs.map((point) => point.stealCores)),
   };
 }
 
@@ -293,7 +334,9 @@ async function main() {
           points.set(key, [...(points.get(key) ?? []), point]);
           console.log(
             `run ${run} ${scenario.padEnd(6)} ${target.name.padEnd(6)} ${point.perSecond.toFixed(0).padStart(6)} req/s  p50 ${point.p50} ms  p99 ${point.p99} ms  ` +
-              `gateway CPU ${point.gatewayCpuMsPerRequest?.toFixed(3) ?? '-'} ms/req  users CPU ${point.subgraphCpuMsPerRequest.toFixed(3)} ms/req  (${uptimeLine()})`,
+              `gateway CPU ${point.gatewayCpuMsPerRequest?.toFixed(3) ?? '-'} ms/req  users CPU ${point.subgraphCpuMsPerRequest.toFixed(3)} ms/req  ` +
+              `load generator ${point.loadCpuMsPerRequest.toFixed(3)}  PostgreSQL ${point.postgresCpuMsPerRequest.toFixed(3)}  ` +
+              `machine busy ${point.busyCores.toFixed(2)} cores, steal ${point.stealCores.toFixed(2)}  (${uptimeLine()})`,
           );
         }
       }
@@ -317,6 +360,34 @@ async function main() {
         );
       }
     }
+    console.log(`\nWhere each request's CPU went (medians, ms per request) and what bounds the rate on ${CORES} cores:\n`);
+    console.log('| scenario | target | gateway | users subgraph | load generator | PostgreSQL | sum | machine busy (steal), cores | at most, by the sum on the cores | at most, by the busiest event loop |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    for (const scenario of SCENARIOS) {
+      for (const target of measured) {
+        const cost = costOf(points.get(`${scenario}/${target.name}`)!);
+        console.log(
+          `| ${scenario} | ${target.name} | ${cost.gateway === null ? '-' : cost.gateway.toFixed(3)} | ${cost.subgraph.toFixed(3)} | ${cost.load.toFixed(3)} | ${cost.postgres.toFixed(3)} | ` +
+            `${cost.sum.toFixed(3)} | ${cost.busy.toFixed(2)} (${cost.steal.toFixed(2)}) | ${((CORES * 1000) / cost.sum).toFixed(0)} | ${(1000 / Math.max(cost.gateway ?? 0, cost.subgraph)).toFixed(0)} |`,
+        );
+      }
+      const direct = points.get(`${scenario}/direct`);
+      const ours = points.get(`${scenario}/ours`);
+      if (direct && ours) {
+        // What 70% of direct leaves the gateway: the machine's time per request at that rate (all
+        // its cores, or as many as were busy behind our gateway: the machine never runs at 100%),
+        // less what the subgraph, the load generator and PostgreSQL spent per request behind it.
+        const target = 0.7 * median(direct.map((point) => point.perSecond));
+        const rest = costOf(ours);
+        const others = rest.subgraph + rest.load + rest.postgres;
+        const allowedAt = (cores: number) => ((cores * 1000) / target - others).toFixed(3);
+        console.log(
+          `${scenario}: 70% of direct is ${target.toFixed(0)} req/s; that leaves our gateway ${allowedAt(rest.busy)} ms of CPU per request at the ${rest.busy.toFixed(2)} ` +
+            `cores busy behind it, ${allowedAt(CORES)} ms on all ${CORES} (it spent ${rest.gateway!.toFixed(3)})`,
+        );
+      }
+    }
+
     const rateOf = (key: string) => (points.has(key) ? median(points.get(key)!.map((point) => point.perSecond)) : null);
     for (const scenario of SCENARIOS) {
       const ours = rateOf(`${scenario}/ours`);
