@@ -27,7 +27,8 @@ const shared = {
  * and integration files share nothing (each integration file opens databases of its own), so they
  * run first, as one group, a file per core and at least two at once. The e2e files share one
  * platform (and on PostgreSQL one database), and some change what the others would see (rate
- * budgets per address, risk rules): they run after, one file at a time, as before.
+ * budgets per address, risk rules): they run after, one file at a time, as they did on 2 cores
+ * (on a larger machine the default let several run at once against that one platform).
  */
 const isolatedFiles = { maxWorkers: Math.max(2, availableParallelism()), sequence: { groupOrder: 0 } };
 const sharedPlatformFiles = { maxWorkers: 1, sequence: { groupOrder: 1 } };
