@@ -9,6 +9,15 @@ const TICK_MS = 1000 / 100; // USER_HZ: 100 on Linux (getconf CLK_TCK)
 
 type Stat = { pid: number; comm: string; pgrp: number; cpuMs: number };
 
+/** One line of /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses. */
+function parseStat(pid: number, text: string): Stat {
+  const close = text.lastIndexOf(')');
+  const comm = text.slice(text.indexOf('(') + 1, close);
+  const fields = text.slice(close + 2).split(' ');
+  // fields[0] is state (field 3); utime is field 14, stime field 15 -> indexes 11 and 12.
+  return { pid, comm, pgrp: Number(fields[2]), cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS };
+}
+
 function readStats(): Stat[] {
   const stats: Stat[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -19,14 +28,14 @@ function readStats(): Stat[] {
     } catch {
       continue; // exited meanwhile
     }
-    // "pid (comm) state ppid pgrp ..." ; comm may hold spaces and parentheses: split after the last ')'.
-    const close = text.lastIndexOf(')');
-    const comm = text.slice(text.indexOf('(') + 1, close);
-    const fields = text.slice(close + 2).split(' ');
-    // fields[0] is state (field 3); utime is field 14, stime field 15 -> indexes 11 and 12.
-    stats.push({ pid: Number(entry), comm, pgrp: Number(fields[2]), cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS });
+    stats.push(parseStat(Number(entry), text));
   }
   return stats;
+}
+
+/** CPU milliseconds (user + system) one process has used so far. */
+export function processCpuMs(pid: number): number {
+  return parseStat(pid, readFileSync(`/proc/${pid}/stat`, 'utf8')).cpuMs;
 }
 
 /** CPU milliseconds used so far by each named process group, and by all PostgreSQL server processes. */

@@ -34,7 +34,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -42,7 +41,7 @@ import postgres from 'postgres';
 import { repositoryRoot } from '@paygraph/config';
 import { GATEWAY_CREDENTIAL_HEADER, gatewayCredential } from '@paygraph/identity';
 import { freePort, registerAndLogin } from '@paygraph/testing';
-import { cpuSnapshot, machineCpu } from './cpu';
+import { cpuSnapshot, machineCpu, processCpuMs } from './cpu';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -56,8 +55,6 @@ const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'many,shared').split(',') as S
 const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const STARTUP_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 10_000;
-/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
-const CLOCK_TICKS_PER_SECOND = 100;
 const QUERY = '{ me { id name role } }';
 const CORES = availableParallelism();
 
@@ -82,13 +79,6 @@ function uptimeLine(): string {
   return `load average ${loadavg().map((value) => value.toFixed(2)).join(', ')}`;
 }
 
-/** CPU seconds (user + system) a process has used so far. */
-function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // pid (comm) state ppid ...: comm may hold spaces, so count fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -195,8 +185,8 @@ async function load(target: Target, users: { id: string; accessToken: string }[]
       if (!firstMismatch) firstMismatch = `${status} ${body.slice(0, 300)}`;
     },
   };
-  const gatewayBefore = target.pid === null ? 0 : processCpuSeconds(target.pid);
-  const subgraphBefore = processCpuSeconds(subgraphPid);
+  const gatewayBefore = target.pid === null ? 0 : processCpuMs(target.pid);
+  const subgraphBefore = processCpuMs(subgraphPid);
   const loadBefore = process.cpuUsage();
   const postgresBefore = cpuSnapshot({}).postgresql!;
   const machineBefore = machineCpu();
@@ -206,8 +196,8 @@ async function load(target: Target, users: { id: string; accessToken: string }[]
   const machineAfter = machineCpu();
   const postgresUsedMs = cpuSnapshot({}).postgresql! - postgresBefore;
   const loadUsed = process.cpuUsage(loadBefore);
-  const gatewayUsed = target.pid === null ? 0 : processCpuSeconds(target.pid) - gatewayBefore;
-  const subgraphUsed = processCpuSeconds(subgraphPid) - subgraphBefore;
+  const gatewayUsedMs = target.pid === null ? 0 : processCpuMs(target.pid) - gatewayBefore;
+  const subgraphUsedMs = processCpuMs(subgraphPid) - subgraphBefore;
   if (result.errors > 0 || result.timeouts > 0 || result.non2xx > 0 || mismatches > 0) {
     throw new Error(`${target.name}: ${result.errors} errors, ${result.timeouts} timeouts, ${result.non2xx} non-2xx, ${mismatches} wrong answers (first: ${firstMismatch})`);
   }
@@ -217,8 +207,8 @@ async function load(target: Target, users: { id: string; accessToken: string }[]
     p50: result.latency.p50,
     p99: result.latency.p99,
     requests: answered,
-    gatewayCpuMsPerRequest: target.pid === null ? null : (gatewayUsed * 1000) / answered,
-    subgraphCpuMsPerRequest: (subgraphUsed * 1000) / answered,
+    gatewayCpuMsPerRequest: target.pid === null ? null : gatewayUsedMs / answered,
+    subgraphCpuMsPerRequest: subgraphUsedMs / answered,
     loadCpuMsPerRequest: (loadUsed.user + loadUsed.system) / 1000 / answered,
     postgresCpuMsPerRequest: postgresUsedMs / answered,
     busyCores: (machineAfter.busyMs - machineBefore.busyMs) / elapsedMs,
