@@ -6,6 +6,9 @@
  *
  *   npm run bench:payments          (DATABASE_URL defaults to the local server; BENCH_SECONDS=5)
  *
+ * The platform runs with the pool users get (DATABASE_POOL_MAX's default) unless BENCH_POOL_MAX
+ * is set; BENCH_PG_STATEMENTS=1 prints PostgreSQL's busiest statements per payment in each phase.
+ *
  * Each client is its own buyer paying its own merchant (no hot account row). The risk rules of the
  * benchmark database allow the attempt rate (velocity limit raised). Loopback only; bounded in
  * time; creates and drops its own database.
@@ -26,6 +29,12 @@ const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:543
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const clientCounts = (process.env.BENCH_CLIENTS ?? '1,16,64').split(',').map(Number);
 const WARMUP_MS = 2_000;
+/**
+ * BENCH_PG_STATEMENTS=1: the server's busiest statements per payment in each phase, from
+ * pg_stat_statements (the server must preload it and the extension must exist in DATABASE_URL's
+ * database; a private cluster, since loading it needs a restart).
+ */
+const pgStatements = process.env.BENCH_PG_STATEMENTS === '1';
 const ADMIN_PASSWORD = 'bench admin password';
 
 function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
@@ -81,7 +90,10 @@ async function startPlatform(topology: 'single' | 'processes', databaseUrl: stri
     RATE_LIMITS: 'off',
     ADMIN_EMAIL: adminEmail,
     ADMIN_PASSWORD,
-    DATABASE_POOL_MAX: topology === 'single' ? '20' : '8',
+    // The pool users get (DATABASE_POOL_MAX's default: one pool shared by the services of a
+    // process) unless BENCH_POOL_MAX sets one. Until 2026-12-01 this was 20 in `single` and 8 per
+    // process in `processes`: PostgreSQL's CPU per payment grows with the connections in use.
+    ...(process.env.BENCH_POOL_MAX ? { DATABASE_POOL_MAX: process.env.BENCH_POOL_MAX } : {}),
     SERVICE_SECRET: randomBytes(32).toString('hex'),
     PORT: String(await freePort()),
   };
@@ -256,6 +268,21 @@ function cpuRow(topology: string, clients: number, phase: string, cpu: ReturnTyp
   return `| ${topology} | ${clients} | ${phase} | ${byProcess} | ${total.toFixed(1)} | ${cpu.busyCores.toFixed(2)} (${cpu.stealCores.toFixed(2)}) |`;
 }
 
+/** pg_stat_statements since its last reset, per payment: the busiest statements by execution time, and the totals. */
+async function printStatements(admin: postgres.Sql, database: string, phase: string, payments: number) {
+  const rows = await admin`select calls::float8 as calls, total_exec_time::float8 as ms, rows::float8 as rows, regexp_replace(query, '\\s+', ' ', 'g') as query
+    from pg_stat_statements where dbid = (select oid from pg_database where datname = ${database}) order by total_exec_time desc`;
+  const per = (value: number) => value / Math.max(payments, 1);
+  const totalCalls = rows.reduce((sum, row) => sum + Number(row.calls), 0);
+  const totalMs = rows.reduce((sum, row) => sum + Number(row.ms), 0);
+  console.log(`\n${phase}: ${per(totalCalls).toFixed(1)} statements and ${per(totalMs).toFixed(3)} ms of execution per payment (${payments} payments); the busiest:`);
+  console.log('| calls per payment | exec ms per payment | rows per call | statement |');
+  console.log('|---|---|---|---|');
+  for (const row of rows.slice(0, 25)) {
+    console.log(`| ${per(Number(row.calls)).toFixed(2)} | ${per(Number(row.ms)).toFixed(3)} | ${(Number(row.rows) / Math.max(Number(row.calls), 1)).toFixed(1)} | ${String(row.query).slice(0, 160).replaceAll('|', '\\|')} |`);
+  }
+}
+
 async function measure(topology: 'single' | 'processes') {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   const database = `paygraph_bench_${randomBytes(4).toString('hex')}`;
@@ -299,16 +326,27 @@ async function measure(topology: 'single' | 'processes') {
 
     for (const clients of clientCounts) {
       await timed(clients, WARMUP_MS, viaRawSql);
+      if (pgStatements) {
+        await drained(platform.ports);
+        await admin`select pg_stat_statements_reset()`;
+        console.log(`${topology}, ${clients} clients: raw SQL window opens`);
+      }
       const rawWindow = cpuWindow(platform.groups);
       const rawResult = await timed(clients, seconds * 1000, viaRawSql);
       const rawCpu = rawWindow.close(rawResult.completed);
+      if (pgStatements) await printStatements(admin, database, `${topology}, ${clients} clients, raw SQL phase`, rawResult.completed);
       await timed(clients, WARMUP_MS, viaGateway);
       // The raw phase's events and the warm-up's work are done before the CPU window opens.
       await drained(platform.ports);
+      if (pgStatements) {
+        await admin`select pg_stat_statements_reset()`;
+        console.log(`${topology}, ${clients} clients: gateway window opens`);
+      }
       const gatewayWindow = cpuWindow(platform.groups);
       const gatewayResult = await timed(clients, seconds * 1000, viaGateway);
       const drainMs = await drained(platform.ports);
       const cpu = gatewayWindow.close(gatewayResult.completed);
+      if (pgStatements) await printStatements(admin, database, `${topology}, ${clients} clients, gateway phase (drain included)`, gatewayResult.completed);
       console.log(`${topology}, clients ${clients}: the payments' remaining work (relay, notifications consumer, deliveries) done ${drainMs} ms after the load stopped (in the CPU window)`);
       cpuRows.push(cpuRow(topology, clients, 'gateway', cpu));
       cpuRows.push(cpuRow(topology, clients, 'raw SQL', rawCpu));
@@ -328,7 +366,10 @@ async function measure(topology: 'single' | 'processes') {
 }
 
 const topologies = (process.env.BENCH_TOPOLOGY ?? 'single,processes').split(',') as ('single' | 'processes')[];
-console.log(`payments (createOrder + payOrder, automatic capture) on PostgreSQL, ${seconds} s per point`);
+console.log(
+  `payments (createOrder + payOrder, automatic capture) on PostgreSQL, ${seconds} s per point; platform pool: ` +
+    `${process.env.BENCH_POOL_MAX ? `DATABASE_POOL_MAX=${process.env.BENCH_POOL_MAX}` : 'the default DATABASE_POOL_MAX'} per process; raw side: 20 connections`,
+);
 const rows: string[] = [];
 /** CPU ms per payment in each process group (and the PostgreSQL server's processes) during the gateway phase. */
 const cpuRows: string[] = [];
