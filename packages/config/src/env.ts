@@ -53,7 +53,14 @@ export const envSchemas = {
     HOST: z.string().default('127.0.0.1'),
     DATA_DIR: z.string().default('./.data'),
     DATABASE_URL: postgresUrl.optional(),
-    DATABASE_POOL_MAX: positiveInt(100).default(10),
+    /**
+     * Connections of a process's pool per PostgreSQL URL, shared by the services of the process.
+     * An outbox relay (users, payments) holds one for its lock while its statements take others:
+     * with two relays on one pool (`npm start`), a pool of 2 wedged for good (2026-12-01); 3 ran.
+     */
+    DATABASE_POOL_MAX: positiveInt(100)
+      .min(3, 'must be at least 3 (an outbox relay holds one connection of its pool while it works; npm start runs two on one pool)')
+      .default(10),
     /** Opening one PostgreSQL connection gives up after this long (a request then answers SERVICE_UNAVAILABLE). */
     DATABASE_CONNECT_TIMEOUT_MS: positiveInt(60_000).default(1_000),
     /** Start-up waits this long for an unreachable PostgreSQL (retrying with backoff) before exiting 1. */

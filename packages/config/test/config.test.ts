@@ -19,6 +19,7 @@ describe('loadPlatformConfig', () => {
     [{ DATABASE_URL: 'mysql://x' }, /DATABASE_URL must be a postgres:\/\/ .*\(got "\*\*\*"\)/],
     [{ SERVICE_SECRET: 'short' }, /SERVICE_SECRET must be at least 32 characters \(got "\*\*\*"\)/],
     [{ ADMIN_EMAIL: 'a@b.co' }, /ADMIN_EMAIL and ADMIN_PASSWORD must be set together/],
+    [{ DATABASE_POOL_MAX: '2' }, /DATABASE_POOL_MAX must be at least 3 \(an outbox relay holds one connection/],
   ])('rejects %j with one line', (env, message) => {
     let error: unknown;
     try {
