@@ -16,7 +16,8 @@
  * process), on free loopback ports, fresh for each size, killed at the end even on failure or
  * Ctrl-C. Settings: BENCH_SUBSCRIBERS=1000,5000 BENCH_PAYMENTS=150 BENCH_MERCHANTS=20
  * BENCH_RATE=15 (payments/s) BENCH_PAYERS=4 (concurrent buyers) BENCH_BATCH=200 (connections
- * opened at a time); BENCH_PLATFORM_NODE_OPTIONS is passed to the platform as NODE_OPTIONS
+ * opened at a time), BENCH_POOL_MAX (the platform's DATABASE_POOL_MAX on PostgreSQL; its default
+ * otherwise); BENCH_PLATFORM_NODE_OPTIONS is passed to the platform as NODE_OPTIONS
  * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); BENCH_FORCE_GC=0 skips the full garbage
  * collections requested from the platform (through its inspector) before the memory samples;
  * BENCH_PROFILE_DIR=<dir> writes there, per size, a CPU profile of the platform while payments
@@ -181,7 +182,9 @@ async function startPlatform(label: string): Promise<Platform> {
     const url = new URL(databaseServer);
     url.pathname = `/${database}`;
     env.DATABASE_URL = url.toString();
-    env.DATABASE_POOL_MAX = '20';
+    // The pool users get (DATABASE_POOL_MAX's default) unless BENCH_POOL_MAX sets one; it was 20
+    // until 2026-12-01 (bench/README.md, payments: PostgreSQL's CPU grows with the connections in use).
+    if (process.env.BENCH_POOL_MAX) env.DATABASE_POOL_MAX = process.env.BENCH_POOL_MAX;
     removers.push(async () => {
       await admin.unsafe(`drop database if exists ${database} with (force)`);
       await admin.end();
