@@ -32,6 +32,10 @@ describe('loadPlatformConfig', () => {
     expect((error as Error).message).not.toContain('\n');
   });
 
+  it('accepts a pool of 3, the smallest the two outbox relays of npm start and their statements can share', () => {
+    expect(loadPlatformConfig({ DATABASE_POOL_MAX: '3' }).DATABASE_POOL_MAX).toBe(3);
+  });
+
   it('never echoes a secret value', () => {
     expect(() => loadPlatformConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).toThrow(/^(?!.*hunter2)/);
   });
