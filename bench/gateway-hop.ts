@@ -79,7 +79,6 @@ function uptimeLine(): string {
   return `load average ${loadavg().map((value) => value.toFixed(2)).join(', ')}`;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Processes
 
