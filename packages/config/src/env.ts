@@ -63,6 +63,14 @@ export const envSchemas = {
       .default(10),
     /** Opening one PostgreSQL connection gives up after this long (a request then answers SERVICE_UNAVAILABLE). */
     DATABASE_CONNECT_TIMEOUT_MS: positiveInt(60_000).default(1_000),
+    /**
+     * PostgreSQL ends a session whose transaction sat idle this long (idle_in_transaction_session_timeout):
+     * a process frozen or cut off mid-transaction releases its row locks then, instead of holding
+     * them (and everyone queued behind them) until it wakes up.
+     */
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt(3_600_000)
+      .min(1_000, 'must be at least 1000 (a busy machine can pause a healthy transaction between its statements for that long)')
+      .default(15_000),
     /** Start-up waits this long for an unreachable PostgreSQL (retrying with backoff) before exiting 1. */
     DATABASE_STARTUP_WAIT_SECONDS: positiveInt(86_400).default(300),
     SERVICE_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),

@@ -10,6 +10,7 @@ describe('loadPlatformConfig', () => {
     expect(config.DATA_DIR).toBe('./.data');
     expect(config.dataDir).toMatch(/\.data$/);
     expect(config.ACCESS_TOKEN_TTL_SECONDS).toBe(900);
+    expect(config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS).toBe(15_000);
   });
 
   it.each([
@@ -20,6 +21,7 @@ describe('loadPlatformConfig', () => {
     [{ SERVICE_SECRET: 'short' }, /SERVICE_SECRET must be at least 32 characters \(got "\*\*\*"\)/],
     [{ ADMIN_EMAIL: 'a@b.co' }, /ADMIN_EMAIL and ADMIN_PASSWORD must be set together/],
     [{ DATABASE_POOL_MAX: '2' }, /DATABASE_POOL_MAX must be at least 3 \(an outbox relay holds one connection/],
+    [{ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '500' }, /DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS must be at least 1000 \(a busy machine/],
   ])('rejects %j with one line', (env, message) => {
     let error: unknown;
     try {

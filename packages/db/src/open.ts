@@ -27,6 +27,8 @@ export type DatabaseTarget = (
       connectTimeoutMs?: number;
       /** How long start-up waits for an unreachable database (DATABASE_STARTUP_WAIT_SECONDS). */
       startupWaitMs?: number;
+      /** The server ends a session idle this long inside a transaction (DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS). */
+      idleInTransactionTimeoutMs?: number;
     }
 ) & {
   /**
@@ -44,6 +46,14 @@ export type QueryCounts = Map<string, number>;
  * this bounds a host that does not answer, so a request answers SERVICE_UNAVAILABLE within ~2 s.
  */
 export const DATABASE_CONNECT_TIMEOUT_MS_DEFAULT = 1_000;
+/**
+ * A transaction of ours is idle between its statements for microseconds to milliseconds (an outbox
+ * relay's lock transaction for one pass). One idle for this long belongs to a process that froze
+ * (SIGSTOP, a stalled VM) or lost its network without the socket closing: PostgreSQL then ends its
+ * session, rolling it back, so the rows it locked (a wallet, an order, the ledger's chain head,
+ * which every posting takes) are free again for every other process.
+ */
+export const DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS_DEFAULT = 15_000;
 /**
  * postgres.js waits before reconnecting a connection whose last attempt failed (its default grows
  * to 20 s, which a request queued on that connection would wait too). Ours: 50 ms doubling, at
@@ -79,7 +89,7 @@ export function resolveDatabaseTarget(
   env: NodeJS.ProcessEnv,
   dataDir: string,
   poolMax = 10,
-  timing: { connectTimeoutMs?: number; startupWaitMs?: number } = {},
+  timing: { connectTimeoutMs?: number; startupWaitMs?: number; idleInTransactionTimeoutMs?: number } = {},
 ): DatabaseTarget {
   const url = env[`${envName(service)}_DATABASE_URL`] || env.DATABASE_URL;
   if (url) return { kind: 'postgres', url, poolMax, ...timing };
@@ -119,7 +129,7 @@ async function acquirePglite(dataDir: string): Promise<Shared<PGlite>> {
   return resolved;
 }
 
-function acquirePostgres(url: string, poolMax: number, connectTimeoutMs: number): Shared<postgres.Sql> {
+function acquirePostgres(url: string, poolMax: number, connectTimeoutMs: number, idleInTransactionTimeoutMs: number): Shared<postgres.Sql> {
   let shared = postgresClients.get(url);
   if (!shared) {
     // A connection that dies (restart, stop, network) is reopened by postgres.js on the next query
@@ -132,7 +142,8 @@ function acquirePostgres(url: string, poolMax: number, connectTimeoutMs: number)
       connect_timeout: connectTimeoutMs / 1000,
       backoff: reconnectDelaySeconds,
       idle_timeout: 30,
-      connection: { application_name: 'paygraph' },
+      // Sent in the start-up message: no round trip of its own.
+      connection: { application_name: 'paygraph', idle_in_transaction_session_timeout: idleInTransactionTimeoutMs },
     });
     shared = { client, holders: 0, close: () => client.end({ timeout: 5 }) };
     postgresClients.set(url, shared);
@@ -170,7 +181,12 @@ export async function openServiceDatabase<TSchema extends Record<string, unknown
     reportPool(options.service, null); // no pool: the pool gauges are listed without samples (metrics.ts)
     close = () => release(pgliteClients as Map<string, unknown>, target.dataDir, shared);
   } else {
-    const shared = acquirePostgres(target.url, target.poolMax, target.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS_DEFAULT);
+    const shared = acquirePostgres(
+      target.url,
+      target.poolMax,
+      target.connectTimeoutMs ?? DATABASE_CONNECT_TIMEOUT_MS_DEFAULT,
+      target.idleInTransactionTimeoutMs ?? DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS_DEFAULT,
+    );
     db = drizzlePostgres(shared.client, { schema: options.schema, logger: counter }) as unknown as Database<TSchema>;
     // BEGIN is pipelined with the first statements on an idle connection (patches/postgres+3.4.9.patch)
     // and its outcome awaited before COMMIT. Should BEGIN itself fail, the statements sent behind

@@ -97,7 +97,11 @@ export function createRuntime(options: {
   const serviceSecret = resolveServiceSecret(config.SERVICE_SECRET, config.dataDir);
   // Start-up waits and reconnects are logged with the process's logger.
   setDatabaseLogger(options.logger.child({ component: 'db' }));
-  const databaseTiming = { connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, startupWaitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000 };
+  const databaseTiming = {
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+    startupWaitMs: config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
+    idleInTransactionTimeoutMs: config.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+  };
   return {
     config,
     env: options.env,
