@@ -180,7 +180,12 @@ type RelayDatabase = Pick<ServiceDatabase<Record<string, unknown>>, 'transaction
 async function underRelayLock<T>(database: RelayDatabase, source: string, work: () => Promise<T>): Promise<T> {
   if (database.target.kind === 'pglite') return work();
   // The lock is held by its own transaction while the work runs on other pooled connections,
-  // so that publishing (which may call back into this database) never waits on it.
+  // so that publishing (which may call back into this database) never waits on it. That
+  // transaction is idle meanwhile: should a pass outlast DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS
+  // (or its process freeze), the server ends it and the lock is gone while the pass goes on. The
+  // claim then still never rewrites a position (it claims only rows without one, re-checked
+  // under the row lock) and positions stay unique (the index), so two passes at once can fail or
+  // publish an event twice (consumers apply by id), never give one event two positions.
   return database.transaction(async (sql) => {
     await sql.query(`select pg_advisory_xact_lock(hashtext($1))`, [`paygraph.relay.${source}`]);
     return work();
@@ -226,7 +231,7 @@ export async function relayPass(
         `with marked as (update ${table} set published_at = now() where id = any(string_to_array($2, ',')) and published_at is null),
               head as (select coalesce(max(position), 0) as p from ${table}),
               next as (select id, row_number() over (order by sequence) as n from ${table} where position is null order by sequence limit $1::integer),
-              claimed as (update ${table} o set position = head.p + next.n from head, next where o.id = next.id returning o.*),
+              claimed as (update ${table} o set position = head.p + next.n from head, next where o.id = next.id and o.position is null returning o.*),
               waiting as (select * from ${table} where published_at is null and position is not null and id <> all(string_to_array($2, ',')) order by position limit $1::integer),
               batch as (select * from waiting union all select * from claimed)
          select ${EVENT_COLUMNS} from batch order by position limit $1::integer`,

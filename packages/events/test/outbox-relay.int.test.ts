@@ -6,6 +6,7 @@
 // ids and positions again. A full batch is marked by the next round's statement. A service's
 // transactions kick the relay only when they wrote events, and concurrent kicks lose none; the
 // safety timer's pass on PostgreSQL is one read when nothing waits.
+// A pass whose lock was lost (its session ended) never rewrites a position another pass gave.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -233,6 +234,36 @@ describe.each(['pglite', 'postgres'] as const)('relay pass on %s', (kind) => {
     expect(await timerPass()).toBe(1);
     expect(labelsOf(received)).toEqual(['a', 'b', 'c']);
     expect(await counted(timerPass)).toEqual({ relayed: 0, statements: 1 });
+  });
+
+  // One process owns a PGlite: no second pass can run there.
+  it.skipIf(kind !== 'postgres')('never rewrites a position given meanwhile by a pass that lost its lock (PostgreSQL)', async () => {
+    // The lock transaction can be ended under a running pass (idle past
+    // DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS), so another pass may claim the same rows at once.
+    // Here the other pass is a transaction that positions the event and holds the row while this
+    // pass's claim reads it as unclaimed and waits for it.
+    const source = await newSource();
+    const { transport, received } = await recording();
+    await commit(source, 'a');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    const other = server!.database.transaction(async (sql) => {
+      await sql.query(`update ${source}.outbox_events set position = 7 where aggregate_id = 'agg_a'`);
+      holding();
+      await gate;
+    });
+    await held;
+    const pass = relayPass(database, source, transport);
+    await pause(200); // the pass's claim waits on the row
+    release();
+    await other;
+    await pass;
+    const [row] = await database.query<{ position: string }>(`select position::text as position from ${source}.outbox_events where aggregate_id = 'agg_a'`);
+    expect(row?.position).toBe('7');
+    await relayPass(database, source, transport);
+    expect(positionsOf(received)).toEqual([7]);
   });
 
   it('relays on the timer what committed without a kick', () =>
