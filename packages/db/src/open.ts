@@ -12,6 +12,7 @@ import type { RawTransaction, SqlRunner } from './raw';
 import { reportPool, timedRunners } from './metrics';
 import { tracedRunners } from './tracing';
 import { pgliteForDrizzle, pgliteRunners } from './pglite-statements';
+import { openPglite } from './pglite-template';
 
 /** The drizzle database type every store is written against; both drivers satisfy it. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -117,7 +118,7 @@ async function acquirePglite(dataDir: string): Promise<Shared<PGlite>> {
         makePrivateDirectory(dataDir);
         mkdirSync(location, { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
       }
-      const client = await PGlite.create(location);
+      const client = await openPglite(location); // a new cluster from a dump in test runs (pglite-template.ts)
       // What PGlite just created (a first start's cluster) follows the umask: tightened now.
       if (!dataDir.startsWith('memory://')) makePrivateDirectory(dataDir, { warn: () => {} });
       return { client, holders: 0, close: () => client.close() };
