@@ -12,17 +12,17 @@ import { TEST_SERVICE_SECRET } from './tests/support/constants.ts';
 const graphqlEntry = createRequire(import.meta.url).resolve('graphql');
 
 /**
- * Three projects, split by file suffix: unit (*.test.ts, no I/O), integration (*.int.test.ts,
- * real database, subgraphs over HTTP) and e2e (*.e2e.test.ts, the platform as `npm start` runs it).
- * DATABASE_URL switches every database test from embedded PGlite to the PostgreSQL server.
- */
-/**
  * New embedded clusters load a dump of a fresh one instead of running initdb each (about 1.4 s
  * against 4; packages/db pglite-template.ts): the suite makes one per integration file and per
  * platform it starts. The dump lives with the installed packages, named by PGlite's version.
  */
 const pgliteTemplateDir = fileURLToPath(new URL('./node_modules/.cache/paygraph-pglite', import.meta.url));
 
+/**
+ * Three projects, split by file suffix: unit (*.test.ts, no I/O), integration (*.int.test.ts,
+ * real database, subgraphs over HTTP) and e2e (*.e2e.test.ts, the platform as `npm start` runs it).
+ * DATABASE_URL switches every database test from embedded PGlite to the PostgreSQL server.
+ */
 const shared = {
   alias: [{ find: /^graphql$/, replacement: graphqlEntry }],
   env: { SERVICE_SECRET: TEST_SERVICE_SECRET, PGLITE_TEMPLATE_DIR: pgliteTemplateDir },
