@@ -17,11 +17,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
-import { Agent, request } from 'undici';
 import { timed } from './timed';
 import { cpuPerOperation, cpuSnapshot, machineCpu } from './cpu';
 import { loadServiceList } from '@paygraph/config';
 import { newId } from '@paygraph/db';
+import { postText } from '@paygraph/service-client';
 import { freePort, gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { chainPayload, requestHash } from '../subgraphs/ledger/src/domain/postings';
 import { LEDGER_SQL } from '../subgraphs/ledger/src/store/statements';
@@ -30,6 +30,8 @@ const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:543
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const clientCounts = (process.env.BENCH_CLIENTS ?? '1,16,64').split(',').map(Number);
 const WARMUP_MS = 2_000;
+/** A measured request that takes this long fails the run (the gateway answers far sooner). */
+const LOAD_REQUEST_TIMEOUT_MS = 30_000;
 /**
  * BENCH_PG_STATEMENTS=1: the server's busiest statements per payment in each phase, from
  * pg_stat_statements (the server must preload it and the extension must exist in DATABASE_URL's
@@ -78,25 +80,18 @@ function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
 }
 
 /**
- * The load generator's client for the two measured mutations: undici's `request()` on a keep-alive
- * pool of one connection per client, as autocannon drives `bench:gateway`. Until 2026-12-02 it was
- * the tests' `gql()` on global `fetch`, whose per-request machinery cost this process 2.5-3.3 ms
- * of CPU per payment, taken from the two cores the platform and PostgreSQL share.
+ * The load generator's client for the two measured mutations: service-client's `postText()`,
+ * undici's `request()` on a keep-alive pool, as autocannon drives `bench:gateway`. Until 2026-12-02
+ * it was the tests' `gql()` on global `fetch`, whose per-request machinery cost this process
+ * 2.4-3.4 ms of CPU per payment, taken from the two cores the platform and PostgreSQL share.
  */
 function loadClient(url: string) {
-  const agent = new Agent({ connections: 128, pipelining: 1, keepAliveTimeout: 30_000 });
   return async (query: string, variables: Record<string, unknown>, token: string): Promise<{ data?: Record<string, any> | null; errors?: unknown }> => {
-    const response = await request(url, {
-      method: 'POST',
-      dispatcher: agent,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const text = await response.body.text();
+    const response = await postText(url, { 'content-type': 'application/json', authorization: `Bearer ${token}` }, JSON.stringify({ query, variables }), LOAD_REQUEST_TIMEOUT_MS);
     try {
-      return JSON.parse(text);
+      return JSON.parse(response.text);
     } catch {
-      throw new Error(`HTTP ${response.statusCode} with a non-JSON body: ${text.slice(0, 200)}`);
+      throw new Error(`HTTP ${response.status} with a non-JSON body: ${response.text.slice(0, 200)}`);
     }
   };
 }
