@@ -10,10 +10,10 @@ import { isDatabaseUnavailable, openServiceDatabase, type ServiceDatabase } from
 import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 
 const serverUrl = process.env.DATABASE_URL;
-/** Short, so the test is quick; the product's default is 15 s. */
-const IDLE_TIMEOUT_MS = 400;
+/** The smallest the configuration accepts, so the test is quick; the product's default is 15 s. */
+const IDLE_TIMEOUT_MS = 1_000;
 /** How long the "frozen" transaction sleeps between its statements: far past the timeout. */
-const FROZEN_MS = 3_000;
+const FROZEN_MS = 4_000;
 
 describe.skipIf(!serverUrl)('a transaction left idle by a frozen process (PostgreSQL)', () => {
   let own: OwnDatabase;
@@ -38,8 +38,10 @@ describe.skipIf(!serverUrl)('a transaction left idle by a frozen process (Postgr
   it('is ended by the server: its locks are released to the next writer and its changes rolled back', async () => {
     await database.query(`insert into wallets (id, balance) values ('hot', 100)`);
     let woke!: Promise<unknown>;
+    let locking = 0;
     const frozen = database
       .transaction(async (sql) => {
+        locking = Date.now(); // the server's idle clock starts after this
         await sql.query(`update wallets set balance = balance - 10 where id = 'hot'`);
         await sleep(FROZEN_MS); // the process stops answering with the row locked
         // Woken: its next statement must be refused, not run on the pool's reopened connection.
@@ -54,19 +56,19 @@ describe.skipIf(!serverUrl)('a transaction left idle by a frozen process (Postgr
         (value) => ({ value, error: undefined as unknown }),
         (error: unknown) => ({ value: undefined, error }),
       );
-    await sleep(100); // the frozen transaction holds the row now
-    const started = Date.now();
+    await sleep(200); // the frozen transaction holds the row now
     await database.query(`update wallets set balance = balance + 5 where id = 'hot'`);
-    const waited = Date.now() - started;
-    // Queued behind the lock until the server ended the idle session, not until the holder woke.
-    expect(waited).toBeLessThan(FROZEN_MS - 1_000);
-    expect(waited).toBeGreaterThanOrEqual(IDLE_TIMEOUT_MS - 150);
+    const through = Date.now() - locking;
+    // Queued behind the lock until the server ended the idle session (not before: the lock was
+    // held), and not until the holder woke.
+    expect(through).toBeGreaterThanOrEqual(IDLE_TIMEOUT_MS);
+    expect(through).toBeLessThan(FROZEN_MS - 1_000);
 
     const outcome = await frozen;
     expect(outcome.value).toBeUndefined();
     // The woken process's request answers as a database that went away (SERVICE_UNAVAILABLE, retryable).
     expect(isDatabaseUnavailable(outcome.error)).toBe(true);
-    await sleep(FROZEN_MS - waited); // until the frozen process wakes
+    await sleep(Math.max(0, FROZEN_MS - through)); // until the frozen process wakes
     await expect.poll(() => woke, { timeout: 2_000 }).toBeDefined();
     expect(isDatabaseUnavailable(await woke)).toBe(true);
     const [row] = await database.query<{ balance: number }>(`select balance from wallets where id = 'hot'`);
@@ -76,16 +78,16 @@ describe.skipIf(!serverUrl)('a transaction left idle by a frozen process (Postgr
   it('leaves a transaction that keeps working alone, however long it runs in all', async () => {
     await database.query(`insert into wallets (id, balance) values ('busy', 0)`);
     const committed = await database.transaction(async (sql) => {
-      // Four pauses each shorter than the timeout: 1.2 s in all, three times the timeout.
-      for (let step = 0; step < 4; step += 1) {
+      // Six pauses each a quarter of the timeout: 1.5 s in all, past the timeout.
+      for (let step = 0; step < 6; step += 1) {
         await sql.query(`update wallets set balance = balance + 1 where id = 'busy'`);
-        await sleep(IDLE_TIMEOUT_MS * 0.75);
+        await sleep(IDLE_TIMEOUT_MS / 4);
       }
       return 'committed';
     });
     expect(committed).toBe('committed');
     const [row] = await database.query<{ balance: number }>(`select balance from wallets where id = 'busy'`);
-    expect(row?.balance).toBe(4);
+    expect(row?.balance).toBe(6);
   });
 
   it('applies to every connection of the pool, and the pool carries on after a session was ended', async () => {
@@ -98,6 +100,6 @@ describe.skipIf(!serverUrl)('a transaction left idle by a frozen process (Postgr
         }),
       ),
     );
-    expect(settings).toEqual(Array(4).fill(`${IDLE_TIMEOUT_MS}ms`));
+    expect(settings).toEqual(Array(4).fill(`${IDLE_TIMEOUT_MS / 1000}s`));
   });
 });
