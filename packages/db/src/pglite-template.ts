@@ -12,7 +12,7 @@
  * trust.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -42,11 +42,16 @@ export async function openPglite(location: string, env: NodeJS.ProcessEnv = proc
   if (template) return PGlite.create({ ...(dataDir ? { dataDir } : {}), loadDataDir: new Blob([template]) });
   const client = await PGlite.create(location);
   // Nothing has been written to it yet: its dump is a fresh cluster. Written aside and renamed, so
-  // a reader never sees half a file (two processes making it at once each write a whole one).
-  const dump = await client.dumpDataDir('none');
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  // a reader never sees half a file (two processes making it at once each write a whole one). Only
+  // a speed-up: a folder that cannot be written leaves the next clusters to initdb, as without it.
   const partial = `${file}.${process.pid}.${Date.now()}.partial`;
-  await writeFile(partial, Buffer.from(await dump.arrayBuffer()), { mode: 0o600 });
-  await rename(partial, file);
+  try {
+    const dump = await client.dumpDataDir('none');
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(partial, Buffer.from(await dump.arrayBuffer()), { mode: 0o600 });
+    await rename(partial, file);
+  } catch {
+    await rm(partial, { force: true }).catch(() => {});
+  }
   return client;
 }

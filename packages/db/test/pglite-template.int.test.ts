@@ -1,7 +1,8 @@
 // New embedded clusters from a dump of a fresh one (pglite-template.ts): only with
 // PGLITE_TEMPLATE_DIR set; the dump is taken before anything is written, so every cluster made
-// from it starts empty and independent; an existing cluster on disk is opened, never replaced.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+// from it starts empty and independent; an existing cluster on disk is opened, never replaced; a
+// template that cannot be written costs nothing but the speed-up.
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -72,6 +73,20 @@ describe('openPglite', () => {
     const reopened = await open(onDisk, env);
     expect(ownCalls(create)).toEqual([[onDisk]]);
     expect((await reopened.query<{ id: number }>(`select id from kept`)).rows).toEqual([{ id: 7 }]);
+  });
+
+  it('opens the cluster all the same when the template cannot be written, and later ones run initdb', async () => {
+    const blocker = path.join(folder('blocked'), 'a-file');
+    writeFileSync(blocker, 'not a folder');
+    const env = { PGLITE_TEMPLATE_DIR: path.join(blocker, 'templates') }; // under a file: mkdir fails
+    const create = vi.spyOn(PGlite, 'create');
+    const first = await open('memory://unwritable-a', env);
+    const second = await open('memory://unwritable-b', env);
+    expect(madeBy(create)).toEqual(['initdb', 'initdb']);
+    await first.query(`create table works (id integer)`);
+    expect(await tables(first)).toEqual(['works']);
+    expect(await tables(second)).toEqual([]);
+    expect(readdirSync(path.dirname(blocker))).toEqual(['a-file']); // no partial file left behind
   });
 
   it('runs initdb every time without PGLITE_TEMPLATE_DIR', async () => {
