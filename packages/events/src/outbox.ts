@@ -181,13 +181,14 @@ async function underRelayLock<T>(database: RelayDatabase, source: string, work: 
   if (database.target.kind === 'pglite') return work();
   // The lock is held by its own transaction while the work runs on other pooled connections,
   // so that publishing (which may call back into this database) never waits on it. That
-  // transaction is idle meanwhile: should a pass outlast DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS
-  // (or its process freeze), the server ends it and the lock is gone while the pass goes on. The
-  // claim then still never rewrites a position (it claims only rows without one, re-checked
-  // under the row lock) and positions stay unique (the index), so two passes at once can fail or
-  // publish an event twice (consumers apply by id), never give one event two positions.
+  // transaction is idle meanwhile, for as long as the pass takes, so it is exempt from
+  // DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS (set_config local: no extra round trip): ended under a
+  // running pass, the lock would let a second pass publish at the same time, out of position order
+  // on NATS, whose stream keeps publish order. It holds no row, so exempting it keeps no writer
+  // waiting. Should two passes still meet, the claim never rewrites a position (it claims only
+  // rows without one, re-checked under the row lock) and positions stay unique (the index).
   return database.transaction(async (sql) => {
-    await sql.query(`select pg_advisory_xact_lock(hashtext($1))`, [`paygraph.relay.${source}`]);
+    await sql.query(`select set_config('idle_in_transaction_session_timeout', '0', true), pg_advisory_xact_lock(hashtext($1))`, [`paygraph.relay.${source}`]);
     return work();
   });
 }

@@ -6,7 +6,8 @@
 // ids and positions again. A full batch is marked by the next round's statement. A service's
 // transactions kick the relay only when they wrote events, and concurrent kicks lose none; the
 // safety timer's pass on PostgreSQL is one read when nothing waits.
-// A pass whose lock was lost (its session ended) never rewrites a position another pass gave.
+// The lock outlasts the services' idle-in-transaction timeout; should two passes still meet, a
+// pass never rewrites a position the other gave.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -264,6 +265,47 @@ describe.each(['pglite', 'postgres'] as const)('relay pass on %s', (kind) => {
     expect(row?.position).toBe('7');
     await relayPass(database, source, transport);
     expect(positionsOf(received)).toEqual([7]);
+  });
+
+  it.skipIf(kind !== 'postgres')('keeps its lock through a pass that outlasts the idle-in-transaction timeout (PostgreSQL)', async () => {
+    // The services' pool ends sessions idle in a transaction after
+    // DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS; the relay's lock transaction idles for its whole
+    // pass and must not be ended under it (a second pass would publish at the same time).
+    const source = await newSource();
+    await commit(source, 'a', 'b');
+    // A pool of its own (another URL string) with the configuration's smallest timeout.
+    const strict = await openServiceDatabase({
+      service: `${SERVICE}_strict`,
+      target: { kind: 'postgres', url: `${server!.url}?application_name=relay_idle_test`, poolMax: 4, idleInTransactionTimeoutMs: 1_000 },
+      schema: {},
+      migrationsFolder,
+    });
+    try {
+      const { transport, received } = await recording();
+      let passesAtOnce = 0;
+      let mostAtOnce = 0;
+      const slow = {
+        ...transport,
+        publish: async (events: readonly DomainEvent[]) => {
+          mostAtOnce = Math.max(mostAtOnce, (passesAtOnce += 1));
+          await pause(1_500); // past the timeout, with the lock transaction idle
+          passesAtOnce -= 1;
+          return transport.publish(events);
+        },
+      };
+      // A second pass asked for meanwhile waits on the lock instead of publishing beside the first.
+      const first = relayPass(strict, source, slow);
+      await pause(100);
+      await commit(source, 'c');
+      const second = relayPass(strict, source, slow);
+      expect(await first).toBe(2);
+      expect(await second).toBe(1);
+      expect(mostAtOnce).toBe(1);
+      expect(labelsOf(received)).toEqual(['a', 'b', 'c']);
+      expect(positionsOf(received)).toEqual([1, 2, 3]);
+    } finally {
+      await strict.close();
+    }
   });
 
   it('relays on the timer what committed without a kick', () =>
