@@ -40,7 +40,10 @@ export async function spawnPlatform(env: Record<string, string>): Promise<Spawne
     detached: true,
   });
   let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': 'exit' can come before the last output is read from the pipes (Node's
+  // docs), so a check of the final log lines right after stop() could miss them (CI, 2026-12-02:
+  // 'SIGINT: stopping' missing from an output read on 'exit').
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   const urls = await new Promise<{ gateway: string; subgraphs: Record<string, string> }>((resolve, reject) => {
     const subgraphs: Record<string, string> = {};
     const timer = setTimeout(() => reject(new Error(`npm start did not become ready in time:\n${output}`)), STARTUP_TIMEOUT_MS);
