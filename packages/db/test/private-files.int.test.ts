@@ -61,11 +61,20 @@ describe('makePrivateDirectory', () => {
     const root = path.join(scratch(), 'data');
     mkdirSync(path.join(root, 'pglite', 'base'), { recursive: true });
     for (const folder of [root, path.join(root, 'pglite'), path.join(root, 'pglite', 'base')]) chmodSync(folder, 0o755);
-    writeFileSync(path.join(root, 'pglite', 'base', 'hashes'), 'argon2id...', { mode: 0o644 });
-    writeFileSync(path.join(root, 'service-secret'), 'secret', { mode: 0o640 });
-    writeFileSync(path.join(root, 'already-private'), 'x', { mode: 0o600 });
+    // Modes set explicitly: a create's mode passes through the process's umask, and a service's
+    // start-up in an earlier test file of the same worker leaves it at 077.
+    const files: [string, number][] = [
+      [path.join(root, 'pglite', 'base', 'hashes'), 0o644],
+      [path.join(root, 'service-secret'), 0o640],
+      [path.join(root, 'already-private'), 0o600],
+    ];
+    for (const [file, mode] of files) {
+      writeFileSync(file, 'x');
+      chmodSync(file, mode);
+    }
     const outside = path.join(scratch(), 'outside');
-    writeFileSync(outside, 'not ours', { mode: 0o644 });
+    writeFileSync(outside, 'not ours');
+    chmodSync(outside, 0o644);
     symlinkSync(outside, path.join(root, 'link'));
     const { lines, logger } = capture();
     expect(makePrivateDirectory(root, logger)).toBe(5);
