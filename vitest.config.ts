@@ -23,15 +23,13 @@ const pgliteTemplateDir = fileURLToPath(new URL('./node_modules/.cache/paygraph-
  * real database, subgraphs over HTTP) and e2e (*.e2e.test.ts, the platform as `npm start` runs it).
  * DATABASE_URL switches every database test from embedded PGlite to the PostgreSQL server.
  */
-/**
- * Files of a project share their worker's modules (`isolate: false`): vitest otherwise starts a
- * fresh process per file and imports the whole graph again (graphql, Apollo, PGlite's WebAssembly),
- * which was a third of the suite's time (unit and integration 315 s against 135 s, e2e 334 s against
- * 267 s on 2 cores). What a file changes in its process must then be put back or not matter to the
- * next: tests close what they open, restore the environment variables they set, and set explicitly
- * the modes they test (a service's start-up leaves the process umask at 077).
- */
 const shared = {
+  // Files of a project share their worker's modules: with isolation vitest starts a fresh process
+  // per file and imports the whole graph again (graphql, Apollo, PGlite's WebAssembly), a third of
+  // the suite's time (unit and integration 315 s against 135 s, e2e 334 s against 267 s, 2 cores).
+  // What a file changes in its process must be put back or not matter to the next: tests close what
+  // they open, restore the environment variables they set, set explicitly the file modes they test
+  // (a service's start-up leaves the umask at 077) and read a service's process-wide metrics as deltas.
   isolate: false,
   alias: [{ find: /^graphql$/, replacement: graphqlEntry }],
   env: { SERVICE_SECRET: TEST_SERVICE_SECRET, PGLITE_TEMPLATE_DIR: pgliteTemplateDir },
