@@ -130,6 +130,37 @@ describe('operation limits at the gateway', () => {
     expect(await subgraphFetches(edge.url)).toBe(before);
   });
 
+  it('refuses 1,500 nested inline fragments as MAX_DEPTH_LIMIT before any fetch (the planner overflowed its stack: HTTP 500); 20 levels run', async () => {
+    const nested = (levels: number, selection: string) => `{ ${'...{ '.repeat(levels)}${selection} ${'} '.repeat(levels)}}`;
+    const before = await subgraphFetches(edge.url);
+    const refused = await gql(edge.url, nested(1_500, '__typename'), {}, buyer.accessToken);
+    expect(refused.status).toBe(400);
+    expect(refused.errors![0]!.extensions).toEqual({ code: 'MAX_DEPTH_LIMIT' });
+    expect(refused.errors![0]!.message).toContain('fragments nest at most 32 deep');
+    expect(await subgraphFetches(edge.url)).toBe(before);
+    const ordinary = await gql(edge.url, nested(20, 'me { id }'), {}, buyer.accessToken);
+    expect(ordinary.errors).toBeUndefined();
+    expect(ordinary.data!.me.id).toBe(buyer.id);
+    expect(await healthy(edge.url)).toBe(200);
+  });
+
+  it('answers an operationName the document lacks, two anonymous operations and an unknown persisted query version as request errors (they were HTTP 500 or internal errors)', async () => {
+    const post = async (body: unknown) => {
+      const response = await fetch(edge.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${buyer.accessToken}` }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as { errors?: { message: string; extensions: Record<string, unknown> }[] } };
+    };
+    const unknown = await post({ query: 'query A { __typename }', operationName: 'B' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors![0]).toMatchObject({ message: 'Unknown operation named "B".', extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
+    const ambiguous = await post({ query: 'query A { __typename } query B { __typename }' });
+    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.body.errors![0]!.extensions.code).toBe('OPERATION_RESOLUTION_FAILURE');
+    const version = await post({ query: '{ __typename }', extensions: { persistedQuery: { version: 2, sha256Hash: 'abc' } } });
+    expect(version.status).toBe(400);
+    expect(version.body.errors![0]).toMatchObject({ message: 'Unsupported persisted query version', extensions: { code: 'BAD_REQUEST' } });
+    expect(await healthy(edge.url)).toBe(200);
+  });
+
   it("answers the IDE's introspection (deeper than the depth limit) outside production", async () => {
     const introspection = await gql(edge.url, getIntrospectionQuery());
     expect(introspection.errors).toBeUndefined();

@@ -94,6 +94,16 @@ describe('tighter budgets', () => {
     const wallet = await gql(platformUrl, `{ wallet(currency: "USD") { balance { amount } } }`, {}, user.accessToken);
     expect(wallet.data!.wallet.balance.amount).toBe('200');
   });
+
+  it('counts money mutations nested in as many fragments as the edge limits allow (the count stopped at 16 levels)', async () => {
+    const user = await registerAndLogin(urls);
+    const topUps = Array.from({ length: MONEY_MUTATIONS_PER_MINUTE + 1 }, (_, index) => `t${index}: creditWallet(input: { amount: { amount: "100", currency: "USD" }, idempotencyKey: "k-${randomBytes(6).toString('hex')}-${index}" }) { id }`).join(' ');
+    const levels = 32;
+    expectRateLimited(await gql(first.url, `mutation { ${'...{ '.repeat(levels)}${topUps} ${'} '.repeat(levels)}}`, {}, user.accessToken));
+    const wallet = await gql(platformUrl, `{ wallet(currency: "USD") { id } }`, {}, user.accessToken);
+    expect(wallet.errors).toBeUndefined();
+    expect(wallet.data!.wallet).toBeNull();
+  });
 });
 
 /** Opens a graphql-ws socket and sends connection_init: acknowledged, or closed with a code and reason. */

@@ -11,6 +11,7 @@ import type express from 'express';
 import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { ErrorCode, rateLimited } from '@paygraph/errors';
 import type { TokenVerifier, Viewer } from '@paygraph/identity';
+import { FRAGMENT_NESTING_MAX } from '@paygraph/server';
 import type { LimitName, RateLimits } from './limiters';
 
 export { createRateLimits, type RateLimits, type RateLimitSettings, type LimitName } from './limiters';
@@ -30,8 +31,12 @@ export const LIMITED_MUTATIONS: Readonly<Record<string, LimitName>> = {
   reviewPayment: 'moneyMutations',
 };
 
-/** Fragment spreads followed at the root before giving up (validation already forbids cycles). */
-const ROOT_FRAGMENT_DEPTH_MAX = 16;
+/**
+ * Fragments followed at the root before giving up (validation already forbids cycles): as deep as
+ * the edge limits let an operation nest them, so every root mutation of an operation that runs is
+ * counted; a deeper one is refused (MAX_DEPTH_LIMIT) before any subgraph is called.
+ */
+const ROOT_FRAGMENT_DEPTH_MAX = FRAGMENT_NESTING_MAX;
 
 /** The client a budget belongs to: the user when logged in, else the address. */
 export function clientKeyOf(viewer: Viewer | undefined, address: string | undefined): string {

@@ -51,6 +51,14 @@ export function limitError(code: string, message: string, status = 400): GraphQL
   return new GraphQLError(message, { extensions: { code, http: { status } } });
 }
 
+/** No operation of the document is the one to run: 400 OPERATION_RESOLUTION_FAILURE (Apollo Server's code). */
+export function operationResolutionError(operationName: string | null | undefined): GraphQLError {
+  const message = operationName
+    ? `Unknown operation named ${JSON.stringify(operationName.length > 100 ? `${operationName.slice(0, 100)}...` : operationName)}.`
+    : 'Must provide an operation name when the document holds several operations.';
+  return limitError('OPERATION_RESOLUTION_FAILURE', message);
+}
+
 /**
  * Counts the lexical tokens of a document without parsing it, stopping at `max + 1` (so a huge
  * document costs no more than the limit). A lexical error ends the count: the parser reports it.
@@ -72,11 +80,23 @@ export interface OperationShape {
   aliases: number;
   rootFields: number;
   directivesPerField: number;
+  /** The most fragments (inline or spread) entered one inside the other with no field between them. */
+  fragmentNesting: number;
   /** Every root field is __schema, __type or __typename (an IDE or codegen loading the schema). */
   introspectionOnly: boolean;
 }
 
 const INTROSPECTION_ROOT_FIELDS: ReadonlySet<string> = new Set(['__schema', '__type', '__typename']);
+
+/**
+ * Fragments nested one directly inside the other (`...{ ...{ ... } }`, or spreads of fragments
+ * that only spread others) at most, with no field between them; refused as MAX_DEPTH_LIMIT beyond.
+ * Depth counts fields only, so without this bound a few kilobytes of `...{` nest a thousand levels
+ * deep: the query planner's recursion then overflows the stack (an internal error, not a refusal),
+ * and a walk that gives up early (the rate limiter counting root mutations) undercounts. Component
+ * fragments nest a handful deep in practice; 32 leaves ample room.
+ */
+export const FRAGMENT_NESTING_MAX = 32;
 
 /**
  * Measures an operation with its fragments expanded. The walk is bounded: it does not descend past
@@ -93,10 +113,13 @@ export function measureOperation(
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   }
-  const shape: OperationShape = { depth: 0, height: 0, aliases: 0, rootFields: 0, directivesPerField: 0, introspectionOnly: true };
+  const shape: OperationShape = { depth: 0, height: 0, aliases: 0, rootFields: 0, directivesPerField: 0, fragmentNesting: 0, introspectionOnly: true };
   const seen = new Set<string>();
   let visits = 0;
-  const walk = (selectionSet: SelectionSetNode, depth: number, path: string, activeFragments: ReadonlySet<string>): void => {
+  const walk = (selectionSet: SelectionSetNode, depth: number, path: string, activeFragments: ReadonlySet<string>, nesting = 0): void => {
+    shape.fragmentNesting = Math.max(shape.fragmentNesting, nesting);
+    // Past the bound the operation is refused anyway: never descend further.
+    if (nesting > FRAGMENT_NESTING_MAX) return;
     for (const selection of selectionSet.selections) {
       if (visits > bounds.visitsMax) return;
       directivesPerField = Math.max(directivesPerField, selection.directives?.length ?? 0);
@@ -116,13 +139,13 @@ export function measureOperation(
         if (selection.selectionSet && depth < bounds.depthCut) walk(selection.selectionSet, depth + 1, key, activeFragments);
         else if (selection.selectionSet) shape.depth = Math.max(shape.depth, depth + 1);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-        walk(selection.selectionSet, depth, path, activeFragments);
+        walk(selection.selectionSet, depth, path, activeFragments, nesting + 1);
       } else {
         const name = selection.name.value;
         const fragment = fragments.get(name);
         // A cycle is a validation error; never follow one here.
         if (!fragment || activeFragments.has(name)) continue;
-        walk(fragment.selectionSet, depth, path, new Set([...activeFragments, name]));
+        walk(fragment.selectionSet, depth, path, new Set([...activeFragments, name]), nesting + 1);
       }
     }
   };
@@ -133,8 +156,8 @@ export function measureOperation(
 }
 
 /**
- * The first limit an operation breaks, in a fixed precedence: depth, height, root fields, aliases,
- * directives. An introspection-only operation is exempt from depth and height (see below).
+ * The first limit an operation breaks, in a fixed precedence: depth (of fields, then of fragments
+ * nested without a field between them), height, root fields, aliases, directives. An introspection-only operation is exempt from depth and height (see below).
  */
 export function checkOperationShape(shape: OperationShape, limits: OperationLimits): GraphQLError | null {
   // The schema's own introspection nests `ofType` a dozen levels deep (GraphiQL's query); its
@@ -142,6 +165,9 @@ export function checkOperationShape(shape: OperationShape, limits: OperationLimi
   // a standard validation rule, so depth and height do not apply to it.
   if (shape.depth > limits.OPERATION_DEPTH_MAX && !shape.introspectionOnly) {
     return limitError(LimitCode.MAX_DEPTH_LIMIT, `Maximum depth limit exceeded in this operation: OPERATION_DEPTH_MAX is ${limits.OPERATION_DEPTH_MAX}.`);
+  }
+  if (shape.fragmentNesting > FRAGMENT_NESTING_MAX) {
+    return limitError(LimitCode.MAX_DEPTH_LIMIT, `Maximum depth limit exceeded in this operation: fragments nest at most ${FRAGMENT_NESTING_MAX} deep with no field between them.`);
   }
   if (shape.height > limits.OPERATION_HEIGHT_MAX && !shape.introspectionOnly) {
     return limitError(LimitCode.MAX_HEIGHT_LIMIT, `Maximum height (field count) limit exceeded in this operation: OPERATION_HEIGHT_MAX is ${limits.OPERATION_HEIGHT_MAX}.`);
@@ -171,9 +197,14 @@ export const FREE_TEXT_FIELD_NAMES: ReadonlySet<string> = new Set(['description'
 const controlCharacter = /[\u0000-\u001f]/;
 const controlCharacterInFreeText = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 
+// A UTF-16 surrogate without its pair (JSON's "\ud800"): no Unicode character. Stored, it became
+// U+FFFD in some columns and an internal error in JSON ones (the ledger's), so it is refused.
+const unpairedSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function stringProblem(value: string, fieldName: string, typeName: string): string | null {
   const pattern = FREE_TEXT_FIELD_NAMES.has(fieldName) ? controlCharacterInFreeText : controlCharacter;
   if (pattern.test(value)) return FREE_TEXT_FIELD_NAMES.has(fieldName) ? 'must not contain control characters other than tab and line breaks' : 'must not contain control characters';
+  if (unpairedSurrogate.test(value)) return 'must be Unicode text (it holds half of a UTF-16 surrogate pair)';
   if (typeName === 'DateTime') return dateTimeProblem(value);
   return null;
 }
@@ -322,7 +353,9 @@ export function operationLimitsPlugin<TContext extends BaseContext>(
         },
         async didResolveOperation(requestContext) {
           const { document, operation, operationName, queryHash, schema, request, contextValue } = requestContext;
-          if (!operation) return; // no operation to run: Apollo answers that itself
+          // No operation to run (operationName names none, or several anonymous ones): a client
+          // error. Left to the gateway's executor it was an internal error with HTTP 500.
+          if (!operation) throw operationResolutionError(request.operationName);
           const key = `${queryHash}:${operationName ?? ''}`;
           if (!passed.has(key)) {
             const shape = measureOperation(document, operation, {

@@ -1,12 +1,12 @@
 // Proves the operation limits and input hygiene shared by the gateway and the subgraphs: tokens are
 // counted without parsing and stop at the limit, the shape (depth, height, aliases, root fields,
 // directives) is measured with fragments expanded and a bounded walk, refusals carry the Router's
-// codes with the limit's name, and control characters and impossible dates are BAD_USER_INPUT
-// naming the field, in literals and in variables.
+// codes with the limit's name, and control characters, unpaired surrogates and impossible dates are
+// BAD_USER_INPUT naming the field, in literals and in variables.
 import { describe, expect, it } from 'vitest';
 import { ApolloServer } from '@apollo/server';
 import { buildSchema, getIntrospectionQuery, getOperationAST, parse } from 'graphql';
-import { checkInputs, checkOperationShape, countTokens, limitsParseOptions, measureOperation, operationLimitsPlugin, type OperationLimits } from '../src/limits';
+import { FRAGMENT_NESTING_MAX, checkInputs, checkOperationShape, countTokens, limitsParseOptions, measureOperation, operationLimitsPlugin, type OperationLimits } from '../src/limits';
 
 const limits: OperationLimits = {
   OPERATION_DEPTH_MAX: 5,
@@ -61,7 +61,7 @@ describe('the plugin in Apollo Server', () => {
 describe('operation shape', () => {
   it('measures depth, aliases, root fields and height with fragments expanded', () => {
     const shape = shapeOf(`query { me { ...F } other: me { id } } fragment F on User { id wallets { owner { id } } x: id }`);
-    expect(shape).toEqual({ depth: 4, height: 8, aliases: 2, rootFields: 2, directivesPerField: 0, introspectionOnly: false });
+    expect(shape).toEqual({ depth: 4, height: 8, aliases: 2, rootFields: 2, directivesPerField: 0, fragmentNesting: 1, introspectionOnly: false });
   });
 
   it('refuses each limit with its code and names the setting', () => {
@@ -81,6 +81,23 @@ describe('operation shape', () => {
     expect(shape.introspectionOnly).toBe(true);
     expect(checkOperationShape(shape, limits)).toBeNull();
     expect(codeOf(`{ __typename a { b { c { d { e { f } } } } } }`)).toBe('MAX_DEPTH_LIMIT');
+  });
+
+  it('refuses fragments nested past FRAGMENT_NESTING_MAX with no field between them, counting spreads and inline fragments alike', () => {
+    const nested = (levels: number) => `{ ${'...{ '.repeat(levels)}a ${'} '.repeat(levels)}}`;
+    expect(shapeOf(nested(FRAGMENT_NESTING_MAX)).fragmentNesting).toBe(FRAGMENT_NESTING_MAX);
+    expect(codeOf(nested(FRAGMENT_NESTING_MAX))).toBeNull();
+    expect(codeOf(nested(FRAGMENT_NESTING_MAX + 1))).toBe('MAX_DEPTH_LIMIT');
+    expect(checkOperationShape(shapeOf(nested(FRAGMENT_NESTING_MAX + 1)), limits)!.message).toContain(`fragments nest at most ${FRAGMENT_NESTING_MAX} deep`);
+    // 1,500 levels (about what the gateway's default token limit lets through; the planner's stack
+    // overflowed there) are measured without descending past the bound.
+    expect(shapeOf(nested(1_500)).fragmentNesting).toBe(FRAGMENT_NESTING_MAX + 1);
+    // Spreads of fragments that only spread others count the same way.
+    const chain = (levels: number) => `{ ...F0 } ${Array.from({ length: levels }, (_, index) => `fragment F${index} on Query { ${index === levels - 1 ? 'a' : `...F${index + 1}`} }`).join(' ')}`;
+    expect(codeOf(chain(FRAGMENT_NESTING_MAX))).toBeNull();
+    expect(codeOf(chain(FRAGMENT_NESTING_MAX + 1))).toBe('MAX_DEPTH_LIMIT');
+    // A field between fragments starts the count again: nesting under fields is bounded by depth.
+    expect(shapeOf(`{ ${'...{ '.repeat(20)}a { ${'...{ '.repeat(20)}b ${'} '.repeat(20)}} ${'} '.repeat(20)}}`).fragmentNesting).toBe(20);
   });
 
   it('stops a fragment bomb after a bounded number of visits', () => {
@@ -112,6 +129,15 @@ describe('input hygiene', () => {
     expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k\u0000' } })).toEqual({ code: 'BAD_USER_INPUT', field: 'input.idempotencyKey' });
     expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k', reason: 'a\u0000' } })).toEqual({ code: 'BAD_USER_INPUT', field: 'input.reason' });
     expect(check(`mutation { refund(input: { paymentId: "p", idempotencyKey: "k", tags: ["ok", "b\\u001b"] }) }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'input.tags.1' });
+  });
+
+  it('refuses half of a UTF-16 surrogate pair with the field, in free text too; a whole pair (an emoji) passes', () => {
+    expect(check(`query($id: ID!) { payment(id: $id) }`, { id: 'k\ud800x' })).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
+    expect(check(`query($id: ID!) { payment(id: $id) }`, { id: '\udc00' })).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
+    expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k', reason: 'ok \ud83d' } })).toEqual({ code: 'BAD_USER_INPUT', field: 'input.reason' });
+    // In a literal, graphql-js's lexer refuses it already (a syntax error).
+    expect(() => parse(`{ payment(id: "a\\ud800b") }`)).toThrow('Invalid Unicode escape sequence');
+    expect(check(`mutation($i: RefundInput!) { refund(input: $i) }`, { i: { paymentId: 'p', idempotencyKey: 'k', reason: 'thanks \ud83d\ude00' } })).toBeNull();
   });
 
   it('allows tab and line breaks in free text only', () => {
