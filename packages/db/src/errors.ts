@@ -71,3 +71,18 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * True when `error` (or what it wraps) is PostgreSQL's numeric_value_out_of_range (SQLSTATE 22003):
+ * a number the request carried, or a total it would make, does not fit its column (a bigint of
+ * minor units, a position). The request is what is wrong, not the service.
+ */
+export function isNumericOutOfRange(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < ERROR_CHAIN_DEPTH_MAX && current && typeof current === 'object'; depth += 1) {
+    const record = current as { code?: unknown; originalError?: unknown; cause?: unknown };
+    if (record.code === '22003') return true;
+    current = record.originalError ?? record.cause;
+  }
+  return false;
+}

@@ -25,7 +25,7 @@ export {
 export { applyMigrations } from './migrate';
 export { makePrivateDirectory, PRIVATE_DIRECTORY_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, restrictFileCreation } from './private-files';
 export { newId } from './ids';
-export { isUniqueViolation, isCheckViolation, isDatabaseUnavailable } from './errors';
+export { isUniqueViolation, isCheckViolation, isDatabaseUnavailable, isNumericOutOfRange } from './errors';
 export { rowsOf, retryOnConflict } from './rows';
 export type { SqlRunner, RawTransaction } from './raw';
 export { sendStatement } from './raw';

@@ -107,6 +107,13 @@ export const idempotencyKeyReused = (field = 'input.idempotencyKey') =>
 export const rateLimited = (message: string, retryAfterSeconds: number) =>
   apiError(ErrorCode.RATE_LIMITED, message, { details: { retryAfterSeconds } });
 
+/**
+ * BAD_USER_INPUT's message for a number the database cannot hold (SQLSTATE 22003, mapped by every
+ * server's formatError): an amount whose account totals would pass PostgreSQL's bigint of minor
+ * units, or a position past it. A caller translating a callee's refusal recognises it by this text.
+ */
+export const OUT_OF_RANGE_MESSAGE = 'A number in this request, or a total it would make, is larger than the platform can record. Nothing changed.';
+
 export const serviceUnavailable = (message = 'A service this request needs is unavailable; nothing changed or the change completes later. Retry with the same idempotency key.') =>
   apiError(ErrorCode.SERVICE_UNAVAILABLE, message);
 

@@ -5,8 +5,8 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import type { GraphQLFormattedError } from 'graphql';
-import { isDatabaseUnavailable } from '@paygraph/db';
-import { ErrorCode, isPublicCode, maskError, serviceUnavailable } from '@paygraph/errors';
+import { isDatabaseUnavailable, isNumericOutOfRange } from '@paygraph/db';
+import { ErrorCode, OUT_OF_RANGE_MESSAGE, isPublicCode, maskError, serviceUnavailable } from '@paygraph/errors';
 import type { Logger } from '@paygraph/logging';
 
 /** Largest JSON request body accepted, in bytes (1 MiB, express's '1mb'); anything larger is refused before parsing. */
@@ -22,12 +22,21 @@ function becomesUnavailable(code: unknown, error: unknown): boolean {
   return !isPublicCode(code) && isDatabaseUnavailable(error);
 }
 
+/** True when the error is a number out of its column's range, which the response reports as BAD_USER_INPUT. */
+function becomesOutOfRange(code: unknown, error: unknown): boolean {
+  return !isPublicCode(code) && isNumericOutOfRange(error);
+}
+
 /**
  * The `formatError` of every server: a database that is unreachable, restarting or dropped the
  * connection is the public, retryable SERVICE_UNAVAILABLE (one place, for every resolver), never
- * an internal error; everything else is masked as maskError decides.
+ * an internal error; a number the database cannot hold (a total past the bigint of minor units a
+ * flood of maximal top-ups reaches, say) is BAD_USER_INPUT; everything else is masked as maskError decides.
  */
 export function formatServerError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  if (becomesOutOfRange(formatted.extensions?.code, error)) {
+    return maskError({ message: OUT_OF_RANGE_MESSAGE, ...(formatted.path ? { path: formatted.path } : {}), extensions: { code: ErrorCode.BAD_USER_INPUT } }, error);
+  }
   if (!becomesUnavailable(formatted.extensions?.code, error)) return maskError(formatted, error);
   return maskError(
     {
@@ -52,6 +61,17 @@ export function apolloSafetyPlugin<TContext extends SafetyContext>(fallbackLogge
           let unavailableLogged = false;
           for (const error of errors) {
             const code = error.extensions?.code;
+            const status = (error.extensions?.http as { status?: number } | undefined)?.status;
+            if (code === undefined && error.originalError === undefined && status !== undefined && status >= 400 && status < 500) {
+              // Apollo Server's own refusal of a malformed request that carries no code (such as an
+              // unsupported persisted query version): a request error, not an internal one.
+              Object.assign(error.extensions as Record<string, unknown>, { code: 'BAD_REQUEST' });
+              continue;
+            }
+            if (becomesOutOfRange(code, error)) {
+              logger.warn({ err: error.originalError ?? error, path: error.path, requestId: contextValue.requestId }, 'number out of range: answered BAD_USER_INPUT');
+              continue;
+            }
             if (becomesUnavailable(code, error)) {
               // An outage fails every request: one warning per request, not an error per field.
               if (!unavailableLogged) logger.warn({ err: error.originalError ?? error, requestId: contextValue.requestId }, 'database unavailable');

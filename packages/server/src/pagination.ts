@@ -15,11 +15,14 @@ export function encodeCursor(position: string): string {
   return Buffer.from(`v1:${position}`, 'utf8').toString('base64url');
 }
 
+/** The largest PostgreSQL bigint: a numeric position past it is no row's (the database refused it with an internal error). */
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
+
 export function decodeCursor(cursor: string | null | undefined, pattern: RegExp = /^\d{1,19}$/): string | null {
   if (cursor === null || cursor === undefined) return null;
   const decoded = cursor.length <= 200 ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const position = decoded.startsWith('v1:') ? decoded.slice(3) : '';
-  if (!pattern.test(position)) throw badUserInput('after is not a cursor from this list', 'after');
+  if (!pattern.test(position) || (/^\d+$/.test(position) && BigInt(position) > BIGINT_MAX)) throw badUserInput('after is not a cursor from this list', 'after');
   return position;
 }
 

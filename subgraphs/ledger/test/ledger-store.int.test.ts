@@ -1,13 +1,16 @@
 // Proves the ledger store on a real database (PGlite, or PostgreSQL with DATABASE_URL): random
 // sequences of transfers, holds, captures, voids and replays agree with a small in-memory model
 // after every step (money conserved, no guarded account negative, cached totals = entries), and
-// concurrent debits, duplicate keys and holds never overdraw or double-apply.
+// concurrent debits, duplicate keys and holds never overdraw or double-apply; a total past bigint
+// fails its posting alone, as BAD_USER_INPUT.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { inArray, sql } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
-import { openServiceDatabase, resolveDatabaseTarget, rowsOf, type ServiceDatabase } from '@paygraph/db';
+import { isNumericOutOfRange, openServiceDatabase, resolveDatabaseTarget, rowsOf, type ServiceDatabase } from '@paygraph/db';
+import { OUT_OF_RANGE_MESSAGE } from '@paygraph/errors';
+import { formatServerError } from '@paygraph/server';
 import { accounts, schema, type AccountRow } from '../src/db/schema';
 import { createLedgerStore, type LedgerStore } from '../src/store/ledger-store';
 import { verifyLedger } from '../src/store/verify';
@@ -379,6 +382,27 @@ describe('group commit: postings that arrive together share one transaction, eac
     expect(value(postedA).transaction.sequence).toBeGreaterThan(value(first).transaction.sequence!);
     const verification = await verifyLedger(database.db);
     expect(verification.mismatches).toEqual([]);
+  });
+
+  it("a posting that would take an account's totals past bigint fails alone, answered as BAD_USER_INPUT; the batch's others post", async () => {
+    const nearMax = 9_223_372_036_854_775_000n;
+    const { source, wallet } = await fundedWallet('JPY', nearMax);
+    const { source: other, wallet: otherWallet } = await fundedWallet('JPY', 0n);
+    const [alone, overflowing, fine] = await Promise.allSettled([transfer(other, otherWallet, 1n), transfer(source, wallet, 1_000n), transfer(other, otherWallet, 2n)]);
+    expect(alone.status).toBe('fulfilled');
+    expect(fine.status).toBe('fulfilled');
+    expect(overflowing.status).toBe('rejected');
+    const error = (overflowing as PromiseRejectedResult).reason;
+    expect(isNumericOutOfRange(error)).toBe(true);
+    // What every server's formatError makes of it: a refusal naming no column and no SQL.
+    expect(formatServerError({ message: String((error as Error).message), extensions: { code: 'INTERNAL_SERVER_ERROR' } }, error)).toEqual({
+      message: OUT_OF_RANGE_MESSAGE,
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    const rows = await reload([wallet.id, otherWallet.id]);
+    expect(rows.get(wallet.id)!.postedCredits).toBe(nearMax);
+    expect(rows.get(otherWallet.id)!.postedCredits).toBe(3n);
+    expect((await verifyLedger(database.db)).mismatches).toEqual([]);
   });
 
   it('64 concurrent transfers among 4 hot wallets conserve money, never overdraw and keep the chain', async () => {

@@ -1,9 +1,10 @@
 // Proves that wallet's port to the ledger answers the ledger's refusals in a wallet caller's terms:
-// INSUFFICIENT_FUNDS in wallet's words, a reused key on the caller's own input.idempotencyKey, and
+// INSUFFICIENT_FUNDS in wallet's words, a reused key on the caller's own input.idempotencyKey, a
+// total past the ledger's bigint on the caller's amount, and
 // any other ledger refusal (a BAD_USER_INPUT on the ledger's account path) an internal error the
 // public formatter masks. The ledger is a fake service client refusing as the real one does.
 import { describe, expect, it } from 'vitest';
-import { publicViewOf as publicView, type ErrorCode } from '@paygraph/errors';
+import { OUT_OF_RANGE_MESSAGE, publicViewOf as publicView, type ErrorCode } from '@paygraph/errors';
 import { ServiceContractError } from '@paygraph/service-client';
 import { refusingClient } from '@paygraph/service-client/testing';
 import { ledgerPort } from '../src/ports/ledger';
@@ -22,6 +23,11 @@ describe("wallet's port to the ledger", () => {
   it("a reused key names the caller's input.idempotencyKey", async () => {
     const error = await caught(ledgerPort(ledgerRefusing('IDEMPOTENCY_KEY_REUSED', 'reused', 'input.idempotencyKey')).transfer(transfer));
     expect(publicView(error).extensions).toEqual({ code: 'IDEMPOTENCY_KEY_REUSED', field: 'input.idempotencyKey' });
+  });
+
+  it("a total past the ledger's bigint (the out-of-range refusal) is BAD_USER_INPUT on the caller's amount", async () => {
+    const error = await caught(ledgerPort(ledgerRefusing('BAD_USER_INPUT', OUT_OF_RANGE_MESSAGE, null)).transfer(transfer));
+    expect(publicView(error)).toEqual({ message: OUT_OF_RANGE_MESSAGE, extensions: { code: 'BAD_USER_INPUT', field: 'input.amount.amount' } });
   });
 
   it("any other ledger refusal is an internal error: the ledger's message and account path never reach the caller", async () => {

@@ -5,8 +5,8 @@
  * its wallet and its own key. Any other refusal is a broken contract (wallet validates amounts and
  * currencies before it asks): an internal error.
  */
-import { apiError, ErrorCode, idempotencyKeyReused } from '@paygraph/errors';
-import { createPort, type ServiceClient } from '@paygraph/service-client';
+import { apiError, badUserInput, ErrorCode, idempotencyKeyReused, OUT_OF_RANGE_MESSAGE } from '@paygraph/errors';
+import { createPort, ServiceContractError, type ServiceClient } from '@paygraph/service-client';
 import { OpenAccountDocument, SystemAccountDocument, TransferDocument, type TransferFundsInput } from '../generated/ledger-operations';
 
 export interface LedgerPort {
@@ -25,6 +25,9 @@ export function ledgerPort(client: ServiceClient, requestId?: string): LedgerPor
       INSUFFICIENT_FUNDS: () => apiError(ErrorCode.INSUFFICIENT_FUNDS, 'Your wallet does not have enough available funds.'),
       // The ledger key is the wallet's namespaced copy of the client's key.
       IDEMPOTENCY_KEY_REUSED: () => idempotencyKeyReused('input.idempotencyKey'),
+      // Totals past PostgreSQL's bigint (a flood of maximal top-ups): the amount is what cannot be
+      // recorded. Any other invalid input is a broken contract, as before.
+      BAD_USER_INPUT: (refusal) => (refusal.message === OUT_OF_RANGE_MESSAGE ? badUserInput(OUT_OF_RANGE_MESSAGE, 'input.amount.amount') : new ServiceContractError(refusal, 'a ledger operation')),
     },
   });
   return {
