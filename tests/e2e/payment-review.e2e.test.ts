@@ -50,7 +50,7 @@ async function heldForReview(captureMethod: 'AUTOMATIC' | 'MANUAL' = 'AUTOMATIC'
   const order = await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: usd(REVIEWED_AMOUNT) } }, buyer.accessToken);
   const paid = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: key(), captureMethod } }, buyer.accessToken);
   expect(paid.data?.payOrder.status).toBe('REQUIRES_REVIEW');
-  return { buyer, paymentId: paid.data!.payOrder.id as string };
+  return { buyer, paymentId: paid.data!.payOrder.id as string, orderId: order.data!.createOrder.id as string };
 }
 
 const available = async (user: TestUser) => (await gql(gatewayUrl, `{ wallet(currency: "USD") { available { amount } } }`, {}, user.accessToken)).data!.wallet.available.amount as string;
@@ -104,6 +104,26 @@ it('rejects: the payment is canceled, the hold released, the order stays payable
   expect(rejected.data!.reviewPayment).toMatchObject({ status: 'CANCELED', order: { status: 'PENDING' }, review: { decision: 'REJECT', note: 'Card testing pattern' } });
   expect(await available(buyer)).toBe('500000');
   expect(errorCode(await gql(gatewayUrl, CAPTURE, { id: paymentId }, merchant.accessToken))).toBe('INVALID_STATE');
+});
+
+it('a buyer’s cancelOrder racing an admin’s REJECT cancels the order whichever claims the payment first (the cancel answered the order PENDING and left it payable)', async () => {
+  for (let round = 0; round < 6; round += 1) {
+    const { buyer, paymentId, orderId } = await heldForReview();
+    const [rejected, canceled] = await Promise.all([
+      review(admin, paymentId, 'REJECT'),
+      gql(gatewayUrl, `mutation($id: ID!) { cancelOrder(id: $id) { id status } }`, { id: orderId }, buyer.accessToken),
+    ]);
+    expect(canceled.errors).toBeUndefined();
+    expect(canceled.data!.cancelOrder.status).toBe('CANCELED');
+    // The review either decided first (REJECT) or found the payment being canceled.
+    if (rejected.errors) expect(errorCode(rejected)).toBe('INVALID_STATE');
+    else expect(rejected.data!.reviewPayment.status).toBe('CANCELED');
+    const order = await gql(gatewayUrl, `query($id: ID!) { order(id: $id) { status payments { status } } }`, { id: orderId }, buyer.accessToken);
+    expect(order.data!.order).toEqual({ status: 'CANCELED', payments: [{ status: 'CANCELED' }] });
+    const again = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId, idempotencyKey: key() } }, buyer.accessToken);
+    expect(errorCode(again)).toBe('INVALID_STATE');
+    expect(await available(buyer)).toBe('500000');
+  }
 });
 
 it('cancels a review nobody decided in time and releases the funds', async () => {

@@ -129,6 +129,17 @@ describe('payOrder', () => {
     expect((await balances(buyer))!.balance.amount).toBe('9300');
   });
 
+  it('answers 10 concurrent payOrder calls with one key with the one payment’s result, not a PENDING snapshot of it', async () => {
+    const buyer = await fundedBuyer('10000');
+    const orderId = await order(buyer, '600');
+    const idempotencyKey = key();
+    const results = await Promise.all(Array.from({ length: 10 }, () => pay(buyer, orderId, 'AUTOMATIC', idempotencyKey)));
+    for (const result of results) expect(result.errors).toBeUndefined();
+    expect(new Set(results.map((result) => result.data!.payOrder.id)).size).toBe(1);
+    expect(results.map((result) => result.data!.payOrder.status)).toEqual(Array(10).fill('SUCCEEDED'));
+    expect((await balances(buyer))!.balance.amount).toBe('9400');
+  });
+
   it('refuses a paid order, someone else’s order, and bad input', async () => {
     const buyer = await fundedBuyer('10000');
     const stranger = await fundedBuyer('10000');
@@ -198,6 +209,18 @@ describe('refundPayment', () => {
     const failed = (await pay(poor, await order(poor, '2000'))).data!.payOrder;
     expect(failed.status).toBe('FAILED');
     expect(errorCode(await gql(gatewayUrl, REFUND, { input: { paymentId: failed.id, idempotencyKey: key() } }, merchant.accessToken))).toBe('INVALID_STATE');
+  });
+
+  it('gives 10 concurrent refunds with one key one refund and the same answer (on PostgreSQL the losers were internal errors)', async () => {
+    const buyer = await fundedBuyer('10000');
+    const payment = (await pay(buyer, await order(buyer, '1000'))).data!.payOrder;
+    const idempotencyKey = key();
+    const results = await Promise.all(Array.from({ length: 10 }, () => gql(gatewayUrl, REFUND, { input: { paymentId: payment.id, idempotencyKey, amount: usd('400') } }, merchant.accessToken)));
+    for (const result of results) expect(result.errors).toBeUndefined();
+    expect(new Set(results.map((result) => result.data!.refundPayment.id)).size).toBe(1);
+    for (const result of results) expect(result.data!.refundPayment).toMatchObject({ status: 'SUCCEEDED', payment: { amountRefunded: { amount: '400' } } });
+    const view = await gql(gatewayUrl, PAYMENT, { id: payment.id }, merchant.accessToken);
+    expect(view.data!.payment).toMatchObject({ amountRefunded: { amount: '400' }, refunds: [{ id: results[0]!.data!.refundPayment.id }] });
   });
 
   it('is for the payment’s merchant or an admin', async () => {

@@ -37,8 +37,10 @@ export async function cancelOrder(deps: FlowDeps, viewer: Viewer, orderId: strin
       // Another actor claimed it first: a cancel (finish it, or it is finished) or a capture.
       const now = await reload(deps, live.id);
       if (now.step === 'CANCEL_REQUESTED') {
+        // Finish that void, then look again: a cancel's claim moved the order to CANCELED, but a
+        // review's REJECT leaves it PENDING and payable, so this cancel still has its own to do.
         await advance(deps, now);
-        return orderOf(deps, orderId);
+        return cancelOrder(deps, viewer, orderId);
       }
       if (now.status !== 'CANCELED') throw invalidState('The payment of this order was captured; the order is paid.');
       // Canceled meanwhile (by another cancel, or its hold expired): no longer live, so this

@@ -1,14 +1,16 @@
 /**
  * payOrder: records a payment attempt under the buyer's idempotency key, then drives it through
- * the saga (risk, hold, capture when automatic). A replay with the same key returns the payment as
- * it is (resuming one whose step waited for a service); with other parameters it is refused.
+ * the saga (risk, hold, capture when automatic). A replay with the same key returns the payment
+ * (once a concurrent first request has finished it; resuming one whose step waited for a service);
+ * with other parameters it is refused.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { invalidState, notFound } from '@paygraph/errors';
 import { requireUser, type Viewer } from '@paygraph/identity';
 import { newId } from '@paygraph/db';
 import { assertIdempotencyKey, claimOrReplay, requestHash } from '@paygraph/server';
 import type { PaymentRow } from '../db/schema';
-import type { FlowDeps } from '../deps';
+import { reload, type FlowDeps } from '../deps';
 import { checkpoint } from '../faults';
 import { advance } from '../saga/advance';
 import { PaymentConflict } from '../store/payments-store';
@@ -37,12 +39,28 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
       }
     },
   });
-  if (keyed.replayed) {
-    // A payment whose step could not run for want of a service resumes with its key; one that is
-    // in flight elsewhere (or was interrupted by a crash) is returned as it is, and recovery takes it.
-    const previous = keyed.existing;
-    return previous.status === 'PENDING' && previous.stalledAt !== null ? advance(deps, previous) : previous;
-  }
+  if (keyed.replayed) return replayed(deps, keyed.existing);
   checkpoint(deps.faults, 'payment-created');
   return advance(deps, keyed.claimed);
+}
+
+/** How long a replay waits for the request that holds its key to finish the payment, and how often it looks. */
+export const IN_FLIGHT_WAIT_MS = 2_000;
+const IN_FLIGHT_POLL_MS = 20;
+
+/**
+ * A replay's answer. A payment whose step could not run for want of a service resumes with its
+ * key. One in flight elsewhere (a concurrent duplicate) is waited for, up to IN_FLIGHT_WAIT_MS,
+ * so every caller gets the first request's result, not a PENDING snapshot of it; one still
+ * PENDING after that (interrupted by a crash, or a slow service) is returned as it is, and the
+ * recovery pass or a later replay takes it on.
+ */
+async function replayed(deps: FlowDeps, previous: PaymentRow): Promise<PaymentRow> {
+  let payment = previous;
+  const until = Date.now() + IN_FLIGHT_WAIT_MS;
+  while (payment.status === 'PENDING' && payment.stalledAt === null && Date.now() < until) {
+    await sleep(IN_FLIGHT_POLL_MS);
+    payment = await reload(deps, payment.id);
+  }
+  return payment.status === 'PENDING' && payment.stalledAt !== null ? advance(deps, payment) : payment;
 }

@@ -38,7 +38,11 @@ export async function reviewPayment(deps: FlowDeps, viewer: Viewer, input: { pay
   }
   if (payment.reviewDecision !== null) return repeatedReview(deps, payment, input.decision);
   if (payment.status !== 'REQUIRES_REVIEW' || payment.step !== 'HOLD_PLACED') {
-    throw invalidState(`The payment is ${payment.status.toLowerCase()}; only a payment under review can be reviewed.`);
+    throw invalidState(
+      payment.status === 'REQUIRES_REVIEW'
+        ? 'The payment is being canceled or captured; it can no longer be reviewed.'
+        : `The payment is ${payment.status.toLowerCase()}; only a payment under review can be reviewed.`,
+    );
   }
   const review = { reviewDecision: input.decision, reviewNote: note, reviewedBy: reviewer, reviewedAt: new Date() } as const;
   const name = claimOf(input.decision, payment);

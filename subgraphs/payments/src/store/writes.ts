@@ -233,10 +233,13 @@ export function createPaymentsWrites(database: { transaction: RawTransaction; qu
       { kind: 'opened'; refund: RefundRow; payment: PaymentRow } | { kind: 'keyed'; refund: RefundRow } | { kind: 'not-refundable'; payment: PaymentRow | undefined } | { kind: 'too-much'; left: bigint }
     > {
       return database.transaction(async (sql) => {
+        const [locked] = await sql.query(`select * from payments.payments where id = $1 for update`, [input.paymentId]);
+        // Read the key under the payment's lock: a concurrent request with the same key that opened
+        // its refund first has committed by now, so this one replays it instead of inserting a
+        // second row (the unique index refused that with an internal error).
         const [existing] = await sql.query(`select * from payments.refunds where payment_id = $1 and idempotency_key = $2`, [input.paymentId, input.idempotencyKey]);
         // The key is the payment's already: the command replays or refuses it (replayOrRefuse).
         if (existing) return { kind: 'keyed', refund: toRefund(existing) };
-        const [locked] = await sql.query(`select * from payments.payments where id = $1 for update`, [input.paymentId]);
         const payment = locked ? toPayment(locked) : undefined;
         if (!payment || payment.status !== 'SUCCEEDED') return { kind: 'not-refundable', payment };
         const pending = only(await sql.query<{ total: string }>(`select coalesce(sum(amount), 0)::text as total from payments.refunds where payment_id = $1 and status = 'PENDING'`, [payment.id]), 'a sum returns one row');
