@@ -140,6 +140,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       readLog,
       logger,
       operationLimits: limitSettings,
+      checkCost: (document, variables) => edge.checkCost(document, variables),
       trustedDocuments: protection.documents,
       admitConnection: protection.admitConnection, // rate limits: each connection_init spends a request
       limits: {

@@ -1,10 +1,11 @@
 // Proves the subscription attacks of issue 11 are refused: a gateway process spawned against the
 // platform's subgraphs with small caps (2 live subscriptions per socket, 3 per user across sockets,
 // 3 subscribe messages per socket per minute) refuses a subscription over each with RATE_LIMITED
-// naming the setting, while the held ones keep working and a completed one frees its place; and
-// the operation limits apply to a subscription document and its payload selection.
+// naming the setting, while the held ones keep working and a completed one frees its place, also
+// when the subscribes arrive together; the operation limits and the cost apply to a subscription
+// document and its payload selection when it is subscribed; `after` is checked against the log.
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { registerAndLogin, type TestUser } from '@paygraph/testing';
+import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
 import { endOf, subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
 
@@ -46,8 +47,8 @@ function socketOf(user: TestUser) {
   return client;
 }
 
-function watch(client: ReturnType<typeof wsClient>, query = CHANGES): TestSubscription {
-  const subscription = subscribe(client, query);
+function watch(client: ReturnType<typeof wsClient>, query = CHANGES, variables: Record<string, unknown> = {}): TestSubscription {
+  const subscription = subscribe(client, query, variables);
   open.push(subscription);
   return subscription;
 }
@@ -106,7 +107,63 @@ describe('bounded subscriptions', () => {
   });
 });
 
+const usd = (amount: string) => ({ amount, currency: 'USD' });
+
+/** A buyer with one succeeded payment to a new merchant, made through the platform's gateway. */
+async function buyerWithPayment(): Promise<{ buyer: TestUser; paymentId: string }> {
+  const [buyer, merchant] = await Promise.all([registerAndLogin(urls), registerAndLogin(urls, 'MERCHANT')]);
+  await gql(platformUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: usd('10000'), idempotencyKey: `k-${Math.random().toString(36).slice(2)}` } }, buyer.accessToken);
+  const order = await gql(platformUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: usd('100') } }, buyer.accessToken);
+  const paid = await gql(platformUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: `k-${Math.random().toString(36).slice(2)}` } }, buyer.accessToken);
+  expect(paid.data!.payOrder.status).toBe('SUCCEEDED');
+  return { buyer, paymentId: paid.data!.payOrder.id };
+}
+
+describe('caps under subscribes sent together', () => {
+  it('admits no more than SUBSCRIPTIONS_PER_CONNECTION_MAX when the subscribes arrive at once (each waited for its payment check before it counted: all ran)', async () => {
+    const { buyer, paymentId } = await buyerWithPayment();
+    const socket = socketOf(buyer);
+    const together = Array.from({ length: PER_CONNECTION_MAX + 1 }, () => watch(socket, `subscription($id: ID) { paymentStatusChanged(paymentId: $id) { sequence status } }`, { id: paymentId }));
+    const ends = await Promise.all(together.map((subscription) => endOf(subscription, 2_000)));
+    const refused = ends.filter((end) => end !== null);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]?.[0]?.extensions?.code).toBe('RATE_LIMITED');
+    expect(refused[0]?.[0]?.message).toMatch(/SUBSCRIPTIONS_PER_CONNECTION_MAX/);
+  });
+});
+
 describe('operation limits on subscription documents', () => {
+  it('refuses at subscribe time, as over HTTP, a payload selection whose estimated cost is over OPERATION_COST_MAX (it was admitted, then every event ended SERVICE_UNAVAILABLE)', async () => {
+    const buyer = await registerAndLogin(urls);
+    const selection = 'payment { order { payments { refunds { payment { refunds { payment { order { payments { id } } } } } } } } }';
+    const refused = await endOf(watch(socketOf(buyer), `subscription { paymentStatusChanged { sequence ${selection} } }`));
+    expect(refused?.[0]?.extensions?.code).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
+    expect(refused?.[0]?.message).toMatch(/exceeds OPERATION_COST_MAX \(5000\)/);
+  });
+
+  it('refuses at subscribe time what the query each event runs would break (20 aliased payments: 21 root fields there), and delivers to 19 (20 were admitted, then every event ended SERVICE_UNAVAILABLE)', async () => {
+    const { buyer } = await buyerWithPayment();
+    const socket = socketOf(buyer);
+    const aliases = (count: number) => Array.from({ length: count }, (_, index) => `p${index}: payment { id }`).join(' ');
+    const refused = await endOf(watch(socket, `subscription { paymentStatusChanged(after: "0") { sequence ${aliases(20)} } }`));
+    expect(refused?.[0]?.extensions?.code).toBe('MAX_ROOT_FIELDS_LIMIT');
+    expect(refused?.[0]?.message).toMatch(/OPERATION_ROOT_FIELDS_MAX is 20.*the query each event runs/);
+    const subscription = watch(socket, `subscription { paymentStatusChanged(after: "0") { sequence ${aliases(19)} } }`);
+    const [first] = await subscription.take(1, 10_000);
+    expect(first!.errors).toBeUndefined();
+    expect(first!.data!.paymentStatusChanged.p18.id).toBe(first!.data!.paymentStatusChanged.p0.id);
+  });
+
+  it('refuses an after past the largest sequence, and one the log has not reached, with BAD_USER_INPUT (they ended as retryable SERVICE_UNAVAILABLE, or skipped events silently)', async () => {
+    const buyer = await registerAndLogin(urls);
+    const socket = socketOf(buyer);
+    const tooLarge = await endOf(watch(socket, `subscription { paymentStatusChanged(after: "9999999999999999999") { sequence } }`));
+    expect(tooLarge?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const ahead = await endOf(watch(socket, `subscription { paymentStatusChanged(after: "9000000000000000000") { sequence } }`));
+    expect(ahead?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(ahead?.[0]?.message).toMatch(/ahead of the event log: the latest sequence is \d+/);
+  });
+
   it('refuses a payload selection deeper than OPERATION_DEPTH_MAX with MAX_DEPTH_LIMIT', async () => {
     const buyer = await registerAndLogin(urls);
     const nested = (depth: number): string => (depth === 0 ? 'id' : `id order { id payments { ${nested(depth - 1)} } }`);

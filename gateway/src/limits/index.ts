@@ -11,7 +11,7 @@
  */
 import type { ApolloGateway, GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { LimitSettings } from '@paygraph/config';
 import { ErrorCode, isPublicCode } from '@paygraph/errors';
 import { LimitCode, limitsParseOptions, operationLimitsPlugin } from '@paygraph/server';
@@ -81,6 +81,11 @@ export interface EdgeLimits {
   dataSource: typeof SubgraphDataSource;
   /** Apollo's stringifyResult with the ceiling on the response sent. */
   stringifyResult(value: unknown): string;
+  /**
+   * The estimated cost of a query the gateway will run for a client later (a subscription's event
+   * query), checked against OPERATION_COST_MAX on the current supergraph now: its refusal, or null.
+   */
+  checkCost(document: DocumentNode, variables: Record<string, unknown>): GraphQLError | null;
   /** Apollo's parseOptions: parsing stops past OPERATION_TOKENS_MAX tokens (MAX_TOKENS_LIMIT). */
   parseOptions: { maxTokens: number };
 }
@@ -117,18 +122,20 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
     return cost;
   };
 
+  const costRefusal = (document: DocumentNode, operation: OperationDefinitionNode, schema: GraphQLSchema, variables: Record<string, unknown> | undefined): GraphQLError | null => {
+    const cost = estimate(document, operation, schema, variables);
+    metrics.observeCost('estimated', cost);
+    if (cost <= settings.OPERATION_COST_MAX) return null;
+    return new GraphQLError(`Operation estimated cost ${cost} exceeds OPERATION_COST_MAX (${settings.OPERATION_COST_MAX}).`, {
+      extensions: { code: EdgeErrorCode.COST_ESTIMATED_TOO_EXPENSIVE, http: { status: 400 } },
+    });
+  };
+
   const limits = operationLimitsPlugin<GatewayContext>(settings, {
     onRefused: (code) => metrics.observeRefusal(code),
-    afterChecks: ({ document, operation, schema, request }) => {
-      if (!operation) return null;
-      const cost = estimate(document, operation, schema, request.variables);
-      metrics.observeCost('estimated', cost);
-      if (cost <= settings.OPERATION_COST_MAX) return null;
-      return new GraphQLError(`Operation estimated cost ${cost} exceeds OPERATION_COST_MAX (${settings.OPERATION_COST_MAX}).`, {
-        extensions: { code: EdgeErrorCode.COST_ESTIMATED_TOO_EXPENSIVE, http: { status: 400 } },
-      });
-    },
+    afterChecks: ({ document, operation, schema, request }) => (operation ? costRefusal(document, operation, schema, request.variables) : null),
   });
+  let apiSchema: GraphQLSchema | null = null;
 
   const plugin: ApolloServerPlugin<GatewayContext> = {
     async requestDidStart(requestContext) {
@@ -147,12 +154,20 @@ export function createEdgeLimits(settings: EdgeSettings, metrics: GatewayMetrics
 
   return {
     plugin,
+    checkCost(document, variables) {
+      const operation = getOperationAST(document);
+      if (!apiSchema || !operation) return null;
+      const refusal = costRefusal(document, operation, apiSchema, variables);
+      if (refusal) metrics.observeRefusal(EdgeErrorCode.COST_ESTIMATED_TOO_EXPENSIVE);
+      return refusal;
+    },
     parseOptions: limitsParseOptions(settings),
     wrapGateway(gateway) {
       return {
         onSchemaLoadOrUpdate: (callback) =>
           gateway.onSchemaLoadOrUpdate((schemaContext) => {
             directives = readCostDirectives(schemaContext.coreSupergraphSdl);
+            apiSchema = schemaContext.apiSchema;
             staticCosts = new WeakMap();
             callback(schemaContext);
           }),

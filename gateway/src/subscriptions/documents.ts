@@ -1,7 +1,7 @@
 /**
  * Subscription documents: a subscribe message's text checked once (the HTTP operation limits,
  * parse, validation against the subscription schema, one `paymentStatusChanged` root) and turned
- * into the payload query each event runs; then its arguments read. Documents are kept by text, so
+ * into the payload query each event runs, which the limits check too; then its arguments read. Documents are kept by text, so
  * subscribers sending the same text share one prepared copy, until the schema changes.
  */
 import { getArgumentValues, getOperationAST, getVariableValues, GraphQLError, Kind, parse, validate, type DocumentNode, type FieldNode, type GraphQLSchema } from 'graphql';
@@ -12,6 +12,8 @@ import { buildPayloadQuery } from './selection';
 
 /** Field visits measured per document before giving up (as the HTTP limits do). */
 const MEASURE_VISITS_MAX = 10_000;
+/** The largest sequence the payments log can hold (PostgreSQL's bigint). */
+const SEQUENCE_MAX = 9_223_372_036_854_775_807n;
 /** Prepared documents kept (the oldest goes first). */
 const DOCUMENTS_MAX = 1_000;
 
@@ -63,6 +65,15 @@ export function createDocuments(options: { operationLimits?: OperationLimits | u
       return { errors: [new GraphQLError(`Subscribe to ${SUBSCRIPTION_FIELD}.`, { extensions: { code: 'BAD_REQUEST' } })] };
     }
     const payloadQuery = buildPayloadQuery(root, operation, document);
+    if (limits) {
+      // Each event runs the payload query through the HTTP pipeline and the subgraphs' limits: what
+      // it would break is refused now, with its code, instead of failing every event.
+      const payloadOperation = getOperationAST(payloadQuery.document)!;
+      const refused = checkOperationShape(measureOperation(payloadQuery.document, payloadOperation, { depthCut: limits.OPERATION_DEPTH_MAX + 1, visitsMax: MEASURE_VISITS_MAX }), limits);
+      if (refused) {
+        return { errors: [new GraphQLError(`${refused.message} (Counted in the query each event runs: every \`payment\` selection is a root field there, and the gateway adds one more, aliased, and \`__typename\` to each selection.)`, { extensions: refused.extensions })] };
+      }
+    }
     return { document, operation, root, payloadQuery, queryId: (preparedCount += 1) };
   }
 
@@ -94,7 +105,8 @@ export function readArguments(schema: GraphQLSchema, prepared: Prepared, variabl
   if (paymentId !== null && /[\u0000-\u001f]/.test(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must not contain control characters.')] };
   let after: bigint | null = null;
   if (args.after !== undefined && args.after !== null) {
-    if (!/^\d{1,19}$/.test(args.after)) return { errors: [apiError('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).')] };
+    // A sequence is a PostgreSQL bigint: a larger number is no sequence (the log read failed on it, answered as retryable).
+    if (!/^\d{1,19}$/.test(args.after) || BigInt(args.after) > SEQUENCE_MAX) return { errors: [apiError('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).')] };
     after = BigInt(args.after);
   }
   return { paymentId, after };

@@ -13,7 +13,7 @@
  */
 import type { Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
-import { GraphQLError, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import type { Context, SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -51,6 +51,12 @@ export interface SubscriptionServerOptions {
    * selection then runs through the gateway's own request pipeline, with its limits and cost).
    */
   operationLimits?: OperationLimits;
+  /**
+   * The estimated cost of a subscription's event query against OPERATION_COST_MAX, checked when it
+   * is subscribed (over the limit: refused then with COST_ESTIMATED_TOO_EXPENSIVE, as over HTTP,
+   * instead of every event failing); its refusal, or null.
+   */
+  checkCost?: (document: DocumentNode, variables: Record<string, unknown>) => GraphQLError | null;
   /** TRUSTED_DOCUMENTS for subscribe messages: the listed text to run, or a refusal (null: off). */
   trustedDocuments?: ((parameters: { query?: unknown; operationName?: unknown; extensions?: unknown }) => { listed: string } | { listed: undefined; refusal: { code: string; message: string } | null }) | null;
 }
@@ -67,6 +73,19 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     if (!session) return [apiError('UNAUTHENTICATED', 'Not authenticated.')];
     const refusal = sessions.overLimits(session);
     if (refusal) return [refusal];
+    // Admitted: the subscription holds its place from here; a refusal below gives it back.
+    let admitted: ExecutionArgs | readonly GraphQLError[];
+    try {
+      admitted = await setUp(session, payload);
+    } catch (error) {
+      sessions.released(session);
+      throw error;
+    }
+    if (Array.isArray(admitted)) sessions.released(session);
+    return admitted;
+  }
+
+  async function setUp(session: NonNullable<Extra['session']>, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
     if (!schema) return [new GraphQLError('Subscriptions are not available: the supergraph has no paymentStatusChanged.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })];
     let query = payload.query;
     if (options.trustedDocuments) {
@@ -81,6 +100,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     if ('errors' in args) return args.errors;
     const { document, payloadQuery, queryId } = prepared;
     const clientVariables = Object.fromEntries(payloadQuery.variableNames.filter((name) => name in (payload.variables ?? {})).map((name) => [name, payload.variables![name]]));
+    // Each event's query runs with the event's payment id: its cost does not depend on which.
+    const tooExpensive = options.checkCost?.(payloadQuery.document, { ...clientVariables, [PAYMENT_VARIABLE]: args.paymentId ?? '' });
+    if (tooExpensive) return [tooExpensive];
 
     if (args.paymentId !== null) {
       const check = await execution.executeAs(session, payloadQuery.document, queryId, { ...clientVariables, [PAYMENT_VARIABLE]: args.paymentId }, 'subscribe');

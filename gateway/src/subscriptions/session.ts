@@ -32,6 +32,8 @@ export interface Session {
   viewer: UserViewer;
   authorization: string;
   subscriptions: Set<LiveSubscription>;
+  /** Subscriptions admitted by `overLimits` and still being set up (their payment's visibility checked). */
+  pending: number;
   expiry?: NodeJS.Timeout;
   /** Subscribe messages in the current one-minute window. */
   subscribes: { windowStartMs: number; count: number };
@@ -66,8 +68,13 @@ const closeReason = { missing: 'Unauthorized: send connectionParams { authorizat
 
 export function createSessions(options: { verifyToken: TokenVerifier; limits?: Partial<SubscriptionLimits> | undefined; admitConnection?: AdmitConnection | undefined }) {
   const limits: SubscriptionLimits = { ...DEFAULT_SUBSCRIPTION_LIMITS, ...options.limits };
-  /** Live subscriptions per user on this gateway. */
+  /** Live (and admitted, being set up) subscriptions per user on this gateway. */
   const perUser = new Map<string, number>();
+  const forgetOne = (userId: string) => {
+    const left = (perUser.get(userId) ?? 1) - 1;
+    if (left > 0) perUser.set(userId, left);
+    else perUser.delete(userId);
+  };
 
   return {
     /**
@@ -107,7 +114,7 @@ export function createSessions(options: { verifyToken: TokenVerifier; limits?: P
         socket.close(4403, closeReason.invalid);
         return null;
       }
-      const session: Session = { viewer, authorization, subscriptions: new Set(), subscribes: { windowStartMs: Date.now(), count: 0 } };
+      const session: Session = { viewer, authorization, subscriptions: new Set(), pending: 0, subscribes: { windowStartMs: Date.now(), count: 0 } };
       const expiresAt = tokenExpiresAtMs(authorization);
       if (expiresAt !== null) {
         session.expiry = setTimeout(() => {
@@ -119,7 +126,12 @@ export function createSessions(options: { verifyToken: TokenVerifier; limits?: P
       return session;
     },
 
-    /** Counts a subscribe message; the first limit a new subscription would break, as the error that refuses it. */
+    /**
+     * Counts a subscribe message; the first limit a new subscription would break, as the error that
+     * refuses it. Admitted (null), the subscription holds its place at once, before its set-up awaits
+     * anything: subscribes sent together cannot all pass the check before any is counted (40 at once
+     * on one socket all ran with a cap of 20). Follow with `added` or `released`.
+     */
     overLimits(session: Session): GraphQLError | null {
       const now = Date.now();
       if (now - session.subscribes.windowStartMs >= SUBSCRIBE_WINDOW_MS) session.subscribes = { windowStartMs: now, count: 0 };
@@ -128,27 +140,33 @@ export function createSessions(options: { verifyToken: TokenVerifier; limits?: P
       if (session.subscribes.count > limits.subscribesPerMinuteMax) {
         return rateLimited(`At most ${limits.subscribesPerMinuteMax} subscribe messages per minute on one connection (SUBSCRIBES_PER_MINUTE_MAX).`, retryAfterSeconds);
       }
-      if (session.subscriptions.size >= limits.perConnectionMax) {
+      if (session.subscriptions.size + session.pending >= limits.perConnectionMax) {
         return rateLimited(`At most ${limits.perConnectionMax} subscriptions per connection (SUBSCRIPTIONS_PER_CONNECTION_MAX); complete one first.`, 1);
       }
       if ((perUser.get(session.viewer.userId) ?? 0) >= limits.perUserMax) {
         return rateLimited(`At most ${limits.perUserMax} subscriptions per user (SUBSCRIPTIONS_PER_USER_MAX); complete one first.`, 1);
       }
+      session.pending += 1;
+      perUser.set(session.viewer.userId, (perUser.get(session.viewer.userId) ?? 0) + 1);
       return null;
     },
 
-    /** Counts a live subscription against its session and user. */
+    /** An admitted subscription is live: its place, held since `overLimits`, is its own. */
     added(session: Session, live: LiveSubscription) {
+      session.pending -= 1;
       session.subscriptions.add(live);
-      perUser.set(session.viewer.userId, (perUser.get(session.viewer.userId) ?? 0) + 1);
+    },
+
+    /** An admitted subscription was refused while being set up: its place is given back. */
+    released(session: Session) {
+      session.pending -= 1;
+      forgetOne(session.viewer.userId);
     },
 
     /** The subscription ended (called once per subscription). */
     removed(session: Session, live: LiveSubscription) {
       session.subscriptions.delete(live);
-      const left = (perUser.get(session.viewer.userId) ?? 1) - 1;
-      if (left > 0) perUser.set(session.viewer.userId, left);
-      else perUser.delete(session.viewer.userId);
+      forgetOne(session.viewer.userId);
     },
 
     /** The socket closed: its subscriptions end. */

@@ -13,7 +13,7 @@ import { canSee } from '../domain/access';
 import { must } from '../domain/payment-state';
 import type { PaymentStatus, Resolvers } from '../generated/resolvers-types';
 import { reconcilePayments } from '../saga/reconcile';
-import { LogPruned } from '../store/payments-store';
+import { LogAhead, LogPruned } from '../store/payments-store';
 
 /** Rows the viewer may not see resolve to null: another buyer's payment leaks nothing, not even that it exists. */
 const visibleTo = <T extends { buyerId: string; merchantId: string }>(viewer: Viewer, row: T | null | undefined): T | null => (row && canSee(viewer, row) ? row : null);
@@ -57,6 +57,7 @@ export const resolvers: Resolvers = {
           occurredAt: new Date(change.occurredAt),
         }));
       } catch (error) {
+        if (error instanceof LogAhead) throw badUserInput(`after is ahead of the event log: the latest sequence is ${error.head}; resume after a sequence you received.`, 'after');
         if (!(error instanceof LogPruned)) throw error;
         throw badUserInput(`after is older than the retained event log (EVENT_RETENTION_SECONDS): the oldest sequence you can resume after is ${error.oldest}; subscribe without after to follow live changes.`, 'after');
       }

@@ -7,7 +7,7 @@ import type { schema } from '../db/schema';
 import { createPaymentsReads } from './reads';
 import { createPaymentsWrites } from './writes';
 
-export { LogPruned } from './reads';
+export { LogAhead, LogPruned } from './reads';
 export { PaymentConflict, type PaymentAttempt, type PaymentChanges, type PaymentGuard, type OrderMove } from './writes';
 
 export function createPaymentsStore(database: { db: Database<typeof schema>; transaction: RawTransaction; query: SqlRunner['query'] }) {

@@ -3,7 +3,7 @@
  * reconciliation's pages, and the payment status log the gateway replays from. No writes here.
  */
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm';
-import { logTail, PAYMENTS_SOURCE, readPaymentStatusChanges, type StatusChangeFilter } from '@paygraph/events';
+import { logHead, logTail, PAYMENTS_SOURCE, readPaymentStatusChanges, type StatusChangeFilter } from '@paygraph/events';
 import type { Database, SqlRunner } from '@paygraph/db';
 import { CAPTURABLE, RESUMABLE_SETTLED_STEPS } from '../domain/payment-state';
 import { orders, outboxEvents, payments, refunds, type OrderRow, type PaymentRow, type RefundRow, type schema } from '../db/schema';
@@ -13,6 +13,13 @@ import { toOrder, toPayment } from './columns';
 export class LogPruned extends Error {
   constructor(readonly oldest: bigint) {
     super(`events at or below ${oldest} are no longer retained`);
+  }
+}
+
+/** A replay asked for events after a sequence the log has not reached; `head` is the latest one given. */
+export class LogAhead extends Error {
+  constructor(readonly head: bigint) {
+    super(`no event has sequence above ${head} yet`);
   }
 }
 
@@ -123,11 +130,14 @@ export function createPaymentsReads(database: { db: Database<typeof schema>; que
     /**
      * Payment status changes after a log position, in log order (what a resuming subscriber
      * missed), through the events package's one log reader; `partyId` narrows to one viewer's
-     * payments in SQL. An `after` below what retention kept is refused: those events are gone.
+     * payments in SQL. An `after` below what retention kept is refused: those events are gone; so is
+     * one above the latest sequence given (not one a client received).
      */
     async statusLog(after: bigint, filter: StatusChangeFilter, limit: number) {
-      const tail = await logTail(database.query, PAYMENTS_SOURCE);
+      const [tail, head] = await Promise.all([logTail(database.query, PAYMENTS_SOURCE), logHead(database.query, PAYMENTS_SOURCE)]);
       if (tail !== null && after + 1n < tail) throw new LogPruned(tail - 1n);
+      // A sequence no event has had yet: live events up to it would be taken as seen and skipped.
+      if (after > head) throw new LogAhead(head);
       return readPaymentStatusChanges(database.query, { after, limit, ...filter });
     },
 
