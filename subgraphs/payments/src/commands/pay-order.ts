@@ -60,7 +60,13 @@ async function replayed(deps: FlowDeps, previous: PaymentRow): Promise<PaymentRo
   const until = Date.now() + IN_FLIGHT_WAIT_MS;
   while (payment.status === 'PENDING' && payment.stalledAt === null && Date.now() < until) {
     await sleep(IN_FLIGHT_POLL_MS);
-    payment = await reload(deps, payment.id);
+    try {
+      payment = await reload(deps, payment.id);
+    } catch {
+      // The database went away while waiting: answer what was read (PENDING, as a replay answered
+      // before it waited), not a failure that would come later than an outage's answer should.
+      return payment;
+    }
   }
   return payment.status === 'PENDING' && payment.stalledAt !== null ? advance(deps, payment) : payment;
 }
