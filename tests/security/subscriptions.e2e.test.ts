@@ -162,6 +162,9 @@ describe('operation limits on subscription documents', () => {
     const ahead = await endOf(watch(socket, `subscription { paymentStatusChanged(after: "9000000000000000000") { sequence } }`));
     expect(ahead?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect(ahead?.[0]?.message).toMatch(/ahead of the event log: the latest sequence is \d+/);
+    // Half of a surrogate pair in paymentId is bad input, as over HTTP (it was NOT_FOUND).
+    const surrogate = await endOf(watch(socket, `subscription($id: ID) { paymentStatusChanged(paymentId: $id) { sequence } }`, { id: 'pay_\ud800' }));
+    expect(surrogate?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
   it('refuses a payload selection deeper than OPERATION_DEPTH_MAX with MAX_DEPTH_LIMIT', async () => {

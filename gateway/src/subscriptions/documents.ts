@@ -6,7 +6,7 @@
  */
 import { getArgumentValues, getOperationAST, getVariableValues, GraphQLError, Kind, parse, validate, type DocumentNode, type FieldNode, type GraphQLSchema } from 'graphql';
 import { apiError } from '@paygraph/errors';
-import { checkOperationShape, countTokens, measureOperation, tokensError, type OperationLimits } from '@paygraph/server';
+import { checkOperationShape, countTokens, hasUnpairedSurrogate, measureOperation, tokensError, type OperationLimits } from '@paygraph/server';
 import { SUBSCRIPTION_FIELD } from './schema';
 import { buildPayloadQuery } from './selection';
 
@@ -103,6 +103,8 @@ export function readArguments(schema: GraphQLSchema, prepared: Prepared, variabl
   const args = getArgumentValues(schema.getSubscriptionType()!.getFields()[SUBSCRIPTION_FIELD]!, prepared.root, coerced.coerced) as { paymentId?: string | null; after?: string | null };
   const paymentId = args.paymentId ?? null;
   if (paymentId !== null && /[\u0000-\u001f]/.test(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must not contain control characters.')] };
+  // Half of a UTF-16 surrogate pair, as HTTP's input hygiene refuses it (it was NOT_FOUND here).
+  if (paymentId !== null && hasUnpairedSurrogate(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must be Unicode text (it holds half of a UTF-16 surrogate pair).')] };
   let after: bigint | null = null;
   if (args.after !== undefined && args.after !== null) {
     // A sequence is a PostgreSQL bigint: a larger number is no sequence (the log read failed on it, answered as retryable).

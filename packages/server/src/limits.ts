@@ -200,6 +200,8 @@ const controlCharacterInFreeText = /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
 // A UTF-16 surrogate without its pair (JSON's "\ud800"): no Unicode character. Stored, it became
 // U+FFFD in some columns and an internal error in JSON ones (the ledger's), so it is refused.
 const unpairedSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** True when the string holds half of a UTF-16 surrogate pair (what input hygiene refuses). */
+export const hasUnpairedSurrogate = (value: string): boolean => unpairedSurrogate.test(value);
 
 function stringProblem(value: string, fieldName: string, typeName: string): string | null {
   const pattern = FREE_TEXT_FIELD_NAMES.has(fieldName) ? controlCharacterInFreeText : controlCharacter;
