@@ -14,8 +14,35 @@ export const CURRENT_PASSWORD_FAILURES_MAX = 5;
 export const CURRENT_PASSWORD_WINDOW_SECONDS = 900;
 const REFUSED = 'user.email_change_refused';
 
+/**
+ * The check running for each user in this process: checks of one user wait for each other, so
+ * guesses sent together are counted one after the other. Counted and then verified without it,
+ * ten sent at once all passed the count (four earlier refusals or none) and were all verified.
+ * Several users instances each serialise their own; together they can let through at most one
+ * more guess per instance than the bound.
+ */
+const checking = new Map<string, Promise<void>>();
+
 export async function assertCurrentPassword(context: Pick<Context, 'auth' | 'store' | 'requestId'>, userId: string, password: string | null | undefined): Promise<void> {
   if (password === null || password === undefined || password.length === 0) throw badUserInput('currentPassword is required to change your email', 'input.currentPassword');
+  const before = checking.get(userId);
+  const mine = (before ?? Promise.resolve()).then(
+    () => check(context, userId, password),
+    () => check(context, userId, password),
+  );
+  const settled = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  checking.set(userId, settled);
+  try {
+    await mine;
+  } finally {
+    if (checking.get(userId) === settled) checking.delete(userId);
+  }
+}
+
+async function check(context: Pick<Context, 'auth' | 'store' | 'requestId'>, userId: string, password: string): Promise<void> {
   const recent = await context.store.recentAudit(REFUSED, userId, CURRENT_PASSWORD_WINDOW_SECONDS);
   if (recent.count >= CURRENT_PASSWORD_FAILURES_MAX) throw rateLimited(`Too many wrong passwords: try again in ${recent.oldestLeavesInSeconds} s.`, recent.oldestLeavesInSeconds);
   const matches =
