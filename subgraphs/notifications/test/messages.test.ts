@@ -108,6 +108,15 @@ describe('names chosen by one user, shown to another', () => {
     expect(displayName('Say "hi"')).toBe(`"Say 'hi'"`);
   });
 
+  it('defuse domains of any script and the dots a browser reads as dots (fullwidth, ideographic), and a fullwidth at sign', () => {
+    expect(displayName('Verify at пример.рф')).toBe('"Verify at пример[.]рф"');
+    expect(displayName('Shop ｅｖｉｌ．ｃｏｍ')).toBe('"Shop ｅｖｉｌ[.]ｃｏｍ"');
+    expect(displayName('Shop evil。com and 例子｡中国')).toBe('"Shop evil[.]com and 例子[.]中国"');
+    expect(displayName('Shop evil.xn--p1ai')).toBe('"Shop evil[.]xn--p1ai"');
+    expect(displayName('help＠evil.example')).toBe('"help[at]evil[.]example"');
+    expect(displayName('J. Smith & Co.')).toBe('"J. Smith & Co."');
+  });
+
   it('a hostile merchant name appears quoted and defused in the buyer\'s receipt', () => {
     const plan = planEvent({ source: 'payments', type: 'payment.succeeded', aggregateVersion: 2, payload: { paymentId: 'pay_1', orderId: 'ord_1', buyerId: 'usr_buyer', merchantId: 'usr_shop', status: 'SUCCEEDED', amount: '2500', currency: 'USD', amountCaptured: '2500', failureCode: null } })!;
     const [toBuyer] = plan.compose((userId) => (userId === 'usr_shop' ? 'Verify at https://evil.example now' : 'Ada'));

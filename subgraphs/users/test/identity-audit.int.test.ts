@@ -116,6 +116,18 @@ describe('changing one\'s own email', () => {
     expect((await gql(gatewayUrl, `{ me { email } }`, {}, user.accessToken)).data!.me.email).toBe(user.email);
   });
 
+  it('counts 10 guesses sent at once one after the other: at most 5 passwords are checked, the rest are RATE_LIMITED (all 10 were checked, the right one changed the email)', async () => {
+    const user = await registerAndLogin(urls);
+    const guesses = [...Array.from({ length: 9 }, (_, attempt) => `wrong guess ${attempt}`), TEST_PASSWORD];
+    const answers = await Promise.all(guesses.map((currentPassword) => gql(gatewayUrl, UPDATE, { input: { email: uniqueEmail('race'), currentPassword } }, user.accessToken)));
+    const codes = answers.map((answer) => (answer.errors ? errorCode(answer) : 'CHANGED'));
+    expect(codes.filter((code) => code === 'BAD_USER_INPUT').length).toBeLessThanOrEqual(5);
+    expect(codes.filter((code) => code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(4);
+    // Whichever five were checked first (the right one may be among them), no more were tried.
+    const checked = codes.filter((code) => code !== 'RATE_LIMITED').length;
+    expect(checked).toBeLessThanOrEqual(5);
+  });
+
   it('does not escape the blocklist: a buyer on a blocklisted domain who moves to a clean address is still declined', async () => {
     const domain = `blocked-${randomBytes(4).toString('hex')}.test`;
     const merchant = await registerAndLogin(urls, 'MERCHANT');
@@ -137,7 +149,7 @@ describe('changing one\'s own email', () => {
 });
 
 describe('display names', () => {
-  it.each(['Paygraph Security: verify at https://evil.example', 'Visit www.example', 'evil.example', 'mail me at a@b.example', 'Right\u202eleft', 'Bell\u0007'])('refuses %j at registration and on update', async (name) => {
+  it.each(['Paygraph Security: verify at https://evil.example', 'Visit www.example', 'evil.example', 'mail me at a@b.example', 'Right\u202eleft', 'Bell\u0007', 'Shop evil.xn--p1ai', 'Verify at пример.рф', 'Shop ｅｖｉｌ．ｃｏｍ', 'Shop evil。com', 'Shop 例子.中国', 'help＠evil.example'])('refuses %j at registration and on update', async (name) => {
     const registered = await gql(gatewayUrl, REGISTER, { input: { email: uniqueEmail(), password: TEST_PASSWORD, name, role: 'MERCHANT' } });
     expect(errorCode(registered)).toBe('BAD_USER_INPUT');
     expect(registered.errors![0]!.extensions!.field).toBe('input.name');

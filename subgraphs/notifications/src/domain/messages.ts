@@ -77,8 +77,9 @@ export function defusedName(raw: string): string {
     .trim()
     .slice(0, DISPLAY_NAME_LENGTH_MAX)
     .replace(/:\/\//g, '[:]//')
-    .replace(/@/g, '[at]')
-    .replace(/([a-z0-9-])\.(?=[a-z0-9-])/gi, '$1[.]');
+    .replace(/[@\uff20]/g, '[at]')
+    // Any script's letters and the dots a browser reads as one (fullwidth, ideographic).
+    .replace(/([\p{L}\p{N}-])[.\uff0e\u3002\uff61](?=[\p{L}\p{N}-])/gu, '$1[.]');
 }
 
 /** What one event asks of this service. */

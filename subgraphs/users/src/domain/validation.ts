@@ -28,11 +28,21 @@ export function normalizeEmail(raw: string, field: string): string {
 const controlCharacters = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
 /**
  * What mail and chat clients turn into links: a scheme (`https://`, `javascript:` with `//`),
- * `www.`, an email address, or a domain name (`word.tld`, the TLD 2 to 24 letters). Names are shown
+ * `www.`, an email address, or a domain name (`word.tld`, the TLD 2 to 24 letters of any script, or
+ * punycode; fullwidth and ideographic dots count as dots). Names are shown
  * to other users (a merchant's name in a buyer's receipt), so a name must not carry a link: a
  * merchant named "Security team: verify at evil.example" would speak with the platform's voice.
  */
-const linkLike = [/[a-z][a-z0-9+.-]*:\/\//i, /:\/\//, /\bwww\./i, /[^\s@]+@[^\s@]+\.[^\s@]+/, /[a-z0-9-]\.[a-z]{2,24}(?![a-z0-9-])/i];
+const linkLike = [
+  /[a-z][a-z0-9+.-]*:\/\//i,
+  /:\/\//,
+  /\bwww[.\uff0e\u3002\uff61]/i,
+  /[^\s@\uff20]+[@\uff20][^\s@\uff20]+[.\uff0e\u3002\uff61][^\s@\uff20]+/u,
+  // Any script's letters, and the dots a browser reads as one (fullwidth, ideographic): `пример.рф`,
+  // `ｅｖｉｌ．ｃｏｍ` and `evil。com` are links as much as `evil.com`; so is a punycode label.
+  /[\p{L}\p{N}-][.\uff0e\u3002\uff61]\p{L}{2,24}(?![\p{L}\p{N}-])/iu,
+  /[.\uff0e\u3002\uff61]xn--[a-z0-9-]+/i,
+];
 
 /** Why a display name may not be used (a link, a control character), or null. Pure. */
 export function nameProblem(name: string): string | null {
