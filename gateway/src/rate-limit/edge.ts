@@ -12,7 +12,7 @@ import type { Logger } from '@paygraph/logging';
 import { JSON_BODY_LIMIT, jsonBody } from '@paygraph/server';
 import { createAuthorization, supergraphForGateway } from '../authorization';
 import { trustedDocumentsCheck, trustedDocumentsMiddleware, type DocumentVerdict, type GraphQLParameters } from '../trusted-documents';
-import { clientKeyOf, createRateLimits, rateLimitMiddleware, rateLimitPlugin, type RateLimitSettings } from './index';
+import { clientKeyOf, createRateLimits, rateLimitMiddleware, rateLimitPlugin, retryAfterFromErrors, type RateLimitSettings } from './index';
 import type { Consumed } from './limiters';
 
 export type EdgeSettings = RateLimitSettings & Pick<PlatformConfig, 'TRUSTED_DOCUMENTS' | 'TRUSTED_DOCUMENTS_MANIFEST'>;
@@ -85,7 +85,7 @@ export function createEdgeProtection(options: { config: Partial<EdgeSettings>; l
   return {
     supergraph: (source) => (typeof source === 'string' ? supergraphForGateway(source) : wrapManager(source)) as typeof source,
     schemaLoaded: (sdl) => authorization.schemaLoaded(sdl),
-    plugins: [authorization.plugin, rateLimitPlugin(limits)],
+    plugins: [authorization.plugin, rateLimitPlugin(limits), retryAfterFromErrors],
     middleware: [
       rateLimitMiddleware(limits, options.verifyToken),
       jsonBody({ limit: JSON_BODY_LIMIT }),

@@ -5,7 +5,7 @@
  * operation is known, before planning. A refusal is RATE_LIMITED with
  * `extensions.retryAfterSeconds` and a `Retry-After` header, HTTP 429.
  */
-import type { ApolloServerPlugin } from '@apollo/server';
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
 import type express from 'express';
 import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
@@ -99,6 +99,32 @@ export function rateLimitPlugin<TContext extends { viewer?: Viewer; clientAddres
     },
   };
 }
+
+/**
+ * A RATE_LIMITED refusal from a subgraph (the login and current-password throttles, counted where
+ * the credentials are) reaches the client in the response body only: this gives the response the
+ * `Retry-After` header API.md promises with every RATE_LIMITED (the largest retryAfterSeconds), and
+ * HTTP 429 when nothing else came back (no data). It had neither: HTTP 200, no header.
+ */
+export const retryAfterFromErrors: ApolloServerPlugin<BaseContext> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ response }) {
+        if (response.body.kind !== 'single') return;
+        const { errors, data } = response.body.singleResult;
+        let retryAfterSeconds = 0;
+        for (const error of errors ?? []) {
+          const seconds = error.extensions?.retryAfterSeconds;
+          if (error.extensions?.code === ErrorCode.RATE_LIMITED && typeof seconds === 'number') retryAfterSeconds = Math.max(retryAfterSeconds, Math.ceil(seconds));
+        }
+        if (retryAfterSeconds === 0 || response.http.headers.has('retry-after')) return;
+        response.http.headers.set('retry-after', String(retryAfterSeconds));
+        const nothingElse = (errors ?? []).every((error) => error.extensions?.code === ErrorCode.RATE_LIMITED);
+        if ((data === null || data === undefined) && nothingElse) response.http.status = 429;
+      },
+    };
+  },
+};
 
 /**
  * Spends one point of the client's request budget per HTTP request to the endpoint. The token is

@@ -113,6 +113,9 @@ describe('changing one\'s own email', () => {
     const limited = await gql(gatewayUrl, UPDATE, { input: { email: uniqueEmail('guess'), currentPassword: TEST_PASSWORD } }, user.accessToken);
     expect(errorCode(limited)).toBe('RATE_LIMITED');
     expect(limited.errors![0]!.extensions!.retryAfterSeconds).toBeGreaterThan(0);
+    // A subgraph's RATE_LIMITED gets the gateway's Retry-After header and HTTP 429, as its own limits do (it had HTTP 200 and no header).
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe(String(limited.errors![0]!.extensions!.retryAfterSeconds));
     expect((await gql(gatewayUrl, `{ me { email } }`, {}, user.accessToken)).data!.me.email).toBe(user.email);
   });
 
