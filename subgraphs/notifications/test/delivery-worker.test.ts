@@ -163,6 +163,34 @@ describe('the worker wakes itself when a delivery falls due (poll interval: an h
     await vi.waitFor(() => expect(store.rows.get('dlv_retry')).toMatchObject({ status: 'SENT', attempts: 2 }), { timeout: 3_000, interval: 20 });
   });
 
+  it('sends a delivery kicked while a slow one is still under way at once, not after it (a pass waited for its whole batch)', async () => {
+    const store = memoryStore();
+    store.add('dlv_slow');
+    const sentAt = new Map<string, number>();
+    let releaseSlow!: () => void;
+    const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const started = startWorker(
+      store,
+      async (message) => {
+        if (message.deliveryId === 'dlv_slow') await slow;
+        sentAt.set(message.deliveryId, Date.now());
+      },
+      5,
+    );
+    started.kick();
+    await vi.waitFor(() => expect(store.rows.get('dlv_slow')!.attempts).toBe(1), { timeout: 1_000, interval: 5 });
+    store.add('dlv_fast');
+    const kickedAt = Date.now();
+    started.kick();
+    await vi.waitFor(() => expect(store.rows.get('dlv_fast')).toMatchObject({ status: 'SENT', attempts: 1 }), { timeout: 1_000, interval: 5 });
+    expect(sentAt.get('dlv_fast')! - kickedAt).toBeLessThan(500);
+    expect(store.rows.get('dlv_slow')).toMatchObject({ status: 'PENDING', attempts: 1 });
+    releaseSlow();
+    // drain() waits for the sends under way, the slow one included.
+    await started.drain();
+    expect(store.rows.get('dlv_slow')).toMatchObject({ status: 'SENT', attempts: 1 });
+  });
+
   it('runs one pass for the kicks of a coalescing window, and sends what they announced', async () => {
     const store = memoryStore();
     // A window far longer than the gaps between kicks (each kick's pass would be over by the next).

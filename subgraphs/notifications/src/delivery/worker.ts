@@ -4,8 +4,9 @@
  * status: SENT, PENDING again after a backoff (base doubling, bounded), or FAILED after the last
  * allowed attempt. It runs when kicked (right after new deliveries are committed), when the
  * earliest retry falls due, and on a timer as a safety net (deliveries written by another
- * instance, a pass that failed). Passes never overlap within a process; across processes the
- * claim keeps instances apart.
+ * instance, a pass that failed). Passes never overlap within a process, and start their sends
+ * without waiting for them (DELIVERIES_IN_FLIGHT_MAX); across processes and passes the claim's
+ * lease keeps a delivery from being sent twice at once.
  */
 import type { Logger } from '@paygraph/logging';
 import { traceDelivery } from '@paygraph/telemetry';
@@ -18,8 +19,16 @@ import { sendWebhook, WebhookResponseError } from '../webhooks/sender';
 import type { DeliveryProvider, ProviderChannel } from './providers';
 import { deliveryMetrics } from './metrics';
 
-/** Deliveries claimed and sent at once per batch; a pass runs batches until none is due. */
+/** Deliveries claimed per batch; a pass claims batches until none is due or DELIVERIES_IN_FLIGHT_MAX are being sent. */
 export const DELIVERY_BATCH_MAX = 20;
+/**
+ * Sends under way at once in one process. A pass starts the sends it claims and does not wait for
+ * them: a slow endpoint (up to the webhook timeout per attempt) holds its own delivery only, not the
+ * next pass. When a pass waited for its whole batch, one merchant's endpoint answering in 8 s
+ * delayed every other merchant's webhooks and every user's email by 5 s (the timeout), and retries
+ * due in 1 s went out after 25-30 s. When the bound is reached, a send that ends starts a pass.
+ */
+export const DELIVERIES_IN_FLIGHT_MAX = 100;
 /**
  * How long a claim lasts: longer than any send may take (webhook timeout at most 30 s, SMTP
  * connection plus socket limits), so a delivery is never sent twice at once.
@@ -35,10 +44,10 @@ export const KICK_COALESCE_MS = 25;
 export interface DeliveryWorker {
   /** Asks for a pass in KICK_COALESCE_MS (kicks meanwhile join it); a kick during a pass asks for one more. */
   kick(): void;
-  /** Runs a pass now (after any running one). */
+  /** Runs a pass now (after any running one) and waits for every send under way. */
   drain(): Promise<void>;
   start(): void;
-  /** Stops the timers and waits for a running pass. */
+  /** Stops the timers and waits for a running pass and the sends under way. */
   stop(): Promise<void>;
 }
 
@@ -143,23 +152,53 @@ export function createDeliveryWorker(options: {
     wake = { timer, at };
   }
 
+  /** Sends under way (started by passes, not awaited by them). */
+  const inFlight = new Set<Promise<void>>();
+  /** A pass stopped at DELIVERIES_IN_FLIGHT_MAX: the next send to end starts another. */
+  let saturated = false;
+
+  /** Starts one claimed delivery's send and record; when it ends, its retry is scheduled. */
+  function start(delivery: ClaimedDelivery): void {
+    const sending: Promise<void> = deliver(delivery).then(
+      (retryAt) => scheduleWake(retryAt),
+      // Its attempt could not be recorded (the database): the claim's lease lets a later pass retry it.
+      (error: unknown) => logger.error({ err: error, deliveryId: delivery.id }, 'delivery attempt could not be recorded'),
+    );
+    inFlight.add(sending);
+    void sending.finally(() => {
+      inFlight.delete(sending);
+      if (saturated && !stopped) {
+        saturated = false;
+        void run();
+      }
+    });
+  }
+
   async function pass(): Promise<void> {
     for (;;) {
       if (stopped) return;
-      const { claimed, nextDueAt } = await store.claimDue(DELIVERY_BATCH_MAX, DELIVERY_LEASE_MS);
-      // One delivery's failure is recorded as its attempt; only a database failure ends the pass
-      // (after every delivery of the batch finished, so passes never overlap).
-      const results = await Promise.allSettled(claimed.map(deliver));
-      const failed = results.find((result) => result.status === 'rejected');
-      if (failed) throw failed.reason;
-      if (claimed.length < DELIVERY_BATCH_MAX) {
-        // The earliest pending delivery: of those the last claim left (it says when they fall due;
-        // retries recorded by earlier batches of this pass among them), and this batch's retries.
-        const retries = results.flatMap((result) => (result.status === 'fulfilled' && result.value ? [result.value] : []));
-        scheduleWake([nextDueAt, ...retries].reduce<Date | null>((earliest, at) => (at && (!earliest || at < earliest) ? at : earliest), null));
+      const room = DELIVERIES_IN_FLIGHT_MAX - inFlight.size;
+      if (room <= 0) {
+        saturated = true;
+        return;
+      }
+      const limit = Math.min(DELIVERY_BATCH_MAX, room);
+      const { claimed, nextDueAt } = await store.claimDue(limit, DELIVERY_LEASE_MS);
+      // Started, not awaited: one delivery's failure is recorded as its attempt, and a slow one
+      // holds no other. The claim's lease keeps a delivery from being sent twice at once.
+      for (const delivery of claimed) start(delivery);
+      if (claimed.length < limit) {
+        // The earliest pending delivery the last claim left (it says when they fall due); the
+        // retries of the sends just started are scheduled as each is recorded.
+        scheduleWake(nextDueAt);
         return;
       }
     }
+  }
+
+  /** Waits for every send under way (and any started while waiting). */
+  async function settled(): Promise<void> {
+    while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
   }
 
   function run(): Promise<void> {
@@ -182,7 +221,10 @@ export function createDeliveryWorker(options: {
         void run();
       }, options.kickCoalesceMs ?? KICK_COALESCE_MS);
     },
-    drain: run,
+    async drain() {
+      await run();
+      await settled();
+    },
     start() {
       if (poll) return;
       poll = setInterval(() => void run(), settings.deliveryPollIntervalMs);
@@ -198,6 +240,7 @@ export function createDeliveryWorker(options: {
       if (kicked) clearTimeout(kicked);
       kicked = null;
       await chain;
+      await settled();
     },
   };
 }
