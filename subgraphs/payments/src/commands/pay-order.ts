@@ -44,22 +44,41 @@ export async function payOrder(deps: FlowDeps, viewer: Viewer, input: { orderId:
   return advance(deps, keyed.claimed);
 }
 
-/** How long a replay waits for the request that holds its key to finish the payment, and how often it looks. */
+/** How long a replay waits for the request that holds its key to finish the payment. */
 export const IN_FLIGHT_WAIT_MS = 2_000;
-const IN_FLIGHT_POLL_MS = 20;
+/** The first look after 20 ms, then each wait twice the last (at most 8 looks in 2 s). */
+const IN_FLIGHT_POLL_FIRST_MS = 20;
+
+/** One wait per payment in this process: concurrent replays of one payment share its reads. */
+const waits = new Map<string, Promise<PaymentRow>>();
 
 /**
  * A replay's answer. A payment whose step could not run for want of a service resumes with its
  * key. One in flight elsewhere (a concurrent duplicate) is waited for, up to IN_FLIGHT_WAIT_MS,
- * so every caller gets the first request's result, not a PENDING snapshot of it; one still
+ * with reads backing off and shared by every replay of it in this process (a burst of replays is
+ * not a burst of reads), so every caller gets the first request's result, not a PENDING snapshot; one still
  * PENDING after that (interrupted by a crash, or a slow service) is returned as it is, and the
  * recovery pass or a later replay takes it on.
  */
 async function replayed(deps: FlowDeps, previous: PaymentRow): Promise<PaymentRow> {
   let payment = previous;
+  if (payment.status === 'PENDING' && payment.stalledAt === null) {
+    let wait = waits.get(payment.id);
+    if (!wait) {
+      wait = untilSettled(deps, payment).finally(() => waits.delete(previous.id));
+      waits.set(payment.id, wait);
+    }
+    payment = await wait;
+  }
+  return payment.status === 'PENDING' && payment.stalledAt !== null ? advance(deps, payment) : payment;
+}
+
+/** Reads the payment (backing off) until it leaves PENDING, is stalled, or IN_FLIGHT_WAIT_MS pass. */
+async function untilSettled(deps: FlowDeps, previous: PaymentRow): Promise<PaymentRow> {
+  let payment = previous;
   const until = Date.now() + IN_FLIGHT_WAIT_MS;
-  while (payment.status === 'PENDING' && payment.stalledAt === null && Date.now() < until) {
-    await sleep(IN_FLIGHT_POLL_MS);
+  for (let pause = IN_FLIGHT_POLL_FIRST_MS; payment.status === 'PENDING' && payment.stalledAt === null && Date.now() < until; pause *= 2) {
+    await sleep(Math.min(pause, Math.max(0, until - Date.now())));
     try {
       payment = await reload(deps, payment.id);
     } catch {
@@ -68,5 +87,5 @@ async function replayed(deps: FlowDeps, previous: PaymentRow): Promise<PaymentRo
       return payment;
     }
   }
-  return payment.status === 'PENDING' && payment.stalledAt !== null ? advance(deps, payment) : payment;
+  return payment;
 }
