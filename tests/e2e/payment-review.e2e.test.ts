@@ -182,3 +182,24 @@ it('lets a service with the risk:review scope decide a review (reviewedBy null, 
     }, { timeout: 5_000 })
     .toContainEqual({ actorId: 'service:risk-ops', subjectId: paymentId, outcome: 'SUCCESS' });
 });
+
+// Last in this file (its own platform): the rules it leaves still hold new accounts' large payments for review.
+it('builds each of three rule changes sent at once on the version before it (two of three were lost: each merged its change into the rules it read before the others saved)', async () => {
+  const RULES = `{ riskRules { version velocityMaxAttempts velocityWindowMinutes newAccountAgeHours } }`;
+  const UPDATE = `mutation($input: UpdateRiskRulesInput!) { updateRiskRules(input: $input) { version } }`;
+  const before = (await gql(gatewayUrl, RULES, {}, admin.accessToken)).data!.riskRules;
+  const changes = [
+    { velocityMaxAttempts: before.velocityMaxAttempts + 7 },
+    { velocityWindowMinutes: before.velocityWindowMinutes + 3 },
+    { newAccountAgeHours: before.newAccountAgeHours + 5 },
+  ];
+  const saved = await Promise.all(changes.map((input) => gql(gatewayUrl, UPDATE, { input }, admin.accessToken)));
+  for (const answer of saved) expect(answer.errors).toBeUndefined();
+  expect(saved.map((answer) => answer.data!.updateRiskRules.version).sort((a: number, b: number) => a - b)).toEqual([before.version + 1, before.version + 2, before.version + 3]);
+  expect((await gql(gatewayUrl, RULES, {}, admin.accessToken)).data!.riskRules).toEqual({
+    version: before.version + 3,
+    velocityMaxAttempts: before.velocityMaxAttempts + 7,
+    velocityWindowMinutes: before.velocityWindowMinutes + 3,
+    newAccountAgeHours: before.newAccountAgeHours + 5,
+  });
+});

@@ -56,25 +56,28 @@ export const resolvers: Resolvers = {
     },
     updateRiskRules: async (_parent, { input }, context) => {
       const admin = requireRole(context.viewer, 'ADMIN');
-      const current = (await context.store.currentRuleSet()).rules;
-      const weights = { ...current.weights };
-      for (const { code, weight } of input.weights ?? []) {
+      for (const { code } of input.weights ?? []) {
         if (!RULE_CODES.includes(code as RuleCode)) throw badUserInput(`Unknown rule ${code}`, 'input.weights');
-        weights[code as RuleCode] = weight;
       }
-      const next: RuleSet = assertValidRuleSet({
-        thresholds: input.thresholds ?? current.thresholds,
-        velocityMaxAttempts: input.velocityMaxAttempts ?? current.velocityMaxAttempts,
-        velocityWindowMinutes: input.velocityWindowMinutes ?? current.velocityWindowMinutes,
-        newAccountAgeHours: input.newAccountAgeHours ?? current.newAccountAgeHours,
-        weights,
-      });
+      // The change is applied to the version in force under the rule sets' lock (saveRuleSet), so
+      // concurrent partial changes each build on the one before.
+      const change = (current: RuleSet): RuleSet => {
+        const weights = { ...current.weights };
+        for (const { code, weight } of input.weights ?? []) weights[code as RuleCode] = weight;
+        return assertValidRuleSet({
+          thresholds: input.thresholds ?? current.thresholds,
+          velocityMaxAttempts: input.velocityMaxAttempts ?? current.velocityMaxAttempts,
+          velocityWindowMinutes: input.velocityWindowMinutes ?? current.velocityWindowMinutes,
+          newAccountAgeHours: input.newAccountAgeHours ?? current.newAccountAgeHours,
+          weights,
+        });
+      };
       // The record commits with the new version (packages/audit: auditedChange).
       return auditedChange(
         context.audit,
         context,
         (saved: RuleSetRow) => ({ type: 'risk.rules_updated', actorId: admin.userId, subjectId: `rules:${saved.version}`, outcome: 'SUCCESS' }),
-        (audit) => context.store.saveRuleSet(next, admin.userId, audit),
+        (audit) => context.store.saveRuleSet(change, admin.userId, audit),
       );
     },
     replayRiskAssessment: async (_parent, { id }, context) => {

@@ -58,15 +58,25 @@ export function createRiskStore(database: { db: Database<typeof schema>; transac
     currentRuleSet,
 
     /**
-     * Appends a new version; concurrent changes get consecutive versions. `audit` records the
-     * change in its transaction.
+     * Appends a new version made from the one in force: `rules` is a rule set, or a change applied
+     * to the current rules read under the lock, so concurrent partial changes each build on the
+     * version before them (read outside it, three changes sent at once kept only the last one's
+     * fields while all three were answered as saved). `audit` records the change in its transaction.
      */
-    async saveRuleSet(rules: RuleSet, createdBy: string, audit?: AuditInTransaction<RuleSetRow>): Promise<RuleSetRow> {
+    async saveRuleSet(rules: RuleSet | ((current: RuleSet) => RuleSet), createdBy: string, audit?: AuditInTransaction<RuleSetRow>): Promise<RuleSetRow> {
+      if (typeof rules === 'function') await currentRuleSet(); // version 1 (the defaults) exists first
       return database.transaction(async (sql) => {
         await sql.query(`select pg_advisory_xact_lock($1::bigint)`, [String(RULES_LOCK)]);
+        let next: RuleSet;
+        if (typeof rules === 'function') {
+          const [current] = await sql.query(`select * from risk.rule_sets order by version desc limit 1`);
+          next = rules(current ? toRuleSet(current).rules : DEFAULT_RULE_SET);
+        } else {
+          next = rules;
+        }
         const [row] = await sql.query(
           `insert into risk.rule_sets (version, rules, created_by) select coalesce(max(version), 0) + 1, $1::jsonb, $2 from risk.rule_sets returning *`,
-          [JSON.stringify(rules), createdBy],
+          [JSON.stringify(next), createdBy],
         );
         const saved = toRuleSet(row!);
         await audit?.(sql, saved);
