@@ -126,6 +126,8 @@ describe('rule versions and replay', () => {
       current: { decision: 'REVIEW', reasons: ['AMOUNT_OVER_LIMIT'], ruleSetVersion: update.data!.updateRiskRules.version },
     });
     expect((await assess({ userId: buyer.id, amount: { amount: '100001', currency: 'CHF' } })).data!.assessRisk.decision).toBe('DECLINE');
+    // An id no assessment has is NOT_FOUND (it was BAD_USER_INPUT).
+    expect(errorCode(await gql(gatewayUrl, `mutation($id: ID!) { replayRiskAssessment(id: $id) { changed } }`, { id: 'rsk_none' }, admin.accessToken))).toBe('NOT_FOUND');
   });
 
   it('keeps rule changes and replays for admins, and rejects invalid rules', async () => {

@@ -1,5 +1,5 @@
 import { auditedChange } from '@paygraph/audit';
-import { badUserInput, forbidden } from '@paygraph/errors';
+import { badUserInput, forbidden, notFound } from '@paygraph/errors';
 import { isAdmin, requireAdminOrScope, requireAuthenticated, requireRole, type Viewer } from '@paygraph/identity';
 import { scalarResolvers } from '@paygraph/scalars';
 import type { AssessmentRow, RuleSetRow } from '../db/schema';
@@ -83,7 +83,7 @@ export const resolvers: Resolvers = {
     replayRiskAssessment: async (_parent, { id }, context) => {
       requireRole(context.viewer, 'ADMIN');
       const original = await context.loaders.assessmentById.load(id);
-      if (!original) throw badUserInput(`No risk assessment ${id}`, 'id');
+      if (!original) throw notFound(`No risk assessment ${id}.`);
       const ruleSet = await context.store.currentRuleSet();
       const current = { ...evaluate(original.features, ruleSet.rules), ruleSetVersion: ruleSet.version };
       const changed = current.decision !== original.decision || current.score !== original.score || current.reasons.join() !== original.reasons.join();
