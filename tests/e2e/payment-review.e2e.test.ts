@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openServiceDatabase, resolveDatabaseTarget } from '@paygraph/db';
 import { SERVICE_SCOPES } from '@paygraph/identity';
-import { errorCode, gql, loginAs, registerAndLogin, TEST_PASSWORD, uniqueEmail, type TestUser } from '@paygraph/testing';
+import { errorCode, gql, loginAs, registerAndLogin, TEST_PASSWORD, uniqueEmail, type GraphQLResponse, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { schema as authSchema } from '../../subgraphs/auth/src/db/schema';
 import { loadSigningKey } from '../../subgraphs/auth/src/keys';
@@ -183,7 +183,8 @@ it('lets a service with the risk:review scope decide a review (reviewedBy null, 
     .toContainEqual({ actorId: 'service:risk-ops', subjectId: paymentId, outcome: 'SUCCESS' });
 });
 
-// Last in this file (its own platform): the rules it leaves still hold new accounts' large payments for review.
+// With DATABASE_URL this file's platform shares its database (and so the risk rules) with the other
+// files': the changes are undone at once, in a finally (risk.e2e's velocity test saw them otherwise).
 it('builds each of three rule changes sent at once on the version before it (two of three were lost: each merged its change into the rules it read before the others saved)', async () => {
   const RULES = `{ riskRules { version velocityMaxAttempts velocityWindowMinutes newAccountAgeHours } }`;
   const UPDATE = `mutation($input: UpdateRiskRulesInput!) { updateRiskRules(input: $input) { version } }`;
@@ -193,10 +194,19 @@ it('builds each of three rule changes sent at once on the version before it (two
     { velocityWindowMinutes: before.velocityWindowMinutes + 3 },
     { newAccountAgeHours: before.newAccountAgeHours + 5 },
   ];
-  const saved = await Promise.all(changes.map((input) => gql(gatewayUrl, UPDATE, { input }, admin.accessToken)));
+  let saved: GraphQLResponse[] = [];
+  let after: unknown;
+  try {
+    saved = await Promise.all(changes.map((input) => gql(gatewayUrl, UPDATE, { input }, admin.accessToken)));
+    after = (await gql(gatewayUrl, RULES, {}, admin.accessToken)).data!.riskRules;
+  } finally {
+    const { velocityMaxAttempts, velocityWindowMinutes, newAccountAgeHours } = before;
+    const restored = await gql(gatewayUrl, UPDATE, { input: { velocityMaxAttempts, velocityWindowMinutes, newAccountAgeHours } }, admin.accessToken);
+    expect(restored.errors).toBeUndefined();
+  }
   for (const answer of saved) expect(answer.errors).toBeUndefined();
   expect(saved.map((answer) => answer.data!.updateRiskRules.version).sort((a: number, b: number) => a - b)).toEqual([before.version + 1, before.version + 2, before.version + 3]);
-  expect((await gql(gatewayUrl, RULES, {}, admin.accessToken)).data!.riskRules).toEqual({
+  expect(after).toEqual({
     version: before.version + 3,
     velocityMaxAttempts: before.velocityMaxAttempts + 7,
     velocityWindowMinutes: before.velocityWindowMinutes + 3,

@@ -355,8 +355,9 @@ export function operationLimitsPlugin<TContext extends BaseContext>(
         },
         async didResolveOperation(requestContext) {
           const { document, operation, operationName, queryHash, schema, request, contextValue } = requestContext;
-          // No operation to run (operationName names none, or several anonymous ones): a client
-          // error. Left to the gateway's executor it was an internal error with HTTP 500.
+          // No operation to run (operationName names none, or several named operations and no
+          // operationName): a client error. Left to the gateway's executor it was an internal
+          // error with HTTP 500. (Two anonymous operations fail validation before this.)
           if (!operation) throw operationResolutionError(request.operationName);
           const key = `${queryHash}:${operationName ?? ''}`;
           if (!passed.has(key)) {
