@@ -6,14 +6,12 @@
  */
 import { getArgumentValues, getOperationAST, getVariableValues, GraphQLError, Kind, parse, validate, type DocumentNode, type FieldNode, type GraphQLSchema } from 'graphql';
 import { apiError } from '@paygraph/errors';
-import { checkOperationShape, countTokens, hasUnpairedSurrogate, measureOperation, tokensError, type OperationLimits } from '@paygraph/server';
+import { BIGINT_MAX, checkOperationShape, countTokens, hasUnpairedSurrogate, measureOperation, tokensError, type OperationLimits } from '@paygraph/server';
 import { SUBSCRIPTION_FIELD } from './schema';
 import { buildPayloadQuery } from './selection';
 
 /** Field visits measured per document before giving up (as the HTTP limits do). */
 const MEASURE_VISITS_MAX = 10_000;
-/** The largest sequence the payments log can hold (PostgreSQL's bigint). */
-const SEQUENCE_MAX = 9_223_372_036_854_775_807n;
 /** Prepared documents kept (the oldest goes first). */
 const DOCUMENTS_MAX = 1_000;
 
@@ -108,7 +106,7 @@ export function readArguments(schema: GraphQLSchema, prepared: Prepared, variabl
   let after: bigint | null = null;
   if (args.after !== undefined && args.after !== null) {
     // A sequence is a PostgreSQL bigint: a larger number is no sequence (the log read failed on it, answered as retryable).
-    if (!/^\d{1,19}$/.test(args.after) || BigInt(args.after) > SEQUENCE_MAX) return { errors: [apiError('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).')] };
+    if (!/^\d{1,19}$/.test(args.after) || BigInt(args.after) > BIGINT_MAX) return { errors: [apiError('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).')] };
     after = BigInt(args.after);
   }
   return { paymentId, after };

@@ -18,7 +18,7 @@ export { accessLog, accessRecordOf, operationNameOf, recordViewer, traceIdOf, ty
 export { runProcess } from './process';
 /** Start-up of a process that needs the database (e.g. the gateway's PostgreSQL event transport) waits for it. */
 export { waitForDatabase } from '@paygraph/db';
-export { PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, pageSize, encodeCursor, decodeCursor, connection } from './pagination';
+export { BIGINT_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, pageSize, encodeCursor, decodeCursor, connection } from './pagination';
 export { rowLoader, groupLoader } from './loaders';
 export { subgraphFiles } from './files';
 export { lookupCache, type LookupCache } from './cache';

@@ -15,8 +15,8 @@ export function encodeCursor(position: string): string {
   return Buffer.from(`v1:${position}`, 'utf8').toString('base64url');
 }
 
-/** The largest PostgreSQL bigint: a numeric position past it is no row's (the database refused it with an internal error). */
-const BIGINT_MAX = 9_223_372_036_854_775_807n;
+/** The largest PostgreSQL bigint: a numeric position or sequence past it is no row's (the database refused it with an internal error). */
+export const BIGINT_MAX = 9_223_372_036_854_775_807n;
 
 export function decodeCursor(cursor: string | null | undefined, pattern: RegExp = /^\d{1,19}$/): string | null {
   if (cursor === null || cursor === undefined) return null;
