@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
-import { subscribe, wsClient, wsUrl, type TestSubscription } from '../support/subscriptions';
+import { firstWhere, subscribe, wsClient, wsUrl, type Received, type TestSubscription } from '../support/subscriptions';
 import { forgedToken } from '../support/tokens';
 
 const gatewayUrl = inject('gatewayUrl');
@@ -102,10 +102,12 @@ describe('paymentStatusChanged', () => {
     const byId = await ready(watch(buyer, { paymentId: authorized.id }));
     const merchantView = await ready(watch(merchant));
     expect((await capture(merchant, authorized.id)).data!.capturePayment.status).toBe('SUCCEEDED');
-    const [captured] = await byId.take(1);
-    expect(captured!.data!.paymentStatusChanged).toMatchObject({ previousStatus: 'AUTHORIZED', status: 'SUCCEEDED', payment: { id: authorized.id } });
-    const seen = await merchantView.take(1);
-    expect(seen[0]!.data!.paymentStatusChanged).toMatchObject({ status: 'SUCCEEDED', payment: { id: authorized.id } });
+    // Live from about now: the payment's AUTHORIZED may still arrive first; the capture's change follows.
+    const captured = await firstWhere(byId, (result) => result.data?.paymentStatusChanged.status === 'SUCCEEDED');
+    expect(captured.data!.paymentStatusChanged).toMatchObject({ previousStatus: 'AUTHORIZED', status: 'SUCCEEDED', payment: { id: authorized.id } });
+    expect(byId.results.every((result) => result.data?.paymentStatusChanged.payment.id === authorized.id)).toBe(true);
+    const seen = await firstWhere(merchantView, (result) => result.data?.paymentStatusChanged.payment.id === authorized.id && result.data.paymentStatusChanged.status === 'SUCCEEDED');
+    expect(seen.data!.paymentStatusChanged.previousStatus).toBe('AUTHORIZED');
   });
 
   it("refuses someone else's payment, and never sends another buyer's events", async () => {
@@ -120,9 +122,10 @@ describe('paymentStatusChanged', () => {
     const adminAll = await ready(watch(admin));
     const own = await ready(watch(buyer, { paymentId: authorized.id }));
     await cancel(buyer, orderId);
-    const [canceled] = await own.take(1);
-    expect(canceled!.data!.paymentStatusChanged).toMatchObject({ status: 'CANCELED', previousStatus: 'AUTHORIZED' });
-    expect((await adminOne.take(1))[0]!.data!.paymentStatusChanged.status).toBe('CANCELED');
+    const isCanceled = (result: Received) => result.data?.paymentStatusChanged.status === 'CANCELED';
+    const canceled = await firstWhere(own, isCanceled);
+    expect(canceled.data!.paymentStatusChanged).toMatchObject({ status: 'CANCELED', previousStatus: 'AUTHORIZED' });
+    expect((await firstWhere(adminOne, isCanceled)).data!.paymentStatusChanged.payment.id).toBe(authorized.id);
     // An admin sees every payment (other tests' too): this one's change is among them.
     await expect
       .poll(() => adminAll.results.some((result) => result.data?.paymentStatusChanged.payment.id === authorized.id && result.data.paymentStatusChanged.status === 'CANCELED'))

@@ -97,3 +97,16 @@ export async function endOf(subscription: TestSubscription, timeoutMs = 10_000):
   ]);
   return Promise.race([ended, new Promise<null>((resolve) => setTimeout(() => resolve(null), timeoutMs))]);
 }
+
+/**
+ * The first result that matches. A subscription without `after` follows live changes from about
+ * the time it subscribed: a change committed just before may still arrive (the relay positions it
+ * after), so a test waiting for one change of a payment that had others looks for it by content.
+ */
+export async function firstWhere(subscription: TestSubscription, predicate: (result: Received) => boolean, timeoutMs = 5_000): Promise<Received> {
+  for (let count = 1; ; count += 1) {
+    const results = await subscription.take(count, timeoutMs);
+    const found = results.find(predicate);
+    if (found) return found;
+  }
+}
