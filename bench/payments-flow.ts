@@ -13,10 +13,9 @@
  * benchmark database allow the attempt rate (velocity limit raised). Loopback only; bounded in
  * time; creates and drops its own database.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import postgres from 'postgres';
+import { spawnReady, startServiceProcesses } from './platform';
 import { timed } from './timed';
 import { cpuPerOperation, cpuSnapshot, machineCpu } from './cpu';
 import { loadServiceList } from '@paygraph/config';
@@ -39,45 +38,6 @@ const LOAD_REQUEST_TIMEOUT_MS = 30_000;
  */
 const pgStatements = process.env.BENCH_PG_STATEMENTS === '1';
 const ADMIN_PASSWORD = 'bench admin password';
-
-function spawnReady(args: string[], env: NodeJS.ProcessEnv, ready: RegExp) {
-  const child = spawn('npm', args, { cwd: path.resolve(import.meta.dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  // Never leave a platform behind, even when the benchmark itself is interrupted.
-  const killGroup = () => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  };
-  process.once('exit', killGroup);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
-  let output = '';
-  const url = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`npm ${args.join(' ')} did not start:\n${output}`)), 60_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = ready.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`npm ${args.join(' ')} exited with ${code}:\n${output}`)));
-  });
-  const stop = async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    try {
-      process.kill(-child.pid!, 'SIGINT');
-    } catch {
-      return;
-    }
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-  };
-  return { url, stop, pid: child.pid! };
-}
 
 /**
  * The load generator's client for the two measured mutations: service-client's `postText()`,
@@ -126,23 +86,8 @@ async function startPlatform(topology: 'single' | 'processes', databaseUrl: stri
     const platform = spawnReady(['start'], env, /Gateway ready at (\S+) /);
     return { gatewayUrl: await platform.url, stop: platform.stop, groups: { 'npm start': platform.pid } as Record<string, number>, ports };
   }
-  const started: { stop: () => Promise<void> }[] = [];
-  const groups: Record<string, number> = {};
-  const auth = spawnReady(['start', '-w', 'subgraphs/auth'], env, /auth subgraph ready at (\S+)/);
-  started.push(auth);
-  groups.auth = auth.pid;
-  await auth.url;
-  const others = services.filter((service) => service.name !== 'auth').map((service) => {
-    const child = spawnReady(['start', '-w', `subgraphs/${service.name}`], env, new RegExp(`${service.name} subgraph ready at (\\S+)`));
-    groups[service.name] = child.pid;
-    return child;
-  });
-  started.push(...others);
-  await Promise.all(others.map((other) => other.url));
-  const gateway = spawnReady(['start', '-w', 'gateway'], env, /Gateway ready at (\S+)/);
-  started.push(gateway);
-  groups.gateway = gateway.pid;
-  return { groups, gatewayUrl: await gateway.url, stop: async () => void (await Promise.all(started.map((process) => process.stop()))), ports };
+  const { groups, gatewayUrl, stop } = await startServiceProcesses(env, services);
+  return { groups, gatewayUrl, stop, ports };
 }
 
 /** How long the platform may take to finish the work payments left behind (relay, consumer, deliveries). */

@@ -14,7 +14,8 @@
  *
  * The platform is `npm start` in its own process group (gateway and every subgraph in one
  * process), on free loopback ports, fresh for each size, killed at the end even on failure or
- * Ctrl-C. Settings: BENCH_SUBSCRIBERS=1000,5000 BENCH_PAYMENTS=150 BENCH_MERCHANTS=20
+ * Ctrl-C; with BENCH_TOPOLOGY=processes (PostgreSQL only), one process per service and one for the
+ * gateway, as docker-compose.yml deploys them, and memory is the gateway process's. Settings: BENCH_SUBSCRIBERS=1000,5000 BENCH_PAYMENTS=150 BENCH_MERCHANTS=20
  * BENCH_RATE=15 (payments/s) BENCH_PAYERS=4 (concurrent buyers) BENCH_BATCH=200 (connections
  * opened at a time), BENCH_POOL_MAX (the platform's DATABASE_POOL_MAX on PostgreSQL; its default
  * otherwise); BENCH_PLATFORM_NODE_OPTIONS is passed to the platform as NODE_OPTIONS
@@ -38,9 +39,11 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createClient, type Client } from 'graphql-ws';
 import postgres from 'postgres';
 import WebSocket from 'ws';
+import { cpuSnapshot } from './cpu';
+import { startServiceProcesses } from './platform';
 import { loadServiceList } from '@paygraph/config';
 import { newId } from '@paygraph/db';
-import { gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
+import { freePort, gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
 
 const sizes = (process.env.BENCH_SUBSCRIBERS ?? '1000,5000').split(',').map(Number);
 const PAYMENTS = Number(process.env.BENCH_PAYMENTS ?? 150);
@@ -52,6 +55,15 @@ const FORCE_GC = process.env.BENCH_FORCE_GC !== '0';
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR ? path.resolve(process.env.BENCH_PROFILE_DIR) : null;
 const HEAP_SNAPSHOTS = process.env.BENCH_HEAP_SNAPSHOTS === '1';
 const databaseServer = process.env.DATABASE_URL;
+/**
+ * `single`: `npm start`, gateway and subgraphs in one process (the default). `processes`: one
+ * process per service and one for the gateway, as docker-compose.yml deploys them
+ * (bench/platform.ts), so the fan-out has the gateway's event loop to itself.
+ */
+const TOPOLOGY = process.env.BENCH_TOPOLOGY ?? 'single';
+if (TOPOLOGY !== 'single' && TOPOLOGY !== 'processes') throw new Error('BENCH_TOPOLOGY is single or processes');
+// Embedded PGlite is one database per process: every service process would open the same data folder.
+if (TOPOLOGY === 'processes' && !databaseServer) throw new Error('BENCH_TOPOLOGY=processes needs DATABASE_URL (PostgreSQL)');
 const DELIVERY_TIMEOUT_MS = 30_000;
 const OPEN_TIMEOUT_MS = 60_000;
 const WARMUP_SUBSCRIBERS = 100;
@@ -94,7 +106,10 @@ function checkOpenFiles() {
 interface Platform {
   gatewayUrl: string;
   metricsUrl: string;
+  /** The process that holds the subscriptions: the platform's (`single`) or the gateway's (`processes`). */
   pid: number;
+  /** CPU seconds used so far by every process of the platform (its database server excluded). */
+  cpuSeconds(): number;
   adminEmail: string;
   output: () => string;
   stop(): Promise<void>;
@@ -200,6 +215,8 @@ async function startPlatform(label: string): Promise<Platform> {
     });
   }
 
+  if (TOPOLOGY === 'processes') return startProcesses(env, adminEmail, removers);
+
   const child = spawn('npm', ['start'], { cwd: path.resolve(import.meta.dirname, '..'), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const signalGroup = (signal: NodeJS.Signals) => {
     try {
@@ -246,11 +263,49 @@ async function startPlatform(label: string): Promise<Platform> {
     const candidates = descendants(child.pid!).map((pid) => ({ pid, rss: rssBytes(pid) })).filter((entry) => Number.isFinite(entry.rss));
     const platformPid = candidates.sort((a, b) => b.rss - a.rss)[0]?.pid;
     if (!platformPid) throw new Error('could not find the platform process');
-    return { gatewayUrl, metricsUrl: gatewayUrl.replace(/\/graphql$/, '/metrics'), pid: platformPid, adminEmail, output: () => output, stop };
+    return { gatewayUrl, metricsUrl: gatewayUrl.replace(/\/graphql$/, '/metrics'), pid: platformPid, cpuSeconds: () => cpuSeconds(platformPid), adminEmail, output: () => output, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** `processes`: every port fixed up front (the gateway finds the subgraphs through them). */
+async function startProcesses(env: NodeJS.ProcessEnv, adminEmail: string, removers: (() => Promise<void>)[]): Promise<Platform> {
+  const services = loadServiceList({});
+  env.PORT = String(await freePort());
+  for (const service of services) env[`${service.name.toUpperCase()}_PORT`] = String(await freePort());
+  const remove = async () => {
+    for (const remover of removers) await remover().catch(() => {});
+  };
+  let started: Awaited<ReturnType<typeof startServiceProcesses>>;
+  try {
+    started = await startServiceProcesses(env, services);
+  } catch (error) {
+    await remove();
+    throw error;
+  }
+  const { gatewayUrl, groups } = started;
+  // npm -> sh -> tsx -> node: the gateway is the node process of its group with the most memory.
+  const candidates = descendants(groups.gateway!).map((pid) => ({ pid, rss: rssBytes(pid) })).filter((entry) => Number.isFinite(entry.rss));
+  const gatewayPid = candidates.sort((a, b) => b.rss - a.rss)[0]?.pid;
+  const stop = async () => {
+    await started.stop();
+    await remove();
+  };
+  if (!gatewayPid) {
+    await stop();
+    throw new Error('could not find the gateway process');
+  }
+  return {
+    gatewayUrl,
+    metricsUrl: gatewayUrl.replace(/\/graphql$/, '/metrics'),
+    pid: gatewayPid,
+    cpuSeconds: () => Object.entries(cpuSnapshot(groups)).reduce((sum, [name, ms]) => (name === 'postgresql' ? sum : sum + ms / 1000), 0),
+    adminEmail,
+    output: started.output,
+    stop,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -649,7 +704,7 @@ interface Result {
 async function measure(subscriberCount: number): Promise<Result> {
   const platform = await startPlatform(String(subscriberCount));
   try {
-    console.log(`\n${subscriberCount} subscribers: platform pid ${platform.pid} at ${platform.gatewayUrl} (${databaseServer ? 'PostgreSQL' : 'embedded PGlite'}); load average ${loadavg()[0]!.toFixed(2)}`);
+    console.log(`\n${subscriberCount} subscribers (${TOPOLOGY}): ${TOPOLOGY === 'processes' ? 'gateway' : 'platform'} pid ${platform.pid} at ${platform.gatewayUrl} (${databaseServer ? 'PostgreSQL' : 'embedded PGlite'}); load average ${loadavg()[0]!.toFixed(2)}`);
     const fixtures = await createFixtures(platform);
     const counts = (total: number) => fixtures.merchants.map((_unused, merchant) => Math.floor(total / MERCHANTS) + (merchant < total % MERCHANTS ? 1 : 0));
 
@@ -688,7 +743,8 @@ async function measure(subscriberCount: number): Promise<Result> {
       await inspector.call('Profiler.start');
     }
     await inspector.watchGc();
-    const cpuBefore = cpuSeconds(platform.pid);
+    const cpuBefore = platform.cpuSeconds();
+    const gatewayCpuBefore = cpuSeconds(platform.pid);
     const generatorCpuBefore = process.cpuUsage();
     const machineCpuBefore = machineCpuSeconds();
     const firedAt = Date.now();
@@ -696,7 +752,8 @@ async function measure(subscriberCount: number): Promise<Result> {
     const expected = fired.perMerchant.reduce((sum, made, merchant) => sum + 2 * made * subscribersOf[merchant]!, 0);
     await collector.waitFor(() => expected, DELIVERY_TIMEOUT_MS);
     const windowSeconds = (Date.now() - firedAt) / 1000;
-    const platformCpu = (cpuSeconds(platform.pid) - cpuBefore) / windowSeconds;
+    const platformCpu = (platform.cpuSeconds() - cpuBefore) / windowSeconds;
+    const gatewayCpu = (cpuSeconds(platform.pid) - gatewayCpuBefore) / windowSeconds;
     const generatorCpuUsed = process.cpuUsage(generatorCpuBefore);
     const generatorCpu = (generatorCpuUsed.user + generatorCpuUsed.system) / 1e6 / windowSeconds;
     const otherCpu = (machineCpuSeconds() - machineCpuBefore) / windowSeconds - platformCpu - generatorCpu;
@@ -739,7 +796,7 @@ async function measure(subscriberCount: number): Promise<Result> {
     console.log(`  deliveries ${result.received} of ${expected} (missing ${expected - result.received}, duplicates ${result.duplicates}, ended subscriptions ${result.ended}, errors ${result.errors}, failed payments ${result.failures})`);
     console.log(`  delivery latency ms: p50 ${latency.p50} p90 ${latency.p90} p99 ${latency.p99} max ${latency.max}; payOrder response -> SUCCEEDED p50 ${result.afterResponse.p50} p99 ${result.afterResponse.p99}`);
     console.log(
-      `  CPU while firing (% of one core): platform ${(platformCpu * 100).toFixed(0)}%, this load generator ${(generatorCpu * 100).toFixed(0)}% (its event loop delay p99 ${result.generatorLagP99.toFixed(1)} ms), ` +
+      `  CPU while firing (% of one core): platform ${(platformCpu * 100).toFixed(0)}%${TOPOLOGY === 'processes' ? ` (the gateway ${(gatewayCpu * 100).toFixed(0)}%)` : ''}, this load generator ${(generatorCpu * 100).toFixed(0)}% (its event loop delay p99 ${result.generatorLagP99.toFixed(1)} ms), ` +
         `everything else on the machine ${(otherCpu * 100).toFixed(0)}%${databaseServer ? ' (PostgreSQL included)' : ''} of ${cpus().length * 100}%`,
     );
     if (gcPauses) {
