@@ -33,7 +33,7 @@ export const STATIC_SUPERGRAPH_FILE = path.join(repositoryRoot, 'schema/supergra
 
 export interface GatewayOptions {
   config: Pick<PlatformConfig, 'NODE_ENV' | 'SUPERGRAPH_SOURCE' | 'SUPERGRAPH_POLL_INTERVAL_MS' | 'SUBGRAPH_TIMEOUT_MS'> &
-    Partial<Pick<PlatformConfig, 'SUBSCRIPTIONS_PER_CONNECTION_MAX' | 'SUBSCRIPTIONS_PER_USER_MAX' | 'SUBSCRIBES_PER_MINUTE_MAX'>>;
+    Partial<Pick<PlatformConfig, 'SUBSCRIPTIONS_PER_CONNECTION_MAX' | 'SUBSCRIPTIONS_PER_USER_MAX' | 'SUBSCRIBES_PER_MINUTE_MAX' | 'SUBSCRIPTION_QUEUED_BYTES_MAX'>>;
   /**
    * Where each subgraph is reached (the service list after overrides), looked up per request;
    * `urls` lists every instance when a subgraph runs several (requests are spread over them).
@@ -147,6 +147,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         ...(config.SUBSCRIPTIONS_PER_CONNECTION_MAX ? { perConnectionMax: config.SUBSCRIPTIONS_PER_CONNECTION_MAX } : {}),
         ...(config.SUBSCRIPTIONS_PER_USER_MAX ? { perUserMax: config.SUBSCRIPTIONS_PER_USER_MAX } : {}),
         ...(config.SUBSCRIBES_PER_MINUTE_MAX ? { subscribesPerMinuteMax: config.SUBSCRIBES_PER_MINUTE_MAX } : {}),
+        ...(config.SUBSCRIPTION_QUEUED_BYTES_MAX ? { queuedBytesMax: config.SUBSCRIPTION_QUEUED_BYTES_MAX } : {}),
       },
     });
     const server = subscriptions;

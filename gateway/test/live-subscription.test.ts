@@ -3,32 +3,15 @@
 // log order although they resolve out of order; a change that cannot be resolved ends the stream
 // instead of leaving a silent gap.
 import { expect, it } from 'vitest';
-import { createInProcessTransport, type DomainEvent } from '@paygraph/events';
+import { createInProcessTransport } from '@paygraph/events';
 import { createLogger } from '@paygraph/logging';
 import { startPaymentEventHub, type PaymentEventHub, type PaymentStatusChange } from '../src/subscriptions/hub';
 import { HELD_MAX, LiveSubscription, type LiveItem } from '../src/subscriptions/live';
+import { statusEvent } from './support/status-event';
 
 const logger = createLogger({ level: 'silent', name: 'test' });
 
-function event(sequence: number, status = 'SUCCEEDED'): DomainEvent {
-  return {
-    id: `evt_${sequence}`,
-    source: 'payments',
-    sequence: String(sequence),
-    aggregateType: 'Payment',
-    aggregateId: 'pay_1',
-    aggregateVersion: sequence,
-    type: `payment.${status.toLowerCase()}`,
-    payload: {
-      paymentId: 'pay_1',
-      buyerId: 'usr_b',
-      merchantId: 'usr_m',
-      status,
-      previousStatus: 'PENDING',
-    },
-    occurredAt: new Date(0).toISOString(),
-  };
-}
+const event = statusEvent;
 
 const change = (sequence: number): PaymentStatusChange => ({
   sequence: BigInt(sequence),
@@ -52,6 +35,7 @@ const replayingEverything = (hub: PaymentEventHub, readLog: (after: bigint, limi
       change: resolved,
       payments: {},
       errors: [],
+      bytes: 0,
     }),
     readLog: (after, _filter, limit) => readLog(after, limit),
     onEnd: () => {},
@@ -81,6 +65,7 @@ it('replays what was missed, holds live changes meanwhile, and joins them with n
       change: resolved,
       payments: {},
       errors: [],
+      bytes: 0,
     }),
     // The log holds 3..5; 5 and 6 are also published live while the replay is in flight.
     readLog: async (after) => {
@@ -107,7 +92,7 @@ it('delivers in log order although later changes resolve first', async () => {
     userId: null,
     resolve: async (resolved) => {
       await new Promise((resolve) => setTimeout(resolve, resolved.sequence === 1n ? 30 : 1));
-      return { change: resolved, payments: {}, errors: [] };
+      return { change: resolved, payments: {}, errors: [], bytes: 0 };
     },
     readLog: async () => [],
     onEnd: () => {},
@@ -128,7 +113,7 @@ it('ends the stream when a change cannot be resolved, delivering nothing after i
     userId: null,
     resolve: async (resolved) => {
       if (resolved.sequence === 2n) throw new Error('payments is down');
-      return { change: resolved, payments: {}, errors: [] };
+      return { change: resolved, payments: {}, errors: [], bytes: 0 };
     },
     readLog: async () => [],
     onEnd: () => void (ended += 1),
@@ -160,7 +145,7 @@ it("resolves only the subscriber's own payments, live and replayed, when it foll
     userId: 'usr_b',
     resolve: async (accepted) => {
       resolved.push(Number(accepted.sequence));
-      return { change: accepted, payments: {}, errors: [] };
+      return { change: accepted, payments: {}, errors: [], bytes: 0 };
     },
     readLog: async (after) => [change(1), someoneElses(2), change(3)].filter((entry) => entry.sequence > after),
     onEnd: () => {},
@@ -195,6 +180,7 @@ it('ends with SERVICE_UNAVAILABLE when the hub lost events it could not read bac
       change: resolved,
       payments: {},
       errors: [],
+      bytes: 0,
     }),
     onEnd: () => {},
   };

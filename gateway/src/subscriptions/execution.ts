@@ -29,6 +29,20 @@ export const failedToAnswer = (errors: ResultErrors) => (errors ?? []).some((err
 
 type PayloadResult = { data?: Record<string, unknown> | null; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] };
 
+/**
+ * About the memory a result holds (its JSON length), measured once per shared result: what a
+ * delivery counts against its connection's SUBSCRIPTION_QUEUED_BYTES_MAX while it waits.
+ */
+const resultBytes = new WeakMap<PayloadResult, number>();
+function bytesOf(result: PayloadResult): number {
+  let bytes = resultBytes.get(result);
+  if (bytes === undefined) {
+    bytes = JSON.stringify(result.data ?? null).length + (result.errors ? JSON.stringify(result.errors).length : 0);
+    resultBytes.set(result, bytes);
+  }
+  return bytes;
+}
+
 /** Who runs the payload query: the subscriber's identity and token. */
 export type Subscriber = { viewer: UserViewer; authorization: string };
 
@@ -76,7 +90,7 @@ export function createPayloadExecution(options: { apollo: ApolloServer<GatewayCo
           const data = result.data ?? {};
           if (!failedToAnswer(result.errors)) {
             if (!data[VISIBLE_ALIAS]) return null;
-            return { change, payments: data, errors: result.errors ?? [] };
+            return { change, payments: data, errors: result.errors ?? [], bytes: bytesOf(result) };
           }
           if (attempt >= RESOLVE_ATTEMPTS_MAX) {
             logger.warn({ sequence: change.sequence.toString(), errors: result.errors?.map((error) => error.message) }, 'a payment event could not be resolved; ending the subscription');

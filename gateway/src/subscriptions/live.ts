@@ -16,6 +16,18 @@ export interface Delivery {
   /** `payment` selections of the client, by response key; null when the payment could not be resolved. */
   payments: Record<string, unknown>;
   errors: readonly { message: string; extensions?: Record<string, unknown> }[];
+  /** About what the resolved result holds in memory (its JSON length), counted while it waits for the client. */
+  bytes: number;
+}
+
+/**
+ * The bytes of resolved deliveries waiting for a client, counted across a connection's
+ * subscriptions (session.ts bounds them): each delivery is added when it has resolved and removed
+ * when it is handed to the socket or dropped.
+ */
+export interface QueuedBytes {
+  add(bytes: number): void;
+  remove(bytes: number): void;
 }
 
 /** What the iterator yields: a delivery, or the end of the session (token expired, too slow). */
@@ -50,6 +62,8 @@ export interface LiveSubscriptionOptions {
   resolve(change: PaymentStatusChange): Promise<Delivery | null>;
   readLog: ReadStatusLog;
   onEnd(): void;
+  /** Where the bytes waiting for this client are counted (its connection's budget); none: not counted. */
+  queuedBytes?: QueuedBytes;
 }
 
 export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, undefined> {
@@ -62,6 +76,10 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
   /** The replay waiting for the client to read before it reads the next page. */
   private roomWaiting: (() => void) | null = null;
   private ended = false;
+  /** Bytes of resolved deliveries in `queue`, counted in `options.queuedBytes`. */
+  private queuedBytes = 0;
+  /** The queue was dropped: deliveries that resolve from now on are not counted. */
+  private dropped = false;
   private readonly stopListening: () => void;
 
   constructor(private readonly options: LiveSubscriptionOptions) {
@@ -145,7 +163,11 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     // leave a silent gap: the client resumes with `after` set to the last sequence it received.
     this.push(
       this.options.resolve(change).then(
-        (delivery) => (delivery ? ({ kind: 'delivery', delivery } as const) : null),
+        (delivery) => {
+          if (!delivery) return null;
+          this.count(delivery.bytes);
+          return { kind: 'delivery', delivery } as const;
+        },
         () =>
           ({
             kind: 'end',
@@ -153,6 +175,26 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
           }) as const,
       ),
     );
+  }
+
+  private count(bytes: number): void {
+    if (this.dropped || bytes === 0) return;
+    this.queuedBytes += bytes;
+    this.options.queuedBytes?.add(bytes);
+  }
+
+  private uncount(bytes: number): void {
+    if (this.dropped || bytes === 0) return;
+    this.queuedBytes -= bytes;
+    this.options.queuedBytes?.remove(bytes);
+  }
+
+  /** Nothing queued will be delivered: the queue goes, and its bytes leave the connection's count. */
+  private drop(): void {
+    this.queue.length = 0;
+    if (this.queuedBytes > 0) this.options.queuedBytes?.remove(this.queuedBytes);
+    this.queuedBytes = 0;
+    this.dropped = true;
   }
 
   private push(item: Promise<LiveItem | null>): void {
@@ -183,10 +225,11 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
       if (head) {
         const item = await head;
         if (!item) continue;
-        if (item.kind === 'end') {
+        if (item.kind === 'delivery') this.uncount(item.delivery.bytes);
+        else {
           // Nothing after an end is delivered: the next call completes the stream.
           this.finish(null);
-          this.queue.length = 0;
+          this.drop();
         }
         return { value: item, done: false };
       }
@@ -200,7 +243,7 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
 
   async return(): Promise<IteratorResult<LiveItem, undefined>> {
     this.finish(null);
-    this.queue.length = 0;
+    this.drop();
     this.options.onEnd();
     return { value: undefined, done: true };
   }

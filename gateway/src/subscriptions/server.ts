@@ -118,6 +118,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       after: args.after,
       resolve: execution.resolverFor(session, payloadQuery.document, queryId, clientVariables),
       readLog: options.readLog,
+      queuedBytes: session.queued,
       onEnd: () => {
         if (ended) return;
         ended = true;

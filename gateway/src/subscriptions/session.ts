@@ -11,7 +11,7 @@ import type { GraphQLError } from 'graphql';
 import type { WebSocket } from 'ws';
 import { apiError, rateLimited } from '@paygraph/errors';
 import { tokenExpiresAtMs, type TokenVerifier, type UserViewer, type Viewer } from '@paygraph/identity';
-import type { LiveSubscription } from './live';
+import type { LiveSubscription, QueuedBytes } from './live';
 
 /** Bounds on what one client can hold open or ask for (settings; see README). */
 export interface SubscriptionLimits {
@@ -21,8 +21,13 @@ export interface SubscriptionLimits {
   perUserMax: number;
   /** Subscribe messages one socket may send per minute (each one may start a replay). */
   subscribesPerMinuteMax: number;
+  /**
+   * Bytes of resolved events waiting for one connection, across its subscriptions: past it the
+   * client is not reading, and the connection is closed (4429) rather than hold them.
+   */
+  queuedBytesMax: number;
 }
-export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = { perConnectionMax: 20, perUserMax: 100, subscribesPerMinuteMax: 120 };
+export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = { perConnectionMax: 20, perUserMax: 100, subscribesPerMinuteMax: 120, queuedBytesMax: 16 * 1024 * 1024 };
 
 const SUBSCRIBE_WINDOW_MS = 60_000;
 /** Time for the last messages to go out before the close frame of an expired session. */
@@ -37,6 +42,8 @@ export interface Session {
   expiry?: NodeJS.Timeout;
   /** Subscribe messages in the current one-minute window. */
   subscribes: { windowStartMs: number; count: number };
+  /** Bytes of resolved events waiting for this client (`queuedBytesMax`), and the counter they go through. */
+  queued: QueuedBytes & { bytes: number };
 }
 
 /** What graphql-ws keeps per socket: the socket, its upgrade request and, once open, the session. */
@@ -63,6 +70,11 @@ export function rateLimitedCloseReason(retryAfterSeconds: number): string {
 /** WebSocket close code 1013 (Try Again Later): the token could not be checked now. */
 export const UNAVAILABLE_CLOSE_CODE = 1013;
 const unavailableCloseReason = JSON.stringify({ message: 'Token check unavailable: reconnect shortly.', extensions: { code: 'SERVICE_UNAVAILABLE' } });
+
+/** The close reason of a connection that stopped reading (at most 123 bytes). */
+export const SLOW_READER_CLOSE_REASON = JSON.stringify({ message: 'This client read too slowly: reconnect and resume with after.', extensions: { code: 'RATE_LIMITED' } });
+/** A client that does not read does not answer the close frame either: the socket is destroyed after this. */
+const SLOW_READER_TERMINATE_MS = 1_000;
 
 const closeReason = { missing: 'Unauthorized: send connectionParams { authorization: "Bearer <accessToken>" }', invalid: 'Forbidden: invalid or expired access token', expired: 'Unauthorized: the access token expired' };
 
@@ -114,7 +126,21 @@ export function createSessions(options: { verifyToken: TokenVerifier; limits?: P
         socket.close(4403, closeReason.invalid);
         return null;
       }
-      const session: Session = { viewer, authorization, subscriptions: new Set(), pending: 0, subscribes: { windowStartMs: Date.now(), count: 0 } };
+      const queued = {
+        bytes: 0,
+        add(bytes: number) {
+          queued.bytes += bytes;
+          if (queued.bytes <= limits.queuedBytesMax || socket.readyState !== socket.OPEN) return;
+          // The client is not reading what it asked for: closing frees what waits for it (graphql-ws
+          // ends every subscription of the socket, and their queues go); the client resumes with `after`.
+          socket.close(RATE_LIMITED_CLOSE_CODE, SLOW_READER_CLOSE_REASON);
+          setTimeout(() => socket.terminate(), SLOW_READER_TERMINATE_MS).unref();
+        },
+        remove(bytes: number) {
+          queued.bytes -= bytes;
+        },
+      };
+      const session: Session = { viewer, authorization, subscriptions: new Set(), pending: 0, subscribes: { windowStartMs: Date.now(), count: 0 }, queued };
       const expiresAt = tokenExpiresAtMs(authorization);
       if (expiresAt !== null) {
         session.expiry = setTimeout(() => {

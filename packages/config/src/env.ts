@@ -92,6 +92,8 @@ export const envSchemas = {
     SUBSCRIPTIONS_PER_CONNECTION_MAX: positiveInt(1_000).default(20),
     SUBSCRIPTIONS_PER_USER_MAX: positiveInt(100_000).default(100),
     SUBSCRIBES_PER_MINUTE_MAX: positiveInt(100_000).default(120),
+    /** Bytes of resolved events waiting for one WebSocket client that does not read; past it the socket is closed. */
+    SUBSCRIPTION_QUEUED_BYTES_MAX: positiveInt(1_073_741_824).default(16_777_216),
     SUPERGRAPH_SOURCE: z.enum(['introspect', 'static'], { message: 'must be introspect or static' }).optional(),
     SUPERGRAPH_POLL_INTERVAL_MS: positiveInt(3_600_000).default(10_000),
     SUBGRAPH_TIMEOUT_MS: positiveInt(120_000).default(10_000),
