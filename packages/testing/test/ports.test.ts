@@ -27,13 +27,20 @@ describe('freePort', () => {
   });
 
   it('skips a port someone listens on, and wraps around the range', async () => {
-    const busy = await listenOn(0);
-    const busyPort = (busy.address() as { port: number }).port;
+    // Two adjacent ports below the ephemeral range, the upper one made busy here. (A port from
+    // listen(0) is in the ephemeral range, where its neighbour may be any connection's local port:
+    // the chooser then found both busy and fell back to the kernel's choice, in a CI run.)
+    let low = 0;
+    let busy: Server | undefined;
+    for (let attempt = 0; attempt < 20 && !busy; attempt += 1) {
+      low = await freePort();
+      busy = await listenOn(low + 1).catch(() => undefined);
+    }
+    if (!busy) throw new Error('no two adjacent free ports below the ephemeral range');
     try {
-      const choose = portChooser({ low: busyPort - 1, high: busyPort, start: busyPort });
+      const choose = portChooser({ low, high: low + 1, start: low + 1 });
       // Start on the busy port: skipped; then the range wraps to its other port.
-      const first = await choose();
-      expect(first).toBe(busyPort - 1);
+      expect(await choose()).toBe(low);
     } finally {
       await close(busy);
     }
