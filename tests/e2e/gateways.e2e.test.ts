@@ -10,7 +10,7 @@ import { createOwnDatabase, type OwnDatabase } from '@paygraph/db/testing';
 import { gql, registerAndLogin } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
-import { subscribe, wsClient } from '../support/subscriptions';
+import { liveSubscriptionsAt, subscribe, wsClient } from '../support/subscriptions';
 
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const natsUrl = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -73,7 +73,8 @@ describe.each(Object.keys(setups))('two gateway processes over %s', (transport) 
     const client = wsClient(second.url, buyer.accessToken);
     const query = `subscription($after: String) { paymentStatusChanged(after: $after) { sequence status payment { id order { buyer { name } } } } }`;
     const live = subscribe(client, query);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Registered with the second gateway's hub before the payment (a cold process may take a while).
+    await expect.poll(() => liveSubscriptionsAt(second.url), { timeout: 10_000 }).toBe(1);
     const paid = await gql(first, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId: order.data!.createOrder.id, idempotencyKey: key() } }, buyer.accessToken);
     const paidAt = Date.now();
     expect(paid.data!.payOrder.status).toBe('SUCCEEDED');

@@ -11,9 +11,11 @@ import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { startTestPlatform, type Platform } from '@paygraph/platform';
 import { schema as paymentsSchema } from '../../subgraphs/payments/src/db/schema';
 import { TEST_SERVICE_SECRET } from '../support/constants';
-import { endOf, subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
+import { ownDatabaseWhenShared, type OwnDatabase } from '../support/own-database';
+import { endOf, liveSubscriptionsAt, subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
 
 let platform: Platform;
+let ownDatabase: OwnDatabase | undefined;
 let gatewayUrl: string;
 let payments: ServiceDatabase<typeof paymentsSchema>;
 let merchant: TestUser;
@@ -26,13 +28,16 @@ const CHANGES = `subscription($after: String, $paymentId: ID) {
 }`;
 
 beforeAll(async () => {
+  // A database of its own with DATABASE_URL: the retention test deletes the oldest events of the
+  // log, and another file's replay from after "0" would then be refused as older than retention.
+  ownDatabase = await ownDatabaseWhenShared('resilience');
   platform = await startTestPlatform({
-    env: { SERVICE_SECRET: TEST_SERVICE_SECRET, RATE_LIMITS: 'off' },
+    env: { ...ownDatabase.env, SERVICE_SECRET: TEST_SERVICE_SECRET, RATE_LIMITS: 'off' },
   });
   gatewayUrl = platform.gatewayUrl!;
   payments = await openServiceDatabase({
     service: 'payments',
-    target: resolveDatabaseTarget('payments', process.env, platform.config.dataDir),
+    target: resolveDatabaseTarget('payments', { ...process.env, ...ownDatabase.env }, platform.config.dataDir),
     schema: paymentsSchema,
     migrationsFolder: new URL('../../subgraphs/payments/drizzle', import.meta.url).pathname,
   });
@@ -46,6 +51,7 @@ afterEach(async () => {
 afterAll(async () => {
   await payments?.close();
   await platform?.stop();
+  await ownDatabase?.drop();
 });
 
 function watch(user: TestUser, variables: Record<string, unknown> = {}, client = wsClient(gatewayUrl, user.accessToken)): TestSubscription {
@@ -68,8 +74,9 @@ it('ends with SERVICE_UNAVAILABLE when an event cannot be resolved, and resuming
   // (resolved while risk is up) before risk stops. Subscribing after the payment would race the
   // relay: an AUTHORIZED event positioned just after the subscription started listening is
   // delivered live, with data.
+  const registered = await liveSubscriptionsAt(gatewayUrl);
   const live = watch(buyer);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await expect.poll(() => liveSubscriptionsAt(gatewayUrl), { timeout: 10_000 }).toBeGreaterThan(registered);
   const paymentId = await authorizedPayment(buyer);
   const before = await live.take(2, 10_000);
   expect(before.map((result) => result.data?.paymentStatusChanged.status)).toEqual(['PENDING', 'AUTHORIZED']);

@@ -3,10 +3,10 @@
 // selection; who may subscribe to what; resume with `after` after a disconnect, with no gap and
 // no duplicate; a subscription sent over HTTP is a clear 400.
 import { randomBytes } from 'node:crypto';
-import { afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import WebSocket from 'ws';
 import { gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
-import { firstWhere, subscribe, wsClient, wsUrl, type Received, type TestSubscription } from '../support/subscriptions';
+import { firstWhere, liveSubscriptionsAt, subscribe, wsClient, wsUrl, type Received, type TestSubscription } from '../support/subscriptions';
 import { forgedToken } from '../support/tokens';
 
 const gatewayUrl = inject('gatewayUrl');
@@ -30,8 +30,17 @@ beforeAll(async () => {
   merchant = await registerAndLogin(urls, 'MERCHANT', { name: 'Subscribed Shop' });
 });
 
+const liveSubscriptions = () => liveSubscriptionsAt(gatewayUrl);
+
+let baseline = 0;
+beforeEach(async () => {
+  baseline = await liveSubscriptions();
+});
+
 afterEach(async () => {
   for (const item of open.splice(0)) await item.dispose();
+  // Gone before the next test counts its own (e2e files run one at a time: these are this file's).
+  await expect.poll(liveSubscriptions, { timeout: 10_000 }).toBeLessThanOrEqual(baseline);
 });
 
 function client(user: TestUser | null, token = user?.accessToken ?? null) {
@@ -62,18 +71,22 @@ async function pay(buyer: TestUser, orderId: string, captureMethod = 'AUTOMATIC'
 const capture = (user: TestUser, id: string) => gql(gatewayUrl, `mutation($id: ID!) { capturePayment(id: $id) { id status } }`, { id }, user.accessToken);
 const cancel = (user: TestUser, orderId: string) => gql(gatewayUrl, `mutation($id: ID!) { cancelOrder(id: $id) { id status } }`, { id: orderId }, user.accessToken);
 
-/** Waits until the connection is acknowledged, so that nothing published afterwards is missed. */
-async function ready(subscription: TestSubscription) {
-  // A subscription is registered with the hub before the gateway answers anything else on the
-  // socket; a short pause covers the acknowledgement round trip.
-  await new Promise((resolve) => setTimeout(resolve, 300));
+/**
+ * Subscribes and waits until the gateway counts the subscription as live (registered with its
+ * hub), so that nothing published afterwards is missed. A fixed pause was not enough on a loaded
+ * machine: the socket's handshake, connection_init and subscribe may take longer.
+ */
+async function watchReady(user: TestUser, variables: Record<string, unknown> = {}): Promise<TestSubscription> {
+  const before = await liveSubscriptions();
+  const subscription = watch(user, variables);
+  await expect.poll(liveSubscriptions, { timeout: 10_000 }).toBeGreaterThan(before);
   return subscription;
 }
 
 describe('paymentStatusChanged', () => {
   it("delivers a buyer's payment events within a second, in order, with federated fields", async () => {
     const { buyer, orderId } = await buyerWithOrder('2500', 'Ada Subscriber');
-    const subscription = await ready(watch(buyer));
+    const subscription = await watchReady(buyer);
     const paid = await pay(buyer, orderId);
     const paidAt = Date.now();
     expect(paid.status).toBe('SUCCEEDED');
@@ -99,8 +112,8 @@ describe('paymentStatusChanged', () => {
     const { buyer, orderId } = await buyerWithOrder('4000');
     const authorized = await pay(buyer, orderId, 'MANUAL');
     expect(authorized.status).toBe('AUTHORIZED');
-    const byId = await ready(watch(buyer, { paymentId: authorized.id }));
-    const merchantView = await ready(watch(merchant));
+    const byId = await watchReady(buyer, { paymentId: authorized.id });
+    const merchantView = await watchReady(merchant);
     expect((await capture(merchant, authorized.id)).data!.capturePayment.status).toBe('SUCCEEDED');
     // Live from about now: the payment's AUTHORIZED may still arrive first; the capture's change follows.
     const captured = await firstWhere(byId, (result) => result.data?.paymentStatusChanged.status === 'SUCCEEDED');
@@ -117,10 +130,10 @@ describe('paymentStatusChanged', () => {
     const refused = watch(stranger, { paymentId: authorized.id });
     const error = (await refused.failure) as { extensions?: { code?: string } }[];
     expect(error[0]?.extensions?.code).toBe('NOT_FOUND');
-    const strangerAll = await ready(watch(stranger));
-    const adminOne = await ready(watch(admin, { paymentId: authorized.id }));
-    const adminAll = await ready(watch(admin));
-    const own = await ready(watch(buyer, { paymentId: authorized.id }));
+    const strangerAll = await watchReady(stranger);
+    const adminOne = await watchReady(admin, { paymentId: authorized.id });
+    const adminAll = await watchReady(admin);
+    const own = await watchReady(buyer, { paymentId: authorized.id });
     await cancel(buyer, orderId);
     const isCanceled = (result: Received) => result.data?.paymentStatusChanged.status === 'CANCELED';
     const canceled = await firstWhere(own, isCanceled);
@@ -128,7 +141,7 @@ describe('paymentStatusChanged', () => {
     expect((await firstWhere(adminOne, isCanceled)).data!.paymentStatusChanged.payment.id).toBe(authorized.id);
     // An admin sees every payment (other tests' too): this one's change is among them.
     await expect
-      .poll(() => adminAll.results.some((result) => result.data?.paymentStatusChanged.payment.id === authorized.id && result.data.paymentStatusChanged.status === 'CANCELED'))
+      .poll(() => adminAll.results.some((result) => result.data?.paymentStatusChanged.payment.id === authorized.id && result.data.paymentStatusChanged.status === 'CANCELED'), { timeout: 5_000 })
       .toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(strangerAll.results).toEqual([]);
@@ -136,7 +149,7 @@ describe('paymentStatusChanged', () => {
 
   it('resumes after a disconnect from the last sequence seen: the missed events in order, then live ones, no gap, no duplicate', async () => {
     const { buyer, orderId } = await buyerWithOrder('3000');
-    const first = await ready(watch(buyer));
+    const first = await watchReady(buyer);
     const authorized = await pay(buyer, orderId, 'MANUAL');
     const beforeDisconnect = (await first.take(2)).map((result) => result.data!.paymentStatusChanged);
     expect(beforeDisconnect.map((event) => event.status)).toEqual(['PENDING', 'AUTHORIZED']);
@@ -197,12 +210,9 @@ describe('subscription sessions', () => {
   });
 
   it('counts live subscriptions in /metrics', async () => {
-    const active = async () => {
-      const text = await (await fetch(gatewayUrl.replace(/\/graphql$/, '/metrics'))).text();
-      return Number(/^graphql_subscriptions_active (\d+)$/m.exec(text)?.[1] ?? NaN);
-    };
+    const active = liveSubscriptions;
     const before = await active();
-    const subscription = await ready(watch(merchant));
+    const subscription = await watchReady(merchant);
     expect(await active()).toBe(before + 1);
     await subscription.dispose();
     await expect.poll(active).toBe(before);

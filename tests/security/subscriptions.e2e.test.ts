@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
-import { endOf, subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
+import { endOf, liveSubscriptionsAt, subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
 
 const platformUrl = inject('gatewayUrl');
 const subgraphUrls = inject('subgraphUrls');
@@ -81,9 +81,11 @@ describe('bounded subscriptions', () => {
     // Another user has caps of their own.
     const other = await registerAndLogin(urls);
     expect(await staysOpen(watch(socketOf(other)))).toBe(true);
-    // Completing one frees a place.
+    // Completing one frees a place, once the gateway has ended it (on another socket: nothing
+    // orders the two, so wait until it no longer counts it).
+    const live = await liveSubscriptionsAt(gateway.url);
     await held[0]!.dispose();
-    await pause(200);
+    await expect.poll(() => liveSubscriptionsAt(gateway.url), { timeout: 10_000 }).toBe(live - 1);
     expect(await staysOpen(watch(second))).toBe(true);
   });
 

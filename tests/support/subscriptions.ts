@@ -110,3 +110,12 @@ export async function firstWhere(subscription: TestSubscription, predicate: (res
     if (found) return found;
   }
 }
+
+/**
+ * Subscriptions a gateway counts as live (registered with its event hub), from its `/metrics`: a
+ * test waits for it to rise before it publishes what a new subscription must see.
+ */
+export async function liveSubscriptionsAt(gatewayUrl: string): Promise<number> {
+  const text = await (await fetch(gatewayUrl.replace(/\/graphql$/, '/metrics'))).text();
+  return Number(/^graphql_subscriptions_active (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
