@@ -15,7 +15,8 @@ const recoveryHandle = createRecoveryHandle();
 const serverUrl = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 let database: OwnDatabase;
 const adminEmail = uniqueEmail('admin');
-const HOLD_EXPIRY_SECONDS = 2;
+// Long enough for an AUTOMATIC payment to reach the ledger before its hold lapses on a loaded machine.
+const HOLD_EXPIRY_SECONDS = 4;
 let platform: Platform;
 let gatewayUrl: string;
 let admin: TestUser;

@@ -73,11 +73,17 @@ describe('payOrder during an outage', () => {
     const { buyer, orderId } = await buyerWithOrder('2500');
     const idempotencyKey = key();
     const pay = () => gql(gatewayUrl, PAY, { input: { orderId, idempotencyKey } }, buyer.accessToken);
-    const started = Date.now();
-    const during = await withOutage(service, pay);
+    // The answer's time only, not the subgraph's stop and restart around it.
+    let answeredInMs = Infinity;
+    const during = await withOutage(service, async () => {
+      const started = Date.now();
+      const answer = await pay();
+      answeredInMs = Date.now() - started;
+      return answer;
+    });
     expect(errorCode(during)).toBe('SERVICE_UNAVAILABLE');
     expect(during.data?.payOrder ?? null).toBeNull();
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(answeredInMs).toBeLessThan(5_000);
 
     // Resumable, not failed: the payment waits at its step and no funds are held.
     const waiting = await orderView(orderId, buyer);

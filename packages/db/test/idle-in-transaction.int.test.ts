@@ -39,10 +39,13 @@ describe.skipIf(!serverUrl)('a transaction left idle by a frozen process (Postgr
     await database.query(`insert into wallets (id, balance) values ('hot', 100)`);
     let woke!: Promise<unknown>;
     let locking = 0;
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
     const frozen = database
       .transaction(async (sql) => {
         locking = Date.now(); // the server's idle clock starts after this
         await sql.query(`update wallets set balance = balance - 10 where id = 'hot'`);
+        holding();
         await sleep(FROZEN_MS); // the process stops answering with the row locked
         // Woken: its next statement must be refused, not run on the pool's reopened connection.
         woke = sql.query(`update wallets set balance = balance - 1 where id = 'hot'`).then(
@@ -56,7 +59,7 @@ describe.skipIf(!serverUrl)('a transaction left idle by a frozen process (Postgr
         (value) => ({ value, error: undefined as unknown }),
         (error: unknown) => ({ value: undefined, error }),
       );
-    await sleep(200); // the frozen transaction holds the row now
+    await Promise.race([held, frozen]); // the frozen transaction holds the row now (a fixed pause could end before it did)
     await database.query(`update wallets set balance = balance + 5 where id = 'hot'`);
     const through = Date.now() - locking;
     // Queued behind the lock until the server ended the idle session (not before: the lock was

@@ -446,9 +446,10 @@ describe('holds', () => {
 
   it('refuses to capture more than held, and expired holds are released by the sweep', async () => {
     const { source, wallet } = await fundedWallet('USD', 100n);
-    const { hold } = await store.authorize({ idempotencyKey: key(), debitAccountId: wallet.id, creditAccountId: source.id, amount: 60n, currency: 'USD', expiresAt: new Date(Date.now() + 300), description: null });
+    const { hold } = await store.authorize({ idempotencyKey: key(), debitAccountId: wallet.id, creditAccountId: source.id, amount: 60n, currency: 'USD', expiresAt: new Date(Date.now() + 2_000), description: null });
+    // (A lifetime of 2 s: on a loaded machine a shorter one ran out before this capture, which was then refused as expired.)
     expect(await codeOf(store.capture({ holdId: hold.id, amount: 61n, idempotencyKey: key() }))).toBe('BAD_USER_INPUT');
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
     expect(await codeOf(store.capture({ holdId: hold.id, amount: null, idempotencyKey: key() }))).toBe('INVALID_STATE');
     expect(await store.expireHolds(new Date())).toBeGreaterThanOrEqual(1);
     expect((await store.holdById(hold.id))!.status).toBe('EXPIRED');
@@ -511,9 +512,10 @@ describe('a hold captured in the transaction that places it (captureIdempotencyK
     expect((await reload([wallet.id])).get(wallet.id)!.postedDebits).toBe(0n);
     // Captured while its lifetime lasted: a repeat after expiry (recovery, days later) replays it.
     const keys = { authorize: key(), capture: key() };
-    const inTime = { ...lateHold, idempotencyKey: keys.authorize, captureIdempotencyKey: keys.capture, expiresAt: new Date(Date.now() + 150) };
+    // A lifetime of 2 s (150 ms could run out before the placing transaction reached its check on a loaded machine).
+    const inTime = { ...lateHold, idempotencyKey: keys.authorize, captureIdempotencyKey: keys.capture, expiresAt: new Date(Date.now() + 2_000) };
     const placed = await store.authorize(inTime);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
     expect(await store.authorize(inTime)).toMatchObject({ replayed: true, hold: { id: placed.hold.id, status: 'CAPTURED', capturedAmount: 100n } });
     expect((await reload([wallet.id])).get(wallet.id)!.postedDebits).toBe(100n);
   });
