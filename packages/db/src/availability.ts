@@ -53,25 +53,31 @@ function errorCode(error: unknown): string | undefined {
 export async function waitForDatabase<T>(
   what: string,
   attempt: () => Promise<T>,
-  options: { waitMs?: number; logger?: AvailabilityLogger } = {},
+  options: {
+    waitMs?: number;
+    logger?: AvailabilityLogger;
+    /** What the messages name as unavailable: `database` unless the attempt reaches something else (NATS). */
+    dependency?: string;
+  } = {},
 ): Promise<T> {
   const waitMs = options.waitMs ?? DATABASE_STARTUP_WAIT_MS_DEFAULT;
+  const dependency = options.dependency ?? 'database';
   const logger = options.logger ?? defaultLogger;
   const startedAt = Date.now();
   for (let attemptNumber = 1; ; attemptNumber += 1) {
     try {
       const result = await attempt();
-      if (attemptNumber > 1) logger.info({ what, attempts: attemptNumber, waitedMs: Date.now() - startedAt }, 'database reachable: start-up continues');
+      if (attemptNumber > 1) logger.info({ what, attempts: attemptNumber, waitedMs: Date.now() - startedAt }, `${dependency} reachable: start-up continues`);
       return result;
     } catch (error) {
       if (!isDatabaseUnavailable(error)) throw error;
       const delayMs = startupRetryDelayMs(attemptNumber);
       const waitedMs = Date.now() - startedAt;
       if (waitedMs + delayMs > waitMs) {
-        logger.warn({ what, attempts: attemptNumber, waitedMs, code: errorCode(error) }, 'database still unavailable: giving up start-up');
+        logger.warn({ what, attempts: attemptNumber, waitedMs, code: errorCode(error) }, `${dependency} still unavailable: giving up start-up`);
         throw error;
       }
-      logger.warn({ what, attempt: attemptNumber, retryInMs: delayMs, code: errorCode(error) }, 'database unavailable at start-up: retrying');
+      logger.warn({ what, attempt: attemptNumber, retryInMs: delayMs, code: errorCode(error) }, `${dependency} unavailable at start-up: retrying`);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }

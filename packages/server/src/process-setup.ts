@@ -53,6 +53,8 @@ export function openEventTransport(options: {
 }): Promise<EventTransport> {
   return waitForDatabase('event transport', () => createEventTransport({ env: options.env, logger: options.logger.child({ component: 'events' }) }), {
     waitMs: options.config.DATABASE_STARTUP_WAIT_SECONDS * 1000,
+    // NATS or the database, whichever carries the events: a NATS server down is not a database down.
+    dependency: 'event transport',
     ...(options.waitLogger ? { logger: options.waitLogger } : {}),
   });
 }
