@@ -185,3 +185,29 @@ describe('operation limits on subscription documents', () => {
     expect(refused?.[0]?.message).toMatch(/OPERATION_ALIASES_MAX/);
   });
 });
+
+describe('a client that does not read what it subscribed to', () => {
+  // SUBSCRIPTION_QUEUED_BYTES_MAX of 1 byte: the first resolved event that waits passes it. What it
+  // proves is the path from the setting to a real socket's close (the counting itself, a reading
+  // client never closed at a real limit, and bytes given back: gateway/test/slow-reader.test.ts).
+  let tight: SpawnedGateway;
+
+  beforeAll(async () => {
+    tight = await spawnGateway(subgraphUrls, { SUBSCRIPTION_QUEUED_BYTES_MAX: '1', SUPERGRAPH_POLL_INTERVAL_MS: '3600000' });
+  });
+
+  afterAll(async () => {
+    await tight?.stop();
+  });
+
+  it('is closed with 4429 and a RATE_LIMITED reason once the events waiting for it pass SUBSCRIPTION_QUEUED_BYTES_MAX', async () => {
+    const { buyer } = await buyerWithPayment();
+    let closed: { code: number; reason: string } | undefined;
+    const client = wsClient(tight.url, buyer.accessToken, (event) => (closed = event));
+    open.push({ dispose: () => client.dispose() as Promise<void> });
+    watch(client, `subscription { paymentStatusChanged(after: "0") { sequence status } }`);
+    await expect.poll(() => closed?.code, { timeout: 10_000 }).toBe(4429);
+    expect(JSON.parse(closed!.reason)).toMatchObject({ message: expect.stringMatching(/resume with after/), extensions: { code: 'RATE_LIMITED' } });
+    await expect.poll(() => liveSubscriptionsAt(tight.url), { timeout: 5_000 }).toBe(0);
+  });
+});
