@@ -105,6 +105,22 @@ describe('creditWallet and debitWallet', () => {
     expect(errorCode(await debit(user, '1', key(), 'EUR'))).toBe('INSUFFICIENT_FUNDS');
   });
 
+  it('leaves the key of a refused withdrawal unused: the same request succeeds once funded, then replays', async () => {
+    const user = await registerAndLogin(urls);
+    await credit(user, '100');
+    const idempotencyKey = key();
+    expect(errorCode(await debit(user, '150', idempotencyKey))).toBe('INSUFFICIENT_FUNDS');
+    expect(errorCode(await debit(user, '150', idempotencyKey))).toBe('INSUFFICIENT_FUNDS');
+    expect((await gql(gatewayUrl, WALLET, { currency: 'USD' }, user.accessToken)).data!.wallet.balance).toEqual(money('100'));
+    await credit(user, '100');
+    const paid = await debit(user, '150', idempotencyKey);
+    expect(paid.errors).toBeUndefined();
+    expect(paid.data!.debitWallet.balance).toEqual(money('50'));
+    const replay = await debit(user, '150', idempotencyKey);
+    expect(replay.data!.debitWallet.balance).toEqual(money('50'));
+    expect(errorCode(await debit(user, '10', idempotencyKey))).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
   it('needs a login and keeps wallets private', async () => {
     const user = await registerAndLogin(urls);
     await credit(user, '100');

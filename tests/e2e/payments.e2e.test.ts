@@ -237,11 +237,17 @@ describe('refundPayment', () => {
     const buyer = await fundedBuyer('10000');
     const payment = (await pay(buyer, await order(buyer, '3000', shop))).data!.payOrder;
     await gql(gatewayUrl, `mutation($input: DebitWalletInput!) { debitWallet(input: $input) { id } }`, { input: { amount: usd('2900'), idempotencyKey: key() } }, shop.accessToken);
-    const refused = await gql(gatewayUrl, REFUND, { input: { paymentId: payment.id, idempotencyKey: key(), amount: usd('500') } }, shop.accessToken);
+    const refusedKey = key();
+    const refused = await gql(gatewayUrl, REFUND, { input: { paymentId: payment.id, idempotencyKey: refusedKey, amount: usd('500') } }, shop.accessToken);
     expect(errorCode(refused)).toBe('INSUFFICIENT_FUNDS');
     const view = await gql(gatewayUrl, PAYMENT, { id: payment.id }, shop.accessToken);
     expect(view.data!.payment).toMatchObject({ amountRefunded: { amount: '0' }, refunds: [], order: { status: 'PAID' } });
     expect((await gql(gatewayUrl, REFUND, { input: { paymentId: payment.id, idempotencyKey: key(), amount: usd('100') } }, shop.accessToken)).data!.refundPayment.status).toBe('SUCCEEDED');
+    // The refusal left its key unused (README): once the merchant has the funds, the same request goes through.
+    await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: usd('500'), idempotencyKey: key() } }, shop.accessToken);
+    const retried = await gql(gatewayUrl, REFUND, { input: { paymentId: payment.id, idempotencyKey: refusedKey, amount: usd('500') } }, shop.accessToken);
+    expect(retried.errors).toBeUndefined();
+    expect(retried.data!.refundPayment).toMatchObject({ status: 'SUCCEEDED', payment: { amountRefunded: { amount: '600' } } });
   });
 });
 
