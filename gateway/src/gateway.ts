@@ -112,7 +112,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => protection.schemaLoaded(coreSupergraphSdl)); // edge protection: authorization rules
 
-  const base = baseApolloOptions<GatewayContext>(logger);
+  const base = baseApolloOptions<GatewayContext>(logger, production);
   const apollo = new ApolloServer<GatewayContext>({
     gateway: edge.wrapGateway(gateway),
     ...base,

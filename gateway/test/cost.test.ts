@@ -52,6 +52,13 @@ describe('estimated cost', () => {
     expect(cost(`{ payments(first: 3) { edges { node { id } } } }`)).toBe(1 + 3 * 2);
   });
 
+  it("reads first from a variable's default when the request leaves the variable out", () => {
+    expect(cost(`query($n: Int = 100) { payments(first: $n) { edges { node { id } } } }`)).toBe(1 + 100 * 2);
+    expect(cost(`query($n: Int = 100) { payments(first: $n) { edges { node { id } } } }`, { n: 3 })).toBe(1 + 3 * 2);
+    // An explicit null is null (the connection's own default), as graphql-js executes it: assumedSize.
+    expect(cost(`query($n: Int = 100) { payments(first: $n) { edges { node { id } } } }`, { n: null })).toBe(1 + 20 * 2);
+  });
+
   it('adds 10 for a mutation and applies @cost weights', () => {
     expect(cost(`mutation { cancelOrder(id: "o") { id } }`)).toBe(10 + 1);
     expect(cost(`{ verifyLedger { ok } }`)).toBe(1000);

@@ -107,6 +107,11 @@ describe('operation limits at the gateway', () => {
     expect(errorCode(refused)).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
     expect(refused.errors![0]!.message).toMatch(/estimated cost \d+ exceeds OPERATION_COST_MAX \(5000\)/);
     expect(await subgraphFetches(edge.url)).toBe(before);
+    // The same list sized by a variable's default (first: 100) is estimated as sent with that value.
+    const byDefault = `query($n: Int = 100) { payments(first: $n) { edges { node { order { payments { id refunds { id } } } refunds { id payment { id } } } } } }`;
+    expect(errorCode(await gql(edge.url, byDefault, {}, buyer.accessToken))).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
+    expect(errorCode(await gql(edge.url, byDefault, { n: 100 }, buyer.accessToken))).toBe('COST_ESTIMATED_TOO_EXPENSIVE');
+    expect(await subgraphFetches(edge.url)).toBe(before);
     // Two levels of the same shape are an ordinary query and run.
     const ordinary = await gql(edge.url, `query($id: ID!) { order(id: $id) { payments { order { id payments { id } } } } }`, { id: orderId }, buyer.accessToken);
     expect(ordinary.errors).toBeUndefined();
@@ -201,6 +206,20 @@ describe('input hygiene', () => {
     });
   }
 
+  it("refuses a control character in a variable's default value, before any subgraph call, and creates nothing", async () => {
+    const before = await subgraphFetches(edge.url);
+    const inId = await gql(edge.url, `query($id: ID! = "pay_\u0000") { payment(id: $id) { id } }`, {}, buyer.accessToken);
+    expect(inId.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
+    const inDescription = await gql(
+      edge.url,
+      `mutation($d: String = "a\u001bb") { createOrder(input: { merchantId: "usr_x", amount: { amount: "1", currency: "USD" }, description: $d }) { id } }`,
+      {},
+      buyer.accessToken,
+    );
+    expect(inDescription.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.description' });
+    expect(await subgraphFetches(edge.url)).toBe(before);
+  });
+
   it('refuses a NUL byte in a literal and in a subgraph reached directly', async () => {
     expect((await gql(edge.url, `{ payment(id: "pay_\\u0000") { id } }`, {}, buyer.accessToken)).errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
     expect((await gql(subgraphUrls.payments!, `query($id: ID!) { payment(id: $id) { id } }`, { id: nul }, buyer.accessToken)).errors![0]!.extensions).toEqual({
@@ -240,6 +259,13 @@ describe('production schema policy', () => {
     const typo = await gql(production.url, `{ me { emial } }`, {}, buyer.accessToken);
     expect(typo.errors![0]!.message).not.toMatch(/Did you mean/);
     expect((await gql(edge.url, `{ me { emial } }`, {}, buyer.accessToken)).errors![0]!.message).toMatch(/Did you mean "email"/);
+    // A variable's coercion error too (Apollo's setting cleans validation errors only).
+    const login = `mutation($i: LoginInput!) { login(input: $i) { accessToken } }`;
+    const misspelt = { i: { emial: 'x', password: 'y', email: 'a@example.test' } };
+    const coerced = await gql(production.url, login, misspelt);
+    expect(errorCode(coerced)).toBe('BAD_USER_INPUT');
+    expect(coerced.errors![0]!.message).toMatch(/Field "emial" is not defined by type "LoginInput"\.$/);
+    expect((await gql(edge.url, login, misspelt)).errors![0]!.message).toMatch(/Did you mean "email"\?/);
     expect(errorCode(await gql(production.url, `{ __schema { types { name } } }`))).toBe('GRAPHQL_VALIDATION_FAILED');
     const ide = await fetch(production.url, { headers: { accept: 'text/html' } });
     expect(ide.headers.get('content-type') ?? '').not.toContain('text/html');

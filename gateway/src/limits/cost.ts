@@ -133,6 +133,20 @@ function fieldDefinition(parent: GraphQLNamedType, name: string): GraphQLField<u
   return isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
 }
 
+/**
+ * The request's variables with each left-out variable's integer default from the document
+ * (`query($n: Int = 100)`): graphql-js executes with that default, so the estimate must read it too.
+ */
+function withIntegerDefaults(operation: OperationDefinitionNode, variables: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  let merged = variables;
+  for (const definition of operation.variableDefinitions ?? []) {
+    const name = definition.variable.name.value;
+    if (definition.defaultValue?.kind !== Kind.INT || variables?.[name] !== undefined) continue;
+    merged = { ...merged, [name]: Number(definition.defaultValue.value) };
+  }
+  return merged;
+}
+
 function argumentNumber(node: FieldNode, name: string, variables: Record<string, unknown> | undefined): number | undefined {
   const value = node.arguments?.find((argument) => argument.name.value === name)?.value;
   if (!value) return undefined;
@@ -158,6 +172,7 @@ export function estimateCost(document: DocumentNode, operation: OperationDefinit
   const fragments = fragmentsOf(document);
   const root = context.schema.getRootType(operation.operation);
   if (!root) return 0;
+  const variables = withIntegerDefaults(operation, context.variables);
 
   const scoreSelectionSet = (selectionSet: SelectionSetNode, parent: GraphQLNamedType, sizedFields: Map<string, number>): number => {
     let total = 0;
@@ -167,7 +182,7 @@ export function estimateCost(document: DocumentNode, operation: OperationDefinit
       const key = `${owner.name}.${definition.name}`;
       const listSize = context.directives.listSizes.get(key);
       const slicing = listSize?.slicingArguments
-        ?.map((name) => argumentNumber(node, name, context.variables))
+        ?.map((name) => argumentNumber(node, name, variables))
         .filter((value): value is number => value !== undefined);
       const expectedSize = slicing && slicing.length > 0 ? Math.max(...slicing) : listSize?.assumedSize;
       const childSizes = new Map<string, number>();

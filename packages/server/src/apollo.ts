@@ -48,6 +48,19 @@ export function formatServerError(formatted: GraphQLFormattedError, error: unkno
   );
 }
 
+/** graphql-js's suggestion of a schema name ("Did you mean \"email\"?", one or several names). */
+const SUGGESTION = / ?Did you mean [^?]*\?/g;
+
+/**
+ * A message without graphql-js's suggestions of schema names. Apollo Server's
+ * `hideSchemaDetailsFromClientErrors` takes them out of validation errors only; a variable's
+ * coercion error ("Field \"emial\" is not defined by type \"LoginInput\". Did you mean \"email\"?")
+ * keeps them, so production servers pass every message through this too.
+ */
+export function withoutSuggestions(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  return formatted.message.includes('Did you mean') ? { ...formatted, message: formatted.message.replace(SUGGESTION, '') } : formatted;
+}
+
 /**
  * Logs every error that will be masked (with the request id, so the log explains the generic
  * message), stamps masked errors and the response with the request id.
@@ -100,7 +113,7 @@ export function apolloSafetyPlugin<TContext extends SafetyContext>(fallbackLogge
 }
 
 /** Options every Apollo Server of the platform starts from, in every mode. */
-export function baseApolloOptions<TContext extends SafetyContext>(logger: Logger): Pick<
+export function baseApolloOptions<TContext extends SafetyContext>(logger: Logger, production = process.env.NODE_ENV === 'production'): Pick<
   ApolloServerOptions<TContext>,
   'includeStacktraceInErrorResponses' | 'formatError' | 'plugins' | 'logger' | 'stringifyResult' | 'stopOnTerminationSignals'
 > {
@@ -109,7 +122,8 @@ export function baseApolloOptions<TContext extends SafetyContext>(logger: Logger
     // The process owns shutdown (stop HTTP, then Apollo, then databases); Apollo's own signal
     // handler would race it and leave the process hanging.
     stopOnTerminationSignals: false,
-    formatError: formatServerError,
+    // In production no message names a schema element the client did not write (README).
+    formatError: production ? (formatted, error) => withoutSuggestions(formatServerError(formatted, error)) : formatServerError,
     // No HTTP caching of GraphQL responses here, no traces: both cost CPU on every request.
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginInlineTraceDisabled(), ApolloServerPluginCacheControlDisabled(), apolloSafetyPlugin<TContext>(logger)],
     logger: {

@@ -230,6 +230,11 @@ export function checkInputs(
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
   }
+  // A variable the request leaves out takes its default from the document: that literal is input too.
+  const defaults = new Map<string, ValueNode>();
+  for (const definition of operation.variableDefinitions ?? []) {
+    if (definition.defaultValue) defaults.set(definition.variable.name.value, definition.defaultValue);
+  }
   let visited = 0;
   let problem: GraphQLError | null = null;
 
@@ -258,7 +263,11 @@ export function checkInputs(
 
   const checkLiteral = (node: ValueNode, type: GraphQLInputType, path: string, fieldName: string): void => {
     if (problem || visited++ > INPUT_VALUES_VISITED_MAX) return;
-    if (node.kind === Kind.VARIABLE) return checkRuntime(variables?.[node.name.value], type, path, fieldName);
+    if (node.kind === Kind.VARIABLE) {
+      const name = node.name.value;
+      const fallback = variables?.[name] === undefined ? defaults.get(name) : undefined;
+      return fallback ? checkLiteral(fallback, type, path, fieldName) : checkRuntime(variables?.[name], type, path, fieldName);
+    }
     const nullable = getNullableType(type);
     if (node.kind === Kind.LIST) {
       const itemType = isListType(nullable) ? nullable.ofType : type;

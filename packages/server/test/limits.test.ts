@@ -131,6 +131,18 @@ describe('input hygiene', () => {
     expect(check(`mutation { refund(input: { paymentId: "p", idempotencyKey: "k", tags: ["ok", "b\\u001b"] }) }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'input.tags.1' });
   });
 
+  it("checks a variable's default value when the request leaves the variable out, and the sent value when it does not", () => {
+    expect(check(`query($id: ID! = "pay_\u0000") { payment(id: $id) }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
+    expect(check(`query($id: ID! = "pay_\u0000") { payment(id: $id) }`, {})).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
+    expect(check(`mutation($i: RefundInput! = { paymentId: "p", idempotencyKey: "k", reason: "x\u0008y" }) { refund(input: $i) }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'input.reason' });
+    expect(check(`mutation($r: String = "a\u001bb") { refund(input: { paymentId: "p", idempotencyKey: "k", reason: $r }) }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'input.reason' });
+    expect(check(`query($s: DateTime = "2026-02-31T00:00:00Z") { entries(start: $s) }`)).toEqual({ code: 'BAD_USER_INPUT', field: 'start' });
+    // A value sent in the request replaces the default (graphql-js coerces the sent one), so only it is checked.
+    expect(check(`query($id: ID! = "pay_\u0000") { payment(id: $id) }`, { id: 'pay_1' })).toBeNull();
+    expect(check(`query($id: ID = "pay_\u0000") { payment(id: $id) }`, { id: null })).toBeNull();
+    expect(check(`query($id: ID! = "pay_1") { payment(id: $id) }`)).toBeNull();
+  });
+
   it('refuses half of a UTF-16 surrogate pair with the field, in free text too; a whole pair (an emoji) passes', () => {
     expect(check(`query($id: ID!) { payment(id: $id) }`, { id: 'k\ud800x' })).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
     expect(check(`query($id: ID!) { payment(id: $id) }`, { id: '\udc00' })).toEqual({ code: 'BAD_USER_INPUT', field: 'id' });
