@@ -12,10 +12,10 @@
  * what the callee cannot accept, an internal error (ServiceContractError, masked for clients).
  * SERVICE_UNAVAILABLE passes through unchanged (isUnavailable).
  */
-import { apiError, ErrorCode, invalidState } from '@paygraph/errors';
+import { apiError, ErrorCode, invalidState, OUT_OF_RANGE_MESSAGE } from '@paygraph/errors';
 import { KEYS_PER_LOOKUP_MAX } from '@paygraph/ledger/limits';
 import { ledgerKeys, lookupCache, type LookupCache } from '@paygraph/server';
-import { createPort, ServiceCallError, translations, type Port, type ServiceClient } from '@paygraph/service-client';
+import { createPort, ServiceCallError, ServiceContractError, translations, type Port, type Refusal, type ServiceClient } from '@paygraph/service-client';
 import { AuthorizeAndCaptureHoldDocument, AuthorizeHoldDocument, CaptureHoldDocument, LedgerMovementsDocument, RefundTransferDocument, VoidHoldDocument, type LedgerMovementsQuery } from './generated/ledger-operations';
 import { AssessRiskDocument, type AssessRiskMutation } from './generated/risk-operations';
 import { UserRoleDocument } from './generated/users-operations';
@@ -94,6 +94,19 @@ export function walletAccount(services: Services, userId: string, currency: stri
 
 const buyerUnfunded = translations.error(ErrorCode.INSUFFICIENT_FUNDS, "The buyer's wallet does not have enough available funds.");
 const merchantUnfunded = translations.error(ErrorCode.INSUFFICIENT_FUNDS, 'The merchant no longer has the funds to refund this amount.');
+/**
+ * A total the movement would make is past what the ledger can record (an account's credits or
+ * debits near PostgreSQL's bigint of minor units): BAD_USER_INPUT with the ledger's message, which
+ * the steps read as the outcome AMOUNT_TOO_LARGE. Any other invalid input is a broken contract.
+ */
+const outOfRange = (refusal: Refusal) => (refusal.message === OUT_OF_RANGE_MESSAGE ? apiError(ErrorCode.BAD_USER_INPUT, OUT_OF_RANGE_MESSAGE) : new ServiceContractError(refusal, 'a ledger operation'));
+
+/** True when a ledger movement was refused because a total it would make cannot be recorded (outOfRange). */
+export const isOutOfRange = (error: unknown): boolean => {
+  const record = error as { extensions?: { code?: unknown }; message?: unknown } | null;
+  return record?.extensions?.code === ErrorCode.BAD_USER_INPUT && record.message === OUT_OF_RANGE_MESSAGE;
+};
+
 /** The hold was captured, voided or expired: the step settles on the ledger's facts (flow.ts). */
 const holdSettled = () => invalidState("The payment's hold is no longer pending.");
 /** The capture key was used with another amount: also settled on the facts. */
@@ -111,7 +124,7 @@ const holdInput = (input: HoldInput) => ({
 });
 
 export async function authorizeHold(services: Services, input: HoldInput) {
-  const { authorizeHold: hold } = await port(services, 'ledger').call(AuthorizeHoldDocument, { input: holdInput(input) }, { translate: { INSUFFICIENT_FUNDS: buyerUnfunded } });
+  const { authorizeHold: hold } = await port(services, 'ledger').call(AuthorizeHoldDocument, { input: holdInput(input) }, { translate: { INSUFFICIENT_FUNDS: buyerUnfunded, BAD_USER_INPUT: outOfRange } });
   return { id: hold.id, expiresAt: new Date(hold.expiresAt) };
 }
 
@@ -126,7 +139,7 @@ export async function authorizeAndCaptureHold(services: Services, input: HoldInp
   const { authorizeHold: hold } = await port(services, 'ledger').call(
     AuthorizeAndCaptureHoldDocument,
     { input: { ...holdInput(input), captureIdempotencyKey: ledgerKeys.capture(input.paymentId) } },
-    { translate: { INSUFFICIENT_FUNDS: buyerUnfunded, INVALID_STATE: holdSettled, IDEMPOTENCY_KEY_REUSED: captureKeyUsed } },
+    { translate: { INSUFFICIENT_FUNDS: buyerUnfunded, INVALID_STATE: holdSettled, IDEMPOTENCY_KEY_REUSED: captureKeyUsed, BAD_USER_INPUT: outOfRange } },
   );
   if (!hold.capturedAmount) throw new Error(`The ledger answered an automatic capture of payment ${input.paymentId} without a captured amount`);
   return { id: hold.id, expiresAt: new Date(hold.expiresAt), captured: BigInt(hold.capturedAmount.amount) };
@@ -137,7 +150,7 @@ export async function captureHold(services: Services, input: { paymentId: string
   const { captureHold: hold } = await port(services, 'ledger').call(
     CaptureHoldDocument,
     { input: { holdId: input.holdId, idempotencyKey: ledgerKeys.capture(input.paymentId), amount: input.amount.toString() } },
-    { translate: { INVALID_STATE: holdSettled, IDEMPOTENCY_KEY_REUSED: captureKeyUsed } },
+    { translate: { INVALID_STATE: holdSettled, IDEMPOTENCY_KEY_REUSED: captureKeyUsed, BAD_USER_INPUT: outOfRange } },
   );
   if (!hold.capturedAmount) throw new Error(`The ledger answered a capture of payment ${input.paymentId} without a captured amount`);
   return BigInt(hold.capturedAmount.amount);
@@ -160,7 +173,7 @@ export async function refundTransfer(services: Services, input: { refundId: stri
         description: `Refund ${input.refundId}`,
       },
     },
-    { translate: { INSUFFICIENT_FUNDS: merchantUnfunded } },
+    { translate: { INSUFFICIENT_FUNDS: merchantUnfunded, BAD_USER_INPUT: outOfRange } },
   );
 }
 

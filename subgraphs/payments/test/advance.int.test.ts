@@ -6,7 +6,7 @@
 // answer or refuse (refusalError).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openServiceDatabase, type ServiceDatabase } from '@paygraph/db';
-import { serviceUnavailable } from '@paygraph/errors';
+import { OUT_OF_RANGE_MESSAGE, serviceUnavailable } from '@paygraph/errors';
 import { createLogger } from '@paygraph/logging';
 import { refusalError, type ServiceClient } from '@paygraph/service-client';
 import { ledgerKeys } from '@paygraph/server';
@@ -31,7 +31,7 @@ afterAll(async () => {
 });
 
 /** What a callee answers to one operation: data, a refusal with its code, or no answer at all. */
-type Answer = { data: unknown } | { refuse: 'INSUFFICIENT_FUNDS' | 'INVALID_STATE' | 'BAD_USER_INPUT' } | 'unavailable';
+type Answer = { data: unknown } | { refuse: 'INSUFFICIENT_FUNDS' | 'INVALID_STATE' | 'BAD_USER_INPUT'; message?: string } | 'unavailable';
 
 /** A service client answering each operation (by name) as told, and every other call as unavailable. */
 function clientAnswering(answers: Record<string, Answer>): ServiceClient {
@@ -40,7 +40,7 @@ function clientAnswering(answers: Record<string, Answer>): ServiceClient {
       const operation = /^\s*(?:query|mutation)\s+(\w+)/.exec(query)?.[1] ?? '';
       const answer = answers[operation] ?? 'unavailable';
       if (answer === 'unavailable') throw serviceUnavailable();
-      if ('refuse' in answer) throw refusalError({ service: target, code: answer.refuse, message: `${operation} refused`, field: null, details: {} });
+      if ('refuse' in answer) throw refusalError({ service: target, code: answer.refuse, message: answer.message ?? `${operation} refused`, field: null, details: {} });
       return answer.data as TData;
     },
   };
@@ -56,10 +56,13 @@ const capturedInLedger = (paymentId: string) => ({
   data: { ledgerTransactionsByKeys: [{ idempotencyKey: ledgerKeys.capture(paymentId), entries: [{ accountId: 'acc_1', direction: 'CREDIT', amount: { amount: amount.toString() } }] }] },
 });
 const noCapture = { data: { ledgerTransactionsByKeys: [] } };
+/** The ledger's refusal of a movement whose totals it cannot record (a wallet's credits near bigint's maximum). */
+const outOfRange: Answer = { refuse: 'BAD_USER_INPUT', message: OUT_OF_RANGE_MESSAGE };
 const risk = (decision: string): Answer => ({ data: { assessRisk: { id: 'rsk_1', decision } } });
 
 /** Each outcome of the table: where the payment starts (beyond its step) and how the callees answer. */
-const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['next'], { start?: PaymentChanges; answers: (paymentId: string) => Record<string, Answer> }> } = {
+type Scenario = { start?: PaymentChanges; answers: (paymentId: string) => Record<string, Answer>; /** What advance answers, when not null or SERVICE_UNAVAILABLE. */ answer?: string };
+const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['next'], Scenario> } = {
   CREATED: {
     APPROVE: { answers: () => ({ AssessRisk: risk('APPROVE') }) },
     REVIEW: { answers: () => ({ AssessRisk: risk('REVIEW') }) },
@@ -72,6 +75,7 @@ const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['n
     'held-authorized': { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeHold: held }) },
     'held-for-review': { start: { riskDecision: 'REVIEW' }, answers: () => ({ ...accounts, AuthorizeHold: held }) },
     INSUFFICIENT_FUNDS: { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeAndCaptureHold: { refuse: 'INSUFFICIENT_FUNDS' } }) },
+    AMOUNT_TOO_LARGE: { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeAndCaptureHold: outOfRange }) },
     unavailable: { start: { riskDecision: 'APPROVE' }, answers: () => ({}) },
   },
   HOLD_PLACED: {
@@ -82,6 +86,8 @@ const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['n
   CAPTURE_REQUESTED: {
     captured: { start: { status: 'AUTHORIZED', holdId: 'hld_1', captureRequestedAmount: amount }, answers: () => ({ CaptureHold: captured }) },
     refused: { start: { status: 'AUTHORIZED', holdId: 'hld_1', captureRequestedAmount: amount }, answers: () => ({ CaptureHold: { refuse: 'INVALID_STATE' }, LedgerMovements: noCapture }) },
+    // The claim is given back (AUTHORIZED at HOLD_PLACED, no amount requested) and the caller told why.
+    'too-large': { start: { status: 'AUTHORIZED', holdId: 'hld_1', captureRequestedAmount: amount }, answers: () => ({ CaptureHold: outOfRange }), answer: 'BAD_USER_INPUT' },
     unavailable: { start: { status: 'AUTHORIZED', holdId: 'hld_1', captureRequestedAmount: amount }, answers: () => ({}) },
   },
   CANCEL_REQUESTED: {
@@ -109,7 +115,7 @@ describe('advance runs PAYMENT_STEPS', () => {
 
   const cases = callingSteps.flatMap((step) => Object.keys(stepRow(step).next).map((outcome) => [step, outcome] as const));
   it.each(cases)('records %s -> %s at the outcome’s target', async (step, outcome) => {
-    const scenario = (scenarios[step] as Record<string, { start?: PaymentChanges; answers: (paymentId: string) => Record<string, Answer> }>)[outcome]!;
+    const scenario = (scenarios[step] as Record<string, Scenario>)[outcome]!;
     const target = stepRow(step).next[outcome]!;
     const payment = await paymentAt(step, scenario.start ?? {}, outcome === 'held-authorized' ? 'MANUAL' : 'AUTOMATIC');
     const deps: FlowDeps = {
@@ -128,7 +134,8 @@ describe('advance runs PAYMENT_STEPS', () => {
     expect(after).toMatchObject({ step: target.step, status: target.status ?? payment.status, failureCode: target.failureCode ?? null });
     expect(order?.status).toBe(target.order ?? 'PENDING');
     const waitsThere = stepRow(target.step).call === null || !stepRow(target.step).runsWhile.includes(after!.status);
-    expect(answered).toBe(waitsThere && !target.stalled ? null : 'SERVICE_UNAVAILABLE');
+    expect(answered).toBe(scenario.answer ?? (waitsThere && !target.stalled ? null : 'SERVICE_UNAVAILABLE'));
+    if (outcome === 'too-large') expect(after!.captureRequestedAmount).toBeNull();
     if (target.stalled) expect(after!.stalledAt !== null).toBe(payment.status === 'PENDING');
   });
 });

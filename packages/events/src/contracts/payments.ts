@@ -17,6 +17,8 @@ export const FAILURE_CODES = {
   RISK_DECLINED: 'RISK_DECLINED',
   RISK_UNAVAILABLE: 'RISK_UNAVAILABLE',
   INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
+  /** A total the payment would make (a wallet's credits or debits) is past what the ledger can record. */
+  AMOUNT_TOO_LARGE: 'AMOUNT_TOO_LARGE',
 } as const;
 export type FailureCode = (typeof FAILURE_CODES)[keyof typeof FAILURE_CODES];
 

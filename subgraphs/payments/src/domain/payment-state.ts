@@ -136,6 +136,8 @@ export const PAYMENT_STEPS = {
       'held-authorized': { step: 'HOLD_PLACED', status: 'AUTHORIZED' },
       'held-for-review': { step: 'HOLD_PLACED', status: 'REQUIRES_REVIEW' },
       INSUFFICIENT_FUNDS: { step: 'DONE', status: 'FAILED', failureCode: 'INSUFFICIENT_FUNDS' },
+      // A total the hold or its capture would make is past what the ledger can record: nothing moved.
+      AMOUNT_TOO_LARGE: { step: 'DONE', status: 'FAILED', failureCode: 'AMOUNT_TOO_LARGE' },
       unavailable: { step: 'RISK_ASSESSED', stalled: true },
     },
     claims: {},
@@ -173,6 +175,9 @@ export const PAYMENT_STEPS = {
       captured: { step: 'CAPTURED', status: 'SUCCEEDED', order: 'PAID' },
       // The ledger refuses and holds no capture under the key: the hold expired or was released.
       refused: { step: 'CANCEL_REQUESTED' },
+      // The merchant's total could not record the capture: nothing moved, the claim is given back
+      // (the payment waits authorized again; a smaller capture, a cancel or the expiry may follow).
+      'too-large': { step: 'HOLD_PLACED' },
       unavailable: { step: 'CAPTURE_REQUESTED', stalled: true },
     },
     claims: {},

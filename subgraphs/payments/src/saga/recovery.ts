@@ -69,8 +69,8 @@ export async function recover(deps: FlowDeps, untouchedSince: Date): Promise<{ p
       await completeRefund(deps, refund, await reload(deps, refund.paymentId));
       touched.refunds += 1;
     } catch (error) {
-      // A transfer the merchant can no longer fund settles the refund too: it was dropped.
-      if (codeOf(error) === ErrorCode.INSUFFICIENT_FUNDS) touched.refunds += 1;
+      // A transfer the merchant can no longer fund, or whose totals cannot be recorded, settles the refund too: it was dropped.
+      if (codeOf(error) === ErrorCode.INSUFFICIENT_FUNDS || services.isOutOfRange(error)) touched.refunds += 1;
       else deps.logger.error({ err: error, refundId: refund.id }, 'recovery could not complete a refund');
     }
   }

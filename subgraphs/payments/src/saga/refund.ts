@@ -1,9 +1,10 @@
 /**
  * The refund saga's one remote step: the reverse transfer in the ledger, keyed by the refund id
  * (a repeat finds the first transfer), then recorded. Unavailable: the refund stays PENDING and the
- * same key, or recovery, completes it.
+ * same key, or recovery, completes it. Refused (the merchant lacks the funds, or a total would pass
+ * what the ledger can record): the refund is dropped and its key left unused.
  */
-import { ErrorCode, apiError } from '@paygraph/errors';
+import { ErrorCode, OUT_OF_RANGE_MESSAGE, apiError, badUserInput } from '@paygraph/errors';
 import type { PaymentRow, RefundRow } from '../db/schema';
 import { codeOf, unavailable, type FlowDeps } from '../deps';
 import { must } from '../domain/payment-state';
@@ -23,6 +24,11 @@ export async function completeRefund(deps: FlowDeps, refund: RefundRow, payment:
     if (codeOf(error) === ErrorCode.INSUFFICIENT_FUNDS) {
       await deps.store.dropRefund(refund.id);
       throw apiError(ErrorCode.INSUFFICIENT_FUNDS, 'The merchant no longer has the funds to refund this amount.');
+    }
+    // A total the transfer would make (the buyer's credits, the merchant's debits) cannot be recorded: nothing moved.
+    if (services.isOutOfRange(error)) {
+      await deps.store.dropRefund(refund.id);
+      throw badUserInput(OUT_OF_RANGE_MESSAGE, 'input.amount');
     }
     if (services.isUnavailable(error)) throw unavailable(deps, error, { refundId: refund.id });
     throw error;

@@ -4,7 +4,7 @@
  * assessment per payment; ledger: the keys of `ledgerKeys` in @paygraph/server), so repeating a step after an
  * interruption finds its first effect instead of doubling it. Recording is `advance`'s job.
  */
-import { ErrorCode, InvariantError, invariant } from '@paygraph/errors';
+import { badUserInput, ErrorCode, InvariantError, invariant, OUT_OF_RANGE_MESSAGE } from '@paygraph/errors';
 import type { PaymentRow } from '../db/schema';
 import { codeOf, orderOf, type FlowDeps } from '../deps';
 import { must, statusAfterHold, type CallingStep, type StepOutcome } from '../domain/payment-state';
@@ -71,6 +71,7 @@ async function placeHold(deps: FlowDeps, payment: PaymentRow): Promise<StepResul
     hold = after === 'CAPTURE' ? await authorizeAndCapture(deps, payment, input) : await services.authorizeHold(deps.services, input);
   } catch (error) {
     if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
+    if (services.isOutOfRange(error)) return { outcome: 'AMOUNT_TOO_LARGE' };
     if (codeOf(error) !== ErrorCode.INSUFFICIENT_FUNDS) throw error;
     return { outcome: 'INSUFFICIENT_FUNDS' };
   }
@@ -132,7 +133,8 @@ async function captureInFull(deps: FlowDeps, payment: PaymentRow): Promise<StepR
     captured = await postCapture(deps, payment, payment.amount);
   } catch (error) {
     if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
-    throw error;
+    if (!services.isOutOfRange(error)) throw error;
+    captured = null; // the merchant's total cannot record it: canceled like an expired hold
   }
   if (captured === null) {
     deps.logger.warn({ paymentId: payment.id, holdId: payment.holdId }, 'an automatic capture found its hold expired or released: the payment is canceled');
@@ -153,7 +155,13 @@ async function captureRequested(deps: FlowDeps, payment: PaymentRow): Promise<St
     captured = await postCapture(deps, payment, amount);
   } catch (error) {
     if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
-    throw error;
+    if (!services.isOutOfRange(error)) throw error;
+    // The claim is given back, then the capture's caller hears why (a retry or recovery gets the same).
+    return {
+      outcome: 'too-large',
+      facts: { captureRequestedAmount: null },
+      afterRecord: () => Promise.reject(badUserInput(OUT_OF_RANGE_MESSAGE, 'amount')),
+    };
   }
   return captured === null ? { outcome: 'refused' } : { outcome: 'captured', facts: { amountCaptured: captured } };
 }
