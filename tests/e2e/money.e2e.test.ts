@@ -103,6 +103,10 @@ describe('creditWallet and debitWallet', () => {
     expect((await debit(user, '500')).data!.debitWallet.balance).toEqual(money('0'));
     expect(errorCode(await debit(user, '1'))).toBe('INSUFFICIENT_FUNDS');
     expect(errorCode(await debit(user, '1', key(), 'EUR'))).toBe('INSUFFICIENT_FUNDS');
+    // The refusal opened no EUR wallet.
+    const wallets = await gql(gatewayUrl, `{ me { wallets { currency balance { amount } } } }`, {}, user.accessToken);
+    expect(wallets.data!.me.wallets).toEqual([{ currency: 'USD', balance: { amount: '0' } }]);
+    expect((await gql(gatewayUrl, WALLET, { currency: 'EUR' }, user.accessToken)).data).toEqual({ wallet: null });
   });
 
   it('leaves the key of a refused withdrawal unused: the same request succeeds once funded, then replays', async () => {

@@ -8,7 +8,7 @@ import { assertMovableAmount, type Money } from '@paygraph/money';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { WalletRow } from './db/schema';
 import type { WalletStore } from './store/wallet-store';
-import { ledgerPort } from './ports/ledger';
+import { ledgerPort, walletUnfunded } from './ports/ledger';
 
 export interface FundsDeps {
   store: WalletStore;
@@ -40,7 +40,11 @@ export async function moveFunds(
 ): Promise<WalletRow> {
   const amount = assertMovableAmount(input.amount, 'input.amount');
   const key = assertIdempotencyKey(input.idempotencyKey);
-  const wallet = await ensureWallet(deps, userId, amount.currency);
+  // A withdrawal from a wallet the user never had is refused without opening one (a refusal
+  // changes nothing); a replay of an earlier withdrawal always finds its wallet.
+  const existing = direction === 'debit' ? await deps.store.find(userId, amount.currency) : null;
+  if (direction === 'debit' && !existing) throw walletUnfunded();
+  const wallet = existing ?? (await ensureWallet(deps, userId, amount.currency));
   const bank = await systemAccountId(deps, amount.currency);
   const [debitAccountId, creditAccountId] = direction === 'credit' ? [bank, wallet.id] : [wallet.id, bank];
   await ledgerPort(deps.ledger, deps.requestId).transfer({

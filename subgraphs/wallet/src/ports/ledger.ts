@@ -16,13 +16,16 @@ export interface LedgerPort {
   transfer(input: TransferFundsInput): Promise<void>;
 }
 
+/** What a withdrawal the wallet cannot fund is told (the ledger's refusal, or no wallet in that currency at all). */
+export const walletUnfunded = () => apiError(ErrorCode.INSUFFICIENT_FUNDS, 'Your wallet does not have enough available funds.');
+
 export function ledgerPort(client: ServiceClient, requestId?: string): LedgerPort {
   const port = createPort({
     client,
     service: 'ledger',
     callOptions: requestId ? { requestId } : {},
     translate: {
-      INSUFFICIENT_FUNDS: () => apiError(ErrorCode.INSUFFICIENT_FUNDS, 'Your wallet does not have enough available funds.'),
+      INSUFFICIENT_FUNDS: walletUnfunded,
       // The ledger key is the wallet's namespaced copy of the client's key.
       IDEMPOTENCY_KEY_REUSED: () => idempotencyKeyReused('input.idempotencyKey'),
       // Totals past PostgreSQL's bigint (a flood of maximal top-ups): the amount is what cannot be
