@@ -172,6 +172,9 @@ describe('ledger', () => {
     expect(second.data!.ledgerEntries.pageInfo).toEqual({ hasNextPage: false, endCursor: second.data!.ledgerEntries.edges[0].cursor });
     expect(errorCode(await gql(gatewayUrl, ENTRIES, { userId: user.id, first: 101 }, user.accessToken))).toBe('BAD_USER_INPUT');
     expect(errorCode(await gql(gatewayUrl, ENTRIES, { userId: user.id, after: 'garbage' }, user.accessToken))).toBe('BAD_USER_INPUT');
+    // A cursor before the first position (a hand-made "v1:0") is an empty page, not the first page again.
+    const beforeFirst = await gql(gatewayUrl, ENTRIES, { userId: user.id, after: Buffer.from('v1:0').toString('base64url') }, user.accessToken);
+    expect(beforeFirst.data!.ledgerEntries).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });
   });
 
   it('filters entries by time', async () => {

@@ -566,7 +566,7 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       const conditions = [inArray(entries.accountId, ownerAccounts.map((account) => account.id))];
       if (options.start) conditions.push(gte(entries.createdAt, options.start));
       if (options.end) conditions.push(lt(entries.createdAt, options.end));
-      if (options.beforePosition) conditions.push(lt(entries.position, options.beforePosition));
+      if (options.beforePosition !== undefined && options.beforePosition !== null) conditions.push(lt(entries.position, options.beforePosition));
       return db
         .select()
         .from(entries)
