@@ -213,6 +213,11 @@ describe('ledger', () => {
     const unbalanced = await gql(gatewayUrl, POST, { input: { idempotencyKey: key(), entries: entries('10', '9') } }, admin.accessToken);
     expect(unbalanced.errors![0]).toMatchObject({ message: expect.stringMatching(/differ by 1 in USD/), extensions: { code: 'BAD_USER_INPUT', field: 'input.entries' } });
     expect(errorCode(await gql(gatewayUrl, POST, { input: { idempotencyKey: key(), entries: entries('601') } }, admin.accessToken))).toBe('INSUFFICIENT_FUNDS');
+    // The services' key namespaces are not an admin's: such a posting would pass for a payment's capture, a refund or a top-up.
+    for (const reserved of ['payment:pay_x:capture', 'refund:ref_x', `wallet:${payer.id}:topup-1`]) {
+      const taken = await gql(gatewayUrl, POST, { input: { idempotencyKey: reserved, entries: entries('1') } }, admin.accessToken);
+      expect(taken.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.idempotencyKey' });
+    }
     expect(errorCode(await gql(gatewayUrl, POST, { input: { idempotencyKey: key(), entries: [{ accountId: 'acc_nope', direction: 'DEBIT', amount: money('1') }, { accountId: to, direction: 'CREDIT', amount: money('1') }] } }, admin.accessToken))).toBe('NOT_FOUND');
     expect((await gql(gatewayUrl, WALLET, { currency: 'USD' }, payee.accessToken)).data!.wallet.balance).toEqual(money('401'));
   });

@@ -23,5 +23,5 @@ export { rowLoader, groupLoader } from './loaders';
 export { subgraphFiles } from './files';
 export { lookupCache, type LookupCache } from './cache';
 export { CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX, assertIdempotencyKey, claimOrReplay, replayOrRefuse, requestHash, type ClaimOutcome, type KeyedRequest } from './idempotency';
-export { LEDGER_IDEMPOTENCY_KEY_LENGTH_MAX, ledgerKeys, type LedgerKey, type PaymentAuthorizeKey, type PaymentCaptureKey, type RefundKey, type WalletTransferKey } from './ledger-keys';
+export { isReservedLedgerKey, LEDGER_IDEMPOTENCY_KEY_LENGTH_MAX, ledgerKeys, RESERVED_LEDGER_KEY_PREFIXES, type LedgerKey, type PaymentAuthorizeKey, type PaymentCaptureKey, type RefundKey, type WalletTransferKey } from './ledger-keys';
 export { LimitCode, FRAGMENT_NESTING_MAX, FREE_TEXT_FIELD_NAMES, hasUnpairedSurrogate, checkInputs, checkOperationShape, countTokens, limitsParseOptions, measureOperation, operationLimitsPlugin, subgraphEdgeOptions, tokensError, type LimitsHooks, type OperationLimits, type OperationShape } from './limits';

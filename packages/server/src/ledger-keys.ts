@@ -27,6 +27,16 @@ export const ledgerKeys = {
   wallet: (userId: string, clientKey: string): WalletTransferKey => `wallet:${userId}:${clientKey}`,
 } as const;
 
+/**
+ * The namespaces of the keys above. A person posting by hand (an admin's postLedgerTransaction)
+ * may not use them: a key taken there would stand for a payment's capture, a refund or a user's
+ * top-up, and the service that owns it would take that posting for its own.
+ */
+export const RESERVED_LEDGER_KEY_PREFIXES = ['payment:', 'refund:', 'wallet:'] as const;
+
+/** True when the key is in a namespace the platform's services own. */
+export const isReservedLedgerKey = (key: string): boolean => RESERVED_LEDGER_KEY_PREFIXES.some((prefix) => key.startsWith(prefix));
+
 // A wallet key must fit the ledger's bound whatever the client's key: user ids are prefixed ids
 // well under the room left.
 const WALLET_KEY_ROOM = LEDGER_IDEMPOTENCY_KEY_LENGTH_MAX - CLIENT_IDEMPOTENCY_KEY_LENGTH_MAX - 'wallet::'.length;

@@ -2,7 +2,7 @@ import { badUserInput, forbidden } from '@paygraph/errors';
 import { isAdmin, requireAdminOrScope, requireAuthenticated, requireRole, requireScope, requireUser, type Viewer } from '@paygraph/identity';
 import { assertMovableAmount } from '@paygraph/money';
 import { scalarResolvers } from '@paygraph/scalars';
-import { connection, decodeCursor, pageSize } from '@paygraph/server';
+import { connection, decodeCursor, isReservedLedgerKey, pageSize, RESERVED_LEDGER_KEY_PREFIXES } from '@paygraph/server';
 import type { AccountRow } from '../db/schema';
 import { assertBalancedPosting, assertDescription, assertLedgerKey, type PostingLine } from '../domain/postings';
 import type { Resolvers } from '../generated/resolvers-types';
@@ -63,8 +63,12 @@ export const resolvers: Resolvers = {
         currency: entry.amount.currency,
       }));
       assertBalancedPosting(lines);
+      const idempotencyKey = assertLedgerKey(input.idempotencyKey);
+      if (context.viewer.kind === 'user' && isReservedLedgerKey(idempotencyKey)) {
+        throw badUserInput(`Keys beginning with ${RESERVED_LEDGER_KEY_PREFIXES.join(', ')} are the platform's own; choose another idempotencyKey.`, 'input.idempotencyKey');
+      }
       return context.store.postTransaction({
-        idempotencyKey: assertLedgerKey(input.idempotencyKey),
+        idempotencyKey,
         description: assertDescription(input.description),
         lines,
       });
