@@ -132,6 +132,14 @@ describe('tokens that must not work', () => {
     expect(result.status).toBe(401);
   });
 
+  it('reads the Bearer scheme in any case, as HTTP authentication schemes are (RFC 9110)', async () => {
+    for (const scheme of ['bearer', 'BEARER']) {
+      const result = await gql(gatewayUrl, ME, {}, undefined, { authorization: `${scheme} ${buyer.accessToken}` });
+      expect(result.errors).toBeUndefined();
+      expect(result.data!.me.id).toBe(buyer.id);
+    }
+  });
+
   it('refuses a forged token at a subgraph reached directly, which gives nothing that needs a login', async () => {
     const forged = await forgedToken({ sub: buyer.id, role: 'ADMIN' });
     const direct = await gql(subgraphUrls.users!, USER, { id: buyer.id }, forged);

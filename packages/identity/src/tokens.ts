@@ -24,7 +24,8 @@ export type TokenVerifier = (authorizationHeader: string | undefined | null) => 
 /** Verified tokens remembered per verifier (bounded; the oldest is forgotten first). */
 const VERIFIED_TOKENS_CACHED_MAX = 10_000;
 
-const bearer = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/;
+// The scheme is case-insensitive (RFC 9110 11.1): "bearer" and "BEARER" are Bearer.
+const bearer = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/i;
 
 function viewerFromClaims(payload: JWTPayload, accept: ReadonlyArray<string>): Viewer {
   const type = payload.token_use;
