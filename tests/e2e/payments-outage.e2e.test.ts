@@ -115,13 +115,16 @@ describe('held payments during a ledger outage', () => {
     return { buyer, orderId, paymentId: paid.data!.payOrder.id as string };
   }
 
-  it('keeps a capture claimed through the outage; a retry with another amount gets the claimed amount', async () => {
+  it('keeps a capture claimed through the outage; a retry with another amount completes it and is told so', async () => {
     const { buyer, orderId, paymentId } = await held('3000');
     expect(errorCode(await withOutage('ledger', () => gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('2000') }, merchant.accessToken)))).toBe('SERVICE_UNAVAILABLE');
     // The capture won the payment: a cancel now loses.
     expect(errorCode(await gql(gatewayUrl, CANCEL, { id: orderId }, buyer.accessToken))).toBe('INVALID_STATE');
     const retried = await gql(gatewayUrl, CAPTURE, { id: paymentId, amount: usd('100') }, merchant.accessToken);
-    expect(retried.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2000' }, order: { status: 'PAID' } });
+    expect(retried.errors![0]).toMatchObject({ message: 'A capture of 2000 was already requested for this payment; it is succeeded.', extensions: { code: 'INVALID_STATE' } });
+    // It drove the claimed capture to its end.
+    const payment = (await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { status amountCaptured { amount } order { status } } }`, { id: paymentId }, merchant.accessToken)).data!.payment;
+    expect(payment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: '2000' }, order: { status: 'PAID' } });
     expect(await walletOf(buyer)).toEqual({ balance: { amount: '8000' }, available: { amount: '8000' } });
     await expectBooksAgree();
   });

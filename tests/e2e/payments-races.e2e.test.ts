@@ -93,6 +93,8 @@ it('after any interleaving of capture, cancel and refunds the order follows its 
       if (captureWins.length > 0) {
         expect(view.status).toBe('SUCCEEDED');
         for (const win of captureWins) expect(win.response.data!.capturePayment).toMatchObject({ status: 'SUCCEEDED', amountCaptured: { amount: captured.toString() } });
+        // Only a capture that asked for what was captured is told it succeeded (another amount is INVALID_STATE).
+        for (const win of captureWins) expect(BigInt((win.op as { amount: number | null }).amount ?? ORDER_AMOUNT)).toBe(captured);
       } else if (cancelWins.length > 0) {
         expect(view.status).toBe('CANCELED');
         for (const win of cancelWins) expect(win.response.data!.cancelOrder.status).toBe('CANCELED');
@@ -123,6 +125,30 @@ it('after any interleaving of capture, cancel and refunds the order follows its 
   const checks = await gql(gatewayUrl, `{ verifyLedger { ok mismatches } reconcilePayments { ok mismatches } }`, {}, admin.accessToken);
   expect(checks.data).toEqual({ verifyLedger: { ok: true, mismatches: [] }, reconcilePayments: { ok: true, mismatches: [] } });
 }, 180_000);
+
+// Captures of different amounts fired at once at one authorized payment: one amount is captured,
+// and only a capture that asked for that amount is told SUCCEEDED; the others are INVALID_STATE
+// naming the capture in progress (before, every caller got SUCCEEDED, 400 asked and 700 captured).
+it('concurrent captures of different amounts: only those that asked for the captured amount succeed', async () => {
+  const payer = await registerAndLogin(urls);
+  await gql(gatewayUrl, `mutation($input: CreditWalletInput!) { creditWallet(input: $input) { id } }`, { input: { amount: usd((ORDER_AMOUNT * 10n).toString()), idempotencyKey: key() } }, payer.accessToken);
+  for (let round = 0; round < 3; round += 1) {
+    const orderId = (await gql(gatewayUrl, `mutation($input: CreateOrderInput!) { createOrder(input: $input) { id } }`, { input: { merchantId: merchant.id, amount: usd(ORDER_AMOUNT.toString()) } }, payer.accessToken)).data!.createOrder.id;
+    const paid = await gql(gatewayUrl, `mutation($input: PayOrderInput!) { payOrder(input: $input) { id status } }`, { input: { orderId, idempotencyKey: key(), captureMethod: 'MANUAL' } }, payer.accessToken);
+    expect(paid.data!.payOrder.status).toBe('AUTHORIZED');
+    const asked = ['400', '600', '700', '400', '3000'];
+    const answers = await Promise.all(
+      asked.map((amount) => gql(gatewayUrl, `mutation($id: ID!, $amount: MoneyInput) { capturePayment(id: $id, amount: $amount) { status amountCaptured { amount } } }`, { id: paid.data!.payOrder.id, amount: usd(amount) }, merchant.accessToken)),
+    );
+    const view = (await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { status amountCaptured { amount } } }`, { id: paid.data!.payOrder.id }, payer.accessToken)).data!.payment;
+    expect(view.status).toBe('SUCCEEDED');
+    answers.forEach((answer, index) => {
+      if (answer.errors) expect(codeOf(answer)).toBe('INVALID_STATE');
+      else expect({ asked: asked[index], captured: answer.data!.capturePayment.amountCaptured.amount }).toEqual({ asked: view.amountCaptured.amount, captured: view.amountCaptured.amount });
+    });
+    expect(answers.filter((answer) => !answer.errors).length).toBeGreaterThan(0);
+  }
+}, 60_000);
 
 // Two payOrders with different keys on one order, the second fired while the first may be in its
 // success step (its payment row locked, the order's lock next) and taking the order's lock first:
