@@ -72,10 +72,11 @@ describe('creditWallet and debitWallet', () => {
     }
     for (const amount of ['-1', '1.5', '1e3', '', '1000000000000000000']) {
       const result = await credit(user, amount);
-      expect(errorCode(result)).toBe('BAD_USER_INPUT');
+      // Refused while the gateway coerces the variables: named by the path in them.
+      expect(result.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.amount.amount' });
       expect(result.errors![0]!.message).toMatch(/Amount/);
     }
-    expect(errorCode(await credit(user, '10', key(), 'XXX'))).toBe('BAD_USER_INPUT');
+    expect((await credit(user, '10', key(), 'XXX')).errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.amount.currency' });
     const wallet = await gql(gatewayUrl, WALLET, { currency: 'USD' }, user.accessToken);
     expect(wallet.data!.wallet.balance.amount).toBe('1000000000000000');
   });

@@ -37,7 +37,7 @@ export function formatServerError(formatted: GraphQLFormattedError, error: unkno
   if (becomesOutOfRange(formatted.extensions?.code, error)) {
     return maskError({ message: OUT_OF_RANGE_MESSAGE, ...(formatted.path ? { path: formatted.path } : {}), extensions: { code: ErrorCode.BAD_USER_INPUT } }, error);
   }
-  if (!becomesUnavailable(formatted.extensions?.code, error)) return maskError(formatted, error);
+  if (!becomesUnavailable(formatted.extensions?.code, error)) return withVariableField(maskError(formatted, error));
   return maskError(
     {
       message: serviceUnavailable().message,
@@ -46,6 +46,25 @@ export function formatServerError(formatted: GraphQLFormattedError, error: unkno
     },
     error,
   );
+}
+
+/**
+ * graphql-js's message for a variable it could not coerce: `Variable "$input" got invalid value
+ * "1.5" at "input.amount.amount"; Expected type "Amount". ...` (no ` at` part when the whole value
+ * is wrong). Group 1 is the variable's name, group 2 the path inside it when there is one.
+ */
+const VARIABLE_COERCION = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value .*? at "(\1(?:[.[][^"]*)?)"; |^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /s;
+
+/**
+ * Input problems name the offending `field` (README): a variable graphql-js could not coerce (an
+ * Amount "1.5", an unknown Currency, a misspelt input field) is named by its path in the request's
+ * variables, `input.amount.amount` or `ids[2]`, as graphql-js prints it.
+ */
+export function withVariableField(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  if (formatted.extensions?.code !== ErrorCode.BAD_USER_INPUT || formatted.extensions.field !== undefined) return formatted;
+  const match = VARIABLE_COERCION.exec(formatted.message);
+  const field = match?.[2] ?? match?.[3];
+  return field ? { ...formatted, extensions: { ...formatted.extensions, field } } : formatted;
 }
 
 /** graphql-js's suggestion of a schema name ("Did you mean \"email\"?", one or several names). */
