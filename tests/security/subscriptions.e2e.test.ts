@@ -175,6 +175,8 @@ describe('operation limits on subscription documents', () => {
     const refused = await endOf(watch(socketOf(buyer), `subscription { paymentStatusChanged { sequence payment { ${nested(8)} } } }`));
     expect(refused?.[0]?.extensions?.code).toBe('MAX_DEPTH_LIMIT');
     expect(refused?.[0]?.message).toMatch(/OPERATION_DEPTH_MAX/);
+    // The HTTP status the limits carry for HTTP answers is not part of a WebSocket message.
+    expect(refused?.[0]?.extensions).toEqual({ code: 'MAX_DEPTH_LIMIT' });
   });
 
   it('refuses a payload selection with more aliases than OPERATION_ALIASES_MAX with MAX_ALIASES_LIMIT', async () => {

@@ -13,7 +13,7 @@
  */
 import type { Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
-import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { Context, SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -59,6 +59,13 @@ export interface SubscriptionServerOptions {
   checkCost?: (document: DocumentNode, variables: Record<string, unknown>) => GraphQLError | null;
   /** TRUSTED_DOCUMENTS for subscribe messages: the listed text to run, or a refusal (null: off). */
   trustedDocuments?: ((parameters: { query?: unknown; operationName?: unknown; extensions?: unknown }) => { listed: string } | { listed: undefined; refusal: { code: string; message: string } | null }) | null;
+}
+
+/** An error as a WebSocket message carries it: without the HTTP status the limits put in `extensions.http`. */
+export function withoutHttpStatus(formatted: GraphQLFormattedError): GraphQLFormattedError {
+  if (!formatted.extensions || !('http' in formatted.extensions)) return formatted;
+  const { http: _http, ...extensions } = formatted.extensions;
+  return { ...formatted, extensions };
 }
 
 export function createSubscriptionServer(options: SubscriptionServerOptions) {
@@ -151,6 +158,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
             return true;
           },
           onSubscribe,
+          // A refusal's `extensions.http` is for HTTP answers (the status); a WebSocket message does not carry it.
+          onError: (_ctx, _id, _payload, errors) => errors.map((error) => withoutHttpStatus(error.toJSON())),
           subscribe: sharedSubscribe as never,
           onNext: (_ctx, _id, _payload, _args, result) => {
             if (!('errors' in result) || !result.errors) return result;
