@@ -9,7 +9,7 @@ import type { UserRole } from '@paygraph/identity';
 import type { Logger } from '@paygraph/logging';
 import type { ServiceClient } from '@paygraph/service-client';
 import type { UserRow } from './db/schema';
-import { normalizeEmail, normalizeName } from './domain/validation';
+import { normalizeName, normalizeNewEmail } from './domain/validation';
 import { authPort } from './ports/auth';
 import { EmailTakenError, type UsersStore } from './store/users-store';
 
@@ -26,7 +26,7 @@ export async function registerUser(
   deps: { store: UsersStore; auth: ServiceClient; logger: Logger; requestId?: string; actorId?: string | null },
   input: Registration,
 ): Promise<UserRow> {
-  const email = normalizeEmail(input.email, 'input.email');
+  const email = normalizeNewEmail(input.email, 'input.email');
   const name = normalizeName(input.name, 'input.name');
   if (await deps.store.findByEmail(email)) throw emailTaken();
 

@@ -50,7 +50,7 @@ describe('registerUser', () => {
     expect(again.errors![0]!.extensions!.field).toBe('input.email');
   });
 
-  it.each(['not-an-email', 'a@b', '@example.com', 'a b@example.com', `${'x'.repeat(250)}@example.com`, ''])('rejects the email %j', async (email) => {
+  it.each(['not-an-email', 'a@b', '@example.com', 'a b@example.com', `${'x'.repeat(250)}@example.com`, '', 'us\u200ber@example.com', 'user@exam\u202eple.com', 'us\u00ader@example.com'])('rejects the email %j', async (email) => {
     const result = await register({ email });
     expect(errorCode(result)).toBe('BAD_USER_INPUT');
     expect(result.errors![0]!.extensions!.field).toBe('input.email');
@@ -151,5 +151,8 @@ describe('updateUser', () => {
     const taken = await gql(usersUrl, UPDATE, { input: { email: otherBuyer.email.toUpperCase() } }, user.accessToken);
     expect(errorCode(taken)).toBe('BAD_USER_INPUT');
     expect(errorCode(await gql(usersUrl, UPDATE, { input: { id: 'usr_nobody', name: 'x' } }, admin.accessToken))).toBe('NOT_FOUND');
+    // An address with an invisible character is not taken as a new address either.
+    const invisible = await gql(usersUrl, UPDATE, { input: { id: user.id, email: 'us\u200ber@example.com' } }, admin.accessToken);
+    expect(invisible.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.email' });
   });
 });

@@ -22,6 +22,18 @@ export function normalizeEmail(raw: string, field: string): string {
 }
 
 /**
+ * A new address (registration, an email change): as normalizeEmail, and without control or
+ * invisible format characters, which would let `us\u200ber@example.com` pass for another user's
+ * address in admin and audit views. Lookups keep normalizeEmail alone, so no stored address stops
+ * being found.
+ */
+export function normalizeNewEmail(raw: string, field: string): string {
+  const email = normalizeEmail(raw, field);
+  if (controlCharacters.test(email)) throw badUserInput('Email must not contain control or invisible formatting characters', field);
+  return email;
+}
+
+/**
  * C0/C1 controls and Unicode format characters (bidirectional overrides such as U+202E, zero-width
  * characters): they can make a name display as something else than it is.
  */

@@ -1,7 +1,7 @@
 import { badUserInput, forbidden, notFound } from '@paygraph/errors';
 import { isAdmin, requireUser } from '@paygraph/identity';
 import type { MutationResolvers } from '../generated/resolvers-types';
-import { normalizeEmail, normalizeName } from '../domain/validation';
+import { normalizeName, normalizeNewEmail } from '../domain/validation';
 import { registerUser } from '../register';
 import { EmailTakenError, type AuditRecord } from '../store/users-store';
 import { assertCurrentPassword } from '../current-password';
@@ -25,7 +25,7 @@ export const Mutation: MutationResolvers = {
     if (id !== viewer.userId && viewer.role !== 'ADMIN') throw forbidden('You may only update your own user.');
     const changes: { name?: string; email?: string } = {};
     if (input.name !== undefined && input.name !== null) changes.name = normalizeName(input.name, 'input.name');
-    if (input.email !== undefined && input.email !== null) changes.email = normalizeEmail(input.email, 'input.email');
+    if (input.email !== undefined && input.email !== null) changes.email = normalizeNewEmail(input.email, 'input.email');
     // A stolen access token must not be enough to take the account's email (and so its password resets).
     if (changes.email !== undefined && id === viewer.userId) await assertCurrentPassword(context, id, input.currentPassword);
     const audit = (previousEmail: string | null): AuditRecord[] =>
