@@ -1,5 +1,5 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, STATUS_CODES, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface Listening {
   server: Server;
@@ -13,9 +13,27 @@ const CLOSE_SWEEP_MS = 50;
 /** How long in-flight requests get to finish before their connections are cut. */
 const CLOSE_GRACE_MS = 5_000;
 
+/**
+ * A request Node's HTTP parser refused before any handler saw it (headers past Node's 16 KiB, a
+ * malformed request line, a request that took too long to arrive): answered as Node would (431,
+ * 408 or 400) but with a GraphQL error body and a code, as every other refusal is, instead of an
+ * empty body.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message = status === 431 ? 'The request headers are too large.' : status === 408 ? 'The request took too long to arrive.' : 'The request is not valid HTTP.';
+  const body = JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
 export async function listen(handler: RequestListener, port: number, host: string): Promise<Listening> {
   const server = createServer(handler);
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,6 +1,7 @@
 // listen()'s close: in-flight requests finish, and their keep-alive connections end as soon as
 // they are idle, not when the grace period cuts them.
 import { request, Agent } from 'node:http';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { listen } from '../src/listen';
 
@@ -39,6 +40,31 @@ describe('listen().close', () => {
     } finally {
       release();
       agent.destroy();
+    }
+  });
+});
+
+describe('listen(): requests the HTTP parser refuses', () => {
+  const raw = (port: number, text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(text));
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk));
+      socket.on('end', () => resolve(answer));
+      socket.on('error', reject);
+    });
+
+  it('answers headers past the limit with 431 and a GraphQL error body, malformed HTTP with 400', async () => {
+    const listening = await listen((_req, res) => res.end('handled'), 0, '127.0.0.1');
+    try {
+      const large = await raw(listening.port, `GET /graphql HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      expect(large).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+      expect(JSON.parse(large.slice(large.indexOf('\r\n\r\n') + 4))).toEqual({ errors: [{ message: 'The request headers are too large.', extensions: { code: 'BAD_REQUEST' } }] });
+      const malformed = await raw(listening.port, 'NOT HTTP AT ALL\r\n\r\n');
+      expect(malformed).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(JSON.parse(malformed.slice(malformed.indexOf('\r\n\r\n') + 4)).errors[0].extensions).toEqual({ code: 'BAD_REQUEST' });
+    } finally {
+      await listening.close();
     }
   });
 });
