@@ -6,7 +6,10 @@
  * (claimed as a capture, finished like one), MANUAL becomes AUTHORIZED for the merchant to capture.
  * REJECT cancels it and releases the hold; the order stays payable, as after an expired hold.
  * Asking again for the decision already taken returns the payment; the other decision is
- * INVALID_STATE.
+ * INVALID_STATE. A review past its expiry (PAYMENT_REVIEW_EXPIRY_SECONDS) or whose hold expired
+ * is not decided, even before the expiry pass came: it is expired at once (canceled, the hold
+ * released) and the decision refused with INVALID_STATE, so an approval never captures money the
+ * platform promised to release.
  */
 import { auditedChange } from '@paygraph/audit';
 import { badUserInput, forbidden, invalidState, notFound, unauthenticated } from '@paygraph/errors';
@@ -44,6 +47,7 @@ export async function reviewPayment(deps: FlowDeps, viewer: Viewer, input: { pay
         : `The payment is ${payment.status.toLowerCase()}; only a payment under review can be reviewed.`,
     );
   }
+  await refuseExpired(deps, payment);
   const review = { reviewDecision: input.decision, reviewNote: note, reviewedBy: reviewer, reviewedAt: new Date() } as const;
   const name = claimOf(input.decision, payment);
   // The decision's audit record commits with the claim (packages/audit: auditedChange).
@@ -56,6 +60,26 @@ export async function reviewPayment(deps: FlowDeps, viewer: Viewer, input: { pay
     throw invalidState(`The payment is ${now.status.toLowerCase()}${now.step === 'CANCEL_REQUESTED' ? ' and being canceled' : ''}; it can no longer be reviewed.`);
   }
   return finishReview(deps, claimed);
+}
+
+/**
+ * A review that waited past its expiry, or whose hold expired: the expiry pass's claim is taken now
+ * (the payment canceled, its hold released; `advance` posts the release) and the decision refused.
+ * Returns when neither expired.
+ */
+async function refuseExpired(deps: FlowDeps, payment: PaymentRow): Promise<void> {
+  const now = Date.now();
+  // A payment enters review at HOLD_PLACED and is not updated while it waits (expiry.ts reads the same time).
+  const reviewExpired = payment.updatedAt.getTime() + deps.settings.reviewExpiryMs <= now;
+  const holdExpired = payment.holdExpiresAt !== null && payment.holdExpiresAt.getTime() <= now;
+  if (!reviewExpired && !holdExpired) return;
+  const expiring = await claim(deps, payment.id, reviewExpired ? 'review-expired' : 'hold-expired');
+  if (expiring) await advance(deps, expiring);
+  throw invalidState(
+    reviewExpired
+      ? 'The review expired before it was decided; the payment is canceled and its hold released.'
+      : 'The authorization expired before the review was decided; the payment is canceled and its hold released.',
+  );
 }
 
 /** Carries a recorded decision to its end (a capture or a void still to post); safe to repeat. */
