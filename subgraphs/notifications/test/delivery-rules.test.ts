@@ -49,6 +49,11 @@ describe('assertWebhookUrl', () => {
     expect(assertWebhookUrl(`https://example.com/${'a'.repeat(2000)}`, denied)).toHaveLength(2020);
   });
 
+  it('bounds the URL as stored and sent: 1,000 "é" percent-encode to 6,000 characters and are refused', () => {
+    expect(() => assertWebhookUrl(`http://1.1.1.1/${'é'.repeat(1000)}`, allowed)).toThrow(expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'input.url' } }));
+    expect(assertWebhookUrl(`http://1.1.1.1/${'é'.repeat(300)}`, allowed)).toHaveLength(15 + 300 * 6);
+  });
+
   it.each(['', 'example.com/hooks', 'ftp://example.com', 'javascript:alert(1)', 'https://user:pw@example.com', 'https://example.com/#frag', `https://example.com/${'a'.repeat(2030)}`])('refuses %j', (url) => {
     expect(() => assertWebhookUrl(url, allowed)).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'input.url' }) }));
   });

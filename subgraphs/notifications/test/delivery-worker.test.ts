@@ -102,6 +102,7 @@ function memoryStore() {
           eventId: 'evt_worker',
           eventType: 'payment.succeeded',
           attempt: row.attempts,
+          attemptsMax: null,
           traceParent: null,
           notification: { id: `ntf_${id}`, type: 'payment.succeeded', title: 'Title', body: 'Body', email: null, name: null },
           webhook: null,

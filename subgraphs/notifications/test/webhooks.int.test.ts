@@ -275,6 +275,32 @@ describe('endpoint management', () => {
     }
   });
 
+  it('resends a SENT delivery as exactly one more attempt: failing, it ends FAILED with no retries after it', async () => {
+    // A receiver that takes every delivery at once (startReceiver refuses the first), then goes away.
+    const accepting: Server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => response.end('ok'));
+    });
+    await new Promise<void>((resolve) => accepting.listen(0, '127.0.0.1', resolve));
+    const merchant = await register(gatewayUrl, 'MERCHANT');
+    const endpoint = (await registerEndpoint(merchant, `http://127.0.0.1:${(accepting.address() as AddressInfo).port}/hooks`)).data!.registerWebhookEndpoint;
+    const buyer = await register(gatewayUrl, 'BUYER');
+    await topUp(gatewayUrl, buyer, '5000');
+    await pay(gatewayUrl, buyer, merchant, '300');
+    const sent = await deliveryReaching(merchant, endpoint.id, 'payment.succeeded', 'SENT');
+    expect(sent.attempts.map((attempt) => attempt.number)).toEqual([1]);
+    accepting.closeAllConnections();
+    await new Promise<void>((resolve) => accepting.close(() => resolve()));
+    const resent = await gql(gatewayUrl, MANAGE.resend, { id: sent.id }, merchant.accessToken);
+    expect(resent.data!.resendWebhookDelivery.status).toBe('PENDING');
+    const failed = await deliveryReaching(merchant, endpoint.id, 'payment.succeeded', 'FAILED');
+    expect(failed.attempts.map((attempt) => attempt.number)).toEqual([1, 2]);
+    // Retries would have followed within DELIVERY_RETRY_BASE_MS (100 ms) and its doublings.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const later = (await deliveriesOf(merchant, endpoint.id)).find((delivery) => delivery.id === sent.id)!;
+    expect({ status: later.status, attempts: later.attempts.map((attempt) => attempt.number) }).toEqual({ status: 'FAILED', attempts: [1, 2] });
+  });
+
   it('disables (no new deliveries), enables, resends a FAILED delivery once, and deletes; someone else\'s endpoint is NOT_FOUND', async () => {
     const closed = await startReceiver(() => '');
     const deadUrl = closed.url;

@@ -115,6 +115,8 @@ export const deliveries = notificationsSchema.table(
     status: text('status', { enum: DELIVERY_STATUSES }).notNull(),
     /** Attempts started so far. */
     attempts: integer('attempts').notNull().default(0),
+    /** Attempts allowed in all, when not DELIVERY_ATTEMPTS_MAX: a resend allows exactly one more. */
+    attemptsMax: integer('attempts_max'),
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
     lastError: text('last_error'),
     /** The traceparent of the request whose event caused it (when traced): each attempt's span continues that trace. */

@@ -125,7 +125,7 @@ export function createDeliveryWorker(options: {
       error = delivery.kind === 'WEBHOOK' ? webhookOutcome(failure) : attemptErrorText(failure);
       detail = attemptErrorText(failure);
     }
-    const status = statusAfterAttempt(succeeded, delivery.attempt, settings.deliveryAttemptsMax);
+    const status = statusAfterAttempt(succeeded, delivery.attempt, delivery.attemptsMax ?? settings.deliveryAttemptsMax);
     const retryInMs = status === 'PENDING' ? retryDelayMs(delivery.attempt, { baseMs: settings.deliveryRetryBaseMs, maxMs: settings.deliveryRetryMaxMs }) : 0;
     if (!succeeded) {
       // Never the URL or secret: the ids lead to them for those who may see them. The raw error

@@ -34,7 +34,10 @@ export function assertWebhookUrl(raw: string, options: { privateAddressesAllowed
     const problem = literalHostProblem(url.hostname);
     if (problem) throw badUserInput(`url must not point to a loopback, private or other internal address: ${problem}`, FIELD);
   }
-  return url.toString();
+  // The bound is on what is stored and sent: percent-encoding can make a URL up to nine times longer ("é" is %C3%A9).
+  const normalized = url.toString();
+  if (normalized.length > WEBHOOK_URL_LENGTH_MAX) throw badUserInput(`url must be 1 to ${WEBHOOK_URL_LENGTH_MAX} characters once percent-encoded (it is ${normalized.length})`, FIELD);
+  return normalized;
 }
 
 /** Why a literal address or a `localhost` name may not receive webhooks; null for other names (resolved later) and public addresses. */

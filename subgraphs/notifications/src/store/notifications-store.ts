@@ -40,6 +40,8 @@ export interface ClaimedDelivery {
   eventType: string;
   /** The number of this attempt (1 for the first). */
   attempt: number;
+  /** Attempts allowed in all when not the setting's (a resend allows one more than were made), else null. */
+  attemptsMax: number | null;
   /** The traceparent of the request whose event caused the delivery (null when it was not traced). */
   traceParent: string | null;
   notification: { id: string; type: string; title: string; body: string; email: string | null; name: string | null } | null;
@@ -524,7 +526,8 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
       );
       if (!row) return null;
       if (row.status === 'PENDING') return 'PENDING';
-      await database.query(`update notifications.deliveries set status = 'PENDING', next_attempt_at = now(), updated_at = now() where id = $1 and status <> 'PENDING'`, [id]);
+      // One more attempt, now: should it fail, the delivery ends FAILED again (no retries follow).
+      await database.query(`update notifications.deliveries set status = 'PENDING', next_attempt_at = now(), attempts_max = attempts + 1, updated_at = now() where id = $1 and status <> 'PENDING'`, [id]);
       const [delivery] = await db.select().from(deliveries).where(eq(deliveries.id, id));
       return delivery ?? null;
     },
@@ -564,7 +567,7 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
            update notifications.deliveries d
               set attempts = d.attempts + 1, next_attempt_at = now() + $2::integer * interval '1 millisecond', updated_at = now()
              from due where d.id = due.id
-           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts, d.email_to, d.trace_parent),
+           returning d.id, d.kind, d.channel, d.notification_id, d.endpoint_id, d.user_id, d.event_id, d.event_type, d.body, d.attempts, d.attempts_max, d.email_to, d.trace_parent),
          later as (
            select min(next_attempt_at) as next_due_at from notifications.deliveries
             where status = 'PENDING' and id not in (select id from due))
@@ -589,6 +592,7 @@ export function createNotificationsStore(database: { db: Db; transaction: RawTra
           eventId: String(row.event_id),
           eventType: String(row.event_type),
           attempt: Number(row.attempts),
+          attemptsMax: row.attempts_max === null || row.attempts_max === undefined ? null : Number(row.attempts_max),
           traceParent: textOrNull(row.trace_parent),
           notification:
             row.notification_id === null || row.notification_id === undefined
