@@ -87,6 +87,11 @@ describe('assessRisk', () => {
     const second = await assess({ userId: buyer.id, amount: usd('100'), paymentId });
     expect(second.data!.assessRisk.id).toBe(first.data!.assessRisk.id);
     expect((await assess({ userId: buyer.id, amount: usd('100') })).data!.assessRisk.features.attemptsInWindow).toBe(2);
+    // The same payment id with another buyer or amount is a key reused, not the first payment's decision.
+    const other = await registerAndLogin(urls);
+    for (const changed of [{ userId: other.id, amount: usd('100'), paymentId }, { userId: buyer.id, amount: usd('101'), paymentId }]) {
+      expect((await assess(changed)).errors![0]!.extensions).toEqual({ code: 'IDEMPOTENCY_KEY_REUSED', field: 'input.paymentId' });
+    }
   });
 
   it('counts all of 20 concurrent attempts: the first 10 approve, the next 10 are reviewed for velocity', async () => {
@@ -136,6 +141,10 @@ describe('rule versions and replay', () => {
     expect(errorCode(await gql(gatewayUrl, `{ riskRules { version } }`, {}, buyer.accessToken))).toBe('FORBIDDEN');
     const invalid = await gql(gatewayUrl, `mutation { updateRiskRules(input: { velocityMaxAttempts: 0 }) { version } }`, {}, admin.accessToken);
     expect(invalid.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.velocityMaxAttempts' });
+    const version = (await gql(gatewayUrl, `{ riskRules { version } }`, {}, admin.accessToken)).data!.riskRules.version;
+    const twice = await gql(gatewayUrl, `mutation { updateRiskRules(input: { weights: [{ code: "VELOCITY", weight: 1 }, { code: "VELOCITY", weight: 99 }] }) { version } }`, {}, admin.accessToken);
+    expect(twice.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.weights' });
+    expect((await gql(gatewayUrl, `{ riskRules { version } }`, {}, admin.accessToken)).data!.riskRules.version).toBe(version);
   });
 
   it('keeps riskAssessment(id) for admins and services', async () => {

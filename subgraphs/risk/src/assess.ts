@@ -35,7 +35,7 @@ export async function assess(
   const emailDomains = [...new Set([...(current ? [current] : []), ...(user.emailDomains ?? []).map((domain) => domain.toLowerCase())])];
   const { ruleSet, blocklisted } = await deps.store.assessmentInputs(user.id, emailDomains);
   const accountAgeMinutes = Math.max(0, Math.floor((Date.now() - new Date(user.createdAt).getTime()) / 60_000));
-  return deps.store.recordAssessment({
+  const recorded = await deps.store.recordAssessment({
     userId: user.id,
     merchantId: input.merchantId,
     paymentId: input.paymentId,
@@ -54,4 +54,10 @@ export async function assess(
       return { features, outcome: evaluate(features, ruleSet.rules) };
     },
   });
+  // The payment id keys one assessment per payment: asked again with another buyer, merchant or
+  // amount, it is a key used with different parameters, never the first payment's decision.
+  if (recorded.userId !== user.id || recorded.merchantId !== input.merchantId || recorded.amount !== amount.amount || recorded.currency !== amount.currency) {
+    throw apiError(ErrorCode.IDEMPOTENCY_KEY_REUSED, 'This payment was already assessed with other parameters (buyer, merchant or amount).', { field: 'input.paymentId' });
+  }
+  return recorded;
 }

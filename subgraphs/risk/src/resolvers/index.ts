@@ -56,8 +56,12 @@ export const resolvers: Resolvers = {
     },
     updateRiskRules: async (_parent, { input }, context) => {
       const admin = requireRole(context.viewer, 'ADMIN');
+      const named = new Set<string>();
       for (const { code } of input.weights ?? []) {
         if (!RULE_CODES.includes(code as RuleCode)) throw badUserInput(`Unknown rule ${code}`, 'input.weights');
+        // Two weights for one rule would leave the result to their order: refused, not "last one wins".
+        if (named.has(code)) throw badUserInput(`The rule ${code} is given more than one weight`, 'input.weights');
+        named.add(code);
       }
       // The change is applied to the version in force under the rule sets' lock (saveRuleSet), so
       // concurrent partial changes each build on the one before.
