@@ -80,8 +80,11 @@ it('refuses the merchant and the buyer, and lets an admin approve an automatic p
   expect((await review(admin, paymentId, 'APPROVE')).data!.reviewPayment.status).toBe('SUCCEEDED');
   expect(errorCode(await review(admin, paymentId, 'REJECT'))).toBe('INVALID_STATE');
   // The merchant reads the decision on the payment; the audit trail has it.
-  const seen = await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { review { decision reviewedBy { id } } } }`, { id: paymentId }, merchant.accessToken);
-  expect(seen.data!.payment.review).toEqual({ decision: 'APPROVE', reviewedBy: { id: admin.id } });
+  const seen = await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { review { decision note reviewedBy { id } } } }`, { id: paymentId }, merchant.accessToken);
+  expect(seen.data!.payment.review).toEqual({ decision: 'APPROVE', note: null, reviewedBy: { id: admin.id } });
+  // The note is the risk staff's own: the buyer does not read it either.
+  const buyerSees = await gql(gatewayUrl, `query($id: ID!) { payment(id: $id) { review { decision note } } }`, { id: paymentId }, buyer.accessToken);
+  expect(buyerSees.data!.payment.review).toEqual({ decision: 'APPROVE', note: null });
   await expect
     .poll(async () => {
       const audit = await gql(gatewayUrl, `{ auditEvents(first: 50, type: "payment.review_decided") { edges { node { actorId subjectId outcome } } } }`, {}, admin.accessToken);

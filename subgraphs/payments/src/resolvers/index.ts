@@ -89,12 +89,14 @@ export const resolvers: Resolvers = {
     amountCaptured: (payment) => money(payment.amountCaptured, payment.currency),
     amountRefunded: (payment) => money(payment.amountRefunded, payment.currency),
     refunds: (payment, _args, context) => context.loaders.refundsByPaymentId.load(payment.id),
-    review: (payment) =>
+    review: (payment, _args, context) =>
       payment.reviewDecision === null || payment.reviewedAt === null
         ? null
         : {
             decision: payment.reviewDecision,
-            note: payment.reviewNote,
+            // The reviewer's note is the platform's risk staff's own text ("suspected card testing"):
+            // admins and services read it, the payment's buyer and merchant do not.
+            note: isAdmin(context.viewer) || context.viewer.kind === 'service' ? payment.reviewNote : null,
             // A service's decision ("service:<name>") names no user.
             reviewedBy: payment.reviewedBy && !payment.reviewedBy.startsWith('service:') ? { id: payment.reviewedBy } : null,
             reviewedAt: payment.reviewedAt,
