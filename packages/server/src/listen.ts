@@ -20,7 +20,10 @@ const CLOSE_GRACE_MS = 5_000;
  * empty body.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  // As Node's own answer does: never write into a response already under way on this socket
+  // (a keep-alive connection whose next request failed to parse), which would corrupt it.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
     socket.destroy();
     return;
   }

@@ -67,4 +67,33 @@ describe('listen(): requests the HTTP parser refuses', () => {
       await listening.close();
     }
   });
+
+  it('never writes into a response already under way: the connection is cut instead', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const listening = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part of an answer');
+      void held.then(() => res.end());
+    }, 0, '127.0.0.1');
+    try {
+      const received = await new Promise<string>((resolve, reject) => {
+        let answer = '';
+        const socket = connect(listening.port, '127.0.0.1', () => socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n'));
+        socket.on('data', (chunk) => {
+          answer += chunk;
+          // The first answer has begun: the next request on the same connection cannot be parsed.
+          if (answer.includes('part of an answer') && !answer.includes('X-Big')) socket.write(`GET /b HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+        });
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+      });
+      expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(received).not.toContain('431');
+      expect(received).not.toContain('BAD_REQUEST');
+    } finally {
+      release();
+      await listening.close();
+    }
+  });
 });
