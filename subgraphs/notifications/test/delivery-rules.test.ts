@@ -52,6 +52,10 @@ describe('assertWebhookUrl', () => {
   it('bounds the URL as stored and sent: 1,000 "é" percent-encode to 6,000 characters and are refused', () => {
     expect(() => assertWebhookUrl(`http://1.1.1.1/${'é'.repeat(1000)}`, allowed)).toThrow(expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'input.url' } }));
     expect(assertWebhookUrl(`http://1.1.1.1/${'é'.repeat(300)}`, allowed)).toHaveLength(15 + 300 * 6);
+    // At the bound and one past it, once encoded: 15 + 338 x 6 + 5 = 2,048 characters; one more "a" is 2,049.
+    const atBound = `http://1.1.1.1/${'é'.repeat(338)}aaaaa`;
+    expect(assertWebhookUrl(atBound, allowed)).toHaveLength(2048);
+    expect(() => assertWebhookUrl(`${atBound}a`, allowed)).toThrow(expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', field: 'input.url' } }));
   });
 
   it.each(['', 'example.com/hooks', 'ftp://example.com', 'javascript:alert(1)', 'https://user:pw@example.com', 'https://example.com/#frag', `https://example.com/${'a'.repeat(2030)}`])('refuses %j', (url) => {
