@@ -228,11 +228,27 @@ describe('input hygiene', () => {
     });
   });
 
-  it("answers a subgraph's own 4xx validation error as BAD_USER_INPUT at the gateway", async () => {
-    // The gateway's Currency is opaque; the wallet subgraph's scalar refuses "usd" while validating.
+  it('refuses a bad Amount, Currency or DateTime literal at the gateway, naming its field (the gateway\'s scalars are opaque)', async () => {
+    const wallets = async () => (await gql(edge.url, `{ me { wallets { currency balance { amount } } } }`, {}, buyer.accessToken)).data!.me.wallets;
+    const before = await wallets();
     const refused = await gql(edge.url, `{ wallet(currency: "usd") { id } }`, {}, buyer.accessToken);
-    expect(errorCode(refused)).toBe('BAD_USER_INPUT');
+    expect(refused.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'currency' });
     expect(refused.errors![0]!.message).toMatch(/Currency/);
+    for (const amount of ['"01"', '"1e3"', '100', '" 1"']) {
+      const topUp = await gql(edge.url, `mutation { creditWallet(input: { amount: { amount: ${amount}, currency: "USD" }, idempotencyKey: "edge-literal" }) { id } }`, {}, buyer.accessToken);
+      expect(topUp.errors![0]!.extensions, amount).toEqual({ code: 'BAD_USER_INPUT', field: 'input.amount.amount' });
+    }
+    // A variable of the wrong JSON type is refused at the edge too, by the argument's path.
+    const number = await gql(edge.url, `mutation($i: CreditWalletInput!) { creditWallet(input: $i) { id } }`, { i: { amount: { amount: 100, currency: 'USD' }, idempotencyKey: 'edge-literal' } }, buyer.accessToken);
+    expect(number.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.amount.amount' });
+    expect(await wallets()).toEqual(before);
+  });
+
+  it("never repeats a password sent beside a wrong input field (graphql-js prints the variable's whole value)", async () => {
+    const login = await gql(edge.url, `mutation($i: LoginInput!) { login(input: $i) { accessToken } }`, { i: { email: 'x@example.test', password: 'my-secret-password', otp: '1' } });
+    expect(login.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'i' });
+    expect(login.errors![0]!.message).toBe('Variable "$i" got invalid value; Field "otp" is not defined by type "LoginInput".');
+    expect(JSON.stringify(login)).not.toContain('my-secret-password');
   });
 
   it('keeps tab and line breaks in free text', async () => {

@@ -6,7 +6,7 @@ import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from 'graphql';
 import { isCurrency, parseAmountString } from '@paygraph/money';
 
 function literalString(ast: ValueNode, scalar: string): string {
-  if (ast.kind !== Kind.STRING) throw new GraphQLError(`${scalar} must be given as a string`);
+  if (ast.kind !== Kind.STRING) throw new GraphQLError(notAStringLiteral(scalar));
   return ast.value;
 }
 
@@ -28,11 +28,15 @@ export const AmountScalar = new GraphQLScalarType<bigint, string>({
   parseLiteral: (ast) => parseAmount(literalString(ast, 'Amount')),
 });
 
+/** Why `value` is not a Currency (an active ISO 4217 code in upper case), or null. */
+function currencyProblem(value: unknown): string | null {
+  return typeof value === 'string' && isCurrency(value) ? null : `Currency must be an active ISO 4217 code in upper case, e.g. "USD" (got ${JSON.stringify(value)?.slice(0, 20)})`;
+}
+
 function parseCurrency(value: unknown): string {
-  if (typeof value !== 'string' || !isCurrency(value)) {
-    throw new GraphQLError(`Currency must be an active ISO 4217 code in upper case, e.g. "USD" (got ${JSON.stringify(value)?.slice(0, 20)})`);
-  }
-  return value;
+  const problem = currencyProblem(value);
+  if (problem) throw new GraphQLError(problem);
+  return value as string;
 }
 
 export const CurrencyScalar = new GraphQLScalarType<string, string>({
@@ -91,6 +95,28 @@ export const DateTimeScalar = new GraphQLScalarType<Date, string>({
   parseValue: parseDateTime,
   parseLiteral: (ast) => parseDateTime(literalString(ast, 'DateTime')),
 });
+
+/** The custom scalars' names: what scalarProblem checks. */
+export const CUSTOM_SCALAR_NAMES: ReadonlySet<string> = new Set(['Amount', 'Currency', 'DateTime']);
+
+/**
+ * Why `value` (a variable's value, or a string literal's) is not acceptable as the custom scalar
+ * `typeName`, as the scalar's own parsing would say; null when it is, or when `typeName` is no
+ * custom scalar. The gateway's copies of these scalars accept anything (a supergraph carries no
+ * scalar code), so its input check asks this before a subgraph is called.
+ */
+export function scalarProblem(typeName: string, value: unknown): string | null {
+  if (typeName === 'Amount') {
+    const parsed = parseAmountString(value);
+    return parsed.ok ? null : parsed.reason;
+  }
+  if (typeName === 'Currency') return currencyProblem(value);
+  if (typeName === 'DateTime') return dateTimeProblem(value);
+  return null;
+}
+
+/** A custom scalar written as a literal that is not a string (`amount: 100`): what its parseLiteral says. */
+export const notAStringLiteral = (typeName: string): string => `${typeName} must be given as a string`;
 
 /** Resolver map entries for the scalars a subgraph declares. */
 export const scalarResolvers = {

@@ -48,23 +48,62 @@ export function formatServerError(formatted: GraphQLFormattedError, error: unkno
   );
 }
 
+/** The start of graphql-js's message for a variable it could not coerce. */
+const VARIABLE_COERCION = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /;
+
 /**
- * graphql-js's message for a variable it could not coerce: `Variable "$input" got invalid value
- * "1.5" at "input.amount.amount"; Expected type "Amount". ...` (no ` at` part when the whole value
- * is wrong). Group 1 is the variable's name, group 2 the path inside it when there is one.
+ * Where the value graphql-js printed (with `inspect`: a JSON-quoted string, a number, `{ key:
+ * value }`, `[...]`) ends in `message`, read from `start`; -1 when it does not end.
  */
-const VARIABLE_COERCION = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value .*? at "(\1(?:[.[][^"]*)?)"; |^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" got invalid value /s;
+function endOfPrintedValue(message: string, start: number): number {
+  let depth = 0;
+  let index = start;
+  while (index < message.length) {
+    const char = message[index]!;
+    if (char === '"') {
+      // A string: to its closing quote, past escaped ones.
+      index += 1;
+      while (index < message.length && message[index] !== '"') index += message[index] === '\\' ? 2 : 1;
+      if (index >= message.length) return -1;
+    } else if (char === '{' || char === '[') depth += 1;
+    else if (char === '}' || char === ']') depth -= 1;
+    else if (depth === 0 && (message.startsWith('; ', index) || message.startsWith(' at "', index))) return index;
+    index += 1;
+  }
+  return -1;
+}
+
+/**
+ * graphql-js's message for a variable it could not coerce prints the whole value the client sent:
+ * `Variable "$i" got invalid value { email: "x", password: "secret", otp: "1" }; Field "otp" is
+ * not defined by type "LoginInput".` Messages never echo secrets (API.md), so the value is left
+ * out: `Variable "$i" got invalid value; Field "otp" ...`. The offending field is its path in the
+ * request's variables as graphql-js prints it after ` at ` (`input.amount.amount`, `ids[2]`), or the
+ * variable's name when the whole value is wrong. Null for any other message.
+ */
+export function variableCoercion(message: string): { message: string; field: string } | null {
+  const match = VARIABLE_COERCION.exec(message);
+  if (!match) return null;
+  const name = match[1]!;
+  const valueEnd = endOfPrintedValue(message, match[0].length);
+  if (valueEnd === -1) return null;
+  const rest = message.slice(valueEnd);
+  const located = new RegExp(`^ at "(${name}(?:[.[][^"]*)?)"; `).exec(rest);
+  if (located) return { field: located[1]!, message: `Variable "$${name}" got invalid value at "${located[1]}"; ${rest.slice(located[0].length)}` };
+  if (!rest.startsWith('; ')) return null;
+  return { field: name, message: `Variable "$${name}" got invalid value; ${rest.slice(2)}` };
+}
 
 /**
  * Input problems name the offending `field` (README): a variable graphql-js could not coerce (an
  * Amount "1.5", an unknown Currency, a misspelt input field) is named by its path in the request's
- * variables, `input.amount.amount` or `ids[2]`, as graphql-js prints it.
+ * variables, `input.amount.amount` or `ids[2]`, and its message no longer quotes the value sent.
  */
 export function withVariableField(formatted: GraphQLFormattedError): GraphQLFormattedError {
-  if (formatted.extensions?.code !== ErrorCode.BAD_USER_INPUT || formatted.extensions.field !== undefined) return formatted;
-  const match = VARIABLE_COERCION.exec(formatted.message);
-  const field = match?.[2] ?? match?.[3];
-  return field ? { ...formatted, extensions: { ...formatted.extensions, field } } : formatted;
+  if (formatted.extensions?.code !== ErrorCode.BAD_USER_INPUT) return formatted;
+  const coercion = variableCoercion(formatted.message);
+  if (!coercion) return formatted;
+  return { ...formatted, message: coercion.message, extensions: { ...formatted.extensions, field: formatted.extensions.field ?? coercion.field } };
 }
 
 /** graphql-js's suggestion of a schema name ("Did you mean \"email\"?", one or several names). */

@@ -29,7 +29,7 @@ import {
 } from 'graphql';
 import { loadLimitSettings, type LimitSettings } from '@paygraph/config';
 import { badUserInput } from '@paygraph/errors';
-import { dateTimeProblem } from '@paygraph/scalars';
+import { CUSTOM_SCALAR_NAMES, notAStringLiteral, scalarProblem } from '@paygraph/scalars';
 
 export type OperationLimits = Pick<
   LimitSettings,
@@ -207,8 +207,7 @@ function stringProblem(value: string, fieldName: string, typeName: string): stri
   const pattern = FREE_TEXT_FIELD_NAMES.has(fieldName) ? controlCharacterInFreeText : controlCharacter;
   if (pattern.test(value)) return FREE_TEXT_FIELD_NAMES.has(fieldName) ? 'must not contain control characters other than tab and line breaks' : 'must not contain control characters';
   if (unpairedSurrogate.test(value)) return 'must be Unicode text (it holds half of a UTF-16 surrogate pair)';
-  if (typeName === 'DateTime') return dateTimeProblem(value);
-  return null;
+  return scalarProblem(typeName, value);
 }
 
 /** Input values visited at most, per operation (a bounded walk; the token limit bounds literals). */
@@ -217,8 +216,10 @@ const INPUT_VALUES_VISITED_MAX = 100_000;
 /**
  * Input hygiene in one place: every string reaching an argument (literal or variable, nested in
  * input objects and lists) is refused as BAD_USER_INPUT with its field when it holds a C0 control
- * character (tab and line breaks aside in free text), and every DateTime must be a real calendar
- * date in years 0001-9999. Runs at the gateway (so nothing reaches a subgraph) and in each subgraph.
+ * character (tab and line breaks aside in free text), and every Amount, Currency and DateTime
+ * must be one as its scalar parses it (a DateTime a real calendar date in years 0001-9999), written
+ * as a string. Runs at the gateway (so nothing reaches a subgraph: the gateway's copies of the
+ * scalars accept anything) and in each subgraph; the field is the argument's path either way.
  */
 export function checkInputs(
   schema: GraphQLSchema,
@@ -255,10 +256,9 @@ export function checkInputs(
       }
       return;
     }
-    if (typeof value === 'string') {
-      const reason = stringProblem(value, fieldName, (nullable as GraphQLNamedType).name);
-      if (reason) problem = badUserInput(`${path} ${reason}.`, path);
-    }
+    const typeName = (nullable as GraphQLNamedType).name;
+    const reason = typeof value === 'string' ? stringProblem(value, fieldName, typeName) : scalarProblem(typeName, value);
+    if (reason) problem = badUserInput(`${path} ${reason}.`, path);
   };
 
   const checkLiteral = (node: ValueNode, type: GraphQLInputType, path: string, fieldName: string): void => {
@@ -283,10 +283,12 @@ export function checkInputs(
       }
       return;
     }
+    const typeName = getNamedType(nullable)?.name ?? '';
     if (node.kind === Kind.STRING) {
-      const named = getNamedType(nullable);
-      const reason = stringProblem(node.value, fieldName, named?.name ?? '');
+      const reason = stringProblem(node.value, fieldName, typeName);
       if (reason) problem = badUserInput(`${path} ${reason}.`, path);
+    } else if (node.kind !== Kind.NULL && CUSTOM_SCALAR_NAMES.has(typeName)) {
+      problem = badUserInput(`${path} ${notAStringLiteral(typeName)}.`, path);
     }
   };
 
