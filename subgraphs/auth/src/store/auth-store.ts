@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { and, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { AuditInTransaction } from '@paygraph/audit';
-import { newId, rowsOf, type Database, type RawTransaction } from '@paygraph/db';
+import { newId, rowsOf, type Database, type RawTransaction, type SqlRunner } from '@paygraph/db';
 import { credentials, loginThrottle, refreshTokens, type schema } from '../db/schema';
 import { LOGIN_ATTEMPT_PENDING_SECONDS_MAX, type LoginThrottleSettings } from '../domain/throttle';
 
@@ -15,6 +15,20 @@ export type RefreshOutcome =
   | { kind: 'reused'; userId: string; familyId: string }
   | { kind: 'invalid' };
 
+/**
+ * Revokes the live refresh tokens of a family or a user, in two statements: the first locks them,
+ * and so waits for a rotation under way (which holds the token it uses); the second, with a
+ * snapshot taken after that rotation committed, revokes its successor too. One update alone did
+ * not (READ COMMITTED: its snapshot predates the successor), and a logout or a reuse detection
+ * racing a refresh left the new token alive on PostgreSQL. A rotation that starts later finds its
+ * token revoked. Returns how many tokens were live.
+ */
+async function revokeLive(sql: SqlRunner, column: 'family_id' | 'user_id', value: string): Promise<number> {
+  await sql.query(`select id from auth.refresh_tokens where ${column} = $1 and revoked_at is null for update`, [value]);
+  const revoked = await sql.query(`update auth.refresh_tokens set revoked_at = now() where ${column} = $1 and revoked_at is null returning id`, [value]);
+  return revoked.length;
+}
+
 export function createAuthStore(database: { db: Database<typeof schema>; transaction: RawTransaction }) {
   const db = database.db;
   return {
@@ -25,12 +39,13 @@ export function createAuthStore(database: { db: Database<typeof schema>; transac
 
     /** Sets the hash and ends every session of the user (a changed password logs everyone out). */
     async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
-      await db.transaction(async (tx) => {
-        await tx
-          .insert(credentials)
-          .values({ userId, passwordHash })
-          .onConflictDoUpdate({ target: credentials.userId, set: { passwordHash, updatedAt: new Date() } });
-        await tx.update(refreshTokens).set({ revokedAt: new Date() }).where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)));
+      await database.transaction(async (sql) => {
+        await sql.query(
+          `insert into auth.credentials (user_id, password_hash) values ($1, $2)
+           on conflict (user_id) do update set password_hash = excluded.password_hash, updated_at = now()`,
+          [userId, passwordHash],
+        );
+        await revokeLive(sql, 'user_id', userId);
       });
     },
 
@@ -84,9 +99,9 @@ export function createAuthStore(database: { db: Database<typeof schema>; transac
      */
     async revokeFamily(familyId: string, audit?: AuditInTransaction<number>): Promise<number> {
       return database.transaction(async (sql) => {
-        const revoked = await sql.query(`update auth.refresh_tokens set revoked_at = now() where family_id = $1 and revoked_at is null returning id`, [familyId]);
-        await audit?.(sql, revoked.length);
-        return revoked.length;
+        const revoked = await revokeLive(sql, 'family_id', familyId);
+        await audit?.(sql, revoked);
+        return revoked;
       });
     },
 
