@@ -61,7 +61,14 @@ const outOfRange: Answer = { refuse: 'BAD_USER_INPUT', message: OUT_OF_RANGE_MES
 const risk = (decision: string): Answer => ({ data: { assessRisk: { id: 'rsk_1', decision } } });
 
 /** Each outcome of the table: where the payment starts (beyond its step) and how the callees answer. */
-type Scenario = { start?: PaymentChanges; answers: (paymentId: string) => Record<string, Answer>; /** What advance answers, when not null or SERVICE_UNAVAILABLE. */ answer?: string };
+type Scenario = {
+  start?: PaymentChanges;
+  answers: (paymentId: string) => Record<string, Answer>;
+  /** What advance answers, when not null or SERVICE_UNAVAILABLE. */
+  answer?: string;
+  /** PAYMENT_HOLD_EXPIRY_SECONDS in ms, when not HOLD_EXPIRY_MS (0: the payment's hold lifetime has passed). */
+  holdExpiryMs?: number;
+};
 const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['next'], Scenario> } = {
   CREATED: {
     APPROVE: { answers: () => ({ AssessRisk: risk('APPROVE') }) },
@@ -76,6 +83,8 @@ const scenarios: { [S in CallingStep]: Record<keyof (typeof PAYMENT_STEPS)[S]['n
     'held-for-review': { start: { riskDecision: 'REVIEW' }, answers: () => ({ ...accounts, AuthorizeHold: held }) },
     INSUFFICIENT_FUNDS: { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeAndCaptureHold: { refuse: 'INSUFFICIENT_FUNDS' } }) },
     AMOUNT_TOO_LARGE: { start: { riskDecision: 'APPROVE' }, answers: () => ({ ...accounts, AuthorizeAndCaptureHold: outOfRange }) },
+    // Reached after the hold's lifetime (an outage that long): the ledger refuses to hold and capture.
+    expired: { start: { riskDecision: 'APPROVE' }, holdExpiryMs: 0, answers: () => ({ ...accounts, AuthorizeAndCaptureHold: { refuse: 'INVALID_STATE', message: 'The hold would have expired before its capture.' } }) },
     unavailable: { start: { riskDecision: 'APPROVE' }, answers: () => ({}) },
   },
   HOLD_PLACED: {
@@ -121,7 +130,7 @@ describe('advance runs PAYMENT_STEPS', () => {
     const deps: FlowDeps = {
       store,
       services: { client: clientAnswering(scenario.answers(payment.id)), caches: createServiceCaches() },
-      settings: { holdExpiryMs: HOLD_EXPIRY_MS, reviewExpiryMs: HOLD_EXPIRY_MS },
+      settings: { holdExpiryMs: scenario.holdExpiryMs ?? HOLD_EXPIRY_MS, reviewExpiryMs: HOLD_EXPIRY_MS },
       logger: createLogger({ level: 'silent' }),
     };
     // The next step's call (if any) finds its service unavailable: advance stops at the target.
@@ -137,5 +146,17 @@ describe('advance runs PAYMENT_STEPS', () => {
     expect(answered).toBe(scenario.answer ?? (waitsThere && !target.stalled ? null : 'SERVICE_UNAVAILABLE'));
     if (outcome === 'too-large') expect(after!.captureRequestedAmount).toBeNull();
     if (target.stalled) expect(after!.stalledAt !== null).toBe(payment.status === 'PENDING');
+  });
+
+  it('fails a manual payment whose hold lifetime passed before the ledger was reached, without asking it to hold', async () => {
+    const payment = await paymentAt('RISK_ASSESSED', { riskDecision: 'APPROVE' }, 'MANUAL');
+    // An AuthorizeHold would answer with a hold; the payment must not be AUTHORIZED on one that expired already.
+    const deps: FlowDeps = {
+      store,
+      services: { client: clientAnswering({ ...accounts, AuthorizeHold: held }), caches: createServiceCaches() },
+      settings: { holdExpiryMs: 0, reviewExpiryMs: HOLD_EXPIRY_MS },
+      logger: createLogger({ level: 'silent' }),
+    };
+    expect(await advance(deps, payment)).toMatchObject({ status: 'FAILED', step: 'DONE', failureCode: 'AUTHORIZATION_EXPIRED', holdId: null });
   });
 });

@@ -19,6 +19,8 @@ export const FAILURE_CODES = {
   INSUFFICIENT_FUNDS: 'INSUFFICIENT_FUNDS',
   /** A total the payment would make (a wallet's credits or debits) is past what the ledger can record. */
   AMOUNT_TOO_LARGE: 'AMOUNT_TOO_LARGE',
+  /** The buyer's funds could not be held before the hold's lifetime from the attempt ran out (the ledger was unreachable that long): nothing moved. */
+  AUTHORIZATION_EXPIRED: 'AUTHORIZATION_EXPIRED',
 } as const;
 export type FailureCode = (typeof FAILURE_CODES)[keyof typeof FAILURE_CODES];
 

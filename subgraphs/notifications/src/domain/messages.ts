@@ -123,6 +123,7 @@ const FAILURE_REASONS: Record<FailureCode, string> = {
   RISK_UNAVAILABLE: 'We could not complete the risk check; please try again later.',
   INSUFFICIENT_FUNDS: 'Your wallet did not have enough available funds.',
   AMOUNT_TOO_LARGE: 'A wallet it would move money between cannot record a total that large.',
+  AUTHORIZATION_EXPIRED: 'We could not reserve the funds in time; nothing was charged, please try again.',
 };
 
 function paymentMessages(type: string, payment: PaymentFacts, nameOf: (userId: string) => string | null): PlannedNotification[] {

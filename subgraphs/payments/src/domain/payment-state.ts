@@ -138,6 +138,9 @@ export const PAYMENT_STEPS = {
       INSUFFICIENT_FUNDS: { step: 'DONE', status: 'FAILED', failureCode: 'INSUFFICIENT_FUNDS' },
       // A total the hold or its capture would make is past what the ledger can record: nothing moved.
       AMOUNT_TOO_LARGE: { step: 'DONE', status: 'FAILED', failureCode: 'AMOUNT_TOO_LARGE' },
+      // The hold's lifetime (from the attempt) ran out before the ledger could place it (an outage
+      // that long): nothing is held or moved, and a hold placed under the key expires in the ledger.
+      expired: { step: 'DONE', status: 'FAILED', failureCode: 'AUTHORIZATION_EXPIRED' },
       unavailable: { step: 'RISK_ASSESSED', stalled: true },
     },
     claims: {},

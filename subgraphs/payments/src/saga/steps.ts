@@ -68,8 +68,18 @@ async function placeHold(deps: FlowDeps, payment: PaymentRow): Promise<StepResul
       currency: payment.currency,
       expiresAt: new Date(payment.createdAt.getTime() + deps.settings.holdExpiryMs),
     };
-    hold = after === 'CAPTURE' ? await authorizeAndCapture(deps, payment, input) : await services.authorizeHold(deps.services, input);
+    if (after === 'CAPTURE') {
+      // Asked even past the hold's lifetime: a hold captured in time under the key (an earlier try
+      // whose answer was lost) is replayed, and only the ledger knows of it.
+      hold = await authorizeAndCapture(deps, payment, input);
+    } else {
+      // A hold that would be expired when placed holds nothing: the attempt fails. One an earlier
+      // try placed under the key has the same expiry, and the ledger's expiry pass releases it.
+      if (input.expiresAt.getTime() <= Date.now()) return expiredBeforeHeld(deps, payment);
+      hold = await services.authorizeHold(deps.services, input);
+    }
   } catch (error) {
+    if (error instanceof HoldLifetimePassed) return expiredBeforeHeld(deps, payment);
     if (services.isUnavailable(error)) return { outcome: 'unavailable', error };
     if (services.isOutOfRange(error)) return { outcome: 'AMOUNT_TOO_LARGE' };
     if (codeOf(error) !== ErrorCode.INSUFFICIENT_FUNDS) throw error;
@@ -84,13 +94,21 @@ async function placeHold(deps: FlowDeps, payment: PaymentRow): Promise<StepResul
   return { outcome: after === 'AUTHORIZED' ? 'held-authorized' : 'held-for-review', facts, recorded: 'hold-recorded' };
 }
 
+/** The ledger could not hold the funds before the hold's lifetime (counted from the attempt) ran out. */
+class HoldLifetimePassed extends Error {}
+
+function expiredBeforeHeld(deps: FlowDeps, payment: PaymentRow): StepResult<'RISK_ASSESSED'> {
+  deps.logger.warn({ paymentId: payment.id, createdAt: payment.createdAt }, 'the ledger was not reached within the hold lifetime: the payment fails, nothing moved');
+  return { outcome: 'expired' };
+}
+
 /**
  * The hold placed and captured at once. The ledger refuses the capture part only when the hold
- * cannot be captured: one placed earlier under the payment's authorize key (by a version that held,
- * then captured) was released or expired, or the hold's lifetime passed before the ledger could be
- * reached (no money moves then). That is reported as the broken invariant it is, and the payment
- * waits at this step for a person, never recorded as captured or failed on a guess, as the hold
- * then capture path left such a payment.
+ * cannot be captured: the hold's lifetime passed before the ledger could be reached (no money
+ * moves; the attempt fails as `expired`), or, within it, one placed earlier under the payment's
+ * authorize key (by a version that held, then captured) was released. The latter is reported as
+ * the broken invariant it is, and the payment waits at this step for a person, never recorded as
+ * captured or failed on a guess.
  */
 async function authorizeAndCapture(deps: FlowDeps, payment: PaymentRow, input: Parameters<typeof services.authorizeAndCaptureHold>[1]) {
   try {
@@ -98,6 +116,9 @@ async function authorizeAndCapture(deps: FlowDeps, payment: PaymentRow, input: P
   } catch (error) {
     const code = codeOf(error);
     if (code !== ErrorCode.INVALID_STATE && code !== ErrorCode.IDEMPOTENCY_KEY_REUSED) throw error;
+    // Past the hold's lifetime the ledger refuses to hold and capture at once (and captured nothing
+    // under the key, or it would have replayed that): the attempt fails, nothing moved.
+    if (code === ErrorCode.INVALID_STATE && input.expiresAt.getTime() <= Date.now()) throw new HoldLifetimePassed();
     throw new InvariantError(`Invariant broken: payment ${payment.id}: the ledger refused to capture its hold at once (${code}): a hold placed earlier was released or expired, or the hold's lifetime passed before the ledger answered`);
   }
 }
