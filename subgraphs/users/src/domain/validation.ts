@@ -54,12 +54,31 @@ const linkLike = [
   // `ｅｖｉｌ．ｃｏｍ` and `evil。com` are links as much as `evil.com`; so is a punycode label.
   /[\p{L}\p{N}-][.\uff0e\u3002\uff61]\p{L}{2,24}(?![\p{L}\p{N}-])/iu,
   /[.\uff0e\u3002\uff61]xn--[a-z0-9-]+/i,
+  // An address without a domain name: an IPv4 address (`203.0.113.5/verify`), a bracketed IPv6 one
+  // (`[::1]:8080`), `localhost`.
+  /(?<![\p{L}\p{N}.])\d{1,3}(?:\.\d{1,3}){3}(?![\p{L}\p{N}])/u,
+  /\[[0-9a-f.]*:[0-9a-f:.]*\]/i,
+  /\blocalhost\b/i,
+  // Schemes that run or carry content without `//`.
+  /\b(?:javascript|vbscript|mailto):/i,
+  /\bdata:[a-z-]+\/[\w.+-]+/i,
+  /\bfile:\//i,
 ];
+
+/**
+ * Characters that show as nothing although Unicode classes them as letters or symbols, so a name
+ * of them looks blank (U+2800 Braille blank, the Hangul fillers, U+034F combining grapheme joiner,
+ * the Khmer inherent vowels, U+180E Mongolian vowel separator).
+ */
+const invisibleFillers = /[\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0]/u;
 
 /** Why a display name may not be used (a link, a control character), or null. Pure. */
 export function nameProblem(name: string): string | null {
   if (controlCharacters.test(name)) return 'Name must not contain control characters';
-  if (linkLike.some((pattern) => pattern.test(name))) return 'Name must not contain a web address, domain name or email address';
+  if (invisibleFillers.test(name)) return 'Name must not contain invisible filler characters';
+  // Compatibility forms read as their plain letters: `evil․com` (U+2024) and `evil﹒com` (U+FE52) are `evil.com`.
+  const folded = name.normalize('NFKC');
+  if (linkLike.some((pattern) => pattern.test(name) || pattern.test(folded))) return 'Name must not contain a web address, domain name or email address';
   return null;
 }
 
