@@ -22,6 +22,7 @@ import { ensureIdeBundle, mountIde } from './ide';
 import { createEdgeLimits } from './limits';
 import { createEdgeProtection, type EdgeSettings } from './rate-limit/edge'; // issue 11: authorization, trusted documents, rate limits
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
+import { clientAddressOf, proxyTrust } from './client-address';
 import { checkReadiness } from './readiness';
 import { startPaymentEventHub, type PaymentEventHub } from './subscriptions/hub';
 import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server';
@@ -33,7 +34,7 @@ export const STATIC_SUPERGRAPH_FILE = path.join(repositoryRoot, 'schema/supergra
 
 export interface GatewayOptions {
   config: Pick<PlatformConfig, 'NODE_ENV' | 'SUPERGRAPH_SOURCE' | 'SUPERGRAPH_POLL_INTERVAL_MS' | 'SUBGRAPH_TIMEOUT_MS'> &
-    Partial<Pick<PlatformConfig, 'SUBSCRIPTIONS_PER_CONNECTION_MAX' | 'SUBSCRIPTIONS_PER_USER_MAX' | 'SUBSCRIBES_PER_MINUTE_MAX' | 'SUBSCRIPTION_QUEUED_BYTES_MAX'>>;
+    Partial<Pick<PlatformConfig, 'SUBSCRIPTIONS_PER_CONNECTION_MAX' | 'SUBSCRIPTIONS_PER_USER_MAX' | 'SUBSCRIBES_PER_MINUTE_MAX' | 'SUBSCRIPTION_QUEUED_BYTES_MAX' | 'TRUST_PROXY'>>;
   /**
    * Where each subgraph is reached (the service list after overrides), looked up per request;
    * `urls` lists every instance when a subgraph runs several (requests are spread over them).
@@ -78,6 +79,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const limitSettings = options.limits ?? loadLimitSettings(process.env);
   const edge = createEdgeLimits(limitSettings, metrics);
   const production = config.NODE_ENV === 'production';
+  // Whose X-Forwarded-For says the client's address (HTTP's request.ip and WebSocket connections alike).
+  const trustProxy = proxyTrust(config.TRUST_PROXY ?? 'off');
   // Introspection (and so the IDE, which needs the schema) is off in production unless INTROSPECTION=on.
   const introspection = !production || limitSettings.INTROSPECTION === 'on';
   // --- end edge limits ---
@@ -143,6 +146,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       checkCost: (document, variables) => edge.checkCost(document, variables),
       trustedDocuments: protection.documents,
       admitConnection: protection.admitConnection, // rate limits: each connection_init spends a request
+      clientAddress: (request) => clientAddressOf(request, trustProxy),
       limits: {
         ...(config.SUBSCRIPTIONS_PER_CONNECTION_MAX ? { perConnectionMax: config.SUBSCRIPTIONS_PER_CONNECTION_MAX } : {}),
         ...(config.SUBSCRIPTIONS_PER_USER_MAX ? { perUserMax: config.SUBSCRIPTIONS_PER_USER_MAX } : {}),
@@ -161,6 +165,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', trustProxy);
   app.use(accessLog(logger)); // one JSON line per request (packages/server access-log.ts)
   app.get('/health', (_request, response) => {
     response.json({ status: 'ok' });

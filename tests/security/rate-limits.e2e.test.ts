@@ -29,6 +29,8 @@ let first: SpawnedGateway;
 let second: SpawnedGateway;
 /** RATE_LIMITS=on, no REDIS_URL: counters in this process. */
 let memory: SpawnedGateway;
+/** As `memory`, behind a proxy on loopback that it trusts (TRUST_PROXY). */
+let proxied: SpawnedGateway;
 let off: SpawnedGateway;
 
 function expectRateLimited(response: GraphQLResponse): void {
@@ -51,14 +53,15 @@ beforeAll(async () => {
     SUPERGRAPH_POLL_INTERVAL_MS: '3600000',
   };
   [first, second] = await Promise.all([spawnGateway(subgraphUrls, env), spawnGateway(subgraphUrls, env)]);
-  [memory, off] = await Promise.all([
+  [memory, off, proxied] = await Promise.all([
     spawnGateway(subgraphUrls, { RATE_LIMITS: 'on', REDIS_URL: '', RATE_LIMIT_REQUESTS_PER_MINUTE: String(MEMORY_REQUESTS_PER_MINUTE), SUPERGRAPH_POLL_INTERVAL_MS: '3600000', LOG_LEVEL: 'warn' }),
     spawnGateway(subgraphUrls, { RATE_LIMITS: 'off', RATE_LIMIT_REQUESTS_PER_MINUTE: '1', SUPERGRAPH_POLL_INTERVAL_MS: '3600000', LOG_LEVEL: 'warn' }),
+    spawnGateway(subgraphUrls, { RATE_LIMITS: 'on', REDIS_URL: '', TRUST_PROXY: 'loopback', RATE_LIMIT_REQUESTS_PER_MINUTE: String(MEMORY_REQUESTS_PER_MINUTE), SUPERGRAPH_POLL_INTERVAL_MS: '3600000', LOG_LEVEL: 'warn' }),
   ]);
 }, 180_000);
 
 afterAll(async () => {
-  await Promise.all([first?.stop(), second?.stop(), memory?.stop(), off?.stop()]);
+  await Promise.all([first?.stop(), second?.stop(), memory?.stop(), off?.stop(), proxied?.stop()]);
 });
 
 describe('per-client budget shared by two gateways through Redis', () => {
@@ -154,6 +157,34 @@ describe('in memory, without REDIS_URL', () => {
     // The Redis-shared gateways never saw these requests.
     expect((await gql(first.url, `{ me { id } }`, {}, user.accessToken)).data).toEqual({ me: { id: user.id } });
     expect(memory.output()).not.toContain(OFF_WARNING);
+  });
+});
+
+describe('behind a proxy (TRUST_PROXY)', () => {
+  const anonymous = (url: string, client: string) => gql(url, `{ __typename }`, {}, undefined, { 'x-forwarded-for': client });
+
+  it("counts each client behind a trusted proxy on its own, by X-Forwarded-For (found by the auth probe: behind an ingress every client shared one budget)", async () => {
+    for (let request = 0; request < MEMORY_REQUESTS_PER_MINUTE; request += 1) expect((await anonymous(proxied.url, '198.51.100.7')).status).toBe(200);
+    expectRateLimited(await anonymous(proxied.url, '198.51.100.7'));
+    // Another client through the same proxy has a budget of its own; so does one the header names first.
+    expect((await anonymous(proxied.url, '198.51.100.8')).status).toBe(200);
+    expect((await anonymous(proxied.url, '203.0.113.1, 198.51.100.9')).status).toBe(200);
+    // A WebSocket connection is counted for the forwarded client too.
+    const socket = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(wsUrl(proxied.url), 'graphql-transport-ws', { headers: { 'x-forwarded-for': '198.51.100.7' } });
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: {} })));
+      ws.on('close', (code) => resolve(code));
+      ws.on('message', () => ws.close(1000));
+    });
+    expect(socket).toBe(4429);
+  });
+
+  it('ignores X-Forwarded-For from a client when no proxy is trusted: a sender cannot pick its address', async () => {
+    for (let request = 0; request < MEMORY_REQUESTS_PER_MINUTE; request += 1) {
+      const response = await anonymous(memory.url, `192.0.2.${request + 1}`);
+      if (response.status === 429) break; // the address's budget was partly spent by the test above
+    }
+    expectRateLimited(await anonymous(memory.url, '192.0.2.200'));
   });
 });
 

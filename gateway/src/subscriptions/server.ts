@@ -11,7 +11,7 @@
  * event resolved, shared between subscribers), schema.ts (the subscription schema); live.ts is one
  * subscription's stream. This file wires them to graphql-ws.
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { Context, SubscribePayload } from 'graphql-ws';
@@ -46,6 +46,8 @@ export interface SubscriptionServerOptions {
   limits?: Partial<SubscriptionLimits>;
   /** The per-client request budget, spent once per connection_init (session.ts); none: not limited. */
   admitConnection?: AdmitConnection;
+  /** The client's address behind trusted proxies (TRUST_PROXY); the socket's peer without it. */
+  clientAddress?: (request: IncomingMessage) => string | undefined;
   /**
    * The operation limits of HTTP requests, applied to subscription documents too (the payload
    * selection then runs through the gateway's own request pipeline, with its limits and cost).
@@ -152,7 +154,8 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
       const disposable = useServer<Record<string, unknown>, Extra>(
         {
           onConnect: async (ctx) => {
-            const session = await sessions.open(ctx.connectionParams, ctx.extra.socket, ctx.extra.request.socket.remoteAddress);
+            const address = options.clientAddress ? options.clientAddress(ctx.extra.request) : ctx.extra.request.socket.remoteAddress;
+            const session = await sessions.open(ctx.connectionParams, ctx.extra.socket, address);
             if (!session) return false;
             ctx.extra.session = session;
             return true;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export class ConfigError extends Error {
@@ -33,6 +34,15 @@ const port = z.coerce
   .int('must be a whole port number')
   .min(0, 'must be between 0 and 65535')
   .max(65535, 'must be between 0 and 65535');
+
+/** One entry of TRUST_PROXY's list: a keyword proxy-addr knows, an IP address, or an address/prefix. */
+function trustedProxyItem(item: string): boolean {
+  if (item === 'loopback' || item === 'linklocal' || item === 'uniquelocal') return true;
+  const [address = '', prefix, extra] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
 
 const positiveInt = (max: number) =>
   z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`);
@@ -97,6 +107,18 @@ export const envSchemas = {
     SUPERGRAPH_SOURCE: z.enum(['introspect', 'static'], { message: 'must be introspect or static' }).optional(),
     SUPERGRAPH_POLL_INTERVAL_MS: positiveInt(3_600_000).default(10_000),
     SUBGRAPH_TIMEOUT_MS: positiveInt(120_000).default(10_000),
+    /**
+     * Which proxies in front of the gateway are trusted to say the client's address in
+     * X-Forwarded-For (rate limits, login throttles and logs key on it): `off` (the socket's peer is
+     * the client), a number of proxy hops (1-10), or comma-separated addresses and CIDR ranges
+     * (`loopback`, `linklocal`, `uniquelocal` name the usual ones).
+     */
+    TRUST_PROXY: z
+      .string()
+      .refine((value) => value === 'off' || /^(?:[1-9]|10)$/.test(value) || value.split(',').every((item) => trustedProxyItem(item.trim())), {
+        message: 'must be off, a number of hops from 1 to 10, or comma-separated addresses, CIDR ranges, loopback, linklocal or uniquelocal',
+      })
+      .default('off'),
   },
   // --- edge protection: rate limits, login throttles, trusted documents (issue 11) ---
   edge: {

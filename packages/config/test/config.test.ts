@@ -38,6 +38,12 @@ describe('loadPlatformConfig', () => {
     expect(loadPlatformConfig({ DATABASE_POOL_MAX: '3' }).DATABASE_POOL_MAX).toBe(3);
   });
 
+  it('reads TRUST_PROXY as off, a hop count or a list of addresses, ranges and keywords, and refuses anything else', () => {
+    expect(loadPlatformConfig({}).TRUST_PROXY).toBe('off');
+    for (const value of ['2', 'loopback', 'uniquelocal, 10.0.0.0/8', '203.0.113.7,2001:db8::/32']) expect(loadPlatformConfig({ TRUST_PROXY: value }).TRUST_PROXY).toBe(value);
+    for (const value of ['0', '11', 'true', '10.0.0.0/33', 'example.com', '10.0.0.1/8/8']) expect(() => loadPlatformConfig({ TRUST_PROXY: value }), value).toThrow(/TRUST_PROXY/);
+  });
+
   it('never echoes a secret value', () => {
     expect(() => loadPlatformConfig({ DATABASE_URL: 'mysql://user:hunter2@db' })).toThrow(/^(?!.*hunter2)/);
   });
