@@ -7,7 +7,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { gql, registerAndLogin, type TestUser } from '@paygraph/testing';
 import { spawnGateway, type SpawnedGateway } from '../support/spawn-gateway';
-import { endOf, liveSubscriptionsAt, subscribe, wsClient, type TestSubscription } from '../support/subscriptions';
+import WebSocket from 'ws';
+import { endOf, liveSubscriptionsAt, subscribe, wsClient, wsUrl, type TestSubscription } from '../support/subscriptions';
 
 const platformUrl = inject('gatewayUrl');
 const subgraphUrls = inject('subgraphUrls');
@@ -211,5 +212,40 @@ describe('a client that does not read what it subscribed to', () => {
     await expect.poll(() => closed?.code, { timeout: 10_000 }).toBe(4429);
     expect(JSON.parse(closed!.reason)).toMatchObject({ message: expect.stringMatching(/resume with after/), extensions: { code: 'RATE_LIMITED' } });
     await expect.poll(() => liveSubscriptionsAt(tight.url), { timeout: 5_000 }).toBe(0);
+  });
+});
+
+describe('subscription ids', () => {
+  /** A raw graphql-transport-ws socket, acknowledged; resolves its close code. */
+  async function rawSocket(token: string) {
+    const socket = new WebSocket(wsUrl(platformUrl), 'graphql-transport-ws');
+    const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+      socket.on('message', (data) => (JSON.parse(String(data)).type === 'connection_ack' ? resolve() : undefined));
+      socket.on('error', reject);
+    });
+    return { socket, closed, send: (message: object) => socket.send(JSON.stringify(message)) };
+  }
+
+  it('refuses an id reused while its first subscribe is still being set up (both ran: every event twice, one left unstoppable)', async () => {
+    const buyer = await registerAndLogin(urls);
+    const { send, closed } = await rawSocket(buyer.accessToken);
+    // The first subscribe checks its payment over HTTP; its complete and a new subscribe with the id arrive meanwhile.
+    send({ id: 'reused', type: 'subscribe', payload: { query: 'subscription($p: ID) { paymentStatusChanged(paymentId: $p) { sequence } }', variables: { p: 'pay_none' } } });
+    send({ id: 'reused', type: 'complete' });
+    send({ id: 'reused', type: 'subscribe', payload: { query: CHANGES } });
+    expect(await closed).toBe(4409);
+  });
+
+  it('closes the socket with 4400 for an id over 128 characters (every message repeats it)', async () => {
+    const buyer = await registerAndLogin(urls);
+    const long = await rawSocket(buyer.accessToken);
+    long.send({ id: 'x'.repeat(129), type: 'subscribe', payload: { query: CHANGES } });
+    expect(await long.closed).toBe(4400);
+    const fits = await rawSocket(buyer.accessToken);
+    fits.send({ id: 'x'.repeat(128), type: 'subscribe', payload: { query: CHANGES } });
+    expect(await Promise.race([fits.closed, pause(1_000).then(() => 'open')])).toBe('open');
+    fits.socket.close(1000);
   });
 });

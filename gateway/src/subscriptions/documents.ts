@@ -6,7 +6,7 @@
  */
 import { getArgumentValues, getOperationAST, getVariableValues, GraphQLError, Kind, parse, validate, type DocumentNode, type FieldNode, type GraphQLSchema } from 'graphql';
 import { apiError } from '@paygraph/errors';
-import { BIGINT_MAX, checkOperationShape, countTokens, hasUnpairedSurrogate, measureOperation, tokensError, type OperationLimits } from '@paygraph/server';
+import { BIGINT_MAX, checkOperationShape, countTokens, hasUnpairedSurrogate, measureOperation, tokensError, variableCoercion, type OperationLimits } from '@paygraph/server';
 import { SUBSCRIPTION_FIELD } from './schema';
 import { buildPayloadQuery } from './selection';
 
@@ -14,6 +14,13 @@ import { buildPayloadQuery } from './selection';
 const MEASURE_VISITS_MAX = 10_000;
 /** Prepared documents kept (the oldest goes first). */
 const DOCUMENTS_MAX = 1_000;
+/**
+ * Characters of document text the kept documents may hold in all (their parsed forms are a few
+ * times more): a client sending a thousand distinct texts of a megabyte each pinned about 1.6 GB
+ * of heap until the schema changed, which a static supergraph never does (found by the
+ * subscriptions probe).
+ */
+export const DOCUMENT_TEXT_CHARS_MAX = 4 * 1024 * 1024;
 
 export interface Prepared {
   document: DocumentNode;
@@ -35,6 +42,8 @@ export interface SubscriptionArguments {
 
 export function createDocuments(options: { operationLimits?: OperationLimits | undefined }) {
   let documents = new Map<string, Prepared | Refused>();
+  /** Characters of the keys in `documents`. */
+  let textChars = 0;
   let preparedCount = 0;
 
   function prepareUncached(schema: GraphQLSchema, query: string, operationName: string | null): Prepared | Refused {
@@ -63,6 +72,19 @@ export function createDocuments(options: { operationLimits?: OperationLimits | u
       return { errors: [new GraphQLError(`Subscribe to ${SUBSCRIPTION_FIELD}.`, { extensions: { code: 'BAD_REQUEST' } })] };
     }
     const payloadQuery = buildPayloadQuery(root, operation, document);
+    // The names the gateway adds (`__typename`, the alias `__visible`, `$__paymentId`) can clash with
+    // the client's; a query that would not validate is refused now, not answered
+    // SERVICE_UNAVAILABLE at every event (and again at every resume).
+    const payloadInvalid = validate(schema, payloadQuery.document);
+    if (payloadInvalid.length > 0) {
+      return {
+        errors: [
+          new GraphQLError(`This selection cannot run for each event: ${payloadInvalid[0]!.message} The gateway adds \`__typename\`, a field aliased \`__visible\` and the variable \`$__paymentId\` to the query each event runs: choose other aliases and variable names.`, {
+            extensions: { code: 'GRAPHQL_VALIDATION_FAILED' },
+          }),
+        ],
+      };
+    }
     if (limits) {
       // Each event runs the payload query through the HTTP pipeline and the subgraphs' limits: what
       // it would break is refused now, with its code, instead of failing every event.
@@ -82,31 +104,48 @@ export function createDocuments(options: { operationLimits?: OperationLimits | u
       let found = documents.get(key);
       if (!found) {
         found = prepareUncached(schema, query, operationName);
-        if (documents.size >= DOCUMENTS_MAX) documents.delete(documents.keys().next().value!);
+        // A document larger than the whole budget is prepared for this subscribe alone.
+        if (key.length > DOCUMENT_TEXT_CHARS_MAX) return found;
+        while (documents.size > 0 && (documents.size >= DOCUMENTS_MAX || textChars + key.length > DOCUMENT_TEXT_CHARS_MAX)) {
+          const oldest = documents.keys().next().value!;
+          documents.delete(oldest);
+          textChars -= oldest.length;
+        }
         documents.set(key, found);
+        textChars += key.length;
       }
       return found;
     },
     /** Forgets every prepared document (they were validated against the previous schema). */
     clear() {
       documents = new Map();
+      textChars = 0;
     },
+    /** How many documents are kept and the characters of their texts (tests). */
+    kept: () => ({ documents: documents.size, textChars }),
   };
 }
 
 /** The subscription's variables coerced and its arguments (`paymentId`, `after`) checked. */
 export function readArguments(schema: GraphQLSchema, prepared: Prepared, variables: Record<string, unknown>): SubscriptionArguments | Refused {
   const coerced = getVariableValues(schema, prepared.operation.variableDefinitions ?? [], variables);
-  if (coerced.errors) return { errors: coerced.errors.map((error) => apiError('BAD_USER_INPUT', error.message)) };
+  if (coerced.errors) {
+    // As over HTTP: the variable's path as the field, and the message without the value sent.
+    const errors = coerced.errors.map((error) => {
+      const named = variableCoercion(error.message);
+      return apiError('BAD_USER_INPUT', named?.message ?? error.message, named ? { field: named.field } : {});
+    });
+    return { errors };
+  }
   const args = getArgumentValues(schema.getSubscriptionType()!.getFields()[SUBSCRIPTION_FIELD]!, prepared.root, coerced.coerced) as { paymentId?: string | null; after?: string | null };
   const paymentId = args.paymentId ?? null;
-  if (paymentId !== null && /[\u0000-\u001f]/.test(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must not contain control characters.')] };
+  if (paymentId !== null && /[\u0000-\u001f]/.test(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must not contain control characters.', { field: 'paymentId' })] };
   // Half of a UTF-16 surrogate pair, as HTTP's input hygiene refuses it (it was NOT_FOUND here).
-  if (paymentId !== null && hasUnpairedSurrogate(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must be Unicode text (it holds half of a UTF-16 surrogate pair).')] };
+  if (paymentId !== null && hasUnpairedSurrogate(paymentId)) return { errors: [apiError('BAD_USER_INPUT', 'paymentId must be Unicode text (it holds half of a UTF-16 surrogate pair).', { field: 'paymentId' })] };
   let after: bigint | null = null;
   if (args.after !== undefined && args.after !== null) {
     // A sequence is a PostgreSQL bigint: a larger number is no sequence (the log read failed on it, answered as retryable).
-    if (!/^\d{1,19}$/.test(args.after) || BigInt(args.after) > BIGINT_MAX) return { errors: [apiError('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).')] };
+    if (!/^\d{1,19}$/.test(args.after) || BigInt(args.after) > BIGINT_MAX) return { errors: [apiError('BAD_USER_INPUT', 'after must be a sequence received earlier (a non-negative integer).', { field: 'after' })] };
     after = BigInt(args.after);
   }
   return { paymentId, after };

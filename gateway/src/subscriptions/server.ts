@@ -35,6 +35,8 @@ export { RESOLVE_ATTEMPTS_MAX } from './execution';
 export { DEFAULT_SUBSCRIPTION_LIMITS, type SubscriptionLimits } from './session';
 
 export const WEBSOCKET_MESSAGE_MAX_BYTES = 1024 * 1024;
+/** Characters of a subscription id (graphql-ws clients send UUIDs, 36); a longer one closes the socket with 4400. */
+export const SUBSCRIPTION_ID_LENGTH_MAX = 128;
 
 export interface SubscriptionServerOptions {
   apollo: ApolloServer<GatewayContext>;
@@ -77,7 +79,33 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
   const execution = createPayloadExecution({ apollo, logger });
   let schema: GraphQLSchema | null = null;
 
-  async function onSubscribe(ctx: Context<Record<string, unknown>, Extra>, _id: string, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
+  async function onSubscribe(ctx: Context<Record<string, unknown>, Extra>, id: string, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
+    // Every message of the subscription repeats its id: a long one multiplies each event's bytes.
+    if (id.length > SUBSCRIPTION_ID_LENGTH_MAX) {
+      return closedWith(ctx, 4400, `Subscription ids are at most ${SUBSCRIPTION_ID_LENGTH_MAX} characters`);
+    }
+    // graphql-ws frees an id on its `complete` even while that subscribe is still being set up; a
+    // new subscribe with the id then would run beside the first one (every event twice, and a
+    // `complete` stopping only one of them). Such a reuse is refused as a duplicate id.
+    const settingUp = (ctx.extra.settingUp ??= new Set());
+    if (settingUp.has(id)) {
+      return closedWith(ctx, 4409, `Subscriber for ${id} is still being set up`);
+    }
+    settingUp.add(id);
+    try {
+      return await admit(ctx, payload);
+    } finally {
+      settingUp.delete(id);
+    }
+  }
+
+  /** Closes the socket for a protocol fault; the error returned is not sent (the socket is closing). */
+  function closedWith(ctx: Context<Record<string, unknown>, Extra>, code: number, reason: string): readonly GraphQLError[] {
+    ctx.extra.socket.close(code, reason);
+    return [new GraphQLError(reason, { extensions: { code: 'BAD_REQUEST' } })];
+  }
+
+  async function admit(ctx: Context<Record<string, unknown>, Extra>, payload: SubscribePayload): Promise<ExecutionArgs | readonly GraphQLError[]> {
     const session = ctx.extra.session;
     if (!session) return [apiError('UNAUTHENTICATED', 'Not authenticated.')];
     const refusal = sessions.overLimits(session);

@@ -47,7 +47,13 @@ export interface Session {
 }
 
 /** What graphql-ws keeps per socket: the socket, its upgrade request and, once open, the session. */
-export type Extra = { socket: WebSocket; request: IncomingMessage; session?: Session };
+export type Extra = {
+  socket: WebSocket;
+  request: IncomingMessage;
+  session?: Session;
+  /** Ids of this socket's subscribe messages still being set up (server.ts: an id is not reused meanwhile). */
+  settingUp?: Set<string>;
+};
 
 /**
  * Spends one point of the per-client request budget (the user, else the address) for a new

@@ -89,10 +89,16 @@ export function variableCoercion(message: string): { message: string; field: str
   if (valueEnd === -1) return null;
   const rest = message.slice(valueEnd);
   const located = new RegExp(`^ at "(${name}(?:[.[][^"]*)?)"; `).exec(rest);
-  if (located) return { field: located[1]!, message: `Variable "$${name}" got invalid value at "${located[1]}"; ${rest.slice(located[0].length)}` };
+  if (located) return { field: located[1]!, message: `Variable "$${name}" got invalid value at "${located[1]}"; ${withoutLeafValue(rest.slice(located[0].length))}` };
   if (!rest.startsWith('; ')) return null;
-  return { field: name, message: `Variable "$${name}" got invalid value; ${rest.slice(2)}` };
+  return { field: name, message: `Variable "$${name}" got invalid value; ${withoutLeafValue(rest.slice(2))}` };
 }
+
+/**
+ * A built-in scalar's refusal prints the value too (`String cannot represent a non string value:
+ * { secret: "x" }`, `ID cannot represent value: ...`): it ends at the kind of value refused.
+ */
+const withoutLeafValue = (reason: string): string => reason.replace(/^((?:Enum "\w+"|\w+) cannot represent [^:]*value): [\s\S]*$/, '$1.');
 
 /**
  * Input problems name the offending `field` (README): a variable graphql-js could not coerce (an

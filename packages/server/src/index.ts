@@ -4,7 +4,7 @@
  * started alone, and the Apollo options that keep responses free of stack traces.
  */
 export { createSubgraphServer, type SubgraphServer, type SubgraphContext, type SubgraphServerOptions } from './subgraph-server';
-export { apolloSafetyPlugin, baseApolloOptions, formatServerError, JSON_BODY_LIMIT, withoutSuggestions, withVariableField } from './apollo';
+export { apolloSafetyPlugin, baseApolloOptions, formatServerError, JSON_BODY_LIMIT, variableCoercion, withoutSuggestions, withVariableField } from './apollo';
 export { listen, type Listening } from './listen';
 export { graphqlHandler } from './graphql-handler'; // Apollo Server on express, without a URL parse and an ETag per request
 export { jsonBody } from './json-body'; // express.json's result without its per-request helpers, for the JSON every client sends

@@ -37,7 +37,12 @@ describe('withVariableField', () => {
     const sent = 'Variable "$i" got invalid value { email: "x@y.test", password: "my-secret; at \\"i.x\\"; password", otp: "1" }; Field "otp" is not defined by type "LoginInput".';
     expect(coercion(sent)).toEqual({ message: 'Variable "$i" got invalid value; Field "otp" is not defined by type "LoginInput".', extensions: { code: 'BAD_USER_INPUT', field: 'i' } });
     const nested = 'Variable "$i" got invalid value { password: "hunter2", nested: { a: [1, "b]"] } } at "i.nested.a[1]"; Int cannot represent non-integer value: "b]"';
-    expect(coercion(nested)).toEqual({ message: 'Variable "$i" got invalid value at "i.nested.a[1]"; Int cannot represent non-integer value: "b]"', extensions: { code: 'BAD_USER_INPUT', field: 'i.nested.a[1]' } });
+    expect(coercion(nested)).toEqual({ message: 'Variable "$i" got invalid value at "i.nested.a[1]"; Int cannot represent non-integer value.', extensions: { code: 'BAD_USER_INPUT', field: 'i.nested.a[1]' } });
+    // A built-in scalar's own refusal repeats the value it refused.
+    expect(coercion('Variable "$i" got invalid value { password: { x: "hunter2" } } at "i.password"; String cannot represent a non string value: { x: "hunter2" }').message).toBe(
+      'Variable "$i" got invalid value at "i.password"; String cannot represent a non string value.',
+    );
+    expect(coercion('Variable "$c" got invalid value 5; Enum "Currency" cannot represent non-string value: 5.').message).toBe('Variable "$c" got invalid value; Enum "Currency" cannot represent non-string value.');
   });
 
   it('leaves other errors as they are, and keeps a field already named', () => {
