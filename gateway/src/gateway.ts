@@ -122,6 +122,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // --- edge limits: schema policy, response ceiling, limits plugin ---
     introspection,
     hideSchemaDetailsFromClientErrors: production,
+    // Apollo's CSRF prevention lets a GET (or a POST without a JSON content type) run only with a
+    // header a browser cannot send cross-site without a CORS preflight. `Authorization` is such a
+    // header and the platform's only credential, so a GET query carrying a token runs as API.md
+    // promises ("GET for queries") without Apollo's own header; one without any stays refused.
+    csrfPrevention: { requestHeaders: ['x-apollo-operation-name', 'apollo-require-preflight', 'authorization'] },
     parseOptions: edge.parseOptions,
     stringifyResult: edge.stringifyResult,
     plugins: [...(base.plugins ?? []), metrics.plugin, edge.plugin, ...protection.plugins, rejectSubscriptionsOverHttp],

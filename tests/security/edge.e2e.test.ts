@@ -270,6 +270,23 @@ describe('input hygiene', () => {
   }
 });
 
+describe('GET /graphql', () => {
+  const get = (query: string, headers: Record<string, string> = {}) => fetch(`${edge.url}?${new URLSearchParams({ query })}`, { headers });
+
+  it('runs a query sent with a token, without Apollo\'s preflight header (the token forces a CORS preflight itself); refuses a GET mutation and a bare GET', async () => {
+    const withToken = await get('{ me { id } }', { authorization: `Bearer ${buyer.accessToken}` });
+    expect(withToken.status).toBe(200);
+    expect(await withToken.json()).toEqual({ data: { me: { id: buyer.id } } });
+    const mutation = await get('mutation { logout(refreshToken: "x") }', { authorization: `Bearer ${buyer.accessToken}` });
+    expect(mutation.status).toBe(405);
+    // Nothing marks a bare GET as sent by a script that passed CORS: Apollo's CSRF prevention refuses it.
+    const bare = await get('{ __typename }');
+    expect(bare.status).toBe(400);
+    expect((await bare.json()).errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect((await get('{ __typename }', { 'apollo-require-preflight': 'true' })).status).toBe(200);
+  });
+});
+
 describe('production schema policy', () => {
   it('gives no field suggestions, no introspection and no IDE with NODE_ENV=production', async () => {
     const typo = await gql(production.url, `{ me { emial } }`, {}, buyer.accessToken);
