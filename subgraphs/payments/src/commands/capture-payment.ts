@@ -44,7 +44,12 @@ export async function capturePayment(deps: FlowDeps, viewer: Viewer, paymentId: 
   // the merchant who receives the money.
   if (payment.status === 'REQUIRES_REVIEW') throw invalidState('The payment is under risk review; it is approved or rejected with reviewPayment, not captured.');
   if (payment.status !== 'AUTHORIZED' || payment.step !== 'HOLD_PLACED') {
-    throw invalidState(`The payment is ${payment.status.toLowerCase()}; only an authorized payment can be captured.`);
+    // AUTHORIZED at another step is being canceled (a cancel, an expiry): say so, not "authorized; only authorized".
+    throw invalidState(
+      payment.status === 'AUTHORIZED'
+        ? 'The payment is being canceled (its order was canceled or its authorization expired); it can no longer be captured.'
+        : `The payment is ${payment.status.toLowerCase()}; only an authorized payment can be captured.`,
+    );
   }
   if (payment.holdExpiresAt && payment.holdExpiresAt.getTime() <= Date.now()) throw invalidState('The authorization has expired; the payment can no longer be captured.');
   const claimed = await claim(deps, payment.id, 'capture', { captureRequestedAmount: amount });
