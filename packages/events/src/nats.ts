@@ -49,6 +49,8 @@ const PRUNE_JITTER = 0.2;
 /** The pause before the next run when a run stopped at its cap (more old messages remain). */
 const PRUNE_CATCH_UP_PAUSE_MS = 250;
 const CLOSE_TIMEOUT_MS = 5_000;
+/** How long one pull of a durable consumer waits for a message before the client asks again. */
+const DURABLE_PULL_EXPIRES_MS = 5_000;
 /** How long the server waits for a durable consumer's ack before giving the message to another instance. */
 const ACK_WAIT_MS = 30_000;
 
@@ -66,7 +68,47 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
   }
   const js = jetstream(nc);
   const subscriptions = new Set<EventSubscription>();
-  const context: ConsumeContext = { js, jsm, stream, logger };
+  /** Durable consumer names this process consumes: recreated with the stream when the server lost them. */
+  const durables = new Set<string>();
+  /** Per durable consumer name: ends its current consumption, which then starts over (after a repair). */
+  const restarts = new Map<string, () => void>();
+  const track = (unsubscribe: () => Promise<void>): EventSubscription => {
+    const subscription: EventSubscription = {
+      async unsubscribe() {
+        subscriptions.delete(subscription);
+        await unsubscribe();
+      },
+    };
+    subscriptions.add(subscription);
+    return subscription;
+  };
+  let repairing: Promise<void> | undefined;
+  /**
+   * Recreates the stream and this process's durable consumers when the server no longer has them:
+   * NATS restarted on an empty store (a lost volume), or a running consumer was deleted by hand.
+   * Without it, the relays failed every pass, the durable consumers waited for ever and nothing said
+   * so. One repair at a time; callers share it.
+   */
+  const repair = (reason: string): Promise<void> =>
+    (repairing ??= (async () => {
+      try {
+        await ensureStream(jsm, stream, subjectPrefix);
+        for (const name of durables) await ensureDurable(jsm, stream, name);
+        for (const restart of restarts.values()) restart();
+        logger.warn({ stream, consumers: [...durables], reason }, 'the event stream or a durable consumer was missing on the NATS server: recreated (events published before it was lost are not delivered again)');
+      } finally {
+        repairing = undefined;
+      }
+    })());
+  /** What the server is missing of the stream and this process's durable consumers (nothing: null). */
+  const missingResource = async (): Promise<string | null> => {
+    if (!(await jsm.streams.info(stream).then(() => true, (error: unknown) => !isNotFound(error)))) return `stream ${stream}`;
+    for (const name of durables) {
+      if (!(await jsm.consumers.info(stream, name).then(() => true, (error: unknown) => !isNotFound(error)))) return `consumer ${name}`;
+    }
+    return null;
+  };
+  const context: ConsumeContext = { js, jsm, stream, logger, durables, repair };
   const { retentionSeconds } = options;
   const pruneIntervalMs = options.pruneIntervalMs ?? PRUNE_INTERVAL_MS;
   const maxDeletes = options.pruneDeletesPerRun ?? PRUNE_DELETES_PER_RUN_MAX;
@@ -112,29 +154,60 @@ export async function createNatsTransport(options: NatsTransportOptions): Promis
     kind: 'nats',
     async publish(events) {
       // Each publish is written to the connection when called, so the stream stores them in order.
-      await Promise.all(events.map((event) => js.publish(subjectOf(subjectPrefix, event), JSON.stringify(event), { msgID: event.id })));
+      const publishAll = () => Promise.all(events.map((event) => js.publish(subjectOf(subjectPrefix, event), JSON.stringify(event), { msgID: event.id })));
+      try {
+        await publishAll();
+      } catch (error) {
+        // No stream takes the subjects (the server lost it): recreate it and publish once more.
+        const missing = await missingResource().catch(() => null);
+        if (missing === null || !missing.startsWith('stream')) throw error;
+        await repair(`publishing found no ${missing}`);
+        await publishAll();
+      }
     },
     async subscribe(handler, subscribeOptions: SubscribeOptions = {}): Promise<EventSubscription> {
       const { durable } = subscribeOptions;
-      const messages = durable ? await consumeDurable(context, durable) : await consumeLive(context);
-      const delivering = (durable ? deliverDurable(messages, handler, logger, durable) : deliverLive(messages, handler, logger)).catch((error: unknown) =>
-        logger.error({ err: error, consumer: durable }, 'event subscription stopped'),
-      );
-      const subscription: EventSubscription = {
-        async unsubscribe() {
-          subscriptions.delete(subscription);
+      if (!durable) {
+        const messages = await consumeLive(context);
+        const delivering = deliverLive(messages, handler, logger).catch((error: unknown) => logger.error({ err: error }, 'event subscription stopped'));
+        return track(async () => {
           await messages.close();
           // The handler call in progress finishes; no other starts.
           await delivering;
-        },
-      };
-      subscriptions.add(subscription);
-      return subscription;
+        });
+      }
+      const name = natsConsumerName(durable);
+      let stopped = false;
+      let messages = await consumeDurable(context, durable);
+      // A repair recreated the consumer: the client's pull on the old one may stall until heartbeats
+      // are missed (it did not resume in 40 s), so the consumption starts over on the new one.
+      restarts.set(name, () => void messages.close().catch(() => {}));
+      const delivering = (async () => {
+        for (;;) {
+          await deliverDurable(messages, handler, logger, durable);
+          if (stopped) return;
+          const next = await reconsume(context, durable, () => stopped);
+          if (!next) return;
+          messages = next;
+        }
+      })().catch((error: unknown) => logger.error({ err: error, consumer: durable }, 'event subscription stopped'));
+      return track(async () => {
+        stopped = true;
+        restarts.delete(name);
+        durables.delete(name);
+        await messages.close();
+        await delivering;
+      });
     },
     async ready() {
       // A round trip to the server: false while disconnected (the caller bounds the wait).
       if (nc.isClosed()) return false;
-      return nc.flush().then(() => true, () => false);
+      if (!(await nc.flush().then(() => true, () => false))) return false;
+      // Connected is not enough: a server that lost the stream or a consumer delivers nothing.
+      const missing = await missingResource().catch(() => 'an answer to stream info');
+      if (missing === null) return true;
+      if (!missing.startsWith('an answer')) void repair(`readiness found no ${missing}`).catch((error: unknown) => logger.error({ err: error, stream }, 'could not recreate the event stream or its consumers'));
+      return false;
     },
     async close() {
       stopping = true;
@@ -152,6 +225,13 @@ interface ConsumeContext {
   jsm: JetStreamManager;
   stream: string;
   logger: Logger;
+  durables: Set<string>;
+  repair: (reason: string) => Promise<void>;
+}
+
+/** JetStream's answer for a stream or consumer the server does not have. */
+function isNotFound(error: unknown): boolean {
+  return error instanceof Error && /\bnot found\b/i.test(error.message);
 }
 
 /**
@@ -300,16 +380,48 @@ async function consumeLive(context: ConsumeContext): Promise<ConsumerMessages> {
   return consumer.consume();
 }
 
-/** The durable consumer of that name (created, or updated to this configuration), consumed. */
-async function consumeDurable(context: ConsumeContext, durable: string): Promise<ConsumerMessages> {
-  const name = natsConsumerName(durable);
+/** Adds the durable consumer of that name, or brings an existing one to this configuration. */
+async function ensureDurable(jsm: JetStreamManager, stream: string, name: string): Promise<void> {
   const config = { durable_name: name, deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.Explicit, max_ack_pending: 1, ack_wait: nanos(ACK_WAIT_MS) };
   await orUpdate(
-    () => context.jsm.consumers.add(context.stream, config),
-    () => context.jsm.consumers.update(context.stream, name, { max_ack_pending: config.max_ack_pending, ack_wait: config.ack_wait }),
+    () => jsm.consumers.add(stream, config),
+    () => jsm.consumers.update(stream, name, { max_ack_pending: config.max_ack_pending, ack_wait: config.ack_wait }),
   );
+}
+
+/**
+ * The durable consumer of that name (created, or updated to this configuration), consumed. The
+ * client keeps asking for messages while the server lacks the consumer or its stream (and resumes
+ * once they exist again); each such notice asks for them to be recreated.
+ */
+async function consumeDurable(context: ConsumeContext, durable: string): Promise<ConsumerMessages> {
+  const name = natsConsumerName(durable);
+  await ensureDurable(context.jsm, context.stream, name);
+  context.durables.add(name);
   const consumer = await context.js.consumers.get(context.stream, name);
-  return consumer.consume({ max_messages: 1 });
+  // Each pull lasts DURABLE_PULL_EXPIRES_MS (heartbeats at half of it): a consumer the server lost
+  // (and that was recreated) is noticed within a few seconds, not the default 30 s.
+  const messages = await consumer.consume({ max_messages: 1, expires: DURABLE_PULL_EXPIRES_MS });
+  void (async () => {
+    for await (const notice of messages.status()) {
+      if (notice.type !== 'consumer_not_found' && notice.type !== 'stream_not_found' && notice.type !== 'consumer_deleted') continue;
+      await context.repair(`consumer ${name} reported ${notice.type}`).catch((error: unknown) => context.logger.error({ err: error, consumer: name }, 'could not recreate the event stream or its consumers'));
+    }
+  })();
+  return messages;
+}
+
+/** consumeDurable again after its consumption ended, retrying while the server cannot answer; null once stopped. */
+async function reconsume(context: ConsumeContext, durable: string, stopped: () => boolean): Promise<ConsumerMessages | null> {
+  for (let attempt = 1; !stopped(); attempt += 1) {
+    try {
+      return await consumeDurable(context, durable);
+    } catch (error) {
+      context.logger.warn({ err: error, consumer: durable, attempt }, 'could not consume the durable consumer again; retrying');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(250 * attempt, 5_000)));
+    }
+  }
+  return null;
 }
 
 async function deliverLive(messages: ConsumerMessages, handler: EventHandler, logger: Logger): Promise<void> {

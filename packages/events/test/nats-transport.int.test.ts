@@ -4,13 +4,20 @@
 // durable consumer sharing the work one event at a time.
 import { jetstreamManager, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@paygraph/logging';
+import { freePort } from '@paygraph/testing';
 import { createNatsTransport, pruneNatsStream, type DomainEvent } from '../src';
 import { eventually, natsServerUrl, pause, randomSuffix, range } from './fixture';
 import { transportContract } from './transport-contract';
 
 const logger = createLogger({ level: 'silent' });
+/** The nats-server binary (Debian's package; NATS_SERVER_PATH elsewhere). */
+const NATS_SERVER = process.env.NATS_SERVER_PATH ?? '/usr/sbin/nats-server';
 const suffix = randomSuffix();
 const stream = `PAYGRAPH_EVENTS_TEST_${suffix}`;
 const subjectPrefix = `paygraph_test_${suffix}.events`;
@@ -282,3 +289,77 @@ describe('NATS retention: failures, catching up, closing, stale consumers', () =
 
 // Last: it leaves 10,005 events behind (see crossingPowersOfTen).
 describe('positions as integers', () => suite.crossingPowersOfTen());
+
+describe('NATS: a stream or consumer the server lost', () => {
+  // Found by the scale-out probe: NATS restarted on an empty store left the relays failing every
+  // pass, notifications' durable consumer waiting for ever and every /ready at 200.
+  it('recreates the stream and the durable consumer after the server restarts on an empty store, and both go on', async () => {
+    const server = await privateNatsServer();
+    const transport = await createNatsTransport({ servers: server.url, logger, stream, subjectPrefix });
+    const received: string[] = [];
+    const source = `src_${randomSuffix()}`;
+    try {
+      await transport.subscribe(async (event) => void received.push(event.id), { durable: `lost_${randomSuffix()}` });
+      await transport.publish(eventsOf(source, 1, 1));
+      await eventually(() => expect(received).toEqual([`${source}-1`]));
+      await server.restartEmpty();
+      // A relay publishes again on its next pass until the server takes it (the same ids).
+      await eventually(() => transport.publish(eventsOf(source, 2, 2)), 20_000);
+      await eventually(() => expect(received).toEqual([`${source}-1`, `${source}-2`, `${source}-3`]), 20_000);
+      expect(await transport.ready!()).toBe(true);
+    } finally {
+      await transport.close();
+      await server.stop();
+    }
+  }, 60_000);
+
+  it('recreates a durable consumer of the process deleted by hand; its events come again', async () => {
+    const names = retentionStream();
+    const transport = await createNatsTransport({ servers: natsServerUrl, logger, ...names });
+    const received: string[] = [];
+    const source = `src_${randomSuffix()}`;
+    const durable = `lost_${randomSuffix()}`;
+    try {
+      await transport.subscribe(async (event) => void received.push(event.id), { durable });
+      expect(await transport.ready!()).toBe(true);
+      await jsm.consumers.delete(names.stream, durable);
+      await eventually(async () => expect(await transport.ready!()).toBe(true), 15_000);
+      await eventually(async () => expect((await jsm.consumers.info(names.stream, durable)).name).toBe(durable), 15_000);
+      await transport.publish(eventsOf(source, 1, 1));
+      await eventually(() => expect(received).toEqual([`${source}-1`]), 15_000);
+    } finally {
+      await transport.close();
+    }
+  }, 45_000);
+});
+
+/** A nats-server of the test's own (JetStream, its own store), which it can restart on an empty store. */
+async function privateNatsServer() {
+  const port = await freePort();
+  let child: ChildProcess;
+  let storeDir = '';
+  const start = async () => {
+    storeDir = mkdtempSync(path.join(os.tmpdir(), 'paygraph-nats-'));
+    child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], { stdio: 'ignore' });
+    await eventually(async () => {
+      const probe = await connect({ servers: `nats://127.0.0.1:${port}` });
+      await probe.close();
+    }, 10_000);
+  };
+  const stop = async () => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    rmSync(storeDir, { recursive: true, force: true });
+  };
+  await start();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    /** Stops the server and starts it again on a new, empty store directory (the stream and its consumers are gone). */
+    async restartEmpty() {
+      await stop();
+      await start();
+    },
+    stop,
+  };
+}
