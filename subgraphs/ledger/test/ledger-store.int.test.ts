@@ -427,6 +427,37 @@ describe('group commit: postings that arrive together share one transaction, eac
   });
 });
 
+describe('entry positions follow commit order', () => {
+  // ledgerEntries pages by position: an entry that became visible behind a position a reader had
+  // already passed was never listed to it. Positions were taken before the chain's head was locked,
+  // so on PostgreSQL a capture (its own transaction) and a batch of transfers committed in the other
+  // order than their positions (found by the ledger probe). The chain's sequence is commit order.
+  it('orders every entry of concurrent transfers and at-once captures by position as by chain sequence', async () => {
+    const { source, wallet } = await fundedWallet('USD', 1_000_000n);
+    const merchant = await store.ensureAccount(owner('merchant'), 'USER_WALLET', 'USD');
+    const transfer = () =>
+      store.postTransaction({
+        idempotencyKey: key(),
+        description: null,
+        lines: [
+          { accountId: wallet.id, direction: 'DEBIT', amount: 3n, currency: 'USD' },
+          { accountId: source.id, direction: 'CREDIT', amount: 3n, currency: 'USD' },
+        ],
+      });
+    const capturedAtOnce = () =>
+      store.authorize({ idempotencyKey: key(), captureIdempotencyKey: key(), debitAccountId: wallet.id, creditAccountId: merchant.id, amount: 5n, currency: 'USD', expiresAt: new Date(Date.now() + 60_000), description: 'Payment p' });
+    for (let round = 0; round < 10; round += 1) await Promise.all(Array.from({ length: 16 }, (_unused, n) => (n % 2 === 0 ? transfer() : capturedAtOnce())));
+    const [inversions] = rowsOf<{ count: string }>(
+      await database.db.execute(sql`
+        with mine as (
+          select e.position, t.sequence from ledger.entries e join ledger.transactions t on t.id = e.transaction_id
+           where e.account_id in (${wallet.id}, ${merchant.id}))
+        select count(*)::text as count from mine a join mine b on a.sequence < b.sequence and a.position > b.position`),
+    );
+    expect(Number(inversions!.count)).toBe(0);
+  });
+});
+
 describe('holds', () => {
   it('captures part of a hold and releases the rest', async () => {
     const { source, wallet } = await fundedWallet('USD', 300n);

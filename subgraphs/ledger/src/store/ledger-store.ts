@@ -175,14 +175,17 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
   }
 
   /**
-   * Entries, account totals, then the hash chain head (held only until commit) for a transaction
+   * Account totals, the hash chain head (held until commit), then the entries, for a transaction
    * whose idempotency key was just claimed.
    */
   async function post(sql: SqlRunner, transaction: { id: string; idempotencyKey: string; description: string | null }, lines: readonly PostingLine[], deltas: Map<string, AccountDelta>) {
     const withIds = lines.map((line) => ({ ...line, id: newId('len') }));
-    // Entries, totals and the chain link need nothing from each other's answers: sent together
+    // Totals, the chain link and the entries need nothing from each other's answers: sent together
     // (one round trip), run in this order. The first failure is the transaction's.
-    const [inserted, , [stamped]] = await Promise.all([insertEntries(sql, transaction.id, withIds), applyDeltas(sql, deltas), sql.query(LEDGER_SQL.chain, [transaction.id, chainPayload(transaction, withIds)])]);
+    // The entries come after the chain link: their positions are taken while this transaction holds
+    // the chain's head, so they are in commit order and a reader paging ledgerEntries by position
+    // never sees an entry appear behind one it has passed (found by the ledger probe on PostgreSQL).
+    const [, [stamped], inserted] = await Promise.all([applyDeltas(sql, deltas), sql.query(LEDGER_SQL.chain, [transaction.id, chainPayload(transaction, withIds)]), insertEntries(sql, transaction.id, withIds)]);
     return { transaction: toTransaction(stamped!), entries: inserted };
   }
 
@@ -214,8 +217,10 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
 
     const transactions = posted.map((index) => ({ id: ids[index]!, idempotencyKey: batch[index]!.idempotencyKey, description: batch[index]!.description }));
     const linesOf = posted.map((index) => batch[index]!.lines.map((line) => ({ ...line, id: newId('len') })));
-    const entriesById = await writeEntriesAndTotals(sql, transactions, linesOf, deltas);
-    const stamped = await chainTransactions(sql, transactions, linesOf);
+    // The chain's head is locked before the entries are written (both sent together, run in this
+    // order): entry positions are then taken in commit order, as in `post`.
+    const [head, entriesById] = await Promise.all([lockChainHead(sql), writeEntriesAndTotals(sql, transactions, linesOf, deltas)]);
+    const stamped = await chainTransactions(sql, head, transactions, linesOf);
     posted.forEach((index, n) => {
       const transaction = stamped.get(transactions[n]!.id);
       if (!transaction) throw new Error(`A batch did not stamp transaction ${transactions[n]!.id}`);
@@ -294,10 +299,15 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
     return groupEntries(rows.map(toEntry));
   }
 
-  /** One hash-chain link per transaction, in order, from the head (locked until commit); the stamped rows by id. */
-  async function chainTransactions(sql: SqlRunner, transactions: ReadonlyArray<{ id: string; idempotencyKey: string; description: string | null }>, linesOf: ReadonlyArray<ReadonlyArray<PostingLine & { id: string }>>) {
+  /** The hash chain's head, locked until commit. */
+  async function lockChainHead(sql: SqlRunner): Promise<{ sequence: string; hash: string }> {
     const [head] = await sql.query<{ sequence: string; hash: string }>(LEDGER_BATCH_SQL.lockChainHead);
     if (!head) throw new Error('The ledger has no hash chain head');
+    return head;
+  }
+
+  /** One hash-chain link per transaction, in order, from the locked head; the stamped rows by id. */
+  async function chainTransactions(sql: SqlRunner, head: { sequence: string; hash: string }, transactions: ReadonlyArray<{ id: string; idempotencyKey: string; description: string | null }>, linesOf: ReadonlyArray<ReadonlyArray<PostingLine & { id: string }>>) {
     let sequence = BigInt(head.sequence);
     let hash = head.hash;
     const stamps = transactions.map((transaction, n) => {
