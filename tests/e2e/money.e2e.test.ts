@@ -210,6 +210,10 @@ describe('ledger', () => {
     expect(posted.data!.postLedgerTransaction).toMatchObject({ idempotencyKey, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
     const replay = await gql(gatewayUrl, POST, { input: { idempotencyKey, description: 'adjustment', entries: entries('400') } }, admin.accessToken);
     expect(replay.data!.postLedgerTransaction.id).toBe(posted.data!.postLedgerTransaction.id);
+    // The same entries in another order are the same content: a replay (it was IDEMPOTENCY_KEY_REUSED).
+    const reordered = await gql(gatewayUrl, POST, { input: { idempotencyKey, description: 'adjustment', entries: entries('400').reverse() } }, admin.accessToken);
+    expect(reordered.errors).toBeUndefined();
+    expect(reordered.data!.postLedgerTransaction.id).toBe(posted.data!.postLedgerTransaction.id);
     expect(errorCode(await gql(gatewayUrl, POST, { input: { idempotencyKey, description: 'adjustment', entries: entries('401') } }, admin.accessToken))).toBe('IDEMPOTENCY_KEY_REUSED');
     const unbalanced = await gql(gatewayUrl, POST, { input: { idempotencyKey: key(), entries: entries('10', '9') } }, admin.accessToken);
     expect(unbalanced.errors![0]).toMatchObject({ message: expect.stringMatching(/differ by 1 in USD/), extensions: { code: 'BAD_USER_INPUT', field: 'input.entries' } });

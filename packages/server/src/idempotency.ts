@@ -30,11 +30,13 @@ export interface KeyedRequest {
 }
 
 /**
- * The first result under a key, when this request is that same request (same hash): a replay.
- * Otherwise the key was reused with other parameters: IDEMPOTENCY_KEY_REUSED.
+ * The first result under a key, when this request is that same request (same hash, or one of the
+ * hashes the same request may have been stored with): a replay. Otherwise the key was reused with
+ * other parameters: IDEMPOTENCY_KEY_REUSED.
  */
-export function replayOrRefuse<Existing extends KeyedRequest>(existing: Existing, hash: string, field?: string): Existing {
-  if (existing.requestHash !== hash) throw idempotencyKeyReused(field);
+export function replayOrRefuse<Existing extends KeyedRequest>(existing: Existing, hash: string | readonly string[], field?: string): Existing {
+  const same = typeof hash === 'string' ? existing.requestHash === hash : hash.includes(existing.requestHash);
+  if (!same) throw idempotencyKeyReused(field);
   return existing;
 }
 

@@ -10,7 +10,7 @@ import { inArray, sql } from 'drizzle-orm';
 import { GraphQLError } from 'graphql';
 import { isNumericOutOfRange, openServiceDatabase, resolveDatabaseTarget, rowsOf, type ServiceDatabase } from '@paygraph/db';
 import { OUT_OF_RANGE_MESSAGE } from '@paygraph/errors';
-import { formatServerError } from '@paygraph/server';
+import { formatServerError, requestHash } from '@paygraph/server';
 import { accounts, schema, type AccountRow } from '../src/db/schema';
 import { createLedgerStore, type LedgerStore } from '../src/store/ledger-store';
 import { verifyLedger } from '../src/store/verify';
@@ -424,6 +424,27 @@ describe('group commit: postings that arrive together share one transaction, eac
     }
     expect(total).toBe(200n);
     expect((await verifyLedger(database.db)).mismatches).toEqual([]);
+  });
+});
+
+describe('idempotency of a posting', () => {
+  it('replays the same entries sent in another order, and a key stored with the older hash of the lines as sent', async () => {
+    const { source, wallet } = await fundedWallet('USD', 100n);
+    const lines = [
+      { accountId: wallet.id, direction: 'DEBIT' as const, amount: 7n, currency: 'USD' },
+      { accountId: source.id, direction: 'CREDIT' as const, amount: 7n, currency: 'USD' },
+    ];
+    const idempotencyKey = key();
+    const first = await store.postTransaction({ idempotencyKey, description: 'out', lines });
+    const reversed = await store.postTransaction({ idempotencyKey, description: 'out', lines: [...lines].reverse() });
+    expect(reversed).toMatchObject({ replayed: true, transaction: { id: first.transaction.id } });
+    expect(await codeOf(store.postTransaction({ idempotencyKey, description: 'out', lines: lines.map((line) => ({ ...line, amount: 8n })) }))).toBe('IDEMPOTENCY_KEY_REUSED');
+    // A key posted before the canonical order: its stored hash is of the lines as they were sent.
+    const olderKey = key();
+    const older = await store.postTransaction({ idempotencyKey: olderKey, description: 'out', lines });
+    await database.db.execute(sql`update ledger.transactions set request_hash = ${requestHash('post', { description: 'out', lines: [...lines].reverse() })} where id = ${older.transaction.id}`);
+    expect(await store.postTransaction({ idempotencyKey: olderKey, description: 'out', lines: [...lines].reverse() })).toMatchObject({ replayed: true, transaction: { id: older.transaction.id } });
+    expect(await codeOf(store.postTransaction({ idempotencyKey: olderKey, description: 'other', lines }))).toBe('IDEMPOTENCY_KEY_REUSED');
   });
 });
 

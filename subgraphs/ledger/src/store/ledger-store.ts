@@ -54,7 +54,22 @@ interface PostingRequest {
   idempotencyKey: string;
   description: string | null;
   lines: readonly PostingLine[];
+  /** The request's hash, stored under its key. */
   hash: string;
+  /** Hashes a stored request may have for this one to be its replay (this hash, and the older form). */
+  replayHashes: readonly string[];
+}
+
+/**
+ * A posting's request hash, its lines in a canonical order: the same entries sent in another order
+ * are the same request (a replay), as the schema says of "the same content". Keys stored before
+ * this hashed the lines as sent, so that form still replays (`replayHashes`).
+ */
+export function postingHashes(description: string | null, lines: readonly PostingLine[]): { hash: string; replayHashes: string[] } {
+  const order = (line: PostingLine) => `${line.accountId}\u0000${line.direction}\u0000${line.currency}\u0000${line.amount.toString().padStart(20, '0')}`;
+  const canonical = [...lines].sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  const hash = requestHash('post', { description, lines: canonical });
+  return { hash, replayHashes: [hash, requestHash('post', { description, lines })] };
 }
 
 function settledAll<T>(outcomes: ReadonlyArray<Settlement<T> | undefined>): Array<Settlement<T>> {
@@ -329,7 +344,7 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
       try {
         const found = byKey.get(posting.idempotencyKey);
         if (!found) throw keyReused();
-        const transaction = replayOrRefuse(found, posting.hash);
+        const transaction = replayOrRefuse(found, posting.replayHashes);
         outcomes[index] = { ok: true, value: { transaction, entries: entriesById.get(transaction.id) ?? [], replayed: true } };
       } catch (error) {
         outcomes[index] = { ok: false, error };
@@ -432,9 +447,9 @@ export function createLedgerStore(database: { db: Db; transaction: RawTransactio
      * next batch of postings (group commit): its own result, replay or error, whatever the others'.
      */
     async postTransaction(input: { idempotencyKey: string; description: string | null; lines: readonly PostingLine[] }): Promise<PostedTransaction> {
-      const hash = requestHash('post', { description: input.description, lines: input.lines });
+      const hashes = postingHashes(input.description, input.lines);
       await assertAccounts(db, input.lines, 'input.entries');
-      return postings.submit({ ...input, hash });
+      return postings.submit({ ...input, ...hashes });
     },
 
     /**
