@@ -24,6 +24,7 @@ import { createEdgeProtection, type EdgeSettings } from './rate-limit/edge'; // 
 import { createGatewayMetrics, type GatewayMetrics } from './metrics';
 import { clientAddressOf, proxyTrust } from './client-address';
 import { checkReadiness } from './readiness';
+import { isSessionOperation } from './session-operations';
 import { startPaymentEventHub, type PaymentEventHub } from './subscriptions/hub';
 import { createSubscriptionServer, type SubscriptionServer } from './subscriptions/server';
 import { readPaymentStatusLog, rejectSubscriptionsOverHttp } from './subscriptions/http';
@@ -196,7 +197,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     // The body was read by the edge protection's middleware above (it needs it for trusted documents).
     graphqlHandler(apollo, {
       // Object.assign keeps the identity's lazy logger lazy (a spread would read it).
-      context: async ({ req }) => Object.assign(await identifyRequest(req, options.verifyToken, logger), protection.requestContext(req)),
+      // An expired token on a login, refresh, logout or sign-up is ignored (session-operations.ts).
+      context: async ({ req }) => Object.assign(await identifyRequest(req, options.verifyToken, logger, { anonymousWhenExpired: isSessionOperation }), protection.requestContext(req)),
     }),
   );
   app.use(httpErrorHandler(logger));

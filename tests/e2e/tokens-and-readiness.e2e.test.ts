@@ -62,6 +62,17 @@ describe('tokens signed by auth but not valid here', () => {
     const expired = await gql(gatewayUrl, ME, {}, session.accessToken);
     expect(expired.status).toBe(401);
     expect(expired.errors![0]).toMatchObject({ message: 'The access token has expired: refresh it.', extensions: { code: 'UNAUTHENTICATED' } });
+
+    // Refreshing, as the message asks, with the expired token still attached (clients keep it on
+    // every request): the session operation runs anonymous (it was 401 with the same message).
+    const REFRESH = `mutation($token: String!) { refreshToken(refreshToken: $token) { accessToken refreshToken } }`;
+    const refreshed = await gql(gatewayUrl, REFRESH, { token: session.refreshToken }, session.accessToken);
+    expect(refreshed.errors).toBeUndefined();
+    expect((await gql(gatewayUrl, ME, {}, refreshed.data!.refreshToken.accessToken)).data!.me.id).toBe(session.id);
+    // Anything beside a session field still needs a valid token, and a token that is not merely expired is refused as before.
+    const mixed = await gql(gatewayUrl, `mutation($token: String!) { logout(refreshToken: $token) creditWallet(input: { amount: { amount: "1", currency: "USD" }, idempotencyKey: "k-expired" }) { id } }`, { token: refreshed.data!.refreshToken.refreshToken }, session.accessToken);
+    expect(mixed.status).toBe(401);
+    expect((await gql(gatewayUrl, REFRESH, { token: refreshed.data!.refreshToken.refreshToken }, `${session.accessToken}x`)).status).toBe(401);
   });
 
   it.each([

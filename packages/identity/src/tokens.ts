@@ -41,6 +41,12 @@ function viewerFromClaims(payload: JWTPayload, accept: ReadonlyArray<string>): V
   return { kind: 'service', service, scopes: new Set(scope.split(' ').filter(Boolean)) };
 }
 
+/** The refusal of a token whose signature and claims held but whose time ran out. */
+export const EXPIRED_TOKEN_MESSAGE = 'The access token has expired: refresh it.';
+
+/** True for the verifier's refusal of an expired token (and of no other kind of bad token). */
+export const isExpiredTokenError = (error: unknown): boolean => error instanceof Error && error.message === EXPIRED_TOKEN_MESSAGE;
+
 /** Fetching auth's public keys gives up after this long, so the request still answers within ~2 s. */
 const JWKS_TIMEOUT_MS = 1_500;
 
@@ -64,7 +70,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (hit) {
       if (Date.now() < hit.expiresAtMs) return hit.viewer;
       verified.delete(match[1]!);
-      throw unauthenticated('The access token has expired: refresh it.');
+      throw unauthenticated(EXPIRED_TOKEN_MESSAGE);
     }
     let payload: JWTPayload;
     try {
@@ -76,7 +82,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }));
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code === 'ERR_JWT_EXPIRED') throw unauthenticated('The access token has expired: refresh it.');
+      if (code === 'ERR_JWT_EXPIRED') throw unauthenticated(EXPIRED_TOKEN_MESSAGE);
       // The key service did not answer: retryable, not the caller's fault (issue 10).
       if (code === 'ERR_JWKS_TIMEOUT' || code === 'ERR_JOSE_GENERIC') throw serviceUnavailable();
       throw unauthenticated('Invalid access token.');

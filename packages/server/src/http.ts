@@ -1,6 +1,6 @@
 import express from 'express';
 import { withHttpStatus } from '@paygraph/errors';
-import type { TokenVerifier, Viewer } from '@paygraph/identity';
+import { ANONYMOUS, isExpiredTokenError, type TokenVerifier, type Viewer } from '@paygraph/identity';
 import { REQUEST_ID_HEADER, requestIdFrom, type Logger } from '@paygraph/logging';
 import { accessRecordOf, recordViewer } from './access-log';
 
@@ -14,15 +14,26 @@ export interface RequestIdentity {
 
 /**
  * Reads the request id and the bearer token of a request. A token that is present but invalid ends
- * the request with HTTP 401 and UNAUTHENTICATED.
+ * the request with HTTP 401 and UNAUTHENTICATED; an expired one too, unless `anonymousWhenExpired`
+ * says this request needs no login (then it runs anonymous, and the token is not passed on).
  */
-export async function identifyRequest(request: express.Request, verifyToken: TokenVerifier, logger: Logger): Promise<RequestIdentity> {
+export async function identifyRequest(
+  request: express.Request,
+  verifyToken: TokenVerifier,
+  logger: Logger,
+  options: { anonymousWhenExpired?: (request: express.Request) => boolean } = {},
+): Promise<RequestIdentity> {
   // The access log's id when it runs (one id per request in every line), else the header's or a new one.
   const requestId = accessRecordOf(request)?.requestId ?? requestIdFrom(request.headers[REQUEST_ID_HEADER]);
   const authorization = request.headers.authorization || undefined;
   const viewer = await verifyToken(authorization).catch((error: unknown) => {
+    if (options.anonymousWhenExpired && isExpiredTokenError(error) && options.anonymousWhenExpired(request)) return null;
     throw withHttpStatus(error);
   });
+  if (viewer === null) {
+    recordViewer(request, ANONYMOUS);
+    return new Identity(requestId, ANONYMOUS, undefined, logger);
+  }
   recordViewer(request, viewer);
   return new Identity(requestId, viewer, authorization, logger);
 }
