@@ -238,6 +238,15 @@ describe('subscription ids', () => {
     expect(await closed).toBe(4409);
   });
 
+  it("closes with 4400 a client that sends a server's message (next, error, connection_ack): a bad message, not an internal error (it was 4500)", async () => {
+    const buyer = await registerAndLogin(urls);
+    for (const message of [{ id: 'a', type: 'next', payload: { data: {} } }, { id: 'a', type: 'error', payload: [] }, { type: 'connection_ack' }]) {
+      const raw = await rawSocket(buyer.accessToken);
+      raw.send(message);
+      expect(await raw.closed, message.type).toBe(4400);
+    }
+  });
+
   it('closes the socket with 4400 for an id over 128 characters (every message repeats it)', async () => {
     const buyer = await registerAndLogin(urls);
     const long = await rawSocket(buyer.accessToken);

@@ -15,7 +15,6 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { ApolloServer } from '@apollo/server';
 import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import type { Context, SubscribePayload } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { apiError, maskError, serviceUnavailable } from '@paygraph/errors';
 import type { TokenVerifier } from '@paygraph/identity';
@@ -29,6 +28,7 @@ import { LiveSubscription } from './live';
 import { byResponseKey, SUBSCRIPTION_FIELD, subscriptionSchema, type SubscriptionContext } from './schema';
 import { PAYMENT_VARIABLE, VISIBLE_ALIAS } from './selection';
 import { createSessions, type AdmitConnection, type Extra, type SubscriptionLimits } from './session';
+import { serveGraphqlWs } from './ws-adapter';
 
 export { SUBSCRIPTION_FIELD, subscriptionSchema } from './schema';
 export { RESOLVE_ATTEMPTS_MAX } from './execution';
@@ -179,7 +179,7 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
     attach(server: Server): () => Promise<void> {
       // Messages are small (a subscribe carries one document): 1 MiB, as for HTTP bodies.
       const sockets = new WebSocketServer({ server, path: '/graphql', maxPayload: WEBSOCKET_MESSAGE_MAX_BYTES });
-      const disposable = useServer<Record<string, unknown>, Extra>(
+      const disposable = serveGraphqlWs<Record<string, unknown>, Extra>(
         {
           onConnect: async (ctx) => {
             const address = options.clientAddress ? options.clientAddress(ctx.extra.request) : ctx.extra.request.socket.remoteAddress;
@@ -202,12 +202,9 @@ export function createSubscriptionServer(options: SubscriptionServerOptions) {
           },
         },
         sockets,
+        logger,
       );
-      return async () => {
-        for (const client of sockets.clients) client.close(1001, 'Going away');
-        await disposable.dispose();
-        await new Promise<void>((resolve) => sockets.close(() => resolve()));
-      };
+      return () => disposable.dispose();
     },
   };
 }
