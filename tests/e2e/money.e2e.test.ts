@@ -2,7 +2,7 @@
 // withdrawal with idempotency keys and amount boundaries, balances read from the ledger, who may
 // read or post what, cursor pagination, verification, and 100 concurrent withdrawals.
 import { randomBytes } from 'node:crypto';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { errorCode, gql, loginAs, registerAndLogin, type TestUser } from '@paygraph/testing';
 
 const gatewayUrl = inject('gatewayUrl');
@@ -173,6 +173,15 @@ describe('ledger', () => {
     expect(second.data!.ledgerEntries.pageInfo).toEqual({ hasNextPage: false, endCursor: second.data!.ledgerEntries.edges[0].cursor });
     expect(errorCode(await gql(gatewayUrl, ENTRIES, { userId: user.id, first: 101 }, user.accessToken))).toBe('BAD_USER_INPUT');
     expect(errorCode(await gql(gatewayUrl, ENTRIES, { userId: user.id, after: 'garbage' }, user.accessToken))).toBe('BAD_USER_INPUT');
+    // Another list's cursor is refused by name (it paged from wherever its position fell here).
+    // The sign-up notification's cursor, once it is there.
+    const foreign = await vi.waitFor(async () => {
+      const cursor = (await gql(gatewayUrl, `{ notifications(first: 1) { pageInfo { endCursor } } }`, {}, user.accessToken)).data!.notifications.pageInfo.endCursor;
+      expect(cursor).toEqual(expect.any(String));
+      return cursor as string;
+    }, { timeout: 10_000 });
+    const refused = await gql(gatewayUrl, ENTRIES, { userId: user.id, after: foreign }, user.accessToken);
+    expect(refused.errors![0]).toMatchObject({ message: 'after is a cursor from notifications, not from ledgerEntries', extensions: { code: 'BAD_USER_INPUT', field: 'after' } });
     // A cursor before the first position (a hand-made "v1:0") is an empty page, not the first page again.
     const beforeFirst = await gql(gatewayUrl, ENTRIES, { userId: user.id, after: Buffer.from('v1:0').toString('base64url') }, user.accessToken);
     expect(beforeFirst.data!.ledgerEntries).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } });

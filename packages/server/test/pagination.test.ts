@@ -35,6 +35,26 @@ describe('decodeCursor', () => {
   });
 });
 
+describe('cursors of a list', () => {
+  const refusedWith = (cursor: string, list: string) => {
+    try {
+      decodeCursor(cursor, list);
+    } catch (error) {
+      return { message: (error as Error).message, extensions: (error as { extensions?: Record<string, unknown> }).extensions };
+    }
+    return null;
+  };
+
+  it("reads a list's own cursors and refuses another list's by name (they paged from an arbitrary position)", () => {
+    expect(decodeCursor(encodeCursor('42', 'payments'), 'payments')).toBe('42');
+    expect(refusedWith(encodeCursor('42', 'notifications'), 'ledgerEntries')).toEqual({ message: 'after is a cursor from notifications, not from ledgerEntries', extensions: { code: 'BAD_USER_INPUT', field: 'after' } });
+    // Cursors made before lists were named still read; a list's cursor is refused where no list is named.
+    expect(decodeCursor(encodeCursor('42'), 'payments')).toBe('42');
+    expect(refusal(encodeCursor('42', 'payments'))).toEqual({ code: 'BAD_USER_INPUT', field: 'after' });
+    expect(refusedWith(Buffer.from('v2:payments:x').toString('base64url'), 'payments')?.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'after' });
+  });
+});
+
 describe('pageSize', () => {
   it('defaults to 20 and refuses 0, negatives and more than 100', () => {
     expect(pageSize(undefined)).toBe(20);

@@ -57,12 +57,12 @@ export async function appendAuditEvents(context: Context, events: readonly Audit
 export async function auditEvents(context: Context, args: { first?: number | null; after?: string | null; actorId?: string | null; type?: string | null }) {
   requireRole(context.viewer, 'ADMIN');
   const limit = pageSize(args.first);
-  const before = decodeCursor(args.after);
+  const before = decodeCursor(args.after, 'auditEvents');
   const rows = await context.store.listAudit({
     actorId: text(args.actorId, 'actorId'),
     type: text(args.type, 'type'),
     beforePosition: before === null ? null : BigInt(before),
     limit: limit + 1,
   });
-  return connection(rows, limit, (row) => row.position.toString());
+  return connection(rows, limit, (row) => row.position.toString(), 'auditEvents');
 }

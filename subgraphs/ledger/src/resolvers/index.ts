@@ -30,14 +30,14 @@ export const resolvers: Resolvers = {
       const viewer = requireUser(context.viewer);
       if (viewer.userId !== args.userId && viewer.role !== 'ADMIN') throw forbidden('You may only read your own ledger entries.');
       const limit = pageSize(args.first);
-      const before = decodeCursor(args.after);
+      const before = decodeCursor(args.after, 'ledgerEntries');
       const rows = await context.store.entriesOfOwner(args.userId, {
         start: args.start ?? null,
         end: args.end ?? null,
         beforePosition: before === null ? null : BigInt(before),
         limit: limit + 1,
       });
-      return connection(rows, limit, (row) => row.position.toString());
+      return connection(rows, limit, (row) => row.position.toString(), 'ledgerEntries');
     },
     verifyLedger: async (_parent, _args, context) => {
       requireRole(context.viewer, 'ADMIN');

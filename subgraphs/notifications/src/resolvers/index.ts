@@ -40,9 +40,9 @@ export const resolvers: Resolvers = {
     notifications: async (_parent, args, context) => {
       const viewer = requireUser(context.viewer);
       const limit = pageSize(args.first);
-      const before = decodeCursor(args.after);
+      const before = decodeCursor(args.after, 'notifications');
       const rows = await context.store.listNotifications({ userId: viewer.userId, unreadOnly: args.unreadOnly === true, beforePosition: before === null ? null : BigInt(before), limit: limit + 1 });
-      return connection(rows, limit, (row) => row.position.toString());
+      return connection(rows, limit, (row) => row.position.toString(), 'notifications');
     },
     notificationPreferences: async (_parent, _args, context) => {
       const viewer = requireUser(context.viewer);
@@ -55,11 +55,11 @@ export const resolvers: Resolvers = {
     webhookDeliveries: async (_parent, args, context) => {
       const viewer = requireRole(context.viewer, 'MERCHANT', 'ADMIN');
       const limit = pageSize(args.first);
-      const before = decodeCursor(args.after);
+      const before = decodeCursor(args.after, 'webhookDeliveries');
       const endpoint = ID.test(args.endpointId) ? await context.store.endpointById(args.endpointId) : null;
       if (!endpoint || endpoint.merchantId !== viewer.userId) throw noSuchEndpoint();
       const rows = await context.store.deliveriesOfEndpoint(endpoint.id, before === null ? null : BigInt(before), limit + 1);
-      return connection(rows, limit, (row) => row.position.toString());
+      return connection(rows, limit, (row) => row.position.toString(), 'webhookDeliveries');
     },
   },
   Mutation: {

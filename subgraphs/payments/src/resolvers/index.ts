@@ -38,11 +38,11 @@ export const resolvers: Resolvers = {
     payments: async (_parent, args, context) => {
       const viewer = requireUser(context.viewer);
       const limit = pageSize(args.first);
-      const before = decodeCursor(args.after);
+      const before = decodeCursor(args.after, 'payments');
       const scope = isAdmin(viewer) ? {} : viewer.role === 'MERCHANT' ? { merchantId: viewer.userId } : { buyerId: viewer.userId };
       const rows = await context.flow.store.listPayments({ ...scope, status: args.status ?? null, beforePosition: before === null ? null : BigInt(before), limit: limit + 1 });
       for (const row of rows) context.loaders.paymentById.prime(row.id, row);
-      return connection(rows, limit, (row) => row.position.toString());
+      return connection(rows, limit, (row) => row.position.toString(), 'payments');
     },
     paymentStatusLog: async (_parent, args, context) => {
       requireScope(context.viewer, PAYMENT_EVENTS_READ_SCOPE);
