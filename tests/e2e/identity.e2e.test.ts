@@ -28,6 +28,11 @@ describe('sign-up and sessions through the gateway', () => {
     const email = uniqueEmail('walkthrough');
     const registered = await gql(gatewayUrl, REGISTER, { input: { email, password: TEST_PASSWORD, name: 'Walk Through', role: 'BUYER' } });
     expect(registered.errors).toBeUndefined();
+    // The person signing up sees the address they gave in the answer (it was null: not logged in yet).
+    const withEmail = await gql(gatewayUrl, `mutation($input: RegisterUserInput!) { registerUser(input: $input) { id email } }`, { input: { email: uniqueEmail('signup'), password: TEST_PASSWORD, name: 'Sign Up', role: 'BUYER' } });
+    expect(withEmail.data!.registerUser.email).toMatch(/^signup/);
+    // Nobody else's address reads through it: the merchant's email stays hidden from an anonymous or other reader.
+    expect((await gql(gatewayUrl, `query($id: ID!) { user(id: $id) { email } }`, { id: withEmail.data!.registerUser.id }, other.accessToken)).data!.user.email).toBeNull();
     const loggedIn = await gql(gatewayUrl, LOGIN, { input: { email, password: TEST_PASSWORD } });
     expect(loggedIn.errors).toBeUndefined();
     expect(loggedIn.data!.login.user).toMatchObject({ id: registered.data!.registerUser.id, email, name: 'Walk Through', role: 'BUYER' });

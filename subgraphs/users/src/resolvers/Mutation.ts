@@ -6,6 +6,7 @@ import { registerUser } from '../register';
 import { EmailTakenError, type AuditRecord } from '../store/users-store';
 import { assertCurrentPassword } from '../current-password';
 import { appendAuditEvents } from '../audit';
+import { signedUpNow } from './User';
 
 export const Mutation: MutationResolvers = {
   appendAuditEvents: (_parent, { events }, context) => appendAuditEvents(context, events),
@@ -16,7 +17,9 @@ export const Mutation: MutationResolvers = {
     }
     // Sign-ups tell whether an email is registered: throttled per client, admins aside.
     if (!isAdmin(context.viewer)) await context.registrations.throttle.consume(context.registrations.clientAddress);
-    return registerUser({ ...context, actorId: context.viewer.kind === 'user' ? context.viewer.userId : null }, input);
+    const user = await registerUser({ ...context, actorId: context.viewer.kind === 'user' ? context.viewer.userId : null }, input);
+    signedUpNow.add(user);
+    return user;
   },
 
   updateUser: async (_parent, { input }, context) => {
