@@ -23,13 +23,16 @@ export function normalizeEmail(raw: string, field: string): string {
 
 /**
  * A new address (registration, an email change): as normalizeEmail, and without control or
- * invisible format characters, which would let `us\u200ber@example.com` pass for another user's
- * address in admin and audit views. Lookups keep normalizeEmail alone, so no stored address stops
+ * invisible format characters or compatibility forms, which would let `us\u200ber@example.com` or
+ * `user@ｅxample.com` pass for another user's address in admin and audit views. Lookups keep normalizeEmail alone, so no stored address stops
  * being found.
  */
 export function normalizeNewEmail(raw: string, field: string): string {
   const email = normalizeEmail(raw, field);
   if (controlCharacters.test(email)) throw badUserInput('Email must not contain control or invisible formatting characters', field);
+  // Fullwidth and other compatibility forms read as plain letters: `user@ｐrobe.test` would pass
+  // for `user@probe.test` (found by the auth probe).
+  if (email.normalize('NFC') !== email.normalize('NFKC')) throw badUserInput('Email must not contain fullwidth or other compatibility forms of letters and digits', field);
   return email;
 }
 
