@@ -292,3 +292,31 @@ it('drops held changes past HELD_MAX and reads them from the log, with no gap or
   await live.return();
   expect(hub.listeners).toBe(0);
 });
+
+it('ends at once with endNow: the changes queued and not yet sent are dropped, the end comes next (a token expiring mid-replay)', async () => {
+  const transport = createInProcessTransport();
+  const hub = await startPaymentEventHub(transport, logger);
+  // Ten changes in the log, each resolving only when released: they wait in the queue.
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const live = new LiveSubscription({
+    hub,
+    paymentId: null,
+    after: 0n,
+    userId: null,
+    resolve: async (resolved) => {
+      await gate;
+      return { change: resolved, payments: {}, errors: [], bytes: 0 };
+    },
+    readLog: async (after, _filter, limit) => Array.from({ length: 10 }, (_unused, index) => change(index + 1)).filter((item) => item.sequence > after).slice(0, limit),
+    onEnd: () => {},
+  });
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the replay queued them
+  const first = live.next();
+  live.endNow({ kind: 'end', error: new Error('expired') as never });
+  release();
+  // The delivery already being resolved goes out, then the end; nothing of the other nine.
+  const items = [(await first).value as LiveItem, ...(await take(live, 10))];
+  expect(sequences(items)).toEqual([1, 'end']);
+  await hub.stop();
+});

@@ -203,7 +203,19 @@ export class LiveSubscription implements AsyncGenerator<LiveItem, undefined, und
     this.waiting = null;
   }
 
-  /** Ends the subscription after what is queued, with a last item (e.g. the token expired). */
+  /**
+   * Ends the subscription now with a last item: what is queued and not yet sent is dropped (the
+   * client resumes with `after` from the last change it received). A token's expiry ends this way:
+   * behind a replay's queue the end came after the socket had closed, so the client was never told
+   * why (found by the subscriptions probe).
+   */
+  endNow(item: LiveItem): void {
+    if (this.ended) return;
+    this.drop();
+    this.finish(item);
+  }
+
+  /** Ends the subscription after what is queued, with a last item. */
   finish(item: LiveItem | null): void {
     if (this.ended) return;
     if (item) this.push(Promise.resolve(item));

@@ -30,8 +30,8 @@ export interface SubscriptionLimits {
 export const DEFAULT_SUBSCRIPTION_LIMITS: SubscriptionLimits = { perConnectionMax: 20, perUserMax: 100, subscribesPerMinuteMax: 120, queuedBytesMax: 16 * 1024 * 1024 };
 
 const SUBSCRIBE_WINDOW_MS = 60_000;
-/** Time for the last messages to go out before the close frame of an expired session. */
-const EXPIRED_CLOSE_DELAY_MS = 50;
+/** Time for the last messages (an event being resolved when the token expired, then the end) to go out before the close frame of an expired session. */
+const EXPIRED_CLOSE_DELAY_MS = 500;
 
 export interface Session {
   viewer: UserViewer;
@@ -150,7 +150,7 @@ export function createSessions(options: { verifyToken: TokenVerifier; limits?: P
       const expiresAt = tokenExpiresAtMs(authorization);
       if (expiresAt !== null) {
         session.expiry = setTimeout(() => {
-          for (const live of [...session.subscriptions]) live.finish({ kind: 'end', error: apiError('UNAUTHENTICATED', 'The access token expired: reconnect with a fresh one and resume with `after`.') });
+          for (const live of [...session.subscriptions]) live.endNow({ kind: 'end', error: apiError('UNAUTHENTICATED', 'The access token expired: reconnect with a fresh one and resume with `after`.') });
           setTimeout(() => socket.close(4401, closeReason.expired), EXPIRED_CLOSE_DELAY_MS).unref();
         }, Math.max(0, expiresAt - Date.now()));
         session.expiry.unref();
