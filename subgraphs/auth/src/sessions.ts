@@ -60,7 +60,7 @@ async function admitLoginAttempt(deps: SessionDeps, email: string): Promise<{ ke
   const settings = deps.throttle;
   const keys = throttleKeys(email, deps.clientAddress ?? 'unknown');
   const refuse = async (key: string) => {
-    const retryAfterSeconds = await deps.store.retryAfterSeconds(key, settings.windowSeconds);
+    const retryAfterSeconds = await deps.store.retryAfterSeconds(key, settings);
     return rateLimited(`Too many failed logins: try again in ${retryAfterSeconds} s.`, retryAfterSeconds);
   };
   const attempt = await deps.store.consumeLoginAttempt(keys.pair, settings);

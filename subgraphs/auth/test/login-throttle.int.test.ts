@@ -88,6 +88,19 @@ describe('the attempt is counted before the password is checked', () => {
     expect(admitted).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it('announces the wait that follows a password check in progress, not the pending bound (it said 30 s for a 1 s lock)', async () => {
+    const store = createAuthStore(authDb);
+    const key = throttleKeys(`pending-${randomBytes(4).toString('hex')}@example.test`, newClient()).pair;
+    const settings = { ...DEFAULT_LOGIN_THROTTLE, failuresFree: FAILURES_FREE, lockSecondsFirst: 1 };
+    // The fifth attempt holds the pair while its password is checked; a sixth is refused meanwhile.
+    for (let attempt = 1; attempt <= FAILURES_FREE; attempt += 1) expect(await store.consumeLoginAttempt(key, settings)).toBe(attempt);
+    expect(await store.consumeLoginAttempt(key, settings)).toBeNull();
+    expect(await store.retryAfterSeconds(key, settings)).toBeLessThanOrEqual(2);
+    // Once the check failed, the lock it earned is announced as it is.
+    await store.settleLoginFailure(key, { ...settings, lockSecondsFirst: 40 });
+    expect(await store.retryAfterSeconds(key, settings)).toBeGreaterThanOrEqual(39);
+  });
+
   it.each([30, 100])('checks at most the free number of passwords for %i concurrent wrong logins', async (concurrent) => {
     const victim = await newUser();
     const client = newClient();

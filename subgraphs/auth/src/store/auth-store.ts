@@ -177,12 +177,28 @@ export function createAuthStore(database: { db: Database<typeof schema>; transac
       await db.execute(sql`update auth.login_throttle set failures = greatest(failures - 1, 0) where key = ${key}`);
     },
 
-    /** Seconds until a refused key may try again: its lock, else the rest of its window. */
-    async retryAfterSeconds(key: string, windowSeconds: number): Promise<number> {
-      const [row] = await db.select({ lockedUntil: loginThrottle.lockedUntil, updatedAt: loginThrottle.updatedAt }).from(loginThrottle).where(eq(loginThrottle.key, key));
+    /**
+     * Seconds until a refused key may try again: its lock, else the rest of its window. A lock
+     * that only holds the key while an attempt's password is checked (LOGIN_ATTEMPT_PENDING_SECONDS_MAX
+     * from its last count) ends with that check, a second or so: what follows it is the lock the
+     * attempt would earn by failing, so that is the wait to announce, not the pending bound (30 s
+     * was announced for a 1 s lock; found by the auth probe).
+     */
+    async retryAfterSeconds(key: string, settings: Pick<LoginThrottleSettings, 'windowSeconds' | 'failuresFree' | 'lockSecondsFirst' | 'lockSecondsMax'>): Promise<number> {
+      const [row] = await db
+        .select({ lockedUntil: loginThrottle.lockedUntil, updatedAt: loginThrottle.updatedAt, failures: loginThrottle.failures })
+        .from(loginThrottle)
+        .where(eq(loginThrottle.key, key));
       if (!row) return 1;
-      const untilMs = row.lockedUntil && row.lockedUntil.getTime() > Date.now() ? row.lockedUntil.getTime() : row.updatedAt.getTime() + windowSeconds * 1000;
-      return Math.max(1, Math.ceil((untilMs - Date.now()) / 1000));
+      const now = Date.now();
+      const locked = row.lockedUntil !== null && row.lockedUntil.getTime() > now;
+      const pending = locked && row.lockedUntil!.getTime() - row.updatedAt.getTime() === LOGIN_ATTEMPT_PENDING_SECONDS_MAX * 1000;
+      if (pending) {
+        const lockAfterFailure = Math.min(settings.lockSecondsFirst * 2 ** Math.max(0, row.failures - settings.failuresFree), settings.lockSecondsMax);
+        return Math.max(1, Math.min(Math.ceil((row.lockedUntil!.getTime() - now) / 1000), 1 + Math.ceil(lockAfterFailure)));
+      }
+      const untilMs = locked ? row.lockedUntil!.getTime() : row.updatedAt.getTime() + settings.windowSeconds * 1000;
+      return Math.max(1, Math.ceil((untilMs - now) / 1000));
     },
 
     async clearThrottle(keys: string[]): Promise<void> {
