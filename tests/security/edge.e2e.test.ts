@@ -231,6 +231,7 @@ describe('input hygiene', () => {
   it('refuses a bad Amount, Currency or DateTime literal at the gateway, naming its field (the gateway\'s scalars are opaque)', async () => {
     const wallets = async () => (await gql(edge.url, `{ me { wallets { currency balance { amount } } } }`, {}, buyer.accessToken)).data!.me.wallets;
     const before = await wallets();
+    const fetchesBefore = await subgraphFetches(edge.url);
     const refused = await gql(edge.url, `{ wallet(currency: "usd") { id } }`, {}, buyer.accessToken);
     expect(refused.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'currency' });
     expect(refused.errors![0]!.message).toMatch(/Currency/);
@@ -241,6 +242,8 @@ describe('input hygiene', () => {
     // A variable of the wrong JSON type is refused at the edge too, by the argument's path.
     const number = await gql(edge.url, `mutation($i: CreditWalletInput!) { creditWallet(input: $i) { id } }`, { i: { amount: { amount: 100, currency: 'USD' }, idempotencyKey: 'edge-literal' } }, buyer.accessToken);
     expect(number.errors![0]!.extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'input.amount.amount' });
+    // Refused at the edge: no subgraph was asked (the subgraph's own scalar used to refuse these).
+    expect(await subgraphFetches(edge.url)).toBe(fetchesBefore);
     expect(await wallets()).toEqual(before);
   });
 
